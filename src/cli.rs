@@ -1,0 +1,51 @@
+//! The command line of SPEC §3.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dsp",
+    version,
+    about = "Synchronize tables between databases from a terminal",
+    long_about = "Synchronize tables between databases from a terminal.\n\n\
+        Without a command, opens the terminal UI on the workspace."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub locations: Locations,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Accepted before or after the subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Locations {
+    /// The workspace file [default: ~/.config/dsp/workspace.toml]
+    #[arg(long, global = true, env = "DSP_WORKSPACE", value_name = "FILE")]
+    pub workspace: Option<PathBuf>,
+    /// Where runs keep state, history and locks [default: ~/.local/share/dsp]
+    #[arg(long, global = true, env = "DSP_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the named jobs headless, in order, printing their log to stdout
+    Run {
+        /// Job names, as in the workspace file
+        #[arg(required = true, value_name = "JOB")]
+        jobs: Vec<String>,
+    },
+    /// Validate the workspace file
+    Check {
+        /// Also connect to every network and check every job's tables and columns
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Run scheduled jobs headless until SIGINT or SIGTERM
+    Daemon,
+    /// Create a demo workspace on SQLite (if absent) and open the UI on it
+    Demo,
+}

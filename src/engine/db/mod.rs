@@ -1,0 +1,22 @@
+//! Each database dialect's SQL, reads and bulk writes, one module per engine.
+//!
+//! OWNER: engine helper. Contract used by the TUI:
+//! - `test_connection` (Network tab `t`): the server version or an error sentence.
+//! - `introspect_columns` (Schema tab): the source table's columns with a guessed
+//!   canonical type.
+
+use crate::workspace::{ColumnType, Network, Workspace};
+
+/// Connects to the network and returns the server's version string.
+pub async fn test_connection(_workspace: &Workspace, _network: &Network) -> Result<String, String> {
+    Err("connection test is not built yet".into())
+}
+
+/// The columns of `table` on `network`, in table order, with their canonical type.
+pub async fn introspect_columns(
+    _workspace: &Workspace,
+    _network: &Network,
+    _table: &str,
+) -> Result<Vec<(String, ColumnType)>, String> {
+    Err("introspection is not built yet".into())
+}

@@ -1,0 +1,10 @@
+//! The sync engine: no UI here. The TUI and the headless commands are its clients.
+
+pub mod db;
+pub mod progress;
+pub mod runner;
+pub mod schedule;
+pub mod state;
+pub mod types;
+
+pub use progress::{Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary};

@@ -1,0 +1,3 @@
+//! The headless client: prints engine events as the log lines of SPEC §4.
+//!
+//! OWNER: engine helper.

@@ -1,0 +1,1 @@
+//! The terminal UI of SPEC §6 (OWNER: TUI helper).

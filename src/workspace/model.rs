@@ -1,0 +1,361 @@
+//! The workspace as the program sees it: networks, schemas and jobs (SPEC §1).
+//!
+//! Optional keys stay `Option` so that a save writes back only what the user wrote;
+//! the accessors apply the defaults of the spec.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::secret::Secret;
+
+pub const DEFAULT_BATCH_SIZE: u64 = 1000;
+pub const DEFAULT_MAX_DELETE_PERCENT: f64 = 50.0;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Workspace {
+    /// The file this workspace was loaded from (or will be saved to).
+    pub path: Option<PathBuf>,
+    pub networks: Vec<Network>,
+    pub schemas: Vec<Schema>,
+    pub jobs: Vec<Job>,
+}
+
+impl Workspace {
+    pub fn network(&self, name: &str) -> Option<&Network> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+    pub fn schema(&self, name: &str) -> Option<&Schema> {
+        self.schemas.iter().find(|s| s.name == name)
+    }
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+
+    /// Directory that relative SQLite paths are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        self.path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// The SQLite database file of a network, resolved relative to the workspace file.
+    pub fn sqlite_path(&self, network: &Network) -> PathBuf {
+        let p = Path::new(&network.database);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir().join(p)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EngineKind {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl EngineKind {
+    pub const ALL: [EngineKind; 3] = [EngineKind::Postgres, EngineKind::Mysql, EngineKind::Sqlite];
+
+    /// The spelling used in the workspace file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Postgres => "postgresql",
+            EngineKind::Mysql => "mysql",
+            EngineKind::Sqlite => "sqlite",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "postgresql" | "postgres" => Some(EngineKind::Postgres),
+            "mysql" | "mariadb" => Some(EngineKind::Mysql),
+            "sqlite" => Some(EngineKind::Sqlite),
+            _ => None,
+        }
+    }
+
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            EngineKind::Postgres => Some(5432),
+            EngineKind::Mysql => Some(3306),
+            EngineKind::Sqlite => None,
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    Disable,
+    #[default]
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    pub const ALL: [SslMode; 5] = [
+        SslMode::Disable,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        SslMode::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    pub name: String,
+    pub kind: EngineKind,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// Database name; for SQLite the path of the database file.
+    pub database: String,
+    pub username: Option<String>,
+    /// Name of the environment variable that holds the password (preferred).
+    pub password_env: Option<String>,
+    /// A password stored in clear in the workspace file (allowed, warned about).
+    pub password: Option<Secret>,
+    pub ssl_mode: Option<SslMode>,
+    /// IANA zone of timestamps stored without one; default UTC.
+    pub timezone: Option<String>,
+}
+
+impl Network {
+    pub fn new(name: impl Into<String>, kind: EngineKind, database: impl Into<String>) -> Self {
+        Network {
+            name: name.into(),
+            kind,
+            host: None,
+            port: None,
+            database: database.into(),
+            username: None,
+            password_env: None,
+            password: None,
+            ssl_mode: None,
+            timezone: None,
+        }
+    }
+
+    pub fn effective_port(&self) -> Option<u16> {
+        self.port.or(self.kind.default_port())
+    }
+
+    pub fn ssl(&self) -> SslMode {
+        self.ssl_mode.unwrap_or_default()
+    }
+
+    pub fn timezone_name(&self) -> &str {
+        self.timezone.as_deref().unwrap_or("UTC")
+    }
+
+    /// The password to connect with: the environment variable named by `password_env`
+    /// wins over a literal `password`. `Err` names the variable that is unset.
+    pub fn resolve_password(&self) -> Result<Option<Secret>, String> {
+        if let Some(var) = &self.password_env {
+            return match std::env::var(var) {
+                Ok(v) => Ok(Some(Secret::new(v))),
+                Err(_) => Err(format!(
+                    "network \"{}\": environment variable {} (password_env) is not set; export it before running",
+                    self.name, var
+                )),
+            };
+        }
+        Ok(self.password.clone())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnType {
+    Integer,
+    Float,
+    Decimal,
+    String,
+    Boolean,
+    Timestamp,
+    Date,
+    Time,
+    Json,
+    Uuid,
+    Bytes,
+}
+
+impl ColumnType {
+    pub const ALL: [ColumnType; 11] = [
+        ColumnType::Integer,
+        ColumnType::Float,
+        ColumnType::Decimal,
+        ColumnType::String,
+        ColumnType::Boolean,
+        ColumnType::Timestamp,
+        ColumnType::Date,
+        ColumnType::Time,
+        ColumnType::Json,
+        ColumnType::Uuid,
+        ColumnType::Bytes,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "integer",
+            ColumnType::Float => "float",
+            ColumnType::Decimal => "decimal",
+            ColumnType::String => "string",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::Date => "date",
+            ColumnType::Time => "time",
+            ColumnType::Json => "json",
+            ColumnType::Uuid => "uuid",
+            ColumnType::Bytes => "bytes",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        ColumnType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnMap {
+    pub source: String,
+    pub target: String,
+    pub ty: ColumnType,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schema {
+    pub name: String,
+    /// May be schema-qualified: `public.users`.
+    pub source_table: String,
+    pub target_table: String,
+    /// Source column names; more than one for a composite key.
+    pub primary_key: Vec<String>,
+    /// Source timestamp column; required by incremental jobs.
+    pub cursor_column: Option<String>,
+    pub columns: Vec<ColumnMap>,
+}
+
+impl Schema {
+    /// The mapping of a source column, if the schema writes it.
+    pub fn column(&self, source: &str) -> Option<&ColumnMap> {
+        self.columns.iter().find(|c| c.source == source)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    #[default]
+    Full,
+    Incremental,
+}
+
+impl SyncMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Full => "full",
+            SyncMode::Incremental => "incremental",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "full" => Some(SyncMode::Full),
+            "incremental" => Some(SyncMode::Incremental),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SyncMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub name: String,
+    /// Network names.
+    pub source: String,
+    pub target: String,
+    pub schema: String,
+    pub mode: SyncMode,
+    /// Crontab expression, 5 fields or 6 with seconds first.
+    pub schedule: Option<String>,
+    pub batch_size: Option<u64>,
+    pub max_failed: Option<u64>,
+    pub allow_empty: Option<bool>,
+    pub max_delete_percent: Option<f64>,
+    /// Written as `"5m"`; see [`crate::workspace::duration`].
+    pub lookback: Option<String>,
+}
+
+impl Job {
+    pub fn new(
+        name: impl Into<String>,
+        source: impl Into<String>,
+        target: impl Into<String>,
+        schema: impl Into<String>,
+        mode: SyncMode,
+    ) -> Self {
+        Job {
+            name: name.into(),
+            source: source.into(),
+            target: target.into(),
+            schema: schema.into(),
+            mode,
+            schedule: None,
+            batch_size: None,
+            max_failed: None,
+            allow_empty: None,
+            max_delete_percent: None,
+            lookback: None,
+        }
+    }
+    pub fn batch_size(&self) -> u64 {
+        self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+    pub fn max_failed(&self) -> u64 {
+        self.max_failed.unwrap_or(0)
+    }
+    pub fn allow_empty(&self) -> bool {
+        self.allow_empty.unwrap_or(false)
+    }
+    pub fn max_delete_percent(&self) -> f64 {
+        self.max_delete_percent
+            .unwrap_or(DEFAULT_MAX_DELETE_PERCENT)
+    }
+    /// The lookback as a duration; a malformed value was rejected when loading.
+    pub fn lookback(&self) -> Option<std::time::Duration> {
+        self.lookback
+            .as_deref()
+            .and_then(|s| super::duration::parse(s).ok())
+    }
+}
