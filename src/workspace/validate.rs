@@ -1,1 +1,233 @@
-//! Cross-entry rules of SPEC §1: unique names, existing references, key columns.
+//! Rules across entries (SPEC §1): unique names, references that resolve, key and
+//! cursor columns that the mapping holds. Also used by the TUI's forms, so it works
+//! on the model, not on the file.
+
+use std::collections::HashSet;
+
+use super::model::{EngineKind, SyncMode, Workspace};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Network,
+    Schema,
+    Job,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Network => "network",
+            Kind::Schema => "schema",
+            Kind::Job => "job",
+        }
+    }
+}
+
+/// One rule broken by one entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub kind: Kind,
+    /// Position among the entries of its kind.
+    pub index: usize,
+    /// e.g. `job "Sync Users"`
+    pub entry: String,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// Lines of an entry and its fields, for turning a problem into a diagnostic.
+#[derive(Debug, Clone, Default)]
+pub struct EntryLines {
+    pub entry: Option<usize>,
+    pub fields: Vec<(String, usize)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Lines {
+    pub networks: Vec<EntryLines>,
+    pub schemas: Vec<EntryLines>,
+    pub jobs: Vec<EntryLines>,
+}
+
+impl Lines {
+    pub fn find(&self, p: &Problem) -> Option<usize> {
+        let list = match p.kind {
+            Kind::Network => &self.networks,
+            Kind::Schema => &self.schemas,
+            Kind::Job => &self.jobs,
+        };
+        let e = list.get(p.index)?;
+        p.field
+            .as_deref()
+            .and_then(|f| e.fields.iter().find(|(k, _)| k == f).map(|(_, l)| *l))
+            .or(e.entry)
+    }
+}
+
+/// Every cross-entry problem of the workspace.
+pub fn validate(ws: &Workspace) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut push = |kind: Kind, index: usize, name: &str, field: Option<&str>, message: String| {
+        out.push(Problem {
+            kind,
+            index,
+            entry: format!("{} \"{name}\"", kind.as_str()),
+            field: field.map(str::to_string),
+            message,
+        });
+    };
+
+    let dup = |names: Vec<&str>| -> Vec<usize> {
+        let mut seen = HashSet::new();
+        names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !seen.insert(**n))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    for i in dup(ws.networks.iter().map(|n| n.name.as_str()).collect()) {
+        push(
+            Kind::Network,
+            i,
+            &ws.networks[i].name,
+            Some("name"),
+            "another network has the same name; names must be unique".into(),
+        );
+    }
+    for i in dup(ws.schemas.iter().map(|n| n.name.as_str()).collect()) {
+        push(
+            Kind::Schema,
+            i,
+            &ws.schemas[i].name,
+            Some("name"),
+            "another schema has the same name; names must be unique".into(),
+        );
+    }
+    for i in dup(ws.jobs.iter().map(|n| n.name.as_str()).collect()) {
+        push(
+            Kind::Job,
+            i,
+            &ws.jobs[i].name,
+            Some("name"),
+            "another job has the same name; names must be unique".into(),
+        );
+    }
+
+    for (i, s) in ws.schemas.iter().enumerate() {
+        for key in &s.primary_key {
+            if s.column(key).is_none() {
+                push(
+                    Kind::Schema,
+                    i,
+                    &s.name,
+                    Some("primary_key"),
+                    format!(
+                        "key column \"{key}\" is not in `columns`; map it so the target can be matched by key"
+                    ),
+                );
+            }
+        }
+        let mut sources = HashSet::new();
+        let mut targets = HashSet::new();
+        for c in &s.columns {
+            if !sources.insert(c.source.as_str()) {
+                push(
+                    Kind::Schema,
+                    i,
+                    &s.name,
+                    Some("columns"),
+                    format!("source column \"{}\" is mapped twice", c.source),
+                );
+            }
+            if !targets.insert(c.target.as_str()) {
+                push(
+                    Kind::Schema,
+                    i,
+                    &s.name,
+                    Some("columns"),
+                    format!("target column \"{}\" is written twice", c.target),
+                );
+            }
+        }
+    }
+
+    for (i, n) in ws.networks.iter().enumerate() {
+        if n.kind == EngineKind::Sqlite && (n.host.is_some() || n.port.is_some()) {
+            push(
+                Kind::Network,
+                i,
+                &n.name,
+                Some("host"),
+                "a sqlite network has no host or port; `database` is the file's path".into(),
+            );
+        }
+    }
+
+    for (i, j) in ws.jobs.iter().enumerate() {
+        for (field, name) in [("source", &j.source), ("target", &j.target)] {
+            if ws.network(name).is_none() {
+                push(
+                    Kind::Job,
+                    i,
+                    &j.name,
+                    Some(field),
+                    format!("no network is named \"{name}\""),
+                );
+            }
+        }
+        match ws.schema(&j.schema) {
+            None => push(
+                Kind::Job,
+                i,
+                &j.name,
+                Some("schema"),
+                format!("no schema is named \"{}\"", j.schema),
+            ),
+            Some(s) if j.mode == SyncMode::Incremental && s.cursor_column.is_none() => push(
+                Kind::Job,
+                i,
+                &j.name,
+                Some("mode"),
+                format!(
+                    "incremental mode needs a cursor_column in schema \"{}\"",
+                    s.name
+                ),
+            ),
+            Some(_) => {}
+        }
+        if j.source == j.target
+            && let Some(s) = ws.schema(&j.schema)
+            && s.source_table == s.target_table
+        {
+            push(
+                Kind::Job,
+                i,
+                &j.name,
+                Some("target"),
+                "source and target are the same table on the same network".into(),
+            );
+        }
+    }
+    out
+}
+
+/// What is allowed but deserves a warning (`dsp check`, the TUI).
+pub fn warnings(ws: &Workspace) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in &ws.networks {
+        if n.password.is_some() {
+            out.push(format!(
+                "network \"{}\": the password is stored in clear in the workspace file; prefer password_env = \"VARIABLE\"",
+                n.name
+            ));
+            if n.password_env.is_some() {
+                out.push(format!(
+                    "network \"{}\": both password and password_env are set; password_env is used",
+                    n.name
+                ));
+            }
+        }
+    }
+    out
+}
