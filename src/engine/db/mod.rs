@@ -20,3 +20,9 @@ pub async fn introspect_columns(
 ) -> Result<Vec<(String, ColumnType)>, String> {
     Err("introspection is not built yet".into())
 }
+
+/// Connects to the job's source and target and checks the tables and columns
+/// its schema names; each problem is one sentence, none means ready.
+pub async fn check_job(_workspace: &Workspace, _job: &crate::workspace::Job) -> Vec<String> {
+    vec!["checking tables over a connection is not built yet".into()]
+}
