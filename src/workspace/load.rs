@@ -114,6 +114,9 @@ pub fn load_str(text: &str, file: &Path) -> Result<Workspace, LoadError> {
         ..Workspace::default()
     };
     let mut lines = validate::Lines::default();
+    // Names of entries that failed to load, so references to them are not
+    // reported a second time as dangling.
+    let mut broken: Vec<String> = Vec::new();
     for (key, item) in doc.as_table().iter() {
         let entries = match key {
             "network" | "schema" | "job" => r.entries(key, item),
@@ -133,7 +136,12 @@ pub fn load_str(text: &str, file: &Path) -> Result<Workspace, LoadError> {
                 label: String::new(),
                 lines: Vec::new(),
             };
-            f.label = match f.table.get("name").and_then(Item::as_str) {
+            let name = f
+                .table
+                .get("name")
+                .and_then(Item::as_str)
+                .map(str::to_string);
+            f.label = match &name {
                 Some(name) => format!("{key} \"{name}\""),
                 None => format!("{key} #{}", index + 1),
             };
@@ -142,12 +150,16 @@ pub fn load_str(text: &str, file: &Path) -> Result<Workspace, LoadError> {
                     if let Some(n) = f.network() {
                         ws.networks.push(n);
                         lines.networks.push(f.into_lines());
+                    } else {
+                        broken.extend(name);
                     }
                 }
                 "schema" => {
                     if let Some(s) = f.schema() {
                         ws.schemas.push(s);
                         lines.schemas.push(f.into_lines());
+                    } else {
+                        broken.extend(name);
                     }
                 }
                 _ => {
@@ -160,6 +172,21 @@ pub fn load_str(text: &str, file: &Path) -> Result<Workspace, LoadError> {
         }
     }
     for problem in validate::validate(&ws) {
+        // A job naming an entry that is itself broken has that entry's error
+        // already; "no network is named" would only mislead.
+        let refers_to_broken = problem.kind == validate::Kind::Job
+            && ws
+                .jobs
+                .get(problem.index)
+                .is_some_and(|j| match problem.field.as_deref() {
+                    Some("source") => broken.contains(&j.source),
+                    Some("target") => broken.contains(&j.target),
+                    Some("schema") => broken.contains(&j.schema),
+                    _ => false,
+                });
+        if refers_to_broken {
+            continue;
+        }
         let line = lines.find(&problem);
         r.push(line, Some(problem.entry), problem.field, problem.message);
     }
@@ -291,7 +318,7 @@ impl Fields<'_, '_, '_> {
         );
     }
 
-    fn check_keys(&mut self, allowed: &[&str]) -> bool {
+    fn check_keys(&mut self, allowed: &[&str]) {
         let unknown: Vec<String> = self
             .table
             .iter()
@@ -309,7 +336,6 @@ impl Fields<'_, '_, '_> {
                 self.lines.push((key.to_string(), line));
             }
         }
-        unknown.is_empty()
     }
 
     fn value(&self, key: &str) -> Option<&Value> {
@@ -462,7 +488,7 @@ impl Fields<'_, '_, '_> {
             "ssl_mode",
             "timezone",
         ];
-        let mut ok = self.check_keys(&keys);
+        self.check_keys(&keys);
         let name = self.str_req("name");
         let kind = match self.choice(
             "type",
@@ -497,7 +523,6 @@ impl Fields<'_, '_, '_> {
                     "\"{tz}\" is not an IANA time zone name such as \"UTC\" or \"Europe/Berlin\""
                 ),
             );
-            ok = false;
         }
         if let (Ok(k), Ok(None)) = (&kind, &host)
             && *k != EngineKind::Sqlite
@@ -509,21 +534,19 @@ impl Fields<'_, '_, '_> {
                 Some("host".into()),
                 format!("is required for a {k} network"),
             );
-            ok = false;
         }
         Some(Network {
             name: name.ok()?,
             kind: kind.ok()?,
-            host: host.ok()?,
-            port: port.ok()?.map(|p| p as u16),
+            host: host.unwrap_or(None),
+            port: port.unwrap_or(None).map(|p| p as u16),
             database: database.ok()?,
-            username: username.ok()?,
-            password_env: password_env.ok()?,
-            password: password.ok()?.map(Secret::new),
-            ssl_mode: ssl_mode.ok()?,
-            timezone: timezone.ok()?,
+            username: username.unwrap_or(None),
+            password_env: password_env.unwrap_or(None),
+            password: password.unwrap_or(None).map(Secret::new),
+            ssl_mode: ssl_mode.unwrap_or(None),
+            timezone: timezone.unwrap_or(None),
         })
-        .filter(|_| ok)
     }
 
     fn schema(&mut self) -> Option<Schema> {
@@ -535,7 +558,7 @@ impl Fields<'_, '_, '_> {
             "cursor_column",
             "columns",
         ];
-        let ok = self.check_keys(&keys);
+        self.check_keys(&keys);
         let name = self.str_req("name");
         let source_table = self.str_req("source_table");
         let target_table = self.str_req("target_table");
@@ -547,10 +570,9 @@ impl Fields<'_, '_, '_> {
             source_table: source_table.ok()?,
             target_table: target_table.ok()?,
             primary_key: primary_key.ok()?,
-            cursor_column: cursor_column.ok()?,
+            cursor_column: cursor_column.unwrap_or(None),
             columns: columns.ok()?,
         })
-        .filter(|_| ok)
     }
 
     /// `columns = [{ source = "id", target = "user_id", type = "integer" }, ...]`
@@ -661,7 +683,7 @@ impl Fields<'_, '_, '_> {
             "max_delete_percent",
             "lookback",
         ];
-        let mut ok = self.check_keys(&keys);
+        self.check_keys(&keys);
         let name = self.str_req("name");
         let source = self.str_req("source");
         let target = self.str_req("target");
@@ -672,7 +694,6 @@ impl Fields<'_, '_, '_> {
             && let Err(e) = crate::engine::schedule::parse(expr)
         {
             self.error("schedule", e);
-            ok = false;
         }
         let batch_size = self.int_opt("batch_size", 1, 1_000_000);
         let max_failed = self.int_opt("max_failed", 0, i64::MAX);
@@ -683,21 +704,19 @@ impl Fields<'_, '_, '_> {
             && let Err(e) = super::duration::parse(l)
         {
             self.error("lookback", e);
-            ok = false;
         }
         Some(Job {
             name: name.ok()?,
             source: source.ok()?,
             target: target.ok()?,
             schema: schema.ok()?,
-            mode: mode.ok()?.unwrap_or_default(),
-            schedule: schedule.ok()?,
-            batch_size: batch_size.ok()?.map(|n| n as u64),
-            max_failed: max_failed.ok()?.map(|n| n as u64),
-            allow_empty: allow_empty.ok()?,
-            max_delete_percent: max_delete_percent.ok()?,
-            lookback: lookback.ok()?,
+            mode: mode.unwrap_or(None).unwrap_or_default(),
+            schedule: schedule.unwrap_or(None),
+            batch_size: batch_size.unwrap_or(None).map(|n| n as u64),
+            max_failed: max_failed.unwrap_or(None).map(|n| n as u64),
+            allow_empty: allow_empty.unwrap_or(None),
+            max_delete_percent: max_delete_percent.unwrap_or(None),
+            lookback: lookback.unwrap_or(None),
         })
-        .filter(|_| ok)
     }
 }
