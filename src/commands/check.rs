@@ -60,7 +60,10 @@ pub async fn run(paths: &Paths, connect: bool) -> u8 {
     for job in &ws.jobs {
         let problems = crate::engine::db::check_job(&ws, job).await;
         if problems.is_empty() {
-            println!("job \"{}\": source and target tables and columns are ready", job.name);
+            println!(
+                "job \"{}\": source and target tables and columns are ready",
+                job.name
+            );
         }
         for p in problems {
             failed = true;
