@@ -24,12 +24,15 @@ pub fn pg_admin_url() -> String {
 }
 
 pub fn mysql_admin_url() -> String {
-    std::env::var("DSP_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into())
+    std::env::var("DSP_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into())
 }
 
 fn require_db() -> bool {
     std::env::var_os("DSP_REQUIRE_DB").is_some()
-        || std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
+        || std::env::var("CI")
+            .map(|v| !v.is_empty() && v != "false" && v != "0")
+            .unwrap_or(false)
 }
 
 /// Says plainly that a test was skipped; in CI a missing server is a failure.
@@ -128,7 +131,10 @@ impl Drop for TestDb {
         // Drop may run inside or outside a runtime; a fresh thread with its own
         // runtime works in both.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async move {
                 match server {
                     Server::Postgres => {
@@ -168,15 +174,22 @@ fn with_database(url: &str, db: &str) -> String {
 /// server cannot be reached outside CI.
 pub async fn pg_db(test: &str) -> Option<TestDb> {
     let admin = pg_admin_url();
-    let conn = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
+    let conn =
+        tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
     let mut c = match conn {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            skip(test, &format!("PostgreSQL at {admin} is not reachable ({e})"));
+            skip(
+                test,
+                &format!("PostgreSQL at {admin} is not reachable ({e})"),
+            );
             return None;
         }
         Err(_) => {
-            skip(test, &format!("PostgreSQL at {admin} did not answer within 5 s"));
+            skip(
+                test,
+                &format!("PostgreSQL at {admin} did not answer within 5 s"),
+            );
             return None;
         }
     };
@@ -199,22 +212,35 @@ pub async fn pg_db(test: &str) -> Option<TestDb> {
 /// A fresh MariaDB/MySQL database for `test`, or `None` (after saying so).
 pub async fn mysql_db(test: &str) -> Option<TestDb> {
     let admin = mysql_admin_url();
-    let conn = tokio::time::timeout(Duration::from_secs(5), sqlx::MySqlConnection::connect(&admin)).await;
+    let conn = tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::MySqlConnection::connect(&admin),
+    )
+    .await;
     let mut c = match conn {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            skip(test, &format!("MariaDB/MySQL at {admin} is not reachable ({e})"));
+            skip(
+                test,
+                &format!("MariaDB/MySQL at {admin} is not reachable ({e})"),
+            );
             return None;
         }
         Err(_) => {
-            skip(test, &format!("MariaDB/MySQL at {admin} did not answer within 5 s"));
+            skip(
+                test,
+                &format!("MariaDB/MySQL at {admin} did not answer within 5 s"),
+            );
             return None;
         }
     };
     let name = unique_name("dsp_t");
-    sqlx::Executor::execute(&mut c, format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4").as_str())
-        .await
-        .expect("create test database");
+    sqlx::Executor::execute(
+        &mut c,
+        format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4").as_str(),
+    )
+    .await
+    .expect("create test database");
     let (host, port, username) = url_parts(&admin);
     Some(TestDb {
         server: Server::Mysql,
@@ -229,7 +255,10 @@ pub async fn mysql_db(test: &str) -> Option<TestDb> {
 
 /// A directory for a test's SQLite files, workspace and data dir; removed on drop.
 pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("dsp-test-").tempdir().expect("temp dir")
+    tempfile::Builder::new()
+        .prefix("dsp-test-")
+        .tempdir()
+        .expect("temp dir")
 }
 
 /// Path of a SQLite file inside `dir` (not created).
