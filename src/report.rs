@@ -1,3 +1,65 @@
 //! The headless client: prints engine events as the log lines of SPEC §4.
 //!
 //! OWNER: engine helper.
+
+use std::io::Write;
+
+use tokio::sync::mpsc;
+
+use crate::engine::progress::ProgressEvent;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// Prefix each line with its UTC time (`2024-05-01T12:00:00Z [INFO] ...`).
+    pub time: bool,
+}
+
+/// The text `dsp run` prints for an event, if any: only log lines are
+/// printed; starts, batches and the finish are already log lines too.
+pub fn line_for(event: &ProgressEvent, style: Style) -> Option<String> {
+    match event {
+        ProgressEvent::Log { line, .. } => Some(if style.time {
+            format!("{} {line}", line.at.format("%Y-%m-%dT%H:%M:%SZ"))
+        } else {
+            line.to_string()
+        }),
+        _ => None,
+    }
+}
+
+/// Prints events until the sender side closes. Stdout errors (a closed pipe)
+/// do not stop the run; the lines are still in the run history.
+pub async fn print_events(mut rx: mpsc::UnboundedReceiver<ProgressEvent>, style: Style) {
+    while let Some(ev) = rx.recv().await {
+        if let Some(text) = line_for(&ev, style) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::progress::{Level, LogLine};
+
+    #[test]
+    fn prints_log_lines_only() {
+        let ev = ProgressEvent::Log {
+            job: "j".into(),
+            line: LogLine::new(Level::Info, "Total records: 50,000"),
+        };
+        assert_eq!(
+            line_for(&ev, Style::default()).as_deref(),
+            Some("[INFO] Total records: 50,000")
+        );
+        let started = ProgressEvent::Started {
+            job: "j".into(),
+            total: 1,
+            batches: 1,
+        };
+        assert_eq!(line_for(&started, Style::default()), None);
+    }
+}

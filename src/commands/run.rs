@@ -1,8 +1,87 @@
-//! `dsp run JOB...` (OWNER: engine helper).
+//! `dsp run JOB...` (OWNER: engine helper): runs jobs headless, in order,
+//! printing their log lines; SIGINT/SIGTERM cancel the running job cleanly.
 
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::progress::{Reporter, RunStatus};
+use crate::engine::runner::run_job;
 use crate::paths::Paths;
+use crate::report::{self, Style};
+use crate::workspace;
 
-pub async fn run(_paths: &Paths, _jobs: &[String]) -> u8 {
-    eprintln!("error: `dsp run` is not built yet");
-    super::EXIT_USAGE
+use super::{EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE};
+
+pub async fn run(paths: &Paths, jobs: &[String]) -> u8 {
+    let ws = match workspace::load(&paths.workspace) {
+        Ok(ws) => ws,
+        Err(e) => {
+            for d in &e.diagnostics {
+                eprintln!("error: {d}");
+            }
+            return EXIT_USAGE;
+        }
+    };
+    // Every name is checked before the first job touches a database.
+    let unknown: Vec<&String> = jobs.iter().filter(|j| ws.job(j).is_none()).collect();
+    if !unknown.is_empty() {
+        for j in unknown {
+            eprintln!(
+                "error: there is no job named \"{j}\" in {}; `dsp check` lists the workspace",
+                paths.workspace.display()
+            );
+        }
+        return EXIT_USAGE;
+    }
+    let data = paths.data();
+    let cancel = CancellationToken::new();
+    let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
+    let style = Style {
+        time: std::env::var_os("DSP_LOG_TIME").is_some(),
+    };
+    let mut code = EXIT_OK;
+    for name in jobs {
+        if cancel.is_cancelled() {
+            eprintln!("error: job \"{name}\" was not started: the run was interrupted");
+            code = EXIT_RUN_FAILED;
+            continue;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let printer = tokio::spawn(report::print_events(rx, style));
+        let summary = run_job(&ws, name, &data, cancel.clone(), Reporter::new(name, tx)).await;
+        let _ = printer.await;
+        if summary.status != RunStatus::Succeeded {
+            code = EXIT_RUN_FAILED;
+            let why = summary.error.as_deref().unwrap_or("no reason given");
+            eprintln!("error: job \"{name}\" {}: {why}", summary.status.as_str());
+        }
+    }
+    signals.abort();
+    code
+}
+
+/// Cancels the running job on SIGINT or SIGTERM.
+async fn cancel_on_signal(cancel: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+    }
+    eprintln!("dsp: interrupted; cancelling the running job and rolling back");
+    cancel.cancel();
 }

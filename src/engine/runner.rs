@@ -2,23 +2,599 @@
 //!
 //! OWNER: engine helper. `run_job` is the contract the TUI, `dsp run` and the
 //! scheduler use.
+//!
+//! A run has two halves joined by a bounded channel: a reader task streams the
+//! source inside its snapshot and converts rows into batches, while this task
+//! writes them. Full sync stages everything and applies it in one target
+//! transaction; incremental sync commits batch by batch and advances the
+//! watermark only after each commit.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::FutureExt;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::progress::{Reporter, RunSummary};
+use crate::engine::db::connect::{Role, connect, describe};
+use crate::engine::db::plan::{self, Plan};
+use crate::engine::db::read::{BatchBuilder, ReadMsg};
+use crate::engine::db::{self, Source, Writer};
+use crate::engine::progress::{
+    Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, thousands,
+};
+use crate::engine::state;
 use crate::paths::DataDir;
-use crate::workspace::Workspace;
+use crate::workspace::{Job, SyncMode, Workspace};
+
+/// Batches in flight between the reader and the writer: enough to keep both
+/// busy, few enough to bound memory.
+const CHANNEL_BATCHES: usize = 4;
 
 /// Runs one job to its end: takes the job's lock, reports progress through
 /// `reporter`, records the run in the history, and returns its summary. Never
 /// panics on bad input; every failure is a `RunSummary` with status Failed and
 /// an operator-readable `error`.
 pub async fn run_job(
-    _workspace: &Workspace,
-    _job: &str,
-    _data: &DataDir,
-    _cancel: CancellationToken,
-    _reporter: Reporter,
+    workspace: &Workspace,
+    job: &str,
+    data: &DataDir,
+    cancel: CancellationToken,
+    reporter: Reporter,
 ) -> RunSummary {
-    todo!("engine helper")
+    let mut run = Run {
+        reporter,
+        lines: Vec::new(),
+        job: job.to_string(),
+        total: 0,
+        batches: 0,
+        read: 0,
+        written: 0,
+        committed: 0,
+        failed: 0,
+        label: String::new(),
+    };
+    let started = Utc::now();
+    let mode = workspace.job(job).map(|j| j.mode).unwrap_or_default();
+    let lock = match state::lock_job(data, job) {
+        Ok(l) => l,
+        Err(msg) => {
+            run.log(Level::Error, msg.clone());
+            let summary = run.summary(mode, RunStatus::Failed, started, Some(msg));
+            run.reporter.send(ProgressEvent::Finished(summary.clone()));
+            return summary;
+        }
+    };
+    run.log(Level::Info, format!("Starting sync job: {job}"));
+    let outcome = std::panic::AssertUnwindSafe(run.execute(workspace, data, &cancel))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            Err(Stop::Failed(
+                "internal error in DSP (a bug); the run stopped and the target keeps its last committed state".into(),
+            ))
+        });
+    let summary = match outcome {
+        Ok(()) => {
+            run.log(
+                Level::Info,
+                format!(
+                    "Sync completed. Total: {}, Success: {}, Failed: {}",
+                    thousands(run.read),
+                    thousands(run.committed),
+                    thousands(run.failed)
+                ),
+            );
+            run.summary(mode, RunStatus::Succeeded, started, None)
+        }
+        Err(Stop::Cancelled(why)) => {
+            run.log(Level::Warn, format!("Sync cancelled: {why}"));
+            run.summary(mode, RunStatus::Cancelled, started, Some(why))
+        }
+        Err(Stop::Failed(why)) => {
+            run.log(Level::Error, format!("Sync failed: {why}"));
+            run.summary(mode, RunStatus::Failed, started, Some(why))
+        }
+    };
+    if let Err(e) = state::record_run(data, &summary, &run.lines) {
+        run.log(
+            Level::Warn,
+            format!(
+                "could not record this run in the history under {}: {e}",
+                data.root().display()
+            ),
+        );
+    }
+    run.reporter.send(ProgressEvent::Finished(summary.clone()));
+    drop(lock);
+    summary
+}
+
+/// Why a run stopped early.
+enum Stop {
+    Failed(String),
+    Cancelled(String),
+}
+
+impl From<String> for Stop {
+    fn from(s: String) -> Self {
+        Stop::Failed(s)
+    }
+}
+
+struct Run {
+    reporter: Reporter,
+    lines: Vec<LogLine>,
+    job: String,
+    total: u64,
+    batches: u64,
+    read: u64,
+    /// Rows handed to the target (staged or written).
+    written: u64,
+    /// Rows the target has committed.
+    committed: u64,
+    failed: u64,
+    /// How errors name the target: network, connection and table.
+    label: String,
+}
+
+/// Awaits `fut` unless the run is cancelled first.
+async fn or_cancel<T>(
+    cancel: &CancellationToken,
+    fut: impl Future<Output = Result<T, String>>,
+) -> Result<T, Stop> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(Stop::Cancelled(
+            "cancelled by the operator".into(),
+        )),
+        r = fut => r.map_err(Stop::Failed),
+    }
+}
+
+impl Run {
+    fn log(&mut self, level: Level, message: impl Into<String>) {
+        let line = self.reporter.log(level, message);
+        self.lines.push(line);
+    }
+
+    fn summary(
+        &self,
+        mode: SyncMode,
+        status: RunStatus,
+        started: chrono::DateTime<Utc>,
+        error: Option<String>,
+    ) -> RunSummary {
+        RunSummary {
+            job: self.job.clone(),
+            mode,
+            status,
+            started,
+            ended: Utc::now(),
+            total: self.total.max(self.read),
+            success: self.committed,
+            failed: self.failed,
+            error,
+        }
+    }
+
+    async fn execute(
+        &mut self,
+        ws: &Workspace,
+        data: &DataDir,
+        cancel: &CancellationToken,
+    ) -> Result<(), Stop> {
+        let job = ws
+            .job(&self.job)
+            .ok_or_else(|| format!("there is no job named \"{}\" in the workspace", self.job))?
+            .clone();
+        let (schema, src_net, tgt_net) = db::job_parts(ws, &job)?;
+        self.log(
+            Level::Info,
+            format!("Fetching records from source: {}", schema.source_table),
+        );
+
+        // The target first: its table is created or checked before any row moves,
+        // and DDL stays outside the data transaction.
+        let mut tconn = or_cancel(cancel, connect(ws, tgt_net, Role::Target)).await?;
+        let tdialect = tconn.dialect();
+        let in_target = |e: String| {
+            Stop::Failed(format!(
+                "target network \"{}\" ({}), table {}: {e}",
+                tgt_net.name,
+                describe(ws, tgt_net),
+                schema.target_table
+            ))
+        };
+        let mut targets = plan::target_columns(schema);
+        let natives = match db::columns(&mut tconn, &schema.target_table)
+            .await
+            .map_err(in_target)?
+        {
+            Some(n) => n,
+            None => {
+                db::create_table(&mut tconn, &schema.target_table, &targets)
+                    .await
+                    .map_err(|e| {
+                        in_target(format!(
+                            "cannot create the table ({e}); create it by hand or grant CREATE"
+                        ))
+                    })?;
+                self.log(
+                    Level::Info,
+                    format!(
+                        "Created target table {} on network \"{}\"",
+                        schema.target_table, tgt_net.name
+                    ),
+                );
+                db::columns(&mut tconn, &schema.target_table)
+                    .await
+                    .map_err(in_target)?
+                    .unwrap_or_default()
+            }
+        };
+        let limits = plan::check_target(
+            tgt_net,
+            &schema.target_table,
+            &mut targets,
+            &natives,
+            db::compatible_fn(tdialect),
+        )?;
+
+        let sconn = or_cancel(cancel, connect(ws, src_net, Role::Source)).await?;
+        let mut source = Source { conn: sconn };
+        let in_source = |e: String| {
+            Stop::Failed(format!(
+                "source network \"{}\" ({}), table {}: {e}",
+                src_net.name,
+                describe(ws, src_net),
+                schema.source_table
+            ))
+        };
+        let src_natives = db::columns(&mut source.conn, &schema.source_table)
+            .await
+            .map_err(in_source)?
+            .ok_or_else(|| db::no_table(src_net, &schema.source_table))?;
+        let finite = tdialect == db::sql::Dialect::Mysql;
+        let plan = plan::resolve(schema, src_net, &src_natives, targets, &limits, finite)?;
+        let plan = Arc::new(plan);
+
+        or_cancel(cancel, source.begin_snapshot())
+            .await
+            .map_err(|s| map_failed(s, in_source))?;
+        let d = source.dialect();
+        let table = d.table(&plan.source_table);
+        let mut filter = String::new();
+        let mut order = String::new();
+        let mut watermark = None;
+        if job.mode == SyncMode::Incremental {
+            let ci = plan.cursor_read.ok_or_else(|| {
+                format!(
+                    "job \"{}\" is incremental but schema \"{}\" has no cursor_column; set one",
+                    job.name, schema.name
+                )
+            })?;
+            let cur = &plan.read[ci].native;
+            watermark = state::read_watermark(data, &job.name).map_err(|e| {
+                format!(
+                    "cannot read the watermark of job \"{}\" under {}: {e}",
+                    job.name,
+                    data.root().display()
+                )
+            })?;
+            if let Some(wm) = &watermark {
+                let lookback = job.lookback().map(|d| d.as_secs()).unwrap_or(0);
+                filter = format!(" WHERE {}", source.cursor_bound(cur, wm, lookback));
+                let nulls = source
+                    .count(&format!(
+                        "SELECT COUNT(*) FROM {table} WHERE {} IS NULL",
+                        d.ident(&cur.name)
+                    ))
+                    .await
+                    .map_err(in_source)?;
+                if nulls > 0 {
+                    self.log(
+                        Level::Warn,
+                        format!(
+                            "{} rows of {} have a NULL {}; incremental runs do not read them (a full sync does)",
+                            thousands(nulls),
+                            plan.source_table,
+                            cur.name
+                        ),
+                    );
+                }
+                self.log(
+                    Level::Info,
+                    format!("Reading rows with {} >= {wm}", cur.name),
+                );
+            }
+            let mut keys = vec![format!(
+                "{}{}",
+                d.ident(&cur.name),
+                source.asc_nulls_first()
+            )];
+            keys.extend(plan.key_read.iter().map(|&k| d.ident(&plan.read[k].name)));
+            order = format!(" ORDER BY {}", keys.join(", "));
+        }
+        self.total = or_cancel(
+            cancel,
+            source.count(&format!("SELECT COUNT(*) FROM {table}{filter}")),
+        )
+        .await
+        .map_err(|s| map_failed(s, in_source))?;
+        let batch_size = job.batch_size().max(1);
+        self.batches = self.total.div_ceil(batch_size);
+        self.log(
+            Level::Info,
+            format!("Total records: {}", thousands(self.total)),
+        );
+        self.reporter.send(ProgressEvent::Started {
+            job: self.job.clone(),
+            total: self.total,
+            batches: self.batches,
+        });
+
+        let select = format!(
+            "SELECT {} FROM {table}{filter}{order}",
+            source.select_list(&plan)
+        );
+        let mut writer = or_cancel(cancel, Writer::new(tconn, &plan))
+            .await
+            .map_err(|s| map_failed(s, in_target))?;
+        if let Err(e) = or_cancel(cancel, writer.create_stage()).await {
+            writer.close().await;
+            return Err(map_failed(e, in_target));
+        }
+
+        // The reader: streams the snapshot into batches.
+        let (tx, mut rx) = mpsc::channel::<ReadMsg>(CHANNEL_BATCHES);
+        let reader_stop = cancel.child_token();
+        let src_label = format!(
+            "source network \"{}\" ({}), table {}",
+            src_net.name,
+            describe(ws, src_net),
+            schema.source_table
+        );
+        let reader = {
+            let plan = plan.clone();
+            let stop = reader_stop.clone();
+            tokio::spawn(async move {
+                let mut b = BatchBuilder::new(plan, batch_size as usize, tx, stop);
+                let r = source.stream(&select, &mut b).await;
+                source.end_snapshot().await;
+                source.conn.close().await;
+                match r {
+                    Ok(()) => {
+                        let _ = b.finish().await;
+                    }
+                    Err(e) if !b.is_cancelled() => b.fail(format!("{src_label}: {e}")).await,
+                    Err(_) => {}
+                }
+            })
+        };
+
+        self.label = format!(
+            "target network \"{}\" ({}), table {}",
+            tgt_net.name,
+            describe(ws, tgt_net),
+            schema.target_table
+        );
+        let result = match job.mode {
+            SyncMode::Full => {
+                self.write_full(&job, &plan, &mut writer, &mut rx, cancel)
+                    .await
+            }
+            SyncMode::Incremental => {
+                self.write_incremental(&job, data, &mut writer, &mut rx, cancel, watermark)
+                    .await
+            }
+        };
+        reader_stop.cancel();
+        drop(rx);
+        if result.is_err() {
+            reader.abort();
+            // Whatever the target was doing, it must not commit: roll back if the
+            // connection still answers, else closing it makes the server do so.
+            let _ = tokio::time::timeout(Duration::from_secs(5), writer.rollback()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), writer.close()).await;
+        } else {
+            let _ = reader.await;
+            writer.close().await;
+        }
+        result
+    }
+
+    /// Receives the next batch; `None` when the source is done.
+    async fn next_batch(
+        &mut self,
+        rx: &mut mpsc::Receiver<ReadMsg>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<crate::engine::db::read::Batch>, Stop> {
+        let msg = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Stop::Cancelled("cancelled by the operator".into())),
+            m = rx.recv() => m,
+        };
+        match msg {
+            None => Ok(None),
+            Some(Err(e)) => Err(Stop::Failed(e)),
+            Some(Ok(batch)) => Ok(Some(batch)),
+        }
+    }
+
+    /// Logs the batch line and the batch's failed rows; fails the run when the
+    /// failures pass `max_failed`.
+    fn account(
+        &mut self,
+        job: &Job,
+        index: u64,
+        batch: &crate::engine::db::read::Batch,
+    ) -> Result<(), Stop> {
+        self.log(
+            Level::Info,
+            format!(
+                "Processing batch {index}/{} ({} records)",
+                self.batches.max(index),
+                batch.read
+            ),
+        );
+        self.read += batch.read;
+        for f in &batch.failures {
+            self.failed += 1;
+            self.log(Level::Warn, format!("Row failed: {f}"));
+        }
+        if self.failed > job.max_failed() {
+            return Err(Stop::Failed(format!(
+                "{} row{} failed, more than max_failed = {} allows; fix the source values or raise max_failed",
+                thousands(self.failed),
+                if self.failed == 1 { "" } else { "s" },
+                job.max_failed()
+            )));
+        }
+        Ok(())
+    }
+
+    fn progress(&self, index: u64, rows: u64) {
+        self.reporter.send(ProgressEvent::Batch {
+            job: self.job.clone(),
+            index,
+            batches: self.batches.max(index),
+            rows,
+            done: self.read,
+            failed: self.failed,
+        });
+    }
+
+    async fn write_full(
+        &mut self,
+        job: &Job,
+        plan: &Plan,
+        w: &mut Writer,
+        rx: &mut mpsc::Receiver<ReadMsg>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Stop> {
+        tw(cancel, &self.label, w.begin()).await?;
+        let before = tw(cancel, &self.label, w.count(false)).await?;
+        // Into an empty target, rows go straight in, inside the same transaction.
+        let stage = before > 0;
+        let mut index = 0;
+        while let Some(batch) = self.next_batch(rx, cancel).await? {
+            index += 1;
+            self.account(job, index, &batch)?;
+            tw(cancel, &self.label, w.write(&batch.rows, stage)).await?;
+            self.written += batch.rows.len() as u64;
+            self.progress(index, batch.read);
+        }
+        tw(cancel, &self.label, w.flush()).await?;
+        let landed = tw(cancel, &self.label, w.count(stage)).await?;
+        if landed != self.written {
+            return Err(Stop::Failed(format!(
+                "{} rows were read but {} arrived in the target's {}; nothing was changed",
+                thousands(self.written),
+                thousands(landed),
+                if stage { "staging table" } else { "table" }
+            )));
+        }
+        if stage {
+            if self.written == 0 && !job.allow_empty() {
+                return Err(Stop::Failed(format!(
+                    "the source table {} returned no rows while the target table {} holds {}; refusing to empty it \
+                     (set allow_empty = true on the job if that is intended); the target was left unchanged",
+                    plan.source_table,
+                    plan.target_table,
+                    thousands(before)
+                )));
+            }
+            let deleted = tw(cancel, &self.label, w.delete_missing()).await?;
+            let pct = deleted as f64 * 100.0 / before as f64;
+            let limit = job.max_delete_percent();
+            let emptying_allowed = self.written == 0 && job.allow_empty();
+            if pct > limit && !emptying_allowed {
+                return Err(Stop::Failed(format!(
+                    "the sync would delete {} of {} rows ({pct:.0}%) from the target table {}, more than \
+                     max_delete_percent = {limit}; nothing was changed (raise max_delete_percent on the job \
+                     if the source really lost those rows)",
+                    thousands(deleted),
+                    thousands(before),
+                    plan.target_table
+                )));
+            }
+            tw(cancel, &self.label, w.upsert()).await?;
+            if deleted > 0 {
+                self.log(
+                    Level::Info,
+                    format!(
+                        "Deleted {} rows no longer in the source",
+                        thousands(deleted)
+                    ),
+                );
+            }
+        }
+        if cancel.is_cancelled() {
+            return Err(Stop::Cancelled("cancelled by the operator".into()));
+        }
+        tw(cancel, &self.label, w.commit()).await?;
+        self.committed = self.written;
+        Ok(())
+    }
+
+    async fn write_incremental(
+        &mut self,
+        job: &Job,
+        data: &DataDir,
+        w: &mut Writer,
+        rx: &mut mpsc::Receiver<ReadMsg>,
+        cancel: &CancellationToken,
+        mut watermark: Option<String>,
+    ) -> Result<(), Stop> {
+        let mut index = 0;
+        while let Some(batch) = self.next_batch(rx, cancel).await? {
+            index += 1;
+            self.account(job, index, &batch)?;
+            if !batch.rows.is_empty() {
+                tw(cancel, &self.label, w.begin()).await?;
+                tw(cancel, &self.label, w.write(&batch.rows, true)).await?;
+                tw(cancel, &self.label, w.flush()).await?;
+                tw(cancel, &self.label, w.upsert()).await?;
+                tw(cancel, &self.label, w.clear_stage()).await?;
+                tw(cancel, &self.label, w.commit()).await?;
+            }
+            self.written += batch.rows.len() as u64;
+            self.committed = self.written;
+            // Only now that the target holds these rows may the watermark move.
+            if let Some(c) = &batch.last_cursor
+                && watermark.as_deref() != Some(c.as_str())
+            {
+                state::write_watermark(data, &job.name, c).map_err(|e| {
+                    format!(
+                        "rows up to {c} were committed but the watermark could not be saved under {} ({e}); \
+                         the next run re-reads them",
+                        data.root().display()
+                    )
+                })?;
+                watermark = Some(c.clone());
+            }
+            self.progress(index, batch.read);
+        }
+        Ok(())
+    }
+}
+
+fn map_failed(s: Stop, f: impl Fn(String) -> Stop) -> Stop {
+    match s {
+        Stop::Failed(e) => f(e),
+        c => c,
+    }
+}
+
+/// A target operation, cancellable, its error naming the target.
+async fn tw<T>(
+    cancel: &CancellationToken,
+    label: &str,
+    fut: impl Future<Output = Result<T, String>>,
+) -> Result<T, Stop> {
+    or_cancel(cancel, fut)
+        .await
+        .map_err(|s| map_failed(s, |e| Stop::Failed(format!("{label}: {e}"))))
 }

@@ -1,3 +1,480 @@
 //! Canonical values and conversions between engines (SPEC §1 column types, §4 Types).
 //!
 //! OWNER: engine helper.
+//!
+//! Every dialect reads a source value as a [`Raw`] (mostly the database's own text
+//! rendering, so that decimals and timestamps arrive without loss), and
+//! [`convert`] turns it into the [`Value`] of the column's mapped type. Writers
+//! only ever see `Value`s.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::workspace::ColumnType;
+
+/// A source value as the driver handed it over, before conversion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Raw {
+    Null,
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bytes(Vec<u8>),
+}
+
+impl Raw {
+    /// The value as it reads in a log line (row keys, cursor values).
+    pub fn display(&self) -> String {
+        match self {
+            Raw::Null => "NULL".into(),
+            Raw::Text(s) => s.clone(),
+            Raw::Int(i) => i.to_string(),
+            Raw::Float(f) => f.to_string(),
+            Raw::Bytes(b) => format!("0x{}", hex_encode(b)),
+        }
+    }
+}
+
+/// A value of one of the canonical column types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Float(f64),
+    /// Exact decimal text (`-123.4500`); never routed through a float, because
+    /// `decimal(38,10)` does not fit any fixed-size Rust type.
+    Decimal(String),
+    Text(String),
+    Bool(bool),
+    /// An instant, microsecond precision.
+    Timestamp(DateTime<Utc>),
+    Date(NaiveDate),
+    Time(NaiveTime),
+    /// JSON text exactly as the source holds it.
+    Json(String),
+    Uuid(uuid::Uuid),
+    Bytes(Vec<u8>),
+}
+
+/// How one source column converts: the mapped type plus what the source says
+/// about timestamps without a zone and what the target can hold.
+#[derive(Debug, Clone)]
+pub struct Convert {
+    pub ty: ColumnType,
+    /// Zone of naive timestamps (the source network's `timezone`).
+    pub tz: Tz,
+    /// The source stores instants rendered in the session zone (UTC) without an
+    /// offset, e.g. MySQL TIMESTAMP: read as UTC, not in `tz`.
+    pub naive_is_utc: bool,
+    /// Longest string the target column accepts, in characters.
+    pub max_chars: Option<usize>,
+    /// The target cannot store NaN or infinities (MySQL).
+    pub finite_floats: bool,
+}
+
+impl Convert {
+    pub fn new(ty: ColumnType) -> Self {
+        Convert {
+            ty,
+            tz: Tz::UTC,
+            naive_is_utc: false,
+            max_chars: None,
+            finite_floats: false,
+        }
+    }
+}
+
+/// Parses an IANA zone name; the workspace loader rejects bad names, but a
+/// workspace built in code may still carry one.
+pub fn parse_tz(name: &str) -> Result<Tz, String> {
+    name.parse::<Tz>().map_err(|_| {
+        format!("\"{name}\" is not a known time zone; use an IANA name such as \"Europe/Berlin\"")
+    })
+}
+
+/// Converts a source value to the mapped canonical type, or says why it cannot.
+pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
+    if raw == Raw::Null {
+        return Ok(Value::Null);
+    }
+    let v = match c.ty {
+        ColumnType::Integer => to_int(raw)?,
+        ColumnType::Float => match to_float(raw)? {
+            Value::Float(f) if c.finite_floats && !f.is_finite() => {
+                return Err(format!("{f} cannot be stored by the target database"));
+            }
+            v => v,
+        },
+        ColumnType::Decimal => to_decimal(raw)?,
+        ColumnType::String => {
+            let s = match raw {
+                Raw::Text(s) => s,
+                Raw::Int(i) => i.to_string(),
+                Raw::Float(f) => f.to_string(),
+                Raw::Bytes(b) => String::from_utf8(b)
+                    .map_err(|_| "binary value is not valid UTF-8 text".to_string())?,
+                Raw::Null => unreachable_null(),
+            };
+            if let Some(max) = c.max_chars {
+                let n = s.chars().count();
+                if n > max {
+                    return Err(format!(
+                        "text of {n} characters is longer than the target column's {max}"
+                    ));
+                }
+            }
+            Value::Text(s)
+        }
+        ColumnType::Boolean => to_bool(raw)?,
+        ColumnType::Timestamp => Value::Timestamp(to_timestamp(raw, c)?),
+        ColumnType::Date => match raw {
+            Raw::Text(s) => Value::Date(parse_date(&s)?),
+            other => return Err(cannot(&other, "a date")),
+        },
+        ColumnType::Time => match raw {
+            Raw::Text(s) => Value::Time(parse_time(&s)?),
+            other => return Err(cannot(&other, "a time")),
+        },
+        ColumnType::Json => {
+            let s = match raw {
+                Raw::Text(s) => s,
+                Raw::Int(i) => i.to_string(),
+                Raw::Float(f) => f.to_string(),
+                Raw::Bytes(b) => String::from_utf8(b)
+                    .map_err(|_| "binary value is not valid UTF-8 JSON".to_string())?,
+                Raw::Null => unreachable_null(),
+            };
+            if serde_json::from_str::<serde::de::IgnoredAny>(&s).is_err() {
+                return Err(format!("\"{}\" is not valid JSON", clip(&s)));
+            }
+            Value::Json(s)
+        }
+        ColumnType::Uuid => match raw {
+            Raw::Text(s) => Value::Uuid(
+                uuid::Uuid::parse_str(s.trim())
+                    .map_err(|_| format!("\"{}\" is not a UUID", clip(&s)))?,
+            ),
+            Raw::Bytes(b) if b.len() == 16 => {
+                Value::Uuid(uuid::Uuid::from_slice(&b).map_err(|e| e.to_string())?)
+            }
+            other => return Err(cannot(&other, "a UUID")),
+        },
+        ColumnType::Bytes => match raw {
+            Raw::Bytes(b) => Value::Bytes(b),
+            Raw::Text(s) => Value::Bytes(s.into_bytes()),
+            other => return Err(cannot(&other, "bytes")),
+        },
+    };
+    Ok(v)
+}
+
+fn unreachable_null() -> String {
+    // NULL returned early above; keep the match total without a panic.
+    String::new()
+}
+
+fn clip(s: &str) -> String {
+    if s.chars().count() > 60 {
+        let head: String = s.chars().take(57).collect();
+        format!("{head}...")
+    } else {
+        s.to_string()
+    }
+}
+
+fn cannot(raw: &Raw, what: &str) -> String {
+    format!("\"{}\" cannot be read as {what}", clip(&raw.display()))
+}
+
+fn to_int(raw: Raw) -> Result<Value, String> {
+    match raw {
+        Raw::Int(i) => Ok(Value::Int(i)),
+        Raw::Float(f) => {
+            if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
+            {
+                Ok(Value::Int(f as i64))
+            } else {
+                Err(format!("{f} is not a 64-bit integer"))
+            }
+        }
+        Raw::Text(s) => {
+            let t = s.trim();
+            if let Ok(i) = t.parse::<i64>() {
+                return Ok(Value::Int(i));
+            }
+            // `12.000` (a decimal column holding whole numbers) is still an integer.
+            if is_decimal_text(t)
+                && let Some((int, frac)) = t.split_once('.')
+                && frac.chars().all(|c| c == '0')
+                && !t.contains(['e', 'E'])
+                && let Ok(i) = int.parse::<i64>()
+            {
+                return Ok(Value::Int(i));
+            }
+            if is_decimal_text(t) && !t.contains('.') {
+                return Err(format!(
+                    "{t} does not fit a 64-bit signed integer; map the column as decimal"
+                ));
+            }
+            Err(format!("\"{}\" is not an integer", clip(&s)))
+        }
+        other => Err(cannot(&other, "an integer")),
+    }
+}
+
+fn to_float(raw: Raw) -> Result<Value, String> {
+    match raw {
+        Raw::Int(i) => Ok(Value::Float(i as f64)),
+        Raw::Float(f) => Ok(Value::Float(f)),
+        Raw::Text(s) => {
+            let t = s.trim();
+            let f = match t.to_ascii_lowercase().as_str() {
+                "nan" => f64::NAN,
+                "infinity" | "inf" | "+infinity" => f64::INFINITY,
+                "-infinity" | "-inf" => f64::NEG_INFINITY,
+                _ => t
+                    .parse::<f64>()
+                    .map_err(|_| format!("\"{}\" is not a number", clip(&s)))?,
+            };
+            Ok(Value::Float(f))
+        }
+        other => Err(cannot(&other, "a number")),
+    }
+}
+
+/// `-12`, `3.50`, `.5`, `1e-3`: what every engine accepts as an exact decimal.
+pub fn is_decimal_text(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (mant, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    let digits = |x: &str| x.chars().all(|c| c.is_ascii_digit());
+    if !digits(int) || !digits(frac) || (int.is_empty() && frac.is_empty()) {
+        return false;
+    }
+    match exp {
+        None => true,
+        Some(e) => {
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            !e.is_empty() && digits(e)
+        }
+    }
+}
+
+fn to_decimal(raw: Raw) -> Result<Value, String> {
+    match raw {
+        Raw::Int(i) => Ok(Value::Decimal(i.to_string())),
+        Raw::Float(f) if f.is_finite() => Ok(Value::Decimal(f.to_string())),
+        Raw::Text(s) => {
+            let t = s.trim();
+            if is_decimal_text(t) {
+                Ok(Value::Decimal(t.to_string()))
+            } else {
+                Err(format!("\"{}\" is not a decimal number", clip(&s)))
+            }
+        }
+        other => Err(cannot(&other, "a decimal number")),
+    }
+}
+
+fn to_bool(raw: Raw) -> Result<Value, String> {
+    match raw {
+        Raw::Int(i) => Ok(Value::Bool(i != 0)),
+        Raw::Float(f) => Ok(Value::Bool(f != 0.0)),
+        Raw::Text(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "t" | "true" | "1" | "y" | "yes" | "on" => Ok(Value::Bool(true)),
+            "f" | "false" | "0" | "n" | "no" | "off" => Ok(Value::Bool(false)),
+            _ => Err(format!("\"{}\" is not a boolean", clip(&s))),
+        },
+        Raw::Bytes(b) if b.len() == 1 => Ok(Value::Bool(b[0] != 0)),
+        other => Err(cannot(&other, "a boolean")),
+    }
+}
+
+fn to_timestamp(raw: Raw, c: &Convert) -> Result<DateTime<Utc>, String> {
+    match raw {
+        // Numbers in a timestamp column are Unix seconds (SQLite's usual choice).
+        Raw::Int(i) => DateTime::from_timestamp(i, 0)
+            .ok_or_else(|| format!("{i} is out of range for a timestamp")),
+        Raw::Float(f) => {
+            let secs = f.floor();
+            let micros = ((f - secs) * 1e6).round() as u32;
+            DateTime::from_timestamp(secs as i64, micros * 1000)
+                .ok_or_else(|| format!("{f} is out of range for a timestamp"))
+        }
+        Raw::Text(s) => parse_timestamp(&s, if c.naive_is_utc { Tz::UTC } else { c.tz }),
+        other => Err(cannot(&other, "a timestamp")),
+    }
+}
+
+/// Parses the timestamp spellings of all three engines; one without an offset
+/// is read in `tz`.
+pub fn parse_timestamp(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    let bad = || format!("\"{}\" is not a timestamp", clip(s));
+    let t = s.trim();
+    let mut norm = t.to_string();
+    if norm.len() > 10 && norm.as_bytes()[10] == b'T' {
+        norm.replace_range(10..11, " ");
+    }
+    if let Some(stripped) = norm.strip_suffix(['Z', 'z']) {
+        norm = format!("{stripped}+00:00");
+    }
+    if let Ok(dt) = DateTime::parse_from_str(&norm, "%Y-%m-%d %H:%M:%S%.f%#z") {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    if let Ok(dt) = DateTime::parse_from_str(&norm, "%Y-%m-%d %H:%M:%S%.f %#z") {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    let naive = NaiveDateTime::parse_from_str(&norm, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(&norm, "%Y-%m-%d %H:%M"))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(&norm, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN))
+        })
+        .map_err(|_| bad())?;
+    match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(dt) => Ok(dt.with_timezone(&Utc)),
+        // A wall-clock time that happens twice (clocks going back): the first.
+        chrono::LocalResult::Ambiguous(first, _) => Ok(first.with_timezone(&Utc)),
+        chrono::LocalResult::None => Err(format!(
+            "\"{}\" does not exist in time zone {tz} (skipped by a daylight-saving change)",
+            clip(s)
+        )),
+    }
+}
+
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    let t = s.trim();
+    NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| format!("\"{}\" is not a date", clip(s)))
+}
+
+pub fn parse_time(s: &str) -> Result<NaiveTime, String> {
+    let t = s.trim();
+    NaiveTime::parse_from_str(t, "%H:%M:%S%.f")
+        .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M"))
+        .map_err(|_| format!("\"{}\" is not a time of day", clip(s)))
+}
+
+pub fn hex_encode(b: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(HEX[(x >> 4) as usize] as char);
+        s.push(HEX[(x & 15) as usize] as char);
+    }
+    s
+}
+
+pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) {
+        return Err("binary value has an odd number of hex digits".into());
+    }
+    let val = |c: u8| match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        b'A'..=b'F' => Ok(c - b'A' + 10),
+        _ => Err("binary value is not hex".to_string()),
+    };
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| Ok(val(p[0])? << 4 | val(p[1])?))
+        .collect()
+}
+
+/// Timestamp text for the writers: UTC, always six fractional digits so that
+/// text comparisons (SQLite) order like instants.
+pub fn ts_text(t: &DateTime<Utc>, sep: char, suffix: &str) -> String {
+    format!(
+        "{}{sep}{}{suffix}",
+        t.format("%Y-%m-%d"),
+        t.format("%H:%M:%S%.6f")
+    )
+}
+
+pub fn time_text(t: &NaiveTime) -> String {
+    t.format("%H:%M:%S%.6f").to_string()
+}
+
+pub fn date_text(d: &NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(raw: Raw, ty: ColumnType) -> Result<Value, String> {
+        convert(raw, &Convert::new(ty))
+    }
+
+    #[test]
+    fn integers_and_decimals_are_exact() {
+        assert_eq!(
+            conv(Raw::Text("42".into()), ColumnType::Integer),
+            Ok(Value::Int(42))
+        );
+        assert_eq!(
+            conv(Raw::Text("12.000".into()), ColumnType::Integer),
+            Ok(Value::Int(12))
+        );
+        let e = conv(
+            Raw::Text("18446744073709551615".into()),
+            ColumnType::Integer,
+        )
+        .unwrap_err();
+        assert!(e.contains("map the column as decimal"), "{e}");
+        assert!(conv(Raw::Text("abc".into()), ColumnType::Integer).is_err());
+        let big = "1234567890123456789012345678.0123456789";
+        assert_eq!(
+            conv(Raw::Text(big.into()), ColumnType::Decimal),
+            Ok(Value::Decimal(big.into()))
+        );
+        assert!(conv(Raw::Text("NaN".into()), ColumnType::Decimal).is_err());
+    }
+
+    #[test]
+    fn timestamps_read_in_the_network_zone() {
+        let mut c = Convert::new(ColumnType::Timestamp);
+        c.tz = parse_tz("Europe/Berlin").unwrap();
+        let v = convert(Raw::Text("2024-07-01 12:00:00.123456".into()), &c).unwrap();
+        assert_eq!(
+            v,
+            Value::Timestamp("2024-07-01T10:00:00.123456Z".parse().unwrap())
+        );
+        let v = convert(Raw::Text("2024-07-01 12:00:00+00".into()), &c).unwrap();
+        assert_eq!(v, Value::Timestamp("2024-07-01T12:00:00Z".parse().unwrap()));
+        let v = convert(Raw::Text("2024-07-01T12:00:00Z".into()), &c).unwrap();
+        assert_eq!(v, Value::Timestamp("2024-07-01T12:00:00Z".parse().unwrap()));
+        c.naive_is_utc = true;
+        let v = convert(Raw::Text("2024-07-01 12:00:00".into()), &c).unwrap();
+        assert_eq!(v, Value::Timestamp("2024-07-01T12:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn strings_respect_the_target_length() {
+        let mut c = Convert::new(ColumnType::String);
+        c.max_chars = Some(3);
+        assert!(convert(Raw::Text("äöü".into()), &c).is_ok());
+        assert!(convert(Raw::Text("abcd".into()), &c).is_err());
+    }
+
+    #[test]
+    fn booleans_json_and_bytes() {
+        assert_eq!(
+            conv(Raw::Text("1".into()), ColumnType::Boolean),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            conv(Raw::Text("f".into()), ColumnType::Boolean),
+            Ok(Value::Bool(false))
+        );
+        assert!(conv(Raw::Text("{\"a\":".into()), ColumnType::Json).is_err());
+        assert_eq!(
+            hex_decode(&hex_encode(&[0, 255, 16])).unwrap(),
+            vec![0, 255, 16]
+        );
+    }
+}

@@ -1,0 +1,455 @@
+//! MySQL/MariaDB: introspection, DDL, the consistent-snapshot read, and bulk
+//! writes as large multi-row INSERTs into a staging table, merged with one
+//! INSERT ... SELECT ... ON DUPLICATE KEY UPDATE.
+
+use futures::TryStreamExt;
+use sqlx::{MySqlConnection, Row};
+
+use super::plan::{NativeColumn, Plan, TargetColumn};
+use super::read::BatchBuilder;
+use super::sql::{Dialect, db_err, push_mysql_escaped, split_table};
+use crate::engine::types::{Raw, Value, date_text, hex_decode, hex_encode, time_text, ts_text};
+use crate::workspace::ColumnType;
+
+const D: Dialect = Dialect::Mysql;
+
+pub async fn version(c: &mut MySqlConnection) -> Result<String, String> {
+    let v: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
+        .fetch_one(&mut *c)
+        .await
+        .map_err(|e| db_err(&e))?;
+    Ok(if v.to_ascii_lowercase().contains("mariadb") {
+        format!("MariaDB {v}")
+    } else {
+        format!("MySQL {v}")
+    })
+}
+
+pub async fn columns(
+    c: &mut MySqlConnection,
+    table: &str,
+) -> Result<Option<Vec<NativeColumn>>, String> {
+    let (schema, name) = split_table(table);
+    let rows = sqlx::query(
+        "SELECT CAST(COLUMN_NAME AS CHAR), CAST(LOWER(COLUMN_TYPE) AS CHAR), CAST(LOWER(DATA_TYPE) AS CHAR), \
+         CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED) \
+         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+         ORDER BY ORDINAL_POSITION",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(|e| db_err(&e))?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for r in rows {
+        let name: String = r.try_get_unchecked(0).map_err(|e| db_err(&e))?;
+        let type_name: String = r.try_get_unchecked(1).map_err(|e| db_err(&e))?;
+        let data_type: String = r.try_get_unchecked(2).map_err(|e| db_err(&e))?;
+        let max: Option<i64> = r.try_get_unchecked(3).map_err(|e| db_err(&e))?;
+        let max_chars = match data_type.as_str() {
+            "char" | "varchar" => max.map(|m| m.max(0) as usize),
+            _ => None,
+        };
+        out.push(NativeColumn {
+            name,
+            binary: matches!(
+                data_type.as_str(),
+                "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
+            ),
+            naive_is_utc: data_type == "timestamp",
+            type_name,
+            max_chars,
+        });
+    }
+    Ok(Some(out))
+}
+
+fn base(t: &str) -> &str {
+    t.split(['(', ' ']).next().unwrap_or(t)
+}
+
+pub fn guess(n: &NativeColumn) -> ColumnType {
+    let t = n.type_name.as_str();
+    match base(t) {
+        "tinyint" if t.starts_with("tinyint(1)") => ColumnType::Boolean,
+        "bool" | "boolean" => ColumnType::Boolean,
+        "bigint" if t.contains("unsigned") => ColumnType::Decimal,
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
+            ColumnType::Integer
+        }
+        "float" | "double" | "real" => ColumnType::Float,
+        "decimal" | "numeric" => ColumnType::Decimal,
+        "date" => ColumnType::Date,
+        "datetime" | "timestamp" => ColumnType::Timestamp,
+        "time" => ColumnType::Time,
+        "json" => ColumnType::Json,
+        "uuid" => ColumnType::Uuid,
+        _ if n.binary => ColumnType::Bytes,
+        _ => ColumnType::String,
+    }
+}
+
+pub fn compatible(ty: ColumnType, n: &NativeColumn) -> bool {
+    let b = base(&n.type_name);
+    let texty = matches!(
+        b,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set"
+    );
+    if texty {
+        return ty != ColumnType::Bytes;
+    }
+    let int = matches!(
+        b,
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+    );
+    match ty {
+        ColumnType::Integer => int || b == "decimal",
+        ColumnType::Float => matches!(b, "float" | "double" | "real" | "decimal"),
+        ColumnType::Decimal => b == "decimal",
+        ColumnType::String => false,
+        ColumnType::Boolean => int || b == "bit",
+        ColumnType::Timestamp => matches!(b, "datetime" | "timestamp"),
+        ColumnType::Date => matches!(b, "date" | "datetime"),
+        ColumnType::Time => b == "time",
+        ColumnType::Json => b == "json",
+        ColumnType::Uuid => b == "uuid",
+        ColumnType::Bytes => n.binary,
+    }
+}
+
+fn column_type(t: &TargetColumn) -> &'static str {
+    // Keys and the indexed cursor need a bounded type; everything else the
+    // largest one, so that no value is cut.
+    let indexed = t.key || t.cursor;
+    match t.ty {
+        ColumnType::Integer => "BIGINT",
+        ColumnType::Float => "DOUBLE",
+        ColumnType::Decimal => "DECIMAL(65,30)",
+        ColumnType::String if indexed => "VARCHAR(255)",
+        ColumnType::String => "LONGTEXT",
+        ColumnType::Boolean => "TINYINT(1)",
+        ColumnType::Timestamp => "DATETIME(6)",
+        ColumnType::Date => "DATE",
+        ColumnType::Time => "TIME(6)",
+        ColumnType::Json => "JSON",
+        ColumnType::Uuid => "CHAR(36)",
+        ColumnType::Bytes if indexed => "VARBINARY(255)",
+        ColumnType::Bytes => "LONGBLOB",
+    }
+}
+
+pub async fn create_table(
+    c: &mut MySqlConnection,
+    table: &str,
+    cols: &[TargetColumn],
+) -> Result<(), String> {
+    let defs: Vec<String> = cols
+        .iter()
+        .map(|t| {
+            let not_null = if t.key { " NOT NULL" } else { "" };
+            format!("{} {}{not_null}", D.ident(&t.name), column_type(t))
+        })
+        .collect();
+    let keys: Vec<String> = cols
+        .iter()
+        .filter(|t| t.key)
+        .map(|t| t.name.clone())
+        .collect();
+    let mut extra = String::new();
+    if let Some(cur) = cols.iter().find(|t| t.cursor && !t.key) {
+        extra = format!(", KEY {} ({})", D.ident(&cur.name), D.ident(&cur.name));
+    }
+    // A binary collation: keys that differ only in case or accents are
+    // different rows in the source and must stay so.
+    let sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}){extra}) \
+         DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        D.table(table),
+        defs.join(", "),
+        D.idents(&keys, "")
+    );
+    sqlx::raw_sql(&sql)
+        .execute(&mut *c)
+        .await
+        .map_err(|e| db_err(&e))?;
+    Ok(())
+}
+
+// ---- source ----
+
+pub async fn begin_snapshot(c: &mut MySqlConnection) -> Result<(), String> {
+    sqlx::raw_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        .execute(&mut *c)
+        .await
+        .map_err(|e| db_err(&e))?;
+    Ok(())
+}
+
+/// Nothing to send: the reader closes the connection right after, which ends
+/// the read-only transaction.
+pub async fn end_snapshot(_c: &mut MySqlConnection) {}
+
+pub async fn count(c: &mut MySqlConnection, sql: &str) -> Result<u64, String> {
+    let row = sqlx::raw_sql(sql)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(|e| db_err(&e))?;
+    let n: i64 = row.try_get_unchecked(0).map_err(|e| db_err(&e))?;
+    Ok(n.max(0) as u64)
+}
+
+/// Each column as text (MariaDB renders doubles and decimals exactly), binary
+/// columns as hex.
+pub fn select_list(plan: &Plan) -> String {
+    plan.read
+        .iter()
+        .map(|r| {
+            if r.native.binary {
+                format!("HEX({})", D.ident(&r.name))
+            } else {
+                format!("CAST({} AS CHAR)", D.ident(&r.name))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn cursor_bound(col: &NativeColumn, watermark: &str, lookback_secs: u64) -> String {
+    let b = base(&col.type_name);
+    let bound = if matches!(b, "datetime" | "timestamp" | "date") {
+        let mut s = format!("CAST({} AS DATETIME(6))", D.literal(watermark));
+        if lookback_secs > 0 {
+            s = format!("({s} - INTERVAL {lookback_secs} SECOND)");
+        }
+        s
+    } else {
+        D.literal(watermark)
+    };
+    format!("{} >= {bound}", D.ident(&col.name))
+}
+
+/// Boxed so that the spawned reader's future is `Send` (sqlx's streams trip
+/// the compiler's higher-ranked lifetime check otherwise).
+pub fn stream<'a>(
+    c: &'a mut MySqlConnection,
+    sql: &'a str,
+    b: &'a mut BatchBuilder,
+) -> futures::future::BoxFuture<'a, Result<(), String>> {
+    Box::pin(async move {
+        let binary: Vec<bool> = b.plan().read.iter().map(|r| r.native.binary).collect();
+        let mut rows = sqlx::raw_sql(sql).fetch(&mut *c);
+        while let Some(row) = rows.try_next().await.map_err(|e| db_err(&e))? {
+            let mut raws = Vec::with_capacity(binary.len());
+            for (i, bin) in binary.iter().enumerate() {
+                let v: Option<String> = row.try_get_unchecked(i).map_err(|e| db_err(&e))?;
+                raws.push(match v {
+                    None => Raw::Null,
+                    Some(s) if *bin => Raw::Bytes(hex_decode(&s)?),
+                    Some(s) => Raw::Text(s),
+                });
+            }
+            b.push(raws).await?;
+        }
+        Ok(())
+    })
+}
+
+// ---- target ----
+
+pub struct MyWriter {
+    conn: MySqlConnection,
+    table: String,
+    cols: String,
+    keys: Vec<String>,
+    non_keys: Vec<String>,
+    /// Pending `INSERT ... VALUES` rows for `buf_to_stage`'s destination.
+    buf: String,
+    buf_rows: usize,
+    buf_to_stage: bool,
+    flush_bytes: usize,
+}
+
+impl MyWriter {
+    pub async fn new(mut conn: MySqlConnection, plan: &Plan) -> Result<Self, String> {
+        // One statement must fit the server's packet limit.
+        let packet: i64 = sqlx::query_scalar("SELECT CAST(@@max_allowed_packet AS SIGNED)")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| db_err(&e))?;
+        let flush_bytes = ((packet.max(1 << 20) as usize) / 2).min(8 << 20);
+        Ok(MyWriter {
+            conn,
+            table: D.table(&plan.target_table),
+            cols: D.idents(&plan.target_names(), ""),
+            keys: plan.key_names(),
+            non_keys: plan.non_key_names(),
+            buf: String::new(),
+            buf_rows: 0,
+            buf_to_stage: true,
+            flush_bytes,
+        })
+    }
+
+    async fn exec(&mut self, sql: &str) -> Result<u64, String> {
+        sqlx::raw_sql(sql)
+            .execute(&mut self.conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| db_err(&e))
+    }
+
+    pub async fn create_stage(&mut self) -> Result<(), String> {
+        self.exec("DROP TEMPORARY TABLE IF EXISTS dsp_stage")
+            .await?;
+        let sql = format!(
+            "CREATE TEMPORARY TABLE dsp_stage AS SELECT {} FROM {} WHERE 1 = 0",
+            self.cols, self.table
+        );
+        self.exec(&sql).await?;
+        // An index for the anti-join of the delete; a key type MySQL cannot
+        // index as is only makes that join slower.
+        let idx = format!(
+            "ALTER TABLE dsp_stage ADD INDEX dsp_stage_key ({})",
+            D.idents(&self.keys, "")
+        );
+        let _ = self.exec(&idx).await;
+        Ok(())
+    }
+
+    pub async fn begin(&mut self) -> Result<(), String> {
+        self.exec("START TRANSACTION").await.map(|_| ())
+    }
+
+    pub async fn commit(&mut self) -> Result<(), String> {
+        self.exec("COMMIT").await.map(|_| ())
+    }
+
+    pub async fn rollback(&mut self) {
+        let _ = self.exec("ROLLBACK").await;
+    }
+
+    pub async fn count(&mut self, stage: bool) -> Result<u64, String> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {}",
+            if stage { "dsp_stage" } else { &self.table }
+        );
+        count(&mut self.conn, &sql).await
+    }
+
+    pub async fn write(&mut self, rows: &[Vec<Value>], stage: bool) -> Result<(), String> {
+        if stage != self.buf_to_stage {
+            self.flush().await?;
+            self.buf_to_stage = stage;
+        }
+        for row in rows {
+            if self.buf_rows == 0 {
+                let dest = if stage {
+                    "dsp_stage"
+                } else {
+                    self.table.as_str()
+                };
+                self.buf = format!("INSERT INTO {dest} ({}) VALUES ", self.cols);
+            } else {
+                self.buf.push(',');
+            }
+            self.buf.push('(');
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    self.buf.push(',');
+                }
+                encode_literal(&mut self.buf, v);
+            }
+            self.buf.push(')');
+            self.buf_rows += 1;
+            if self.buf.len() >= self.flush_bytes {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> Result<(), String> {
+        if self.buf_rows == 0 {
+            return Ok(());
+        }
+        let sql = std::mem::take(&mut self.buf);
+        self.buf_rows = 0;
+        self.exec(&sql).await.map(|_| ())
+    }
+
+    pub async fn delete_missing(&mut self) -> Result<u64, String> {
+        let on: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| format!("s.{k} = t.{k}", k = D.ident(k)))
+            .collect();
+        let sql = format!(
+            "DELETE t FROM {} AS t LEFT JOIN dsp_stage AS s ON {} WHERE s.{} IS NULL",
+            self.table,
+            on.join(" AND "),
+            D.ident(&self.keys[0])
+        );
+        self.exec(&sql).await
+    }
+
+    pub async fn upsert(&mut self) -> Result<u64, String> {
+        let sets: Vec<String> = if self.non_keys.is_empty() {
+            let k = D.ident(&self.keys[0]);
+            vec![format!("{k} = {k}")]
+        } else {
+            self.non_keys
+                .iter()
+                .map(|c| format!("{c} = VALUES({c})", c = D.ident(c)))
+                .collect()
+        };
+        let sql = format!(
+            "INSERT INTO {} ({cols}) SELECT {cols} FROM dsp_stage ON DUPLICATE KEY UPDATE {}",
+            self.table,
+            sets.join(", "),
+            cols = self.cols
+        );
+        self.exec(&sql).await
+    }
+
+    pub async fn clear_stage(&mut self) -> Result<(), String> {
+        self.exec("DELETE FROM dsp_stage").await.map(|_| ())
+    }
+
+    pub async fn close(self) {
+        let _ = sqlx::Connection::close(self.conn).await;
+    }
+}
+
+/// One value as a MySQL literal.
+fn encode_literal(buf: &mut String, v: &Value) {
+    use std::fmt::Write;
+    let quoted = |buf: &mut String, s: &str| {
+        buf.push('\'');
+        push_mysql_escaped(buf, s);
+        buf.push('\'');
+    };
+    match v {
+        Value::Null => buf.push_str("NULL"),
+        Value::Int(i) => {
+            let _ = write!(buf, "{i}");
+        }
+        // Non-finite floats were refused when converting for MySQL.
+        Value::Float(f) => {
+            let _ = write!(buf, "{f:?}");
+        }
+        Value::Decimal(s) => quoted(buf, s),
+        Value::Text(s) | Value::Json(s) => quoted(buf, s),
+        Value::Bool(b) => buf.push(if *b { '1' } else { '0' }),
+        Value::Timestamp(t) => quoted(buf, &ts_text(t, ' ', "")),
+        Value::Date(d) => quoted(buf, &date_text(d)),
+        Value::Time(t) => quoted(buf, &time_text(t)),
+        Value::Uuid(u) => quoted(buf, &u.hyphenated().to_string()),
+        Value::Bytes(b) => {
+            let _ = write!(buf, "X'{}'", hex_encode(b));
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! PostgreSQL: introspection, DDL, the snapshot read, and bulk writes through
+//! COPY into a staging table merged with one set-based upsert.
+
+use futures::TryStreamExt;
+use sqlx::{Executor, PgConnection, Row};
+
+use super::plan::{NativeColumn, Plan, TargetColumn};
+use super::read::BatchBuilder;
+use super::sql::{Dialect, db_err};
+use crate::engine::types::{Raw, Value, date_text, hex_decode, time_text, ts_text};
+use crate::workspace::ColumnType;
+
+const D: Dialect = Dialect::Postgres;
+/// Encoded COPY data is sent once this much has gathered.
+const FLUSH_BYTES: usize = 4 << 20;
+
+pub async fn version(c: &mut PgConnection) -> Result<String, String> {
+    let v: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut *c)
+        .await
+        .map_err(|e| db_err(&e))?;
+    Ok(format!("PostgreSQL {v}"))
+}
+
+/// The table's columns, or `None` when there is no such table.
+pub async fn columns(
+    c: &mut PgConnection,
+    table: &str,
+) -> Result<Option<Vec<NativeColumn>>, String> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(D.table(table))
+        .fetch_one(&mut *c)
+        .await
+        .map_err(|e| db_err(&e))?;
+    if !exists {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typname::text, a.atttypmod \
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attnum",
+    )
+    .bind(D.table(table))
+    .fetch_all(&mut *c)
+    .await
+    .map_err(|e| db_err(&e))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let name: String = r.try_get(0).map_err(|e| db_err(&e))?;
+        let type_name: String = r.try_get(1).map_err(|e| db_err(&e))?;
+        let typname: String = r.try_get(2).map_err(|e| db_err(&e))?;
+        let typmod: i32 = r.try_get(3).map_err(|e| db_err(&e))?;
+        let max_chars = match typname.as_str() {
+            "varchar" | "bpchar" if typmod > 4 => Some((typmod - 4) as usize),
+            _ => None,
+        };
+        out.push(NativeColumn {
+            name,
+            binary: typname == "bytea",
+            type_name: type_name.to_ascii_lowercase(),
+            max_chars,
+            naive_is_utc: false,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// The canonical type a column most likely holds.
+pub fn guess(n: &NativeColumn) -> ColumnType {
+    let t = n.type_name.as_str();
+    match t {
+        "smallint" | "integer" | "bigint" => ColumnType::Integer,
+        "real" | "double precision" => ColumnType::Float,
+        "boolean" => ColumnType::Boolean,
+        "date" => ColumnType::Date,
+        "json" | "jsonb" => ColumnType::Json,
+        "uuid" => ColumnType::Uuid,
+        "bytea" => ColumnType::Bytes,
+        _ if t.starts_with("numeric") => ColumnType::Decimal,
+        _ if t.starts_with("timestamp") => ColumnType::Timestamp,
+        _ if t.starts_with("time") => ColumnType::Time,
+        _ => ColumnType::String,
+    }
+}
+
+pub fn compatible(ty: ColumnType, n: &NativeColumn) -> bool {
+    let t = n.type_name.as_str();
+    let texty = t == "text" || t.starts_with("character") || t == "citext" || t == "name";
+    if texty {
+        return ty != ColumnType::Bytes;
+    }
+    match ty {
+        ColumnType::Integer => {
+            matches!(t, "smallint" | "integer" | "bigint") || t.starts_with("numeric")
+        }
+        ColumnType::Float => matches!(t, "real" | "double precision") || t.starts_with("numeric"),
+        ColumnType::Decimal => t.starts_with("numeric"),
+        ColumnType::String => false,
+        ColumnType::Boolean => t == "boolean",
+        ColumnType::Timestamp => t.starts_with("timestamp"),
+        ColumnType::Date => t == "date" || t.starts_with("timestamp"),
+        ColumnType::Time => t.starts_with("time") && !t.starts_with("timestamp"),
+        ColumnType::Json => t == "json" || t == "jsonb",
+        ColumnType::Uuid => t == "uuid",
+        ColumnType::Bytes => t == "bytea",
+    }
+}
+
+fn column_type(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Integer => "BIGINT",
+        ColumnType::Float => "DOUBLE PRECISION",
+        // Unconstrained NUMERIC keeps every digit the source has.
+        ColumnType::Decimal => "NUMERIC",
+        ColumnType::String => "TEXT",
+        ColumnType::Boolean => "BOOLEAN",
+        ColumnType::Timestamp => "TIMESTAMPTZ",
+        ColumnType::Date => "DATE",
+        ColumnType::Time => "TIME",
+        // JSON (not JSONB) keeps the source's text exactly.
+        ColumnType::Json => "JSON",
+        ColumnType::Uuid => "UUID",
+        ColumnType::Bytes => "BYTEA",
+    }
+}
+
+pub async fn create_table(
+    c: &mut PgConnection,
+    table: &str,
+    cols: &[TargetColumn],
+) -> Result<(), String> {
+    let defs: Vec<String> = cols
+        .iter()
+        .map(|t| {
+            let not_null = if t.key { " NOT NULL" } else { "" };
+            format!("{} {}{not_null}", D.ident(&t.name), column_type(t.ty))
+        })
+        .collect();
+    let keys: Vec<String> = cols
+        .iter()
+        .filter(|t| t.key)
+        .map(|t| t.name.clone())
+        .collect();
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}));",
+        D.table(table),
+        defs.join(", "),
+        D.idents(&keys, "")
+    );
+    if let Some(cur) = cols.iter().find(|t| t.cursor && !t.key) {
+        let (_, bare) = super::sql::split_table(table);
+        let name: String = format!("{bare}_{}_idx", cur.name)
+            .chars()
+            .take(63)
+            .collect();
+        sql.push_str(&format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({});",
+            D.ident(&name),
+            D.table(table),
+            D.ident(&cur.name)
+        ));
+    }
+    sqlx::raw_sql(&sql)
+        .execute(&mut *c)
+        .await
+        .map_err(|e| db_err(&e))?;
+    Ok(())
+}
+
+// ---- source ----
+
+pub async fn begin_snapshot(c: &mut PgConnection) -> Result<(), String> {
+    c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(|e| db_err(&e))?;
+    Ok(())
+}
+
+pub async fn end_snapshot(c: &mut PgConnection) {
+    let _ = c.execute("ROLLBACK").await;
+}
+
+pub async fn count(c: &mut PgConnection, sql: &str) -> Result<u64, String> {
+    let n: i64 = sqlx::query_scalar(sql)
+        .persistent(false)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(|e| db_err(&e))?;
+    Ok(n.max(0) as u64)
+}
+
+/// Each column as text: PostgreSQL's text output is exact for every type.
+pub fn select_list(plan: &Plan) -> String {
+    plan.read
+        .iter()
+        .map(|r| {
+            if r.native.binary {
+                format!("encode({}, 'hex')", D.ident(&r.name))
+            } else {
+                format!("{}::text", D.ident(&r.name))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `cursor >= watermark - lookback`, in the cursor column's own type.
+pub fn cursor_bound(col: &NativeColumn, watermark: &str, lookback_secs: u64) -> String {
+    let temporal = col.type_name.starts_with("timestamp") || col.type_name == "date";
+    let mut bound = format!("CAST({} AS {})", D.literal(watermark), col.type_name);
+    if lookback_secs > 0 && temporal {
+        bound = format!("({bound} - interval '{lookback_secs} seconds')");
+    }
+    format!("{} >= {bound}", D.ident(&col.name))
+}
+
+pub fn nulls_first() -> &'static str {
+    " NULLS FIRST"
+}
+
+/// Boxed so that the spawned reader's future is `Send` (sqlx's streams trip
+/// the compiler's higher-ranked lifetime check otherwise).
+pub fn stream<'a>(
+    c: &'a mut PgConnection,
+    sql: &'a str,
+    b: &'a mut BatchBuilder,
+) -> futures::future::BoxFuture<'a, Result<(), String>> {
+    Box::pin(async move {
+        let binary: Vec<bool> = b.plan().read.iter().map(|r| r.native.binary).collect();
+        let mut rows = sqlx::query(sql).persistent(false).fetch(&mut *c);
+        while let Some(row) = rows.try_next().await.map_err(|e| db_err(&e))? {
+            let mut raws = Vec::with_capacity(binary.len());
+            for (i, bin) in binary.iter().enumerate() {
+                let v: Option<String> = row.try_get(i).map_err(|e| db_err(&e))?;
+                raws.push(match v {
+                    None => Raw::Null,
+                    Some(s) if *bin => Raw::Bytes(hex_decode(&s)?),
+                    Some(s) => Raw::Text(s),
+                });
+            }
+            b.push(raws).await?;
+        }
+        Ok(())
+    })
+}
+
+// ---- target ----
+
+pub struct PgWriter {
+    conn: PgConnection,
+    table: String,
+    cols: String,
+    keys: Vec<String>,
+    non_keys: Vec<String>,
+    json: Vec<String>,
+    buf: Vec<u8>,
+    buf_to_stage: bool,
+}
+
+impl PgWriter {
+    pub fn new(conn: PgConnection, plan: &Plan) -> Self {
+        PgWriter {
+            conn,
+            table: D.table(&plan.target_table),
+            cols: D.idents(&plan.target_names(), ""),
+            keys: plan.key_names(),
+            non_keys: plan.non_key_names(),
+            json: plan
+                .targets
+                .iter()
+                .filter(|t| t.native.as_deref() == Some("json"))
+                .map(|t| t.name.clone())
+                .collect(),
+            buf: Vec::with_capacity(FLUSH_BYTES + (64 << 10)),
+            buf_to_stage: true,
+        }
+    }
+
+    async fn exec(&mut self, sql: &str) -> Result<u64, String> {
+        sqlx::raw_sql(sql)
+            .execute(&mut self.conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| db_err(&e))
+    }
+
+    pub async fn create_stage(&mut self) -> Result<(), String> {
+        let sql = format!(
+            "DROP TABLE IF EXISTS pg_temp.dsp_stage; \
+             CREATE TEMP TABLE dsp_stage ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA",
+            self.cols, self.table
+        );
+        self.exec(&sql).await.map(|_| ())
+    }
+
+    pub async fn begin(&mut self) -> Result<(), String> {
+        self.exec("BEGIN").await.map(|_| ())
+    }
+
+    pub async fn commit(&mut self) -> Result<(), String> {
+        self.exec("COMMIT").await.map(|_| ())
+    }
+
+    pub async fn rollback(&mut self) {
+        let _ = self.exec("ROLLBACK").await;
+    }
+
+    pub async fn count(&mut self, stage: bool) -> Result<u64, String> {
+        let sql = format!(
+            "SELECT count(*) FROM {}",
+            if stage { "dsp_stage" } else { &self.table }
+        );
+        count(&mut self.conn, &sql).await
+    }
+
+    pub async fn write(&mut self, rows: &[Vec<Value>], stage: bool) -> Result<(), String> {
+        if stage != self.buf_to_stage {
+            self.flush().await?;
+            self.buf_to_stage = stage;
+        }
+        for row in rows {
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    self.buf.push(b'\t');
+                }
+                encode_copy(&mut self.buf, v);
+            }
+            self.buf.push(b'\n');
+            if self.buf.len() >= FLUSH_BYTES {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> Result<(), String> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let dest = if self.buf_to_stage {
+            "dsp_stage".to_string()
+        } else {
+            self.table.clone()
+        };
+        let sql = format!("COPY {dest} ({}) FROM STDIN", self.cols);
+        let mut copy = self.conn.copy_in_raw(&sql).await.map_err(|e| db_err(&e))?;
+        let sent = copy.send(self.buf.as_slice()).await.map(|_| ());
+        let res = match sent {
+            Ok(()) => copy.finish().await.map(|_| ()),
+            Err(e) => {
+                let _ = copy.abort("dsp stopped the load").await;
+                Err(e)
+            }
+        };
+        self.buf.clear();
+        res.map_err(|e| db_err(&e))
+    }
+
+    fn key_match(&self, a: &str, b: &str) -> String {
+        self.keys
+            .iter()
+            .map(|k| format!("{a}.{k} = {b}.{k}", k = D.ident(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// Deletes target rows whose key was not staged; returns how many.
+    pub async fn delete_missing(&mut self) -> Result<u64, String> {
+        let sql = format!(
+            "DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM dsp_stage s WHERE {})",
+            self.table,
+            self.key_match("s", "t")
+        );
+        self.exec(&sql).await
+    }
+
+    /// Inserts new staged rows and updates changed ones.
+    pub async fn upsert(&mut self) -> Result<u64, String> {
+        let action = if self.non_keys.is_empty() {
+            "DO NOTHING".to_string()
+        } else {
+            let sets: Vec<String> = self
+                .non_keys
+                .iter()
+                .map(|c| format!("{c} = EXCLUDED.{c}", c = D.ident(c)))
+                .collect();
+            // json has no equality operator; compare its text.
+            let cmp = |p: &str, c: &String| {
+                if self.json.contains(c) {
+                    format!("{p}.{}::text", D.ident(c))
+                } else {
+                    format!("{p}.{}", D.ident(c))
+                }
+            };
+            let old: Vec<String> = self.non_keys.iter().map(|c| cmp("t", c)).collect();
+            let new: Vec<String> = self.non_keys.iter().map(|c| cmp("EXCLUDED", c)).collect();
+            format!(
+                "DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+                sets.join(", "),
+                old.join(", "),
+                new.join(", ")
+            )
+        };
+        let sql = format!(
+            "ANALYZE dsp_stage; INSERT INTO {} AS t ({cols}) SELECT {cols} FROM dsp_stage ON CONFLICT ({}) {action}",
+            self.table,
+            D.idents(&self.keys, ""),
+            cols = self.cols
+        );
+        self.exec(&sql).await
+    }
+
+    pub async fn clear_stage(&mut self) -> Result<(), String> {
+        self.exec("TRUNCATE dsp_stage").await.map(|_| ())
+    }
+
+    pub async fn close(self) {
+        let _ = sqlx::Connection::close(self.conn).await;
+    }
+}
+
+/// One value in COPY's text format.
+fn encode_copy(buf: &mut Vec<u8>, v: &Value) {
+    use std::io::Write;
+    match v {
+        Value::Null => buf.extend_from_slice(b"\\N"),
+        Value::Int(i) => {
+            let _ = write!(buf, "{i}");
+        }
+        Value::Float(f) => {
+            if f.is_nan() {
+                buf.extend_from_slice(b"NaN");
+            } else if f.is_infinite() {
+                buf.extend_from_slice(if *f > 0.0 { b"Infinity" } else { b"-Infinity" });
+            } else {
+                let _ = write!(buf, "{f:?}");
+            }
+        }
+        Value::Decimal(s) => buf.extend_from_slice(s.as_bytes()),
+        Value::Text(s) | Value::Json(s) => escape_copy(buf, s),
+        Value::Bool(b) => buf.push(if *b { b't' } else { b'f' }),
+        Value::Timestamp(t) => buf.extend_from_slice(ts_text(t, ' ', "+00").as_bytes()),
+        Value::Date(d) => buf.extend_from_slice(date_text(d).as_bytes()),
+        Value::Time(t) => buf.extend_from_slice(time_text(t).as_bytes()),
+        Value::Uuid(u) => {
+            let _ = write!(buf, "{}", u.hyphenated());
+        }
+        Value::Bytes(b) => {
+            buf.extend_from_slice(b"\\\\x");
+            buf.extend_from_slice(crate::engine::types::hex_encode(b).as_bytes());
+        }
+    }
+}
+
+fn escape_copy(buf: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            _ => buf.push(b),
+        }
+    }
+}

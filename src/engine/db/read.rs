@@ -1,0 +1,146 @@
+//! Turning a stream of source rows into converted batches for the writer. The
+//! dialect modules decode each row into [`Raw`] values and push them here.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::plan::Plan;
+use crate::engine::types::{Raw, Value, convert};
+
+/// One batch of source rows, converted.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Rows in target column order.
+    pub rows: Vec<Vec<Value>>,
+    /// Rows read from the source, converted or not.
+    pub read: u64,
+    /// One sentence per row that could not be converted: its key and why.
+    pub failures: Vec<String>,
+    /// The cursor value of the last row read that had one, as the source wrote it.
+    pub last_cursor: Option<String>,
+}
+
+/// What the reader sends: a batch, or why reading stopped.
+pub type ReadMsg = Result<Batch, String>;
+
+pub struct BatchBuilder {
+    plan: Arc<Plan>,
+    batch_size: usize,
+    tx: mpsc::Sender<ReadMsg>,
+    cancel: CancellationToken,
+    cur: Batch,
+}
+
+impl BatchBuilder {
+    pub fn new(
+        plan: Arc<Plan>,
+        batch_size: usize,
+        tx: mpsc::Sender<ReadMsg>,
+        cancel: CancellationToken,
+    ) -> Self {
+        BatchBuilder {
+            plan,
+            batch_size: batch_size.max(1),
+            tx,
+            cancel,
+            cur: Batch::default(),
+        }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Converts one source row (values in `plan.read` order) and sends the batch
+    /// when it is full. `Err` means stop reading (cancelled or nobody listens).
+    pub async fn push(&mut self, raws: Vec<Raw>) -> Result<(), String> {
+        let plan = &self.plan;
+        self.cur.read += 1;
+        if let Some(ci) = plan.cursor_read
+            && let Some(r) = raws.get(ci)
+            && *r != Raw::Null
+        {
+            self.cur.last_cursor = Some(r.display());
+        }
+        let n = plan.targets.len();
+        let mut row = Vec::with_capacity(n);
+        let mut failure = None;
+        for (i, raw) in raws.into_iter().take(n).enumerate() {
+            let col = &plan.read[i];
+            match convert(raw, &col.convert) {
+                Ok(v) => row.push(v),
+                Err(why) => {
+                    failure
+                        .get_or_insert(format!("column {} ({}): {why}", col.name, col.convert.ty));
+                    row.push(Value::Null);
+                }
+            }
+        }
+        match failure {
+            None => self.cur.rows.push(row),
+            Some(why) => {
+                let key = plan
+                    .key_read
+                    .iter()
+                    .map(|&k| format!("{}={}", plan.read[k].name, show(&row[k])))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.cur
+                    .failures
+                    .push(format!("row {key} of {}: {why}", plan.source_table));
+            }
+        }
+        if self.cur.read as usize >= self.batch_size {
+            self.send().await?;
+        }
+        Ok(())
+    }
+
+    /// Boxed: keeps the spawned reader's future provably `Send`.
+    fn send(&mut self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        let batch = std::mem::take(&mut self.cur);
+        Box::pin(async move {
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => Err("cancelled".into()),
+                r = self.tx.send(Ok(batch)) => r.map_err(|_| "the writer stopped".to_string()),
+            }
+        })
+    }
+
+    /// Sends the last, partial batch.
+    pub async fn finish(mut self) -> Result<(), String> {
+        if self.cur.read > 0 {
+            self.send().await?;
+        }
+        Ok(())
+    }
+
+    /// Reports why reading failed.
+    pub fn fail(self, why: String) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _ = self.tx.send(Err(why)).await;
+        })
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Decimal(s) | Value::Text(s) | Value::Json(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Timestamp(t) => t.to_rfc3339(),
+        Value::Date(d) => d.to_string(),
+        Value::Time(t) => t.to_string(),
+        Value::Uuid(u) => u.to_string(),
+        Value::Bytes(b) => format!("0x{}", crate::engine::types::hex_encode(b)),
+    }
+}

@@ -1,0 +1,351 @@
+//! The sync engine (SPEC §4) against real servers: the seed example's log lines,
+//! full sync mirroring inserts, updates and deletes, the delete guards,
+//! all-or-nothing failure, and incremental runs with inclusive boundaries that
+//! resume after a failure without losing a row.
+
+mod support;
+
+use dsp::engine::progress::{ProgressEvent, Reporter, RunStatus, RunSummary};
+use dsp::engine::runner::run_job;
+use dsp::paths::DataDir;
+use dsp::workspace::{ColumnMap, ColumnType, Job, Schema, SyncMode, Workspace};
+use sqlx::{Executor, PgPool};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const JOB: &str = "Sync Users to Analytics";
+
+fn col(source: &str, target: &str, ty: ColumnType) -> ColumnMap {
+    ColumnMap {
+        source: source.into(),
+        target: target.into(),
+        ty,
+    }
+}
+
+/// The seed's schema and job, between two test databases.
+fn seed_workspace(src: &support::TestDb, tgt: &support::TestDb, mode: SyncMode) -> Workspace {
+    let schema = Schema {
+        name: "Users Sync Schema".into(),
+        source_table: "users".into(),
+        target_table: "dim_users".into(),
+        primary_key: vec!["id".into()],
+        cursor_column: Some("updated_at".into()),
+        columns: vec![
+            col("id", "user_id", ColumnType::Integer),
+            col("email", "email", ColumnType::String),
+            col("name", "full_name", ColumnType::String),
+            col("created_at", "created_at", ColumnType::Timestamp),
+            col("score", "score", ColumnType::Integer),
+        ],
+    };
+    let job = Job::new(
+        JOB,
+        "Production DB (Source)",
+        "Analytics DB (Target)",
+        "Users Sync Schema",
+        mode,
+    );
+    Workspace {
+        path: None,
+        networks: vec![
+            src.network("Production DB (Source)"),
+            tgt.network("Analytics DB (Target)"),
+        ],
+        schemas: vec![schema],
+        jobs: vec![job],
+    }
+}
+
+fn job_mut(ws: &mut Workspace) -> &mut Job {
+    &mut ws.jobs[0]
+}
+
+/// Runs the job; returns its summary and the log lines it reported.
+async fn run(ws: &Workspace, data: &DataDir) -> (RunSummary, Vec<String>) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let summary = run_job(
+        ws,
+        JOB,
+        data,
+        CancellationToken::new(),
+        Reporter::new(JOB, tx),
+    )
+    .await;
+    let mut lines = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        if let ProgressEvent::Log { line, .. } = ev {
+            lines.push(line.to_string());
+        }
+    }
+    (summary, lines)
+}
+
+async fn create_users(pool: &PgPool, rows: i64) {
+    pool.execute(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text, name text, \
+         created_at timestamptz, updated_at timestamptz, score text)",
+    )
+    .await
+    .unwrap();
+    insert_users(pool, 1, rows, "2024-01-01 00:00:00+00").await;
+}
+
+async fn insert_users(pool: &PgPool, from: i64, to: i64, updated: &str) {
+    let sql = format!(
+        "INSERT INTO users SELECT g, 'user' || g || '@example.com', 'Name ' || g, \
+         timestamptz '2023-06-01 12:00:00.123456+00' + g * interval '1 minute', \
+         timestamptz '{updated}', (g * 7)::text FROM generate_series({from}, {to}) g"
+    );
+    pool.execute(sql.as_str()).await.unwrap();
+}
+
+type Mirror = Vec<(
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+)>;
+
+async fn source_rows(pool: &PgPool) -> Mirror {
+    sqlx::query_as("SELECT id, email, name, created_at::text, score::bigint FROM users ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn target_rows(pool: &PgPool) -> Mirror {
+    sqlx::query_as(
+        "SELECT user_id, email, full_name, created_at::text, score FROM dim_users ORDER BY user_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+macro_rules! dbs {
+    ($name:literal) => {{
+        let Some(src) = support::pg_db(concat!($name, " (source)")).await else {
+            return;
+        };
+        let Some(tgt) = support::pg_db(concat!($name, " (target)")).await else {
+            return;
+        };
+        let (s, t) = (src.pool_pg().await, tgt.pool_pg().await);
+        (src, tgt, s, t)
+    }};
+}
+
+#[tokio::test]
+async fn seed_example_full_sync_pg_to_pg() {
+    let (src, tgt, s, t) = dbs!("seed_example_full_sync_pg_to_pg");
+    create_users(&s, 5000).await;
+    let ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(
+        (summary.total, summary.success, summary.failed),
+        (5000, 5000, 0)
+    );
+    let mut expected = vec![
+        "[INFO] Starting sync job: Sync Users to Analytics".to_string(),
+        "[INFO] Fetching records from source: users".into(),
+        "[INFO] Total records: 5,000".into(),
+    ];
+    for k in 1..=5 {
+        expected.push(format!("[INFO] Processing batch {k}/5 (1000 records)"));
+    }
+    expected.push("[INFO] Sync completed. Total: 5,000, Success: 5,000, Failed: 0".into());
+    // The seed's lines, in order; an informational line in between (the target
+    // table being created) is allowed.
+    let seen: Vec<&String> = lines.iter().filter(|l| expected.contains(l)).collect();
+    assert_eq!(seen, expected.iter().collect::<Vec<_>>(), "{lines:#?}");
+    assert_eq!(lines.first(), expected.first());
+    assert_eq!(lines.last(), expected.last());
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+
+    let history = dsp::engine::state::history(&data, JOB).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].summary.status, RunStatus::Succeeded);
+    assert_eq!(history[0].log.len(), lines.len());
+}
+
+#[tokio::test]
+async fn full_resync_mirrors_inserts_updates_and_deletes() {
+    let (src, tgt, s, t) = dbs!("full_resync_mirrors_inserts_updates_and_deletes");
+    create_users(&s, 2000).await;
+    let ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    assert_eq!(run(&ws, &data).await.0.status, RunStatus::Succeeded);
+
+    insert_users(&s, 2001, 2100, "2024-02-01 00:00:00+00").await;
+    s.execute("UPDATE users SET name = 'Renamed ' || id, score = NULL WHERE id % 40 = 0")
+        .await
+        .unwrap();
+    s.execute("UPDATE users SET email = NULL, name = 'Ünïcødé ✓ \t tab \\ backslash' WHERE id = 7")
+        .await
+        .unwrap();
+    s.execute("DELETE FROM users WHERE id BETWEEN 500 AND 799")
+        .await
+        .unwrap();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(summary.success, 1800);
+    assert!(
+        lines.contains(&"[INFO] Deleted 300 rows no longer in the source".to_string()),
+        "{lines:#?}"
+    );
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+
+    // Nothing changed: the same rows, and the run still succeeds.
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+}
+
+#[tokio::test]
+async fn full_sync_refuses_to_empty_or_mostly_delete_the_target() {
+    let (src, tgt, s, t) = dbs!("full_sync_refuses_to_empty_or_mostly_delete_the_target");
+    create_users(&s, 5000).await;
+    let mut ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    assert_eq!(run(&ws, &data).await.0.status, RunStatus::Succeeded);
+    let before = target_rows(&t).await;
+
+    // 80% of the rows vanish from the source.
+    s.execute("DELETE FROM users WHERE id > 1000")
+        .await
+        .unwrap();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    let err = summary.error.unwrap();
+    assert!(
+        err.contains("would delete 4,000 of 5,000 rows (80%)")
+            && err.contains("max_delete_percent"),
+        "{err}"
+    );
+    assert!(lines.last().unwrap().starts_with("[ERROR] "), "{lines:#?}");
+    assert_eq!(target_rows(&t).await, before);
+
+    // The source is empty.
+    s.execute("DELETE FROM users").await.unwrap();
+    let (summary, _) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    let err = summary.error.unwrap();
+    assert!(err.contains("allow_empty"), "{err}");
+    assert_eq!(target_rows(&t).await, before);
+
+    // Allowed explicitly, it empties the target.
+    job_mut(&mut ws).allow_empty = Some(true);
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert!(target_rows(&t).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failure_in_the_last_batch_leaves_the_target_as_it_was() {
+    let (src, tgt, s, t) = dbs!("a_failure_in_the_last_batch_leaves_the_target_as_it_was");
+    create_users(&s, 3000).await;
+    let ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    assert_eq!(run(&ws, &data).await.0.status, RunStatus::Succeeded);
+    let before = target_rows(&t).await;
+
+    s.execute("UPDATE users SET name = 'changed'")
+        .await
+        .unwrap();
+    s.execute(
+        "INSERT INTO users VALUES (9999, 'x@example.com', 'bad', now(), now(), 'not a number')",
+    )
+    .await
+    .unwrap();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed, "{lines:#?}");
+    assert_eq!(summary.failed, 1);
+    assert_eq!(summary.success, 0);
+    let warn = lines
+        .iter()
+        .find(|l| l.starts_with("[WARN]"))
+        .expect("a line for the failed row");
+    assert!(
+        warn.contains("id=9999") && warn.contains("score") && warn.contains("not a number"),
+        "{warn}"
+    );
+    assert!(lines.last().unwrap().contains("max_failed"), "{lines:#?}");
+    assert_eq!(target_rows(&t).await, before);
+}
+
+#[tokio::test]
+async fn incremental_reads_boundary_rows_and_resumes_after_a_failure() {
+    let (src, tgt, s, t) = dbs!("incremental_reads_boundary_rows_and_resumes_after_a_failure");
+    create_users(&s, 1000).await;
+    // Rows with NULL cursors are loaded by the first run.
+    s.execute("UPDATE users SET updated_at = NULL WHERE id <= 10")
+        .await
+        .unwrap();
+    let mut ws = seed_workspace(&src, &tgt, SyncMode::Incremental);
+    job_mut(&mut ws).batch_size = Some(100);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(summary.success, 1000);
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+    let wm = dsp::engine::state::read_watermark(&data, JOB).unwrap();
+    assert_eq!(wm.as_deref(), Some("2024-01-01 00:00:00+00"));
+
+    // No change: only the rows on the watermark itself are read again, and
+    // the NULL-cursor rows are reported.
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(summary.total, 990);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[WARN] 10 rows of users have a NULL updated_at")),
+        "{lines:#?}"
+    );
+
+    // Rows committed with exactly the watermark's time, and newer ones.
+    s.execute(
+        "UPDATE users SET updated_at = '2024-01-01 00:00:00.5+00', name = 'later' WHERE id > 990",
+    )
+    .await
+    .unwrap();
+    insert_users(&s, 1001, 1050, "2024-01-01 00:00:00+00").await;
+    job_mut(&mut ws).lookback = None;
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+    let wm = dsp::engine::state::read_watermark(&data, JOB).unwrap();
+    assert_eq!(wm.as_deref(), Some("2024-01-01 00:00:00.5+00"));
+
+    // A bad value halfway through: earlier batches commit, the run fails, and
+    // the next run (after the fix) picks up everything from there.
+    s.execute(
+        "UPDATE users SET updated_at = timestamptz '2024-03-01 00:00:00+00' + id * interval '1 second', \
+         name = 'third' WHERE id BETWEEN 100 AND 599",
+    )
+    .await
+    .unwrap();
+    s.execute("UPDATE users SET score = 'oops' WHERE id = 350")
+        .await
+        .unwrap();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed, "{lines:#?}");
+    assert!(summary.success > 0 && summary.success < 500, "{summary:?}");
+    s.execute("UPDATE users SET score = '350' WHERE id = 350")
+        .await
+        .unwrap();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+}
