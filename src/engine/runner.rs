@@ -442,7 +442,7 @@ impl Run {
         self.read += batch.read;
         for f in &batch.failures {
             self.failed += 1;
-            self.log(Level::Warn, format!("Row failed: {f}"));
+            self.log(Level::Warn, f.clone());
         }
         if self.failed > job.max_failed() {
             return Err(Stop::Failed(format!(
