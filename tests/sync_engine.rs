@@ -349,3 +349,273 @@ async fn incremental_reads_boundary_rows_and_resumes_after_a_failure() {
     assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
     assert_eq!(target_rows(&t).await, source_rows(&s).await);
 }
+
+// ---- the same sync between every kind of engine ----
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Pg,
+    My,
+    Lite,
+}
+
+/// One side of a sync: a database of some engine, with a way to run SQL on it.
+struct End {
+    kind: Kind,
+    db: Option<support::TestDb>,
+    file: std::path::PathBuf,
+}
+
+impl End {
+    async fn new(kind: Kind, test: &str, dir: &tempfile::TempDir, name: &str) -> Option<End> {
+        let db = match kind {
+            Kind::Pg => Some(support::pg_db(test).await?),
+            Kind::My => Some(support::mysql_db(test).await?),
+            Kind::Lite => None,
+        };
+        Some(End {
+            kind,
+            db,
+            file: support::sqlite_path(dir, name),
+        })
+    }
+
+    fn network(&self, name: &str) -> dsp::workspace::Network {
+        match &self.db {
+            Some(db) => db.network(name),
+            None => dsp::workspace::Network::new(
+                name,
+                dsp::workspace::EngineKind::Sqlite,
+                self.file.display().to_string(),
+            ),
+        }
+    }
+
+    async fn exec(&self, sql: &str) {
+        match self.kind {
+            Kind::Pg => {
+                let p = self.db.as_ref().unwrap().pool_pg().await;
+                sqlx::raw_sql(sql).execute(&p).await.unwrap();
+            }
+            Kind::My => {
+                let p = self.db.as_ref().unwrap().pool_mysql().await;
+                sqlx::raw_sql(sql).execute(&p).await.unwrap();
+            }
+            Kind::Lite => {
+                let o = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&self.file)
+                    .create_if_missing(true);
+                let p = sqlx::SqlitePool::connect_with(o).await.unwrap();
+                sqlx::raw_sql(sql).execute(&p).await.unwrap();
+            }
+        }
+    }
+
+    /// The target's rows as (id, email, name, created_at as ISO text, score).
+    async fn target_rows(&self) -> Mirror {
+        match self.kind {
+            Kind::Pg => {
+                let p = self.db.as_ref().unwrap().pool_pg().await;
+                sqlx::query_as(
+                    "SELECT user_id, email, full_name, \
+                     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), score \
+                     FROM dim_users ORDER BY user_id",
+                )
+                .fetch_all(&p)
+                .await
+                .unwrap()
+            }
+            Kind::My => {
+                let p = self.db.as_ref().unwrap().pool_mysql().await;
+                sqlx::query_as(
+                    "SELECT user_id, email, full_name, \
+                     CAST(DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f') AS CHAR), score \
+                     FROM dim_users ORDER BY user_id",
+                )
+                .fetch_all(&p)
+                .await
+                .unwrap()
+            }
+            Kind::Lite => {
+                let p = sqlx::SqlitePool::connect_with(
+                    sqlx::sqlite::SqliteConnectOptions::new().filename(&self.file),
+                )
+                .await
+                .unwrap();
+                sqlx::query_as(
+                    "SELECT user_id, email, full_name, substr(created_at, 1, 26), score \
+                     FROM dim_users ORDER BY user_id",
+                )
+                .fetch_all(&p)
+                .await
+                .unwrap()
+            }
+        }
+    }
+}
+
+fn users_ddl(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Pg => {
+            "CREATE TABLE users (id bigint PRIMARY KEY, email text, name text, \
+             created_at timestamp(6), updated_at timestamp(6), score text)"
+        }
+        Kind::My => {
+            "CREATE TABLE users (id bigint PRIMARY KEY, email varchar(200), name text, \
+             created_at datetime(6), updated_at datetime(6), score varchar(20))"
+        }
+        Kind::Lite => {
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, name TEXT, \
+             created_at TEXT, updated_at TEXT, score TEXT)"
+        }
+    }
+}
+
+/// Rows `from..=to` as an INSERT every engine accepts, and what the target
+/// should then hold for them.
+fn users_insert(from: i64, to: i64, updated: &str) -> (String, Mirror) {
+    let mut values = Vec::new();
+    let mut expect = Vec::new();
+    for g in from..=to {
+        let name = if g % 10 == 0 {
+            format!("Zoë O'Brien \\ {g} ✓")
+        } else {
+            format!("Name {g}")
+        };
+        let created = format!("2023-06-{:02}T12:{:02}:00.123456", 1 + g % 28, g % 60);
+        let score = if g % 7 == 0 { None } else { Some(g * 3) };
+        values.push(format!(
+            "({g}, 'user{g}@example.com', '{}', '{}', '{updated}', {})",
+            name.replace('\'', "''").replace('\\', "\\\\"),
+            created.replace('T', " "),
+            score.map(|s| format!("'{s}'")).unwrap_or("NULL".into())
+        ));
+        expect.push((
+            g,
+            Some(format!("user{g}@example.com")),
+            Some(name),
+            Some(created),
+            score,
+        ));
+    }
+    (
+        format!("INSERT INTO users VALUES {}", values.join(", ")),
+        expect,
+    )
+}
+
+async fn cross_engine(source: Kind, target: Kind) {
+    let test = format!("cross_engine {source:?} -> {target:?}");
+    let dir = support::temp_dir();
+    let Some(src) = End::new(source, &test, &dir, "source").await else {
+        return;
+    };
+    let Some(tgt) = End::new(target, &test, &dir, "target").await else {
+        return;
+    };
+    src.exec(users_ddl(source)).await;
+    // Only MySQL reads backslashes in literals as escapes.
+    let fix = |sql: String| {
+        if source == Kind::My {
+            sql
+        } else {
+            sql.replace("\\\\", "\\")
+        }
+    };
+    let (sql, mut expect) = users_insert(1, 1200, "2024-01-01 00:00:00");
+    src.exec(&fix(sql)).await;
+    let mut ws = Workspace {
+        path: None,
+        networks: vec![
+            src.network("Production DB (Source)"),
+            tgt.network("Analytics DB (Target)"),
+        ],
+        schemas: Vec::new(),
+        jobs: Vec::new(),
+    };
+    ws.schemas = seed_workspace_schema();
+    ws.jobs = vec![Job::new(
+        JOB,
+        "Production DB (Source)",
+        "Analytics DB (Target)",
+        "Users Sync Schema",
+        SyncMode::Full,
+    )];
+    let data = DataDir::new(dir.path().join("data"));
+
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");
+    assert_eq!(tgt.target_rows().await, expect, "{test}");
+
+    // Changes, then a full re-sync mirrors them.
+    src.exec("DELETE FROM users WHERE id > 1100").await;
+    src.exec("UPDATE users SET email = NULL WHERE id = 5").await;
+    expect.truncate(1100);
+    expect[4].1 = None;
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");
+    assert_eq!(tgt.target_rows().await, expect, "{test}");
+
+    // Incremental: the first run loads all, the next picks up a boundary row.
+    ws.jobs[0].mode = SyncMode::Incremental;
+    ws.jobs[0].batch_size = Some(250);
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");
+    let (sql, more) = users_insert(1101, 1101, "2024-01-01 00:00:00");
+    src.exec(&fix(sql)).await;
+    expect.extend(more);
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");
+    assert_eq!(
+        summary.total, 1101,
+        "{test}: every row sits on the watermark"
+    );
+    assert_eq!(tgt.target_rows().await, expect, "{test}");
+}
+
+fn seed_workspace_schema() -> Vec<Schema> {
+    vec![Schema {
+        name: "Users Sync Schema".into(),
+        source_table: "users".into(),
+        target_table: "dim_users".into(),
+        primary_key: vec!["id".into()],
+        cursor_column: Some("updated_at".into()),
+        columns: vec![
+            col("id", "user_id", ColumnType::Integer),
+            col("email", "email", ColumnType::String),
+            col("name", "full_name", ColumnType::String),
+            col("created_at", "created_at", ColumnType::Timestamp),
+            col("score", "score", ColumnType::Integer),
+        ],
+    }]
+}
+
+#[tokio::test]
+async fn mysql_to_mysql() {
+    cross_engine(Kind::My, Kind::My).await;
+}
+
+#[tokio::test]
+async fn sqlite_to_sqlite() {
+    cross_engine(Kind::Lite, Kind::Lite).await;
+}
+
+#[tokio::test]
+async fn pg_to_mysql() {
+    cross_engine(Kind::Pg, Kind::My).await;
+}
+
+#[tokio::test]
+async fn mysql_to_pg() {
+    cross_engine(Kind::My, Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn sqlite_to_pg() {
+    cross_engine(Kind::Lite, Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn pg_to_sqlite() {
+    cross_engine(Kind::Pg, Kind::Lite).await;
+}

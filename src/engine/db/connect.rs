@@ -122,8 +122,8 @@ pub async fn connect(ws: &Workspace, net: &Network, role: Role) -> Result<Conn, 
                 // NO_BACKSLASH_ESCAPES, because the SQL we build relies on both.
                 sqlx::raw_sql(
                     "SET time_zone = '+00:00', \
-                     sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO', \
-                     SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+                     sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'; \
+                     SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
                 )
                 .execute(&mut c)
                 .await

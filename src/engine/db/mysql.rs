@@ -129,6 +129,9 @@ fn column_type(t: &TargetColumn) -> &'static str {
         ColumnType::Integer => "BIGINT",
         ColumnType::Float => "DOUBLE",
         ColumnType::Decimal => "DECIMAL(65,30)",
+        // Keys that differ only in case or accents are different rows in the
+        // source and must stay so: a binary collation for them.
+        ColumnType::String if t.key => "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
         ColumnType::String if indexed => "VARCHAR(255)",
         ColumnType::String => "LONGTEXT",
         ColumnType::Boolean => "TINYINT(1)",
@@ -163,11 +166,8 @@ pub async fn create_table(
     if let Some(cur) = cols.iter().find(|t| t.cursor && !t.key) {
         extra = format!(", KEY {} ({})", D.ident(&cur.name), D.ident(&cur.name));
     }
-    // A binary collation: keys that differ only in case or accents are
-    // different rows in the source and must stay so.
     let sql = format!(
-        "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}){extra}) \
-         DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}){extra}) DEFAULT CHARSET=utf8mb4",
         D.table(table),
         defs.join(", "),
         D.idents(&keys, "")
