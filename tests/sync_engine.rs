@@ -619,3 +619,96 @@ async fn sqlite_to_pg() {
 async fn pg_to_sqlite() {
     cross_engine(Kind::Pg, Kind::Lite).await;
 }
+
+// ---- cancel and bad targets ----
+
+#[tokio::test]
+async fn cancel_mid_full_sync_leaves_the_target_as_it_was() {
+    let (src, tgt, s, t) = dbs!("cancel_mid_full_sync_leaves_the_target_as_it_was");
+    create_users(&s, 1000).await;
+    let ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    assert_eq!(run(&ws, &data).await.0.status, RunStatus::Succeeded);
+    let before = target_rows(&t).await;
+
+    insert_users(&s, 1001, 100_000, "2024-02-01 00:00:00+00").await;
+    s.execute("UPDATE users SET name = 'changed' WHERE id <= 1000")
+        .await
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let run = {
+        let (ws, data, cancel) = (ws.clone(), data.clone(), cancel.clone());
+        tokio::spawn(async move { run_job(&ws, JOB, &data, cancel, Reporter::new(JOB, tx)).await })
+    };
+    // Cancel as soon as the first batch is through.
+    while let Some(ev) = rx.recv().await {
+        if matches!(ev, ProgressEvent::Batch { .. }) {
+            cancel.cancel();
+            break;
+        }
+    }
+    let summary = run.await.unwrap();
+    assert_eq!(summary.status, RunStatus::Cancelled, "{summary:?}");
+    assert_eq!(summary.success, 0);
+    assert_eq!(target_rows(&t).await, before);
+    // The lock is free again and the next run completes.
+    let (summary, lines) = self::run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+}
+
+#[tokio::test]
+async fn an_existing_target_missing_a_column_fails_before_any_row_moves() {
+    let (src, tgt, s, t) = dbs!("an_existing_target_missing_a_column_fails_before_any_row_moves");
+    create_users(&s, 10).await;
+    t.execute("CREATE TABLE dim_users (user_id bigint PRIMARY KEY, email text, created_at timestamptz, score bigint)")
+        .await
+        .unwrap();
+    let ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    let err = summary.error.unwrap();
+    assert!(
+        err.contains("dim_users")
+            && err.contains("full_name")
+            && err.contains("Analytics DB (Target)"),
+        "{err}"
+    );
+    assert!(lines.last().unwrap().starts_with("[ERROR]"), "{lines:#?}");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM dim_users")
+        .fetch_one(&t)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+
+    // A column of the wrong kind is named too.
+    t.execute("ALTER TABLE dim_users ADD COLUMN full_name text, ALTER COLUMN created_at TYPE boolean USING false")
+        .await
+        .unwrap();
+    let (summary, _) = run(&ws, &data).await;
+    let err = summary.error.unwrap();
+    assert!(
+        err.contains("created_at") && err.contains("boolean"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_source_is_a_failed_run_naming_the_network() {
+    let (src, tgt, _s, _t) = dbs!("an_unreachable_source_is_a_failed_run_naming_the_network");
+    let mut ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    ws.networks[0].port = Some(1);
+    ws.networks[0].password = Some(dsp::workspace::Secret::new("hunter2-secret"));
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    let err = summary.error.unwrap();
+    assert!(err.contains("Production DB (Source)"), "{err}");
+    assert!(err.contains(":***@"), "{err}");
+    assert!(!lines.join("\n").contains("hunter2"), "{lines:#?}");
+}

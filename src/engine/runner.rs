@@ -67,7 +67,12 @@ pub async fn run_job(
         }
     };
     run.log(Level::Info, format!("Starting sync job: {job}"));
-    let outcome = std::panic::AssertUnwindSafe(run.execute(workspace, data, &cancel))
+    // Boxed as `Send` here, where every lifetime is concrete: callers spawn
+    // runs on the multi-threaded runtime, and without this the compiler cannot
+    // prove that sqlx's futures inside are `Send` for all lifetimes.
+    let execute: futures::future::BoxFuture<'_, Result<(), Stop>> =
+        Box::pin(run.execute(workspace, data, &cancel));
+    let outcome = std::panic::AssertUnwindSafe(execute)
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {

@@ -120,14 +120,14 @@ pub async fn connect(ws: &Workspace, net: &Network, role: Role) -> Result<Conn, 
                 let mut c = o.connect().await.map_err(|e| db_err(&e))?;
                 // Strict mode turns silent truncation into errors; no ANSI_QUOTES or
                 // NO_BACKSLASH_ESCAPES, because the SQL we build relies on both.
-                sqlx::raw_sql(
-                    "SET time_zone = '+00:00', \
+                (&mut c)
+                    .execute(sqlx::raw_sql(
+                        "SET time_zone = '+00:00', \
                      sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'; \
                      SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-                )
-                .execute(&mut c)
-                .await
-                .map_err(|e| db_err(&e))?;
+                    ))
+                    .await
+                    .map_err(|e| db_err(&e))?;
                 Ok(Conn::My(c))
             }
             EngineKind::Sqlite => {

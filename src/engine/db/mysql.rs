@@ -3,7 +3,7 @@
 //! INSERT ... SELECT ... ON DUPLICATE KEY UPDATE.
 
 use futures::TryStreamExt;
-use sqlx::{MySqlConnection, Row};
+use sqlx::{Executor, MySqlConnection, Row};
 
 use super::plan::{NativeColumn, Plan, TargetColumn};
 use super::read::BatchBuilder;
@@ -172,8 +172,8 @@ pub async fn create_table(
         defs.join(", "),
         D.idents(&keys, "")
     );
-    sqlx::raw_sql(&sql)
-        .execute(&mut *c)
+    (&mut *c)
+        .execute(sqlx::raw_sql(&sql))
         .await
         .map_err(|e| db_err(&e))?;
     Ok(())
@@ -182,8 +182,10 @@ pub async fn create_table(
 // ---- source ----
 
 pub async fn begin_snapshot(c: &mut MySqlConnection) -> Result<(), String> {
-    sqlx::raw_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-        .execute(&mut *c)
+    (&mut *c)
+        .execute(sqlx::raw_sql(
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+        ))
         .await
         .map_err(|e| db_err(&e))?;
     Ok(())
@@ -194,8 +196,8 @@ pub async fn begin_snapshot(c: &mut MySqlConnection) -> Result<(), String> {
 pub async fn end_snapshot(_c: &mut MySqlConnection) {}
 
 pub async fn count(c: &mut MySqlConnection, sql: &str) -> Result<u64, String> {
-    let row = sqlx::raw_sql(sql)
-        .fetch_one(&mut *c)
+    let row = (&mut *c)
+        .fetch_one(sqlx::raw_sql(sql))
         .await
         .map_err(|e| db_err(&e))?;
     let n: i64 = row.try_get_unchecked(0).map_err(|e| db_err(&e))?;
@@ -241,7 +243,7 @@ pub fn stream<'a>(
 ) -> futures::future::BoxFuture<'a, Result<(), String>> {
     Box::pin(async move {
         let binary: Vec<bool> = b.plan().read.iter().map(|r| r.native.binary).collect();
-        let mut rows = sqlx::raw_sql(sql).fetch(&mut *c);
+        let mut rows = (&mut *c).fetch(sqlx::raw_sql(sql));
         while let Some(row) = rows.try_next().await.map_err(|e| db_err(&e))? {
             let mut raws = Vec::with_capacity(binary.len());
             for (i, bin) in binary.iter().enumerate() {
@@ -295,8 +297,8 @@ impl MyWriter {
     }
 
     async fn exec(&mut self, sql: &str) -> Result<u64, String> {
-        sqlx::raw_sql(sql)
-            .execute(&mut self.conn)
+        (&mut self.conn)
+            .execute(sqlx::raw_sql(sql))
             .await
             .map(|r| r.rows_affected())
             .map_err(|e| db_err(&e))

@@ -161,8 +161,8 @@ pub async fn create_table(
             D.ident(&cur.name)
         ));
     }
-    sqlx::raw_sql(&sql)
-        .execute(&mut *c)
+    (&mut *c)
+        .execute(sqlx::raw_sql(&sql))
         .await
         .map_err(|e| db_err(&e))?;
     Ok(())
@@ -278,8 +278,8 @@ impl PgWriter {
     }
 
     async fn exec(&mut self, sql: &str) -> Result<u64, String> {
-        sqlx::raw_sql(sql)
-            .execute(&mut self.conn)
+        (&mut self.conn)
+            .execute(sqlx::raw_sql(sql))
             .await
             .map(|r| r.rows_affected())
             .map_err(|e| db_err(&e))

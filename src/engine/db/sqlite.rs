@@ -3,7 +3,7 @@
 
 use futures::TryStreamExt;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Decode, Row, Sqlite, SqliteConnection, TypeInfo, ValueRef};
+use sqlx::{Decode, Executor, Row, Sqlite, SqliteConnection, TypeInfo, ValueRef};
 
 use super::plan::{NativeColumn, Plan, TargetColumn};
 use super::read::BatchBuilder;
@@ -141,8 +141,8 @@ pub async fn create_table(
             D.ident(&cur.name)
         ));
     }
-    sqlx::raw_sql(&sql)
-        .execute(&mut *c)
+    (&mut *c)
+        .execute(sqlx::raw_sql(&sql))
         .await
         .map_err(|e| db_err(&e))?;
     Ok(())
@@ -151,8 +151,8 @@ pub async fn create_table(
 // ---- source ----
 
 pub async fn begin_snapshot(c: &mut SqliteConnection) -> Result<(), String> {
-    sqlx::raw_sql("BEGIN")
-        .execute(&mut *c)
+    (&mut *c)
+        .execute(sqlx::raw_sql("BEGIN"))
         .await
         .map_err(|e| db_err(&e))?;
     Ok(())
@@ -263,8 +263,8 @@ impl LiteWriter {
     }
 
     async fn exec(&mut self, sql: &str) -> Result<u64, String> {
-        sqlx::raw_sql(sql)
-            .execute(&mut self.conn)
+        (&mut self.conn)
+            .execute(sqlx::raw_sql(sql))
             .await
             .map(|r| r.rows_affected())
             .map_err(|e| db_err(&e))
