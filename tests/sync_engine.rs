@@ -834,3 +834,157 @@ async fn every_type_survives_a_trip_through_all_three_engines() {
     let last: Vec<R> = sqlx::query_as(&q("t3")).fetch_all(&p).await.unwrap();
     assert_eq!(last, first);
 }
+
+#[tokio::test]
+async fn an_existing_target_without_a_unique_key_is_refused() {
+    let (src, tgt, s, t) = dbs!("an_existing_target_without_a_unique_key_is_refused");
+    create_users(&s, 10).await;
+    t.execute(
+        "CREATE TABLE dim_users (user_id bigint, email text, full_name text, created_at timestamptz, score bigint)",
+    )
+    .await
+    .unwrap();
+    let ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    let dir = support::temp_dir();
+    let (summary, _) = run(&ws, &DataDir::new(dir.path())).await;
+    let err = summary.error.unwrap();
+    assert!(
+        err.contains("no primary key or unique index on (user_id)"),
+        "{err}"
+    );
+    let problems = dsp::engine::db::check_job(&ws, &ws.jobs[0]).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("user_id"), "{problems:?}");
+}
+
+#[tokio::test]
+async fn connection_test_introspection_and_job_check() {
+    use dsp::engine::db;
+    let (src, tgt, s, _t) = dbs!("connection_test_introspection_and_job_check");
+    create_users(&s, 1).await;
+    let ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    let v = db::test_connection(&ws, &ws.networks[0]).await.unwrap();
+    assert!(v.starts_with("PostgreSQL "), "{v}");
+    let cols = db::introspect_columns(&ws, &ws.networks[0], "users")
+        .await
+        .unwrap();
+    assert_eq!(
+        cols,
+        vec![
+            ("id".to_string(), ColumnType::Integer),
+            ("email".into(), ColumnType::String),
+            ("name".into(), ColumnType::String),
+            ("created_at".into(), ColumnType::Timestamp),
+            ("updated_at".into(), ColumnType::Timestamp),
+            ("score".into(), ColumnType::String),
+        ]
+    );
+    let err = db::introspect_columns(&ws, &ws.networks[0], "nope")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("nope") && err.contains("Production DB (Source)"),
+        "{err}"
+    );
+    // The target table does not exist yet: the first run creates it.
+    assert_eq!(db::check_job(&ws, &ws.jobs[0]).await, Vec::<String>::new());
+    let mut bad = ws.clone();
+    bad.schemas[0].columns[1].source = "mail".into();
+    let problems = db::check_job(&bad, &bad.jobs[0]).await;
+    assert!(
+        problems.len() == 1 && problems[0].contains("no column mail"),
+        "{problems:?}"
+    );
+}
+
+#[tokio::test]
+async fn mysql_tinyint_is_boolean_and_big_unsigned_needs_decimal() {
+    let test = "mysql_tinyint_is_boolean_and_big_unsigned_needs_decimal";
+    let Some(my) = support::mysql_db(test).await else {
+        return;
+    };
+    let Some(pg) = support::pg_db(test).await else {
+        return;
+    };
+    let m = my.pool_mysql().await;
+    m.execute(
+        "CREATE TABLE flags (id bigint unsigned PRIMARY KEY, on_off tinyint(1), big bigint unsigned, \
+         at timestamp(6) NULL, local_at datetime(6))",
+    )
+    .await
+    .unwrap();
+    m.execute(
+        "INSERT INTO flags VALUES (1, 1, 18446744073709551615, '2024-01-01 10:00:00.5', '2024-07-01 12:00:00'), \
+         (2, 0, 5, NULL, NULL)",
+    )
+    .await
+    .unwrap();
+    let schema = |big: ColumnType| Schema {
+        name: "flags".into(),
+        source_table: "flags".into(),
+        target_table: "flags".into(),
+        primary_key: vec!["id".into()],
+        cursor_column: None,
+        columns: vec![
+            col("id", "id", ColumnType::Integer),
+            col("on_off", "on_off", ColumnType::Boolean),
+            col("big", "big", big),
+            col("at", "at", ColumnType::Timestamp),
+            col("local_at", "local_at", ColumnType::Timestamp),
+        ],
+    };
+    let mut source = my.network("My");
+    source.timezone = Some("Europe/Berlin".into());
+    let mut ws = Workspace {
+        path: None,
+        networks: vec![source, pg.network("PG")],
+        schemas: vec![schema(ColumnType::Integer)],
+        jobs: vec![Job::new(JOB, "My", "PG", "flags", SyncMode::Full)],
+    };
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    assert!(
+        lines.iter().any(|l| l.contains("id=1")
+            && l.contains("18446744073709551615")
+            && l.contains("map the column as decimal")),
+        "{lines:#?}"
+    );
+
+    // The first run created the target with a BIGINT column; start afresh.
+    let p = pg.pool_pg().await;
+    p.execute("DROP TABLE flags").await.unwrap();
+    ws.schemas[0] = schema(ColumnType::Decimal);
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    let p = pg.pool_pg().await;
+    let rows: Vec<(
+        i64,
+        Option<bool>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT id, on_off, big::text, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), \
+         to_char(local_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM flags ORDER BY id",
+    )
+    .fetch_all(&p)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                1,
+                Some(true),
+                Some("18446744073709551615".into()),
+                // TIMESTAMP is an instant (session UTC); DATETIME is wall time
+                // in the network's zone (Berlin, summer: UTC+2).
+                Some("2024-01-01 10:00:00.500000".into()),
+                Some("2024-07-01 10:00:00".into())
+            ),
+            (2, Some(false), Some("5".into()), None, None),
+        ]
+    );
+}

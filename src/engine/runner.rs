@@ -239,13 +239,14 @@ impl Run {
                     .unwrap_or_default()
             }
         };
-        let limits = plan::check_target(
+        let limits = db::check_existing_target(
+            &mut tconn,
             tgt_net,
             &schema.target_table,
             &mut targets,
             &natives,
-            db::compatible_fn(tdialect),
-        )?;
+        )
+        .await?;
 
         let sconn = or_cancel(cancel, connect(ws, src_net, Role::Source)).await?;
         let mut source = Source { conn: sconn };

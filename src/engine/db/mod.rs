@@ -79,13 +79,15 @@ async fn check_job_inner(ws: &Workspace, job: &Job) -> Result<(), Vec<String>> {
                     Err(e) => problems.push(format!("network \"{}\": {e}", target.name)),
                     // A missing target table is created by the first run.
                     Ok(None) => {}
-                    Ok(Some(natives)) => match plan::check_target(
+                    Ok(Some(natives)) => match check_existing_target(
+                        &mut conn,
                         target,
                         &schema.target_table,
                         &mut targets,
                         &natives,
-                        compatible_fn(conn.dialect()),
-                    ) {
+                    )
+                    .await
+                    {
                         Ok(l) => limits = l,
                         Err(e) => problems.push(e),
                     },
@@ -157,6 +159,43 @@ pub async fn columns(conn: &mut Conn, table: &str) -> Result<Option<Vec<NativeCo
         Conn::My(c) => mysql::columns(c, table).await,
         Conn::Lite(c) => sqlite::columns(c, table).await,
     }
+}
+
+pub async fn has_unique_key(conn: &mut Conn, table: &str, keys: &[String]) -> Result<bool, String> {
+    match conn {
+        Conn::Pg(c) => postgres::has_unique_key(c, table, keys).await,
+        Conn::My(c) => mysql::has_unique_key(c, table, keys).await,
+        Conn::Lite(c) => sqlite::has_unique_key(c, table, keys).await,
+    }
+}
+
+/// Checks an existing target table: every mapped column present and able to
+/// hold its type, and a unique key to match rows by. Returns the columns'
+/// text length limits.
+pub async fn check_existing_target(
+    conn: &mut Conn,
+    net: &Network,
+    table: &str,
+    targets: &mut [TargetColumn],
+    natives: &[NativeColumn],
+) -> Result<Vec<Option<usize>>, String> {
+    let limits = plan::check_target(net, table, targets, natives, compatible_fn(conn.dialect()))?;
+    let keys: Vec<String> = targets
+        .iter()
+        .filter(|t| t.key)
+        .map(|t| t.name.clone())
+        .collect();
+    let unique = has_unique_key(conn, table, &keys)
+        .await
+        .map_err(|e| format!("network \"{}\": {e}", net.name))?;
+    if !unique {
+        return Err(format!(
+            "target table {table} on network \"{}\" has no primary key or unique index on ({}); add one, so that rows can be matched by key",
+            net.name,
+            keys.join(", ")
+        ));
+    }
+    Ok(limits)
 }
 
 pub fn guess(d: Dialect, n: &NativeColumn) -> ColumnType {

@@ -455,3 +455,33 @@ fn encode_literal(buf: &mut String, v: &Value) {
         }
     }
 }
+
+/// Whether a unique index (or the primary key) covers exactly `keys`.
+pub async fn has_unique_key(
+    c: &mut MySqlConnection,
+    table: &str,
+    keys: &[String],
+) -> Result<bool, String> {
+    let (schema, name) = split_table(table);
+    let rows = sqlx::query(
+        "SELECT CAST(INDEX_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR) FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(|e| db_err(&e))?;
+    let mut by_index: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in rows {
+        let idx: String = r.try_get_unchecked(0).map_err(|e| db_err(&e))?;
+        let col: String = r.try_get_unchecked(1).map_err(|e| db_err(&e))?;
+        by_index.entry(idx).or_default().push(col.to_lowercase());
+    }
+    let mut want: Vec<String> = keys.iter().map(|k| k.to_lowercase()).collect();
+    want.sort();
+    Ok(by_index.into_values().any(|mut cols| {
+        cols.sort();
+        cols == want
+    }))
+}

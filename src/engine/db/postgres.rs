@@ -464,3 +464,25 @@ fn escape_copy(buf: &mut Vec<u8>, s: &str) {
         }
     }
 }
+
+/// Whether a unique index (or the primary key) covers exactly `keys`: the
+/// upsert matches rows through it.
+pub async fn has_unique_key(
+    c: &mut PgConnection,
+    table: &str,
+    keys: &[String],
+) -> Result<bool, String> {
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1) \
+         AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL \
+         AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a \
+              WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) = $2::text[])",
+    )
+    .bind(D.table(table))
+    .bind(sorted)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(|e| db_err(&e))
+}

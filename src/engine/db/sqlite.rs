@@ -403,3 +403,50 @@ fn bind(args: &mut SqliteArguments<'_>, v: &Value) -> Result<(), String> {
     };
     r.map_err(|e| e.to_string())
 }
+
+/// Whether the primary key or a unique index covers exactly `keys`.
+pub async fn has_unique_key(
+    c: &mut SqliteConnection,
+    table: &str,
+    keys: &[String],
+) -> Result<bool, String> {
+    let (schema, name) = split_table(table);
+    let schema = schema.unwrap_or("main");
+    let mut want: Vec<String> = keys.iter().map(|k| k.to_lowercase()).collect();
+    want.sort();
+    let same = |mut cols: Vec<String>| {
+        cols.iter_mut().for_each(|c| *c = c.to_lowercase());
+        cols.sort();
+        cols == want
+    };
+    let pk: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info(?1, ?2) WHERE pk > 0")
+            .bind(name)
+            .bind(schema)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(|e| db_err(&e))?;
+    if same(pk) {
+        return Ok(true);
+    }
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM pragma_index_list(?1, ?2) WHERE \"unique\" = 1 AND partial = 0",
+    )
+    .bind(name)
+    .bind(schema)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(|e| db_err(&e))?;
+    for idx in indexes {
+        let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_index_info(?1, ?2)")
+            .bind(&idx)
+            .bind(schema)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(|e| db_err(&e))?;
+        if same(cols) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
