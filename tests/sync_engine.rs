@@ -897,6 +897,14 @@ async fn connection_test_introspection_and_job_check() {
     );
 }
 
+type FlagRow = (
+    i64,
+    Option<bool>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 #[tokio::test]
 async fn mysql_tinyint_is_boolean_and_big_unsigned_needs_decimal() {
     let test = "mysql_tinyint_is_boolean_and_big_unsigned_needs_decimal";
@@ -959,13 +967,7 @@ async fn mysql_tinyint_is_boolean_and_big_unsigned_needs_decimal() {
     let (summary, lines) = run(&ws, &data).await;
     assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
     let p = pg.pool_pg().await;
-    let rows: Vec<(
-        i64,
-        Option<bool>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<FlagRow> = sqlx::query_as(
         "SELECT id, on_off, big::text, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), \
          to_char(local_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM flags ORDER BY id",
     )
