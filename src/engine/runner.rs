@@ -28,9 +28,10 @@ use crate::engine::state;
 use crate::paths::DataDir;
 use crate::workspace::{Job, SyncMode, Workspace};
 
-/// Batches in flight between the reader and the writer: enough to keep both
-/// busy, few enough to bound memory.
-const CHANNEL_BATCHES: usize = 4;
+/// Rows in flight between the reader and the writer: enough to keep the
+/// source streaming while the target digests a bulk write, few enough to
+/// bound memory (a few tens of MB for wide rows).
+const CHANNEL_ROWS: u64 = 50_000;
 
 /// Runs one job to its end: takes the job's lock, reports progress through
 /// `reporter`, records the run in the history, and returns its summary. Never
@@ -354,7 +355,8 @@ impl Run {
         }
 
         // The reader: streams the snapshot into batches.
-        let (tx, mut rx) = mpsc::channel::<ReadMsg>(CHANNEL_BATCHES);
+        let (tx, mut rx) =
+            mpsc::channel::<ReadMsg>((CHANNEL_ROWS / batch_size).clamp(2, 64) as usize);
         let reader_stop = cancel.child_token();
         let src_label = format!(
             "source network \"{}\" ({}), table {}",

@@ -3,6 +3,7 @@
 
 use futures::TryStreamExt;
 use sqlx::{Executor, PgConnection, Row};
+use tokio::sync::mpsc;
 
 use super::plan::{NativeColumn, Plan, TargetColumn};
 use super::read::BatchBuilder;
@@ -11,8 +12,10 @@ use crate::engine::types::{Raw, Value, date_text, hex_decode, time_text, ts_text
 use crate::workspace::ColumnType;
 
 const D: Dialect = Dialect::Postgres;
-/// Encoded COPY data is sent once this much has gathered.
-const FLUSH_BYTES: usize = 4 << 20;
+/// Encoded COPY data goes to the server in chunks of about this size...
+const CHUNK_BYTES: usize = 1 << 20;
+/// ...with at most this many chunks queued for the COPY task.
+const COPY_CHUNKS_IN_FLIGHT: usize = 4;
 
 pub async fn version(c: &mut PgConnection) -> Result<String, String> {
     let v: String = sqlx::query_scalar("SHOW server_version")
@@ -232,7 +235,7 @@ pub fn stream<'a>(
         while let Some(row) = rows.try_next().await.map_err(|e| db_err(&e))? {
             let mut raws = Vec::with_capacity(binary.len());
             for (i, bin) in binary.iter().enumerate() {
-                let v: Option<String> = row.try_get(i).map_err(|e| db_err(&e))?;
+                let v: Option<String> = row.try_get_unchecked(i).map_err(|e| db_err(&e))?;
                 raws.push(match v {
                     None => Raw::Null,
                     Some(s) if *bin => Raw::Bytes(hex_decode(&s)?),
@@ -247,21 +250,39 @@ pub fn stream<'a>(
 
 // ---- target ----
 
+/// A COPY in progress: a task owns the connection and streams chunks into one
+/// COPY statement while the writer encodes the next ones.
+struct CopyTask {
+    tx: mpsc::Sender<CopyMsg>,
+    done: tokio::task::JoinHandle<(PgConnection, Result<(), String>)>,
+    to_stage: bool,
+}
+
+enum CopyMsg {
+    Data(Vec<u8>),
+    /// End the COPY normally; a channel closed without it aborts the COPY.
+    Finish,
+}
+
 pub struct PgWriter {
-    conn: PgConnection,
+    /// `None` while a COPY task holds the connection.
+    conn: Option<PgConnection>,
+    copy: Option<CopyTask>,
     table: String,
     cols: String,
     keys: Vec<String>,
     non_keys: Vec<String>,
     json: Vec<String>,
     buf: Vec<u8>,
+    /// Where `buf` is headed: the staging table or the target.
     buf_to_stage: bool,
 }
 
 impl PgWriter {
     pub fn new(conn: PgConnection, plan: &Plan) -> Self {
         PgWriter {
-            conn,
+            conn: Some(conn),
+            copy: None,
             table: D.table(&plan.target_table),
             cols: D.idents(&plan.target_names(), ""),
             keys: plan.key_names(),
@@ -272,14 +293,22 @@ impl PgWriter {
                 .filter(|t| t.native.as_deref() == Some("json"))
                 .map(|t| t.name.clone())
                 .collect(),
-            buf: Vec::with_capacity(FLUSH_BYTES + (64 << 10)),
+            buf: Vec::with_capacity(CHUNK_BYTES + (64 << 10)),
             buf_to_stage: true,
         }
     }
 
+    /// The connection, once any COPY in progress has ended.
+    async fn conn(&mut self) -> Result<&mut PgConnection, String> {
+        self.flush().await?;
+        self.conn
+            .as_mut()
+            .ok_or_else(|| "the connection was lost during a bulk load".to_string())
+    }
+
     async fn exec(&mut self, sql: &str) -> Result<u64, String> {
-        (&mut self.conn)
-            .execute(sqlx::raw_sql(sql))
+        let c = self.conn().await?;
+        c.execute(sqlx::raw_sql(sql))
             .await
             .map(|r| r.rows_affected())
             .map_err(|e| db_err(&e))
@@ -303,6 +332,7 @@ impl PgWriter {
     }
 
     pub async fn rollback(&mut self) {
+        self.abort_copy().await;
         let _ = self.exec("ROLLBACK").await;
     }
 
@@ -311,14 +341,15 @@ impl PgWriter {
             "SELECT count(*) FROM {}",
             if stage { "dsp_stage" } else { &self.table }
         );
-        count(&mut self.conn, &sql).await
+        let c = self.conn().await?;
+        count(c, &sql).await
     }
 
     pub async fn write(&mut self, rows: &[Vec<Value>], stage: bool) -> Result<(), String> {
-        if stage != self.buf_to_stage {
+        if stage != self.buf_to_stage || self.copy.as_ref().is_some_and(|c| c.to_stage != stage) {
             self.flush().await?;
-            self.buf_to_stage = stage;
         }
+        self.buf_to_stage = stage;
         for row in rows {
             for (i, v) in row.iter().enumerate() {
                 if i > 0 {
@@ -327,34 +358,75 @@ impl PgWriter {
                 encode_copy(&mut self.buf, v);
             }
             self.buf.push(b'\n');
-            if self.buf.len() >= FLUSH_BYTES {
-                self.flush().await?;
+            if self.buf.len() >= CHUNK_BYTES {
+                self.send_chunk(stage).await?;
             }
         }
         Ok(())
     }
 
-    pub async fn flush(&mut self) -> Result<(), String> {
-        if self.buf.is_empty() {
-            return Ok(());
+    /// Hands the encoded rows to the COPY task, starting it if needed.
+    async fn send_chunk(&mut self, stage: bool) -> Result<(), String> {
+        if self.copy.is_none() {
+            let Some(conn) = self.conn.take() else {
+                return Err("the connection was lost during a bulk load".into());
+            };
+            let dest = if stage {
+                "dsp_stage".to_string()
+            } else {
+                self.table.clone()
+            };
+            let sql = format!("COPY {dest} ({}) FROM STDIN", self.cols);
+            let (tx, rx) = mpsc::channel(COPY_CHUNKS_IN_FLIGHT);
+            self.copy = Some(CopyTask {
+                tx,
+                done: tokio::spawn(copy_task(conn, sql, rx)),
+                to_stage: stage,
+            });
         }
-        let dest = if self.buf_to_stage {
-            "dsp_stage".to_string()
-        } else {
-            self.table.clone()
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES + (64 << 10)));
+        let sent = match &self.copy {
+            Some(task) => task.tx.send(CopyMsg::Data(chunk)).await.is_ok(),
+            None => false,
         };
-        let sql = format!("COPY {dest} ({}) FROM STDIN", self.cols);
-        let mut copy = self.conn.copy_in_raw(&sql).await.map_err(|e| db_err(&e))?;
-        let sent = copy.send(self.buf.as_slice()).await.map(|_| ());
-        let res = match sent {
-            Ok(()) => copy.finish().await.map(|_| ()),
-            Err(e) => {
-                let _ = copy.abort("dsp stopped the load").await;
-                Err(e)
+        if !sent {
+            // The task stopped early: its result says why.
+            return self.finish_copy().await;
+        }
+        Ok(())
+    }
+
+    /// Sends what is buffered and ends the COPY, taking the connection back.
+    pub async fn flush(&mut self) -> Result<(), String> {
+        if !self.buf.is_empty() {
+            self.send_chunk(self.buf_to_stage).await?;
+        }
+        self.finish_copy().await
+    }
+
+    async fn finish_copy(&mut self) -> Result<(), String> {
+        let Some(task) = self.copy.take() else {
+            return Ok(());
+        };
+        let _ = task.tx.send(CopyMsg::Finish).await;
+        drop(task.tx);
+        match task.done.await {
+            Ok((conn, res)) => {
+                self.conn = Some(conn);
+                res
             }
-        };
+            Err(_) => Err("the bulk load stopped unexpectedly".into()),
+        }
+    }
+
+    async fn abort_copy(&mut self) {
         self.buf.clear();
-        res.map_err(|e| db_err(&e))
+        if let Some(task) = self.copy.take() {
+            drop(task.tx);
+            if let Ok((conn, _)) = task.done.await {
+                self.conn = Some(conn);
+            }
+        }
     }
 
     fn key_match(&self, a: &str, b: &str) -> String {
@@ -415,9 +487,49 @@ impl PgWriter {
         self.exec("TRUNCATE dsp_stage").await.map(|_| ())
     }
 
-    pub async fn close(self) {
-        let _ = sqlx::Connection::close(self.conn).await;
+    pub async fn close(mut self) {
+        self.abort_copy().await;
+        if let Some(c) = self.conn.take() {
+            let _ = sqlx::Connection::close(c).await;
+        }
     }
+}
+
+/// Streams chunks into one COPY; returns the connection when done.
+async fn copy_task(
+    mut conn: PgConnection,
+    sql: String,
+    mut rx: mpsc::Receiver<CopyMsg>,
+) -> (PgConnection, Result<(), String>) {
+    let res = copy_into(&mut conn, &sql, &mut rx).await;
+    (conn, res)
+}
+
+fn copy_into<'a>(
+    conn: &'a mut PgConnection,
+    sql: &'a str,
+    rx: &'a mut mpsc::Receiver<CopyMsg>,
+) -> futures::future::BoxFuture<'a, Result<(), String>> {
+    Box::pin(async move {
+        let mut copy = conn.copy_in_raw(sql).await.map_err(|e| db_err(&e))?;
+        loop {
+            match rx.recv().await {
+                Some(CopyMsg::Data(chunk)) => {
+                    if let Err(e) = copy.send(chunk).await {
+                        let _ = copy.abort("dsp stopped the load").await;
+                        return Err(db_err(&e));
+                    }
+                }
+                Some(CopyMsg::Finish) => {
+                    return copy.finish().await.map(|_| ()).map_err(|e| db_err(&e));
+                }
+                None => {
+                    let _ = copy.abort("dsp stopped the load").await;
+                    return Err("the bulk load was stopped".into());
+                }
+            }
+        }
+    })
 }
 
 /// One value in COPY's text format.
