@@ -990,3 +990,55 @@ async fn mysql_tinyint_is_boolean_and_big_unsigned_needs_decimal() {
         ]
     );
 }
+
+#[tokio::test]
+async fn batches_larger_than_a_chunk_are_counted_and_committed_whole() {
+    let (src, tgt, s, t) = dbs!("batches_larger_than_a_chunk_are_counted_and_committed_whole");
+    create_users(&s, 30_000).await;
+    let mut ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    job_mut(&mut ws).batch_size = Some(12_000);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    let batch_lines: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("Processing batch"))
+        .collect();
+    assert_eq!(
+        batch_lines,
+        vec![
+            "[INFO] Processing batch 1/3 (12000 records)",
+            "[INFO] Processing batch 2/3 (12000 records)",
+            "[INFO] Processing batch 3/3 (6000 records)"
+        ]
+    );
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+
+    // Incremental, with a bad row in the second batch: the first batch of
+    // 12,000 commits as a whole, the second not at all.
+    t.execute("DROP TABLE dim_users").await.unwrap();
+    s.execute(
+        "UPDATE users SET updated_at = timestamptz '2024-05-01 00:00:00+00' + id * interval '1 ms'",
+    )
+    .await
+    .unwrap();
+    s.execute("UPDATE users SET score = 'bad' WHERE id = 20000")
+        .await
+        .unwrap();
+    job_mut(&mut ws).mode = SyncMode::Incremental;
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed, "{lines:#?}");
+    assert_eq!(summary.success, 12_000);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM dim_users")
+        .fetch_one(&t)
+        .await
+        .unwrap();
+    assert_eq!(n, 12_000);
+    s.execute("UPDATE users SET score = '1' WHERE id = 20000")
+        .await
+        .unwrap();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+}

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::db::connect::{Role, connect, describe};
 use crate::engine::db::plan::{self, Plan};
-use crate::engine::db::read::{BatchBuilder, ReadMsg};
+use crate::engine::db::read::{Batch, BatchBuilder, CHUNK_ROWS, ReadMsg};
 use crate::engine::db::{self, Source, Writer};
 use crate::engine::progress::{
     Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, thousands,
@@ -355,8 +355,8 @@ impl Run {
         }
 
         // The reader: streams the snapshot into batches.
-        let (tx, mut rx) =
-            mpsc::channel::<ReadMsg>((CHANNEL_ROWS / batch_size).clamp(2, 64) as usize);
+        let chunk = batch_size.min(CHUNK_ROWS as u64);
+        let (tx, mut rx) = mpsc::channel::<ReadMsg>((CHANNEL_ROWS / chunk).clamp(2, 64) as usize);
         let reader_stop = cancel.child_token();
         let src_label = format!(
             "source network \"{}\" ({}), table {}",
@@ -418,7 +418,7 @@ impl Run {
         &mut self,
         rx: &mut mpsc::Receiver<ReadMsg>,
         cancel: &CancellationToken,
-    ) -> Result<Option<crate::engine::db::read::Batch>, Stop> {
+    ) -> Result<Option<Batch>, Stop> {
         let msg = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(Stop::Cancelled("cancelled by the operator".into())),
@@ -431,24 +431,11 @@ impl Run {
         }
     }
 
-    /// Logs the batch line and the batch's failed rows; fails the run when the
-    /// failures pass `max_failed`.
-    fn account(
-        &mut self,
-        job: &Job,
-        index: u64,
-        batch: &crate::engine::db::read::Batch,
-    ) -> Result<(), Stop> {
-        self.log(
-            Level::Info,
-            format!(
-                "Processing batch {index}/{} ({} records)",
-                self.batches.max(index),
-                batch.read
-            ),
-        );
-        self.read += batch.read;
-        for f in &batch.failures {
+    /// Logs the chunk's failed rows, and the batch line when the chunk ends its
+    /// batch; fails the run when the failures pass `max_failed`.
+    fn account(&mut self, job: &Job, chunk: &Batch) -> Result<(), Stop> {
+        self.read += chunk.read;
+        for f in &chunk.failures {
             self.failed += 1;
             self.log(Level::Warn, f.clone());
         }
@@ -459,6 +446,17 @@ impl Run {
                 if self.failed == 1 { "" } else { "s" },
                 job.max_failed()
             )));
+        }
+        if chunk.last {
+            self.log(
+                Level::Info,
+                format!(
+                    "Processing batch {}/{} ({} records)",
+                    chunk.index,
+                    self.batches.max(chunk.index),
+                    chunk.batch_read
+                ),
+            );
         }
         Ok(())
     }
@@ -486,13 +484,13 @@ impl Run {
         let before = tw(cancel, &self.label, w.count(false)).await?;
         // Into an empty target, rows go straight in, inside the same transaction.
         let stage = before > 0;
-        let mut index = 0;
-        while let Some(batch) = self.next_batch(rx, cancel).await? {
-            index += 1;
-            self.account(job, index, &batch)?;
-            tw(cancel, &self.label, w.write(&batch.rows, stage)).await?;
-            self.written += batch.rows.len() as u64;
-            self.progress(index, batch.read);
+        while let Some(chunk) = self.next_batch(rx, cancel).await? {
+            self.account(job, &chunk)?;
+            tw(cancel, &self.label, w.write(&chunk.rows, stage)).await?;
+            self.written += chunk.rows.len() as u64;
+            if chunk.last {
+                self.progress(chunk.index, chunk.batch_read);
+            }
         }
         tw(cancel, &self.label, w.flush()).await?;
         let landed = tw(cancel, &self.label, w.count(stage)).await?;
@@ -556,22 +554,38 @@ impl Run {
         cancel: &CancellationToken,
         mut watermark: Option<String>,
     ) -> Result<(), Stop> {
-        let mut index = 0;
-        while let Some(batch) = self.next_batch(rx, cancel).await? {
-            index += 1;
-            self.account(job, index, &batch)?;
-            if !batch.rows.is_empty() {
-                tw(cancel, &self.label, w.begin()).await?;
-                tw(cancel, &self.label, w.write(&batch.rows, true)).await?;
+        // The open batch: its transaction has begun, its rows are staged.
+        let mut open = false;
+        let mut staged = 0u64;
+        let mut cursor: Option<String> = None;
+        while let Some(chunk) = self.next_batch(rx, cancel).await? {
+            self.account(job, &chunk)?;
+            if chunk.last_cursor.is_some() {
+                cursor = chunk.last_cursor.clone();
+            }
+            if !chunk.rows.is_empty() {
+                if !open {
+                    tw(cancel, &self.label, w.begin()).await?;
+                    open = true;
+                }
+                tw(cancel, &self.label, w.write(&chunk.rows, true)).await?;
+                staged += chunk.rows.len() as u64;
+            }
+            if !chunk.last {
+                continue;
+            }
+            if open {
                 tw(cancel, &self.label, w.flush()).await?;
                 tw(cancel, &self.label, w.upsert()).await?;
                 tw(cancel, &self.label, w.clear_stage()).await?;
                 tw(cancel, &self.label, w.commit()).await?;
+                open = false;
             }
-            self.written += batch.rows.len() as u64;
+            self.written += staged;
             self.committed = self.written;
+            staged = 0;
             // Only now that the target holds these rows may the watermark move.
-            if let Some(c) = &batch.last_cursor
+            if let Some(c) = &cursor
                 && watermark.as_deref() != Some(c.as_str())
             {
                 state::write_watermark(data, &job.name, c).map_err(|e| {
@@ -583,7 +597,7 @@ impl Run {
                 })?;
                 watermark = Some(c.clone());
             }
-            self.progress(index, batch.read);
+            self.progress(chunk.index, chunk.batch_read);
         }
         Ok(())
     }

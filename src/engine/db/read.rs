@@ -9,13 +9,23 @@ use tokio_util::sync::CancellationToken;
 use super::plan::Plan;
 use crate::engine::types::{Raw, Value, convert};
 
-/// One batch of source rows, converted.
+/// Rows per message at most: a batch of `batch_size` rows travels as
+/// several chunks, so memory stays bounded whatever the batch size.
+pub const CHUNK_ROWS: usize = 5_000;
+
+/// One chunk of a batch of source rows, converted.
 #[derive(Debug, Default)]
 pub struct Batch {
     /// Rows in target column order.
     pub rows: Vec<Vec<Value>>,
-    /// Rows read from the source, converted or not.
+    /// Rows read from the source in this chunk, converted or not.
     pub read: u64,
+    /// The batch (1-based) this chunk belongs to.
+    pub index: u64,
+    /// Rows read in the whole batch so far, this chunk included.
+    pub batch_read: u64,
+    /// This chunk ends its batch.
+    pub last: bool,
     /// One sentence per row that could not be converted: its key and why.
     pub failures: Vec<String>,
     /// The cursor value of the last row read that had one, as the source wrote it.
@@ -31,6 +41,7 @@ pub struct BatchBuilder {
     tx: mpsc::Sender<ReadMsg>,
     cancel: CancellationToken,
     cur: Batch,
+    chunk: usize,
 }
 
 impl BatchBuilder {
@@ -45,7 +56,11 @@ impl BatchBuilder {
             batch_size: batch_size.max(1),
             tx,
             cancel,
-            cur: Batch::default(),
+            cur: Batch {
+                index: 1,
+                ..Batch::default()
+            },
+            chunk: batch_size.clamp(1, CHUNK_ROWS),
         }
     }
 
@@ -58,6 +73,7 @@ impl BatchBuilder {
     pub async fn push(&mut self, raws: Vec<Raw>) -> Result<(), String> {
         let plan = &self.plan;
         self.cur.read += 1;
+        self.cur.batch_read += 1;
         if let Some(ci) = plan.cursor_read
             && let Some(r) = raws.get(ci)
             && *r != Raw::Null
@@ -92,7 +108,10 @@ impl BatchBuilder {
                     .push(format!("row {key} of {}: {why}", plan.source_table));
             }
         }
-        if self.cur.read as usize >= self.batch_size {
+        if self.cur.batch_read as usize >= self.batch_size {
+            self.cur.last = true;
+            self.send().await?;
+        } else if self.cur.read as usize >= self.chunk {
             self.send().await?;
         }
         Ok(())
@@ -100,7 +119,16 @@ impl BatchBuilder {
 
     /// Boxed: keeps the spawned reader's future provably `Send`.
     fn send(&mut self) -> futures::future::BoxFuture<'_, Result<(), String>> {
-        let batch = std::mem::take(&mut self.cur);
+        let next = Batch {
+            index: self.cur.index + u64::from(self.cur.last),
+            batch_read: if self.cur.last {
+                0
+            } else {
+                self.cur.batch_read
+            },
+            ..Batch::default()
+        };
+        let batch = std::mem::replace(&mut self.cur, next);
         Box::pin(async move {
             tokio::select! {
                 biased;
@@ -112,7 +140,8 @@ impl BatchBuilder {
 
     /// Sends the last, partial batch.
     pub async fn finish(mut self) -> Result<(), String> {
-        if self.cur.read > 0 {
+        if self.cur.batch_read > 0 {
+            self.cur.last = true;
             self.send().await?;
         }
         Ok(())
