@@ -95,6 +95,18 @@ pub async fn run_job(
             run.summary(mode, RunStatus::Succeeded, started, None)
         }
         Err(Stop::Cancelled(why)) => {
+            let kept = match mode {
+                SyncMode::Full => "the target was left unchanged".to_string(),
+                SyncMode::Incremental => format!(
+                    "the {} records committed before stay, and the next run resumes from there",
+                    thousands(run.committed)
+                ),
+            };
+            let why = format!(
+                "{why} after {} of {} records; {kept}",
+                thousands(run.read),
+                thousands(run.total)
+            );
             run.log(Level::Warn, format!("Sync cancelled: {why}"));
             run.summary(mode, RunStatus::Cancelled, started, Some(why))
         }
@@ -404,8 +416,8 @@ impl Run {
             reader.abort();
             // Whatever the target was doing, it must not commit: roll back if the
             // connection still answers, else closing it makes the server do so.
-            let _ = tokio::time::timeout(Duration::from_secs(5), writer.rollback()).await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), writer.close()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), writer.rollback()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), writer.close()).await;
         } else {
             let _ = reader.await;
             writer.close().await;
@@ -540,7 +552,11 @@ impl Run {
         if cancel.is_cancelled() {
             return Err(Stop::Cancelled("cancelled by the operator".into()));
         }
-        tw(cancel, &self.label, w.commit()).await?;
+        // Never abandoned half-way: a cancel now could not know whether it
+        // committed.
+        w.commit()
+            .await
+            .map_err(|e| Stop::Failed(format!("{}: {e}", self.label)))?;
         self.committed = self.written;
         Ok(())
     }
@@ -578,7 +594,11 @@ impl Run {
                 tw(cancel, &self.label, w.flush()).await?;
                 tw(cancel, &self.label, w.upsert()).await?;
                 tw(cancel, &self.label, w.clear_stage()).await?;
-                tw(cancel, &self.label, w.commit()).await?;
+                // Never abandoned half-way: a cancel now could not know whether it
+                // committed.
+                w.commit()
+                    .await
+                    .map_err(|e| Stop::Failed(format!("{}: {e}", self.label)))?;
                 open = false;
             }
             self.written += staged;
