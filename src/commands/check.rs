@@ -50,7 +50,7 @@ pub async fn run(paths: &Paths, connect: bool) -> u8 {
     let mut failed = false;
     for network in &ws.networks {
         match crate::engine::db::test_connection(&ws, network).await {
-            Ok(version) => println!("network \"{}\": connected ({version})", network.name),
+            Ok(version) => println!("network \"{}\": ok: {version}", network.name),
             Err(e) => {
                 failed = true;
                 eprintln!("error: {e}");
