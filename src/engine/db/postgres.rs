@@ -440,7 +440,7 @@ impl PgWriter {
     /// Deletes target rows whose key was not staged; returns how many.
     pub async fn delete_missing(&mut self) -> Result<u64, String> {
         let sql = format!(
-            "DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM dsp_stage s WHERE {})",
+            "ANALYZE dsp_stage; DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM dsp_stage s WHERE {})",
             self.table,
             self.key_match("s", "t")
         );
@@ -475,7 +475,7 @@ impl PgWriter {
             )
         };
         let sql = format!(
-            "ANALYZE dsp_stage; INSERT INTO {} AS t ({cols}) SELECT {cols} FROM dsp_stage ON CONFLICT ({}) {action}",
+            "INSERT INTO {} AS t ({cols}) SELECT {cols} FROM dsp_stage ON CONFLICT ({}) {action}",
             self.table,
             D.idents(&self.keys, ""),
             cols = self.cols
