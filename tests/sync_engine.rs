@@ -1042,3 +1042,37 @@ async fn batches_larger_than_a_chunk_are_counted_and_committed_whole() {
     assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
     assert_eq!(target_rows(&t).await, source_rows(&s).await);
 }
+
+#[tokio::test]
+async fn lookback_catches_rows_committed_late_with_an_older_cursor() {
+    let (src, tgt, s, t) = dbs!("lookback_catches_rows_committed_late_with_an_older_cursor");
+    create_users(&s, 100).await;
+    let mut ws = seed_workspace(&src, &tgt, SyncMode::Incremental);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    assert_eq!(run(&ws, &data).await.0.status, RunStatus::Succeeded);
+
+    // A transaction that started earlier commits now, with an older cursor.
+    insert_users(&s, 101, 101, "2023-12-31 23:30:00+00").await;
+    let (summary, _) = run(&ws, &data).await;
+    assert_eq!(
+        summary.total, 100,
+        "without lookback only the boundary rows are read"
+    );
+    let count = |t: PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM dim_users")
+            .fetch_one(&t)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count(t.clone()).await, 100);
+
+    job_mut(&mut ws).lookback = Some("1h".into());
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(summary.total, 101);
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+    // The watermark stays the largest cursor read, not the lookback's bound.
+    let wm = dsp::engine::state::read_watermark(&data, JOB).unwrap();
+    assert_eq!(wm.as_deref(), Some("2024-01-01 00:00:00+00"));
+}
