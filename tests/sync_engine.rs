@@ -1076,3 +1076,130 @@ async fn lookback_catches_rows_committed_late_with_an_older_cursor() {
     let wm = dsp::engine::state::read_watermark(&data, JOB).unwrap();
     assert_eq!(wm.as_deref(), Some("2024-01-01 00:00:00+00"));
 }
+
+// ---- `dsp run` ----
+
+fn dsp_run(ws: &std::path::Path, data: &std::path::Path, jobs: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(support::dsp_bin())
+        .arg("run")
+        .args(jobs)
+        .arg("--workspace")
+        .arg(ws)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn dsp_run_prints_the_log_and_exits_by_outcome() {
+    let dir = support::temp_dir();
+    let src = support::sqlite_path(&dir, "src");
+    let o = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&src)
+        .create_if_missing(true);
+    let p = sqlx::SqlitePool::connect_with(o).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, name TEXT, created_at TEXT, updated_at TEXT, score TEXT); \
+         WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 2500) \
+         INSERT INTO users SELECT n, 'u' || n || '@example.com', 'Name ' || n, '2024-01-01 10:00:00', \
+         '2024-01-02 00:00:00', n FROM g;",
+    )
+    .execute(&p)
+    .await
+    .unwrap();
+    p.close().await;
+    let ws = dir.path().join("workspace.toml");
+    std::fs::write(
+        &ws,
+        r#"
+[[network]]
+name = "Src"
+type = "sqlite"
+database = "src.db"
+
+[[network]]
+name = "Tgt"
+type = "sqlite"
+database = "out/target.db"
+
+[[schema]]
+name = "Users Sync Schema"
+source_table = "users"
+target_table = "dim_users"
+primary_key = "id"
+columns = [
+  { source = "id", target = "user_id", type = "integer" },
+  { source = "email", target = "email", type = "string" },
+  { source = "name", target = "full_name", type = "string" },
+  { source = "created_at", target = "created_at", type = "timestamp" },
+]
+
+[[schema]]
+name = "Broken"
+source_table = "no_such_table"
+target_table = "x"
+primary_key = "id"
+columns = [{ source = "id", target = "id", type = "integer" }]
+
+[[job]]
+name = "Sync Users to Analytics"
+source = "Src"
+target = "Tgt"
+schema = "Users Sync Schema"
+mode = "full"
+
+[[job]]
+name = "Broken job"
+source = "Src"
+target = "Tgt"
+schema = "Broken"
+"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    let data = dir.path().join("data");
+
+    let (code, out, err) = dsp_run(&ws, &data, &[JOB]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "[INFO] Starting sync job: Sync Users to Analytics"
+    );
+    assert!(lines.contains(&"[INFO] Total records: 2,500"), "{out}");
+    assert!(
+        lines.contains(&"[INFO] Processing batch 3/3 (500 records)"),
+        "{out}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"[INFO] Sync completed. Total: 2,500, Success: 2,500, Failed: 0")
+    );
+
+    let (code, out, err) = dsp_run(&ws, &data, &["Broken job", JOB]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("[ERROR]") && out.contains("no_such_table"),
+        "{out}"
+    );
+    assert!(
+        err.contains("Broken job") && !err.contains("panicked"),
+        "{err}"
+    );
+    // The second job still ran.
+    assert!(out.contains("Sync completed. Total: 2,500"), "{out}");
+
+    let (code, out, err) = dsp_run(&ws, &data, &["No such job"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("No such job") && out.is_empty(), "{err}");
+
+    std::fs::write(&ws, "[[network]]\nname = 1\n").unwrap();
+    let (code, _, err) = dsp_run(&ws, &data, &[JOB]);
+    assert_eq!(code, 2, "{err}");
+}
