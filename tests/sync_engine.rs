@@ -1203,3 +1203,19 @@ schema = "Broken"
     let (code, _, err) = dsp_run(&ws, &data, &[JOB]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[tokio::test]
+async fn a_job_already_running_is_refused() {
+    let (src, tgt, s, _t) = dbs!("a_job_already_running_is_refused");
+    create_users(&s, 10).await;
+    let ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    let held = dsp::engine::state::lock_job(&data, JOB).unwrap();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    assert!(summary.error.is_some(), "{lines:#?}");
+    assert!(lines.last().unwrap().starts_with("[ERROR]"), "{lines:#?}");
+    drop(held);
+    assert_eq!(run(&ws, &data).await.0.status, RunStatus::Succeeded);
+}

@@ -452,11 +452,13 @@ impl Run {
             self.log(Level::Warn, f.clone());
         }
         if self.failed > job.max_failed() {
+            let last = chunk.failures.last().map(String::as_str).unwrap_or("");
             return Err(Stop::Failed(format!(
-                "{} row{} failed, more than max_failed = {} allows; fix the source values or raise max_failed",
+                "{} row{} failed, more than max_failed = {} allows ({}{last}); fix the source values or raise max_failed",
                 thousands(self.failed),
                 if self.failed == 1 { "" } else { "s" },
-                job.max_failed()
+                job.max_failed(),
+                if self.failed == 1 { "" } else { "the last: " },
             )));
         }
         if chunk.last {
