@@ -740,11 +740,10 @@ fn typed_schema(name: &str, source: &str, target: &str) -> Schema {
     }
 }
 
-/// PostgreSQL → MariaDB → SQLite → PostgreSQL: each hop creates its target
-/// table from the mapping, and the last table equals the first.
-#[tokio::test]
-async fn every_type_survives_a_trip_through_all_three_engines() {
-    let test = "every_type_survives_a_trip_through_all_three_engines";
+/// Syncs table t0 on PostgreSQL along `route` (network names, starting and
+/// ending at "PG"), each hop creating its target table t1, t2, ... from the
+/// mapping; the last table must equal the first.
+async fn type_trip(test: &str, route: &[&str]) {
     let Some(pg) = support::pg_db(test).await else {
         return;
     };
@@ -777,23 +776,27 @@ async fn every_type_survives_a_trip_through_all_three_engines() {
         lite.display().to_string(),
     );
     lite_net.timezone = None;
-    let hop = |name: &str, src: &str, tgt: &str| Job::new(name, src, tgt, name, SyncMode::Full);
-    let ws = Workspace {
+    let mut ws = Workspace {
         path: None,
         networks: vec![pg.network("PG"), my.network("My"), lite_net],
-        schemas: vec![
-            typed_schema("hop1", "t0", "t1"),
-            typed_schema("hop2", "t1", "t2"),
-            typed_schema("hop3", "t2", "t3"),
-        ],
-        jobs: vec![
-            hop("hop1", "PG", "My"),
-            hop("hop2", "My", "Lite"),
-            hop("hop3", "Lite", "PG"),
-        ],
+        schemas: Vec::new(),
+        jobs: Vec::new(),
     };
+    let mut hops = Vec::new();
+    for (i, pair) in route.windows(2).enumerate() {
+        let name = format!("hop{}", i + 1);
+        ws.schemas.push(typed_schema(
+            &name,
+            &format!("t{i}"),
+            &format!("t{}", i + 1),
+        ));
+        ws.jobs
+            .push(Job::new(&name, pair[0], pair[1], &name, SyncMode::Full));
+        hops.push(name);
+    }
     let data = DataDir::new(dir.path().join("data"));
-    for job in ["hop1", "hop2", "hop3"] {
+    for job in &hops {
+        let job = job.as_str();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let summary = run_job(
             &ws,
@@ -831,8 +834,32 @@ async fn every_type_survives_a_trip_through_all_three_engines() {
     );
     p.execute("SET TIME ZONE 'UTC'").await.unwrap();
     let first: Vec<R> = sqlx::query_as(&q("t0")).fetch_all(&p).await.unwrap();
-    let last: Vec<R> = sqlx::query_as(&q("t3")).fetch_all(&p).await.unwrap();
+    let last: Vec<R> = sqlx::query_as(&q(&format!("t{}", hops.len())))
+        .fetch_all(&p)
+        .await
+        .unwrap();
     assert_eq!(last, first);
+}
+
+/// PostgreSQL → MariaDB → SQLite → PostgreSQL.
+#[tokio::test]
+async fn every_type_survives_a_trip_through_all_three_engines() {
+    type_trip(
+        "every_type_survives_a_trip_through_all_three_engines",
+        &["PG", "My", "Lite", "PG"],
+    )
+    .await;
+}
+
+/// The other six pairs: PG→PG, PG→SQLite, SQLite→SQLite, SQLite→MariaDB,
+/// MariaDB→MariaDB, MariaDB→PG.
+#[tokio::test]
+async fn every_type_survives_the_reverse_trip_and_same_engine_hops() {
+    type_trip(
+        "every_type_survives_the_reverse_trip_and_same_engine_hops",
+        &["PG", "PG", "Lite", "Lite", "My", "My", "PG"],
+    )
+    .await;
 }
 
 #[tokio::test]
