@@ -1246,3 +1246,71 @@ async fn a_job_already_running_is_refused() {
     drop(held);
     assert_eq!(run(&ws, &data).await.0.status, RunStatus::Succeeded);
 }
+
+/// Values a target cannot hold fail their row (counted, named), not the run.
+#[tokio::test]
+async fn values_the_target_cannot_hold_fail_only_their_row() {
+    let test = "values_the_target_cannot_hold_fail_only_their_row";
+    let dir = support::temp_dir();
+    let Some(pg) = End::new(Kind::Pg, test, &dir, "pg").await else {
+        return;
+    };
+    let Some(my) = End::new(Kind::My, test, &dir, "my").await else {
+        return;
+    };
+    let lite = End::new(Kind::Lite, test, &dir, "src").await.unwrap();
+    lite.exec(users_ddl(Kind::Lite)).await;
+    let (sql, _) = users_insert(1, 20, "2024-01-01 00:00:00");
+    lite.exec(&sql.replace("\\\\", "\\")).await;
+    lite.exec(&format!(
+        "UPDATE users SET name = 'nul' || char(0) || 'inside' WHERE id = 3; \
+         UPDATE users SET name = '{}' WHERE id = 4",
+        "x".repeat(70_000)
+    ))
+    .await;
+    my.exec(
+        "CREATE TABLE dim_users (user_id bigint PRIMARY KEY, email varchar(200), full_name text, \
+         created_at datetime(6), score bigint)",
+    )
+    .await;
+    let mut ws = Workspace {
+        path: None,
+        networks: vec![
+            lite.network("Production DB (Source)"),
+            pg.network("PG"),
+            my.network("My"),
+        ],
+        schemas: seed_workspace_schema(),
+        jobs: vec![Job::new(
+            JOB,
+            "Production DB (Source)",
+            "PG",
+            "Users Sync Schema",
+            SyncMode::Full,
+        )],
+    };
+    ws.jobs[0].max_failed = Some(1);
+    let data = DataDir::new(dir.path().join("data"));
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!((summary.success, summary.failed), (19, 1));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[WARN]") && l.contains("id=3") && l.contains("NUL")),
+        "{lines:#?}"
+    );
+    assert_eq!(pg.target_rows().await.len(), 19);
+
+    ws.jobs[0].target = "My".into();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!((summary.success, summary.failed), (19, 1));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("id=4") && l.contains("70000 bytes")),
+        "{lines:#?}"
+    );
+    assert_eq!(my.target_rows().await.len(), 19);
+}

@@ -275,8 +275,8 @@ impl Run {
             .await
             .map_err(in_source)?
             .ok_or_else(|| db::no_table(src_net, &schema.source_table))?;
-        let finite = tdialect == db::sql::Dialect::Mysql;
-        let plan = plan::resolve(schema, src_net, &src_natives, targets, &limits, finite)?;
+        let rules = plan::TargetRules::of(tdialect);
+        let plan = plan::resolve(schema, src_net, &src_natives, targets, &limits, rules)?;
         let plan = Arc::new(plan);
 
         or_cancel(cancel, source.begin_snapshot())

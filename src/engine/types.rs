@@ -68,8 +68,12 @@ pub struct Convert {
     pub naive_is_utc: bool,
     /// Longest string the target column accepts, in characters.
     pub max_chars: Option<usize>,
+    /// Longest text the target column accepts, in UTF-8 bytes (MySQL TEXT).
+    pub max_bytes: Option<usize>,
     /// The target cannot store NaN or infinities (MySQL).
     pub finite_floats: bool,
+    /// The target cannot store a NUL character in text (PostgreSQL).
+    pub no_nul: bool,
 }
 
 impl Convert {
@@ -79,7 +83,9 @@ impl Convert {
             tz: Tz::UTC,
             naive_is_utc: false,
             max_chars: None,
+            max_bytes: None,
             finite_floats: false,
+            no_nul: false,
         }
     }
 }
@@ -115,14 +121,7 @@ pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
                     .map_err(|_| "binary value is not valid UTF-8 text".to_string())?,
                 Raw::Null => unreachable_null(),
             };
-            if let Some(max) = c.max_chars {
-                let n = s.chars().count();
-                if n > max {
-                    return Err(format!(
-                        "text of {n} characters is longer than the target column's {max}"
-                    ));
-                }
-            }
+            check_text(&s, c)?;
             Value::Text(s)
         }
         ColumnType::Boolean => to_bool(raw)?,
@@ -147,6 +146,7 @@ pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
             if serde_json::from_str::<serde::de::IgnoredAny>(&s).is_err() {
                 return Err(format!("\"{}\" is not valid JSON", clip(&s)));
             }
+            check_text(&s, c)?;
             Value::Json(s)
         }
         ColumnType::Uuid => match raw {
@@ -166,6 +166,30 @@ pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
         },
     };
     Ok(v)
+}
+
+/// What the target column can hold of a text.
+fn check_text(s: &str, c: &Convert) -> Result<(), String> {
+    if let Some(max) = c.max_chars {
+        let n = s.chars().count();
+        if n > max {
+            return Err(format!(
+                "text of {n} characters is longer than the target column's {max}"
+            ));
+        }
+    }
+    if let Some(max) = c.max_bytes
+        && s.len() > max
+    {
+        return Err(format!(
+            "text of {} bytes is longer than the target column's {max}",
+            s.len()
+        ));
+    }
+    if c.no_nul && s.contains('\0') {
+        return Err("text contains a NUL character, which the target database cannot store".into());
+    }
+    Ok(())
 }
 
 fn unreachable_null() -> String {

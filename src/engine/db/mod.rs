@@ -69,7 +69,7 @@ async fn check_job_inner(ws: &Workspace, job: &Job) -> Result<(), Vec<String>> {
     let (schema, source, target) = job_parts(ws, job).map_err(|e| vec![e])?;
     let mut problems = Vec::new();
     let mut targets = plan::target_columns(schema);
-    let mut limits = vec![None; targets.len()];
+    let mut limits = vec![plan::Limit::default(); targets.len()];
     let target_file_missing = target.kind == EngineKind::Sqlite && !ws.sqlite_path(target).exists();
     if !target_file_missing {
         match connect(ws, target, Role::Target).await {
@@ -103,8 +103,14 @@ async fn check_job_inner(ws: &Workspace, job: &Job) -> Result<(), Vec<String>> {
                 Err(e) => problems.push(format!("network \"{}\": {e}", source.name)),
                 Ok(None) => problems.push(no_table(source, &schema.source_table)),
                 Ok(Some(natives)) => {
-                    if let Err(e) = plan::resolve(schema, source, &natives, targets, &limits, false)
-                    {
+                    if let Err(e) = plan::resolve(
+                        schema,
+                        source,
+                        &natives,
+                        targets,
+                        &limits,
+                        plan::TargetRules::default(),
+                    ) {
                         problems.push(e);
                     }
                 }
@@ -178,7 +184,7 @@ pub async fn check_existing_target(
     table: &str,
     targets: &mut [TargetColumn],
     natives: &[NativeColumn],
-) -> Result<Vec<Option<usize>>, String> {
+) -> Result<Vec<plan::Limit>, String> {
     let limits = plan::check_target(net, table, targets, natives, compatible_fn(conn.dialect()))?;
     let keys: Vec<String> = targets
         .iter()

@@ -63,6 +63,12 @@ pub async fn columns(
             naive_is_utc: data_type == "timestamp",
             type_name,
             max_chars,
+            max_bytes: match data_type.as_str() {
+                "tinytext" => Some(255),
+                "text" => Some(65_535),
+                "mediumtext" => Some(16_777_215),
+                _ => None,
+            },
         });
     }
     Ok(Some(out))

@@ -13,10 +13,36 @@ pub struct NativeColumn {
     pub type_name: String,
     /// Longest text the column holds, in characters, when it is limited.
     pub max_chars: Option<usize>,
+    /// Longest text the column holds, in bytes, when it is limited (MySQL TEXT).
+    pub max_bytes: Option<usize>,
     /// Binary storage: read as hex so that no driver reinterprets the bytes.
     pub binary: bool,
     /// An instant stored without offset in the session zone (MySQL TIMESTAMP).
     pub naive_is_utc: bool,
+}
+
+/// How much text an existing target column holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limit {
+    pub max_chars: Option<usize>,
+    pub max_bytes: Option<usize>,
+}
+
+/// Values the target database cannot store at all, whatever the column.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TargetRules {
+    pub finite_floats: bool,
+    pub no_nul: bool,
+}
+
+impl TargetRules {
+    pub fn of(d: super::sql::Dialect) -> Self {
+        use super::sql::Dialect;
+        TargetRules {
+            finite_floats: d == Dialect::Mysql,
+            no_nul: d == Dialect::Postgres,
+        }
+    }
 }
 
 /// A column of the target table as the mapping defines it.
@@ -108,8 +134,8 @@ pub fn check_target(
     targets: &mut [TargetColumn],
     natives: &[NativeColumn],
     compatible: fn(ColumnType, &NativeColumn) -> bool,
-) -> Result<Vec<Option<usize>>, String> {
-    let mut limits = Vec::with_capacity(targets.len());
+) -> Result<Vec<Limit>, String> {
+    let mut limits: Vec<Limit> = Vec::with_capacity(targets.len());
     for t in targets.iter_mut() {
         let Some(n) = find(natives, &t.name) else {
             return Err(format!(
@@ -125,7 +151,10 @@ pub fn check_target(
         }
         t.name = n.name.clone();
         t.native = Some(n.type_name.clone());
-        limits.push(n.max_chars);
+        limits.push(Limit {
+            max_chars: n.max_chars,
+            max_bytes: n.max_bytes,
+        });
     }
     Ok(limits)
 }
@@ -136,8 +165,8 @@ pub fn resolve(
     source: &Network,
     natives: &[NativeColumn],
     targets: Vec<TargetColumn>,
-    limits: &[Option<usize>],
-    finite_floats: bool,
+    limits: &[Limit],
+    rules: TargetRules,
 ) -> Result<Plan, String> {
     let tz = parse_tz(source.timezone_name())
         .map_err(|e| format!("network \"{}\": timezone {e}", source.name))?;
@@ -153,8 +182,11 @@ pub fn resolve(
         let mut convert = Convert::new(c.ty);
         convert.tz = tz;
         convert.naive_is_utc = n.naive_is_utc;
-        convert.max_chars = limits.get(i).copied().flatten();
-        convert.finite_floats = finite_floats;
+        let limit = limits.get(i).copied().unwrap_or_default();
+        convert.max_chars = limit.max_chars;
+        convert.max_bytes = limit.max_bytes;
+        convert.finite_floats = rules.finite_floats;
+        convert.no_nul = rules.no_nul;
         read.push(ReadColumn {
             name: n.name.clone(),
             native: n.clone(),

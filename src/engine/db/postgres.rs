@@ -63,6 +63,7 @@ pub async fn columns(
             binary: typname == "bytea",
             type_name: type_name.to_ascii_lowercase(),
             max_chars,
+            max_bytes: None,
             naive_is_utc: false,
         });
     }

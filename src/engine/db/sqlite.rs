@@ -47,6 +47,7 @@ pub async fn columns(
             binary: type_name.contains("blob"),
             type_name,
             max_chars: None,
+            max_bytes: None,
             naive_is_utc: false,
         });
     }
