@@ -1264,13 +1264,13 @@ async fn values_the_target_cannot_hold_fail_only_their_row() {
     lite.exec(&sql.replace("\\\\", "\\")).await;
     lite.exec(&format!(
         "UPDATE users SET name = 'nul' || char(0) || 'inside' WHERE id = 3; \
-         UPDATE users SET name = '{}' WHERE id = 4",
+         UPDATE users SET name = '{}' WHERE id = 4; UPDATE users SET score = '40000' WHERE id = 5",
         "x".repeat(70_000)
     ))
     .await;
     my.exec(
         "CREATE TABLE dim_users (user_id bigint PRIMARY KEY, email varchar(200), full_name text, \
-         created_at datetime(6), score bigint)",
+         created_at datetime(6), score smallint)",
     )
     .await;
     let mut ws = Workspace {
@@ -1303,14 +1303,21 @@ async fn values_the_target_cannot_hold_fail_only_their_row() {
     assert_eq!(pg.target_rows().await.len(), 19);
 
     ws.jobs[0].target = "My".into();
+    ws.jobs[0].max_failed = Some(2);
     let (summary, lines) = run(&ws, &data).await;
     assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
-    assert_eq!((summary.success, summary.failed), (19, 1));
+    assert_eq!((summary.success, summary.failed), (18, 2));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("id=5") && l.contains("40000 is outside")),
+        "{lines:#?}"
+    );
     assert!(
         lines
             .iter()
             .any(|l| l.contains("id=4") && l.contains("70000 bytes")),
         "{lines:#?}"
     );
-    assert_eq!(my.target_rows().await.len(), 19);
+    assert_eq!(my.target_rows().await.len(), 18);
 }

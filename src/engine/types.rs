@@ -70,6 +70,8 @@ pub struct Convert {
     pub max_chars: Option<usize>,
     /// Longest text the target column accepts, in UTF-8 bytes (MySQL TEXT).
     pub max_bytes: Option<usize>,
+    /// Smallest and largest integer the target column accepts.
+    pub int_range: Option<(i64, i64)>,
     /// The target cannot store NaN or infinities (MySQL).
     pub finite_floats: bool,
     /// The target cannot store a NUL character in text (PostgreSQL).
@@ -84,6 +86,7 @@ impl Convert {
             naive_is_utc: false,
             max_chars: None,
             max_bytes: None,
+            int_range: None,
             finite_floats: false,
             no_nul: false,
         }
@@ -104,7 +107,15 @@ pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
         return Ok(Value::Null);
     }
     let v = match c.ty {
-        ColumnType::Integer => to_int(raw)?,
+        ColumnType::Integer => match to_int(raw)? {
+            Value::Int(i) if c.int_range.is_some_and(|(lo, hi)| i < lo || i > hi) => {
+                let (lo, hi) = c.int_range.unwrap_or_default();
+                return Err(format!(
+                    "{i} is outside the target column's range {lo} to {hi}"
+                ));
+            }
+            v => v,
+        },
         ColumnType::Float => match to_float(raw)? {
             Value::Float(f) if c.finite_floats && !f.is_finite() => {
                 return Err(format!("{f} cannot be stored by the target database"));

@@ -48,6 +48,7 @@ pub async fn columns(
     for r in rows {
         let name: String = r.try_get_unchecked(0).map_err(|e| db_err(&e))?;
         let type_name: String = r.try_get_unchecked(1).map_err(|e| db_err(&e))?;
+        let type_name_unsigned = type_name.contains("unsigned");
         let data_type: String = r.try_get_unchecked(2).map_err(|e| db_err(&e))?;
         let max: Option<i64> = r.try_get_unchecked(3).map_err(|e| db_err(&e))?;
         let max_chars = match data_type.as_str() {
@@ -69,9 +70,27 @@ pub async fn columns(
                 "mediumtext" => Some(16_777_215),
                 _ => None,
             },
+            int_range: int_range(&data_type, type_name_unsigned),
         });
     }
     Ok(Some(out))
+}
+
+fn int_range(data_type: &str, unsigned: bool) -> Option<(i64, i64)> {
+    let bits = match data_type {
+        "tinyint" => 8,
+        "smallint" => 16,
+        "mediumint" => 24,
+        "int" | "integer" => 32,
+        "bigint" => 64,
+        _ => return None,
+    };
+    match (bits, unsigned) {
+        (64, false) => None,
+        (64, true) => Some((0, i64::MAX)),
+        (b, false) => Some((-(1i64 << (b - 1)), (1i64 << (b - 1)) - 1)),
+        (b, true) => Some((0, (1i64 << b) - 1)),
+    }
 }
 
 fn base(t: &str) -> &str {

@@ -15,6 +15,8 @@ pub struct NativeColumn {
     pub max_chars: Option<usize>,
     /// Longest text the column holds, in bytes, when it is limited (MySQL TEXT).
     pub max_bytes: Option<usize>,
+    /// Integer range of a column narrower than 64 bits (or unsigned).
+    pub int_range: Option<(i64, i64)>,
     /// Binary storage: read as hex so that no driver reinterprets the bytes.
     pub binary: bool,
     /// An instant stored without offset in the session zone (MySQL TIMESTAMP).
@@ -26,6 +28,7 @@ pub struct NativeColumn {
 pub struct Limit {
     pub max_chars: Option<usize>,
     pub max_bytes: Option<usize>,
+    pub int_range: Option<(i64, i64)>,
 }
 
 /// Values the target database cannot store at all, whatever the column.
@@ -154,6 +157,7 @@ pub fn check_target(
         limits.push(Limit {
             max_chars: n.max_chars,
             max_bytes: n.max_bytes,
+            int_range: n.int_range,
         });
     }
     Ok(limits)
@@ -185,6 +189,7 @@ pub fn resolve(
         let limit = limits.get(i).copied().unwrap_or_default();
         convert.max_chars = limit.max_chars;
         convert.max_bytes = limit.max_bytes;
+        convert.int_range = limit.int_range;
         convert.finite_floats = rules.finite_floats;
         convert.no_nul = rules.no_nul;
         read.push(ReadColumn {

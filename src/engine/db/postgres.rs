@@ -64,6 +64,11 @@ pub async fn columns(
             type_name: type_name.to_ascii_lowercase(),
             max_chars,
             max_bytes: None,
+            int_range: match typname.as_str() {
+                "int2" => Some((i16::MIN.into(), i16::MAX.into())),
+                "int4" => Some((i32::MIN.into(), i32::MAX.into())),
+                _ => None,
+            },
             naive_is_utc: false,
         });
     }

@@ -48,6 +48,7 @@ pub async fn columns(
             type_name,
             max_chars: None,
             max_bytes: None,
+            int_range: None,
             naive_is_utc: false,
         });
     }
