@@ -699,7 +699,7 @@ async fn an_existing_target_missing_a_column_fails_before_any_row_moves() {
 
 #[tokio::test]
 async fn an_unreachable_source_is_a_failed_run_naming_the_network() {
-    let (src, tgt, _s, _t) = dbs!("an_unreachable_source_is_a_failed_run_naming_the_network");
+    let (src, tgt, _s, t) = dbs!("an_unreachable_source_is_a_failed_run_naming_the_network");
     let mut ws = seed_workspace(&src, &tgt, SyncMode::Full);
     ws.networks[0].port = Some(1);
     ws.networks[0].password = Some(dsp::workspace::Secret::new("hunter2-secret"));
@@ -711,6 +711,12 @@ async fn an_unreachable_source_is_a_failed_run_naming_the_network() {
     assert!(err.contains("Production DB (Source)"), "{err}");
     assert!(err.contains(":***@"), "{err}");
     assert!(!lines.join("\n").contains("hunter2"), "{lines:#?}");
+    // Nothing was created on the target either.
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('dim_users') IS NOT NULL")
+        .fetch_one(&t)
+        .await
+        .unwrap();
+    assert!(!exists);
 }
 
 // ---- every canonical type through every engine ----

@@ -225,11 +225,37 @@ impl Run {
                 schema.target_table
             ))
         };
-        let mut targets = plan::target_columns(schema);
-        let natives = match db::columns(&mut tconn, &schema.target_table)
+        let existing = db::columns(&mut tconn, &schema.target_table)
             .await
-            .map_err(in_target)?
-        {
+            .map_err(in_target)?;
+
+        let sconn = or_cancel(cancel, connect(ws, src_net, Role::Source)).await?;
+        let mut source = Source { conn: sconn };
+        let in_source = |e: String| {
+            Stop::Failed(format!(
+                "source network \"{}\" ({}), table {}: {e}",
+                src_net.name,
+                describe(ws, src_net),
+                schema.source_table
+            ))
+        };
+        let src_natives = db::columns(&mut source.conn, &schema.source_table)
+            .await
+            .map_err(in_source)?
+            .ok_or_else(|| db::no_table(src_net, &schema.source_table))?;
+        let rules = plan::TargetRules::of(tdialect);
+        // The source must fit the mapping before the target is touched at all.
+        plan::resolve(
+            schema,
+            src_net,
+            &src_natives,
+            plan::target_columns(schema),
+            &[],
+            rules,
+        )?;
+
+        let mut targets = plan::target_columns(schema);
+        let natives = match existing {
             Some(n) => n,
             None => {
                 db::create_table(&mut tconn, &schema.target_table, &targets)
@@ -260,22 +286,6 @@ impl Run {
             &natives,
         )
         .await?;
-
-        let sconn = or_cancel(cancel, connect(ws, src_net, Role::Source)).await?;
-        let mut source = Source { conn: sconn };
-        let in_source = |e: String| {
-            Stop::Failed(format!(
-                "source network \"{}\" ({}), table {}: {e}",
-                src_net.name,
-                describe(ws, src_net),
-                schema.source_table
-            ))
-        };
-        let src_natives = db::columns(&mut source.conn, &schema.source_table)
-            .await
-            .map_err(in_source)?
-            .ok_or_else(|| db::no_table(src_net, &schema.source_table))?;
-        let rules = plan::TargetRules::of(tdialect);
         let plan = plan::resolve(schema, src_net, &src_natives, targets, &limits, rules)?;
         let plan = Arc::new(plan);
 
