@@ -426,8 +426,8 @@ impl Run {
             reader.abort();
             // Whatever the target was doing, it must not commit: roll back if the
             // connection still answers, else closing it makes the server do so.
-            let _ = tokio::time::timeout(Duration::from_secs(2), writer.rollback()).await;
-            let _ = tokio::time::timeout(Duration::from_secs(2), writer.close()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.rollback()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.close()).await;
         } else {
             let _ = reader.await;
             writer.close().await;

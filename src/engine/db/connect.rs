@@ -100,6 +100,13 @@ pub async fn connect(ws: &Workspace, net: &Network, role: Role) -> Result<Conn, 
                 c.execute("SET TIME ZONE 'UTC'")
                     .await
                     .map_err(|e| db_err(&e))?;
+                // PostgreSQL 14+: a backend whose client went away (a cancelled
+                // or killed run) stops its statement and rolls back within a
+                // second, instead of finishing a long merge first. Older
+                // servers do not know the setting; that is fine.
+                let _ = c
+                    .execute("SET client_connection_check_interval = 1000")
+                    .await;
                 Ok(Conn::Pg(c))
             }
             EngineKind::Mysql => {
