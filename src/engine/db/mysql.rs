@@ -146,17 +146,35 @@ pub fn compatible(ty: ColumnType, n: &NativeColumn) -> bool {
     }
 }
 
-fn column_type(t: &TargetColumn) -> &'static str {
+/// A binary collation WITHOUT pad space for string keys: under `utf8mb4_bin`
+/// (PAD SPACE) `'a'` and `'a '` collide as keys, so one of two distinct source
+/// rows would be lost or fail. MariaDB names it `utf8mb4_nopad_bin`, MySQL 8
+/// `utf8mb4_0900_bin`; older servers only have the padding one.
+async fn key_collation(c: &mut MySqlConnection) -> String {
+    sqlx::query_scalar::<_, String>(
+        "SELECT COLLATION_NAME FROM information_schema.COLLATIONS \
+         WHERE COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin') LIMIT 1",
+    )
+    .fetch_optional(&mut *c)
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| "utf8mb4_bin".into())
+}
+
+fn column_type(t: &TargetColumn, key_collation: &str) -> String {
+    if t.key && t.ty == ColumnType::String {
+        // Keys that differ only in case, accents or trailing spaces are
+        // different rows in the source and must stay so.
+        return format!("VARCHAR(255) CHARACTER SET utf8mb4 COLLATE {key_collation}");
+    }
     // Keys and the indexed cursor need a bounded type; everything else the
     // largest one, so that no value is cut.
     let indexed = t.key || t.cursor;
-    match t.ty {
+    let ty = match t.ty {
         ColumnType::Integer => "BIGINT",
         ColumnType::Float => "DOUBLE",
         ColumnType::Decimal => "DECIMAL(65,30)",
-        // Keys that differ only in case or accents are different rows in the
-        // source and must stay so: a binary collation for them.
-        ColumnType::String if t.key => "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
         ColumnType::String if indexed => "VARCHAR(255)",
         ColumnType::String => "LONGTEXT",
         ColumnType::Boolean => "TINYINT(1)",
@@ -167,7 +185,8 @@ fn column_type(t: &TargetColumn) -> &'static str {
         ColumnType::Uuid => "CHAR(36)",
         ColumnType::Bytes if indexed => "VARBINARY(255)",
         ColumnType::Bytes => "LONGBLOB",
-    }
+    };
+    ty.to_string()
 }
 
 pub async fn create_table(
@@ -175,11 +194,16 @@ pub async fn create_table(
     table: &str,
     cols: &[TargetColumn],
 ) -> Result<(), String> {
+    let collation = key_collation(c).await;
     let defs: Vec<String> = cols
         .iter()
         .map(|t| {
             let not_null = if t.key { " NOT NULL" } else { "" };
-            format!("{} {}{not_null}", D.ident(&t.name), column_type(t))
+            format!(
+                "{} {}{not_null}",
+                D.ident(&t.name),
+                column_type(t, &collation)
+            )
         })
         .collect();
     let keys: Vec<String> = cols
