@@ -1327,3 +1327,21 @@ async fn values_the_target_cannot_hold_fail_only_their_row() {
     );
     assert_eq!(my.target_rows().await.len(), 18);
 }
+
+#[tokio::test]
+async fn wide_rows_travel_in_small_chunks_but_count_as_one_batch() {
+    let (src, tgt, s, t) = dbs!("wide_rows_travel_in_small_chunks_but_count_as_one_batch");
+    create_users(&s, 30).await;
+    s.execute("UPDATE users SET name = repeat(md5(id::text), 40000)")
+        .await
+        .unwrap();
+    let ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    let dir = support::temp_dir();
+    let (summary, lines) = run(&ws, &DataDir::new(dir.path())).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert!(
+        lines.contains(&"[INFO] Processing batch 1/1 (30 records)".to_string()),
+        "{lines:#?}"
+    );
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+}

@@ -10,8 +10,19 @@ use super::plan::Plan;
 use crate::engine::types::{Raw, Value, convert};
 
 /// Rows per message at most: a batch of `batch_size` rows travels as
-/// several chunks, so memory stays bounded whatever the batch size.
+/// several chunks, so memory stays bounded whatever the batch size...
 pub const CHUNK_ROWS: usize = 5_000;
+/// ...and whatever the width of the rows.
+pub const CHUNK_BYTES: usize = 4 << 20;
+
+/// Roughly what a value occupies once converted.
+fn raw_size(r: &Raw) -> usize {
+    32 + match r {
+        Raw::Text(s) => s.len(),
+        Raw::Bytes(b) => b.len(),
+        _ => 0,
+    }
+}
 
 /// One chunk of a batch of source rows, converted.
 #[derive(Debug, Default)]
@@ -42,6 +53,8 @@ pub struct BatchBuilder {
     cancel: CancellationToken,
     cur: Batch,
     chunk: usize,
+    /// Approximate size of the values in `cur`.
+    cur_bytes: usize,
 }
 
 impl BatchBuilder {
@@ -61,6 +74,7 @@ impl BatchBuilder {
                 ..Batch::default()
             },
             chunk: batch_size.clamp(1, CHUNK_ROWS),
+            cur_bytes: 0,
         }
     }
 
@@ -81,6 +95,7 @@ impl BatchBuilder {
             self.cur.last_cursor = Some(r.display());
         }
         let n = plan.targets.len();
+        self.cur_bytes += raws.iter().map(raw_size).sum::<usize>();
         let mut row = Vec::with_capacity(n);
         let mut failure = None;
         for (i, raw) in raws.into_iter().take(n).enumerate() {
@@ -105,13 +120,13 @@ impl BatchBuilder {
                     .join(", ");
                 self.cur
                     .failures
-                    .push(format!("row {key} of {}: {why}", plan.source_table));
+                    .push(format!("Row {key} of {} failed: {why}", plan.source_table));
             }
         }
         if self.cur.batch_read as usize >= self.batch_size {
             self.cur.last = true;
             self.send().await?;
-        } else if self.cur.read as usize >= self.chunk {
+        } else if self.cur.read as usize >= self.chunk || self.cur_bytes >= CHUNK_BYTES {
             self.send().await?;
         }
         Ok(())
@@ -129,6 +144,7 @@ impl BatchBuilder {
             ..Batch::default()
         };
         let batch = std::mem::replace(&mut self.cur, next);
+        self.cur_bytes = 0;
         Box::pin(async move {
             tokio::select! {
                 biased;
