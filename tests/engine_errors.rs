@@ -1,0 +1,952 @@
+//! Bad input through the real `dsp` binary (and the engine for cancel): wrong
+//! passwords, unreachable servers, missing tables and columns, type mismatches,
+//! unknown jobs, malformed workspace files, secrets, a SIGKILL mid-run, a cancel
+//! and a second concurrent run. Each must be one clear message with the right
+//! exit status (SPEC §3), no panic or backtrace, and a target left exactly as it
+//! was before the failed run.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dsp::engine::progress::{ProgressEvent, Reporter, RunStatus};
+use dsp::engine::runner::run_job;
+use dsp::paths::DataDir;
+use sqlx::Row;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+// ---------------------------------------------------------------------------
+// Running the binary
+
+/// A temp dir holding the workspace file, the data dir and any SQLite files.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Out {
+    fn all(&self) -> String {
+        format!(
+            "--- stdout ---\n{}--- stderr ---\n{}",
+            self.stdout, self.stderr
+        )
+    }
+
+    /// No Rust panic or backtrace text, whatever happened.
+    fn assert_no_panic(&self, what: &str) {
+        for bad in [
+            "panicked",
+            "RUST_BACKTRACE",
+            "stack backtrace",
+            "internal error in DSP",
+        ] {
+            assert!(
+                !self.stdout.contains(bad) && !self.stderr.contains(bad),
+                "{what}: output contains {bad:?}\n{}",
+                self.all()
+            );
+        }
+    }
+
+    /// The run failed with exit 1 and said so in an `[ERROR]` line or on stderr,
+    /// mentioning every one of `names`.
+    fn assert_failed_naming(&self, what: &str, names: &[&str]) {
+        self.assert_no_panic(what);
+        assert_eq!(self.code, 1, "{what}: exit status\n{}", self.all());
+        let said: Vec<&str> = self
+            .stdout
+            .lines()
+            .filter(|l| l.contains("[ERROR]"))
+            .chain(self.stderr.lines().filter(|l| !l.trim().is_empty()))
+            .collect();
+        assert!(
+            !said.is_empty(),
+            "{what}: no error was printed\n{}",
+            self.all()
+        );
+        for n in names {
+            assert!(
+                said.iter().any(|l| l.contains(n)),
+                "{what}: no error line names {n:?}\n{}",
+                self.all()
+            );
+        }
+    }
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: support::temp_dir(),
+        }
+    }
+    fn ws(&self) -> PathBuf {
+        self.dir.path().join("workspace.toml")
+    }
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    fn sqlite(&self, name: &str) -> PathBuf {
+        support::sqlite_path(&self.dir, name)
+    }
+    fn write(&self, toml: &str) {
+        std::fs::write(self.ws(), toml).unwrap();
+    }
+
+    fn command(&self, args: &[&str], envs: &[(&str, &str)]) -> Command {
+        let mut c = Command::new(support::dsp_bin());
+        c.arg("--workspace")
+            .arg(self.ws())
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            // A backtrace must not appear even when the operator asked for one.
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("DSP_WORKSPACE")
+            .env_remove("DSP_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs `dsp` to its end (killed, and the test failed, after 120 s).
+    fn dsp(&self, args: &[&str], envs: &[(&str, &str)]) -> Out {
+        let start = Instant::now();
+        let mut child = self.command(args, envs).spawn().expect("start dsp");
+        let out = drain(&mut child);
+        let deadline = start + Duration::from_secs(120);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("dsp {args:?} did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = start.elapsed();
+        let (stdout, stderr) = out.join().unwrap();
+        Out {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+            elapsed,
+        }
+    }
+
+    /// Every file under the data dir, for secret scanning.
+    fn data_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(p: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            let Ok(rd) = std::fs::read_dir(p) else {
+                return;
+            };
+            for e in rd.flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    out.push((path, bytes));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data(), &mut out);
+        out
+    }
+
+    /// `secret` is in no output and no file under the data dir.
+    fn assert_secret_kept(&self, out: &Out, secret: &str, what: &str) {
+        assert!(
+            !out.stdout.contains(secret) && !out.stderr.contains(secret),
+            "{what}: the password {secret:?} was printed\n{}",
+            out.all()
+        );
+        let files = self.data_files();
+        for (path, bytes) in &files {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{what}: the password {secret:?} was written to {}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Reads a child's stdout and stderr on threads, so that neither pipe fills.
+fn drain(child: &mut Child) -> std::thread::JoinHandle<(String, String)> {
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = se.read_to_string(&mut s);
+            s
+        });
+        let mut s = String::new();
+        let _ = so.read_to_string(&mut s);
+        (s, err.join().unwrap_or_default())
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Databases
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pg,
+    My,
+    Lite,
+}
+
+enum End {
+    Pg(support::TestDb, sqlx::PgPool),
+    My(support::TestDb, sqlx::MySqlPool),
+    Lite(PathBuf, sqlx::SqlitePool),
+}
+
+impl End {
+    async fn new(kind: Kind, test: &str, env: &Env, file: &str) -> Option<End> {
+        Some(match kind {
+            Kind::Pg => {
+                let db = support::pg_db(test).await?;
+                let pool = db.pool_pg().await;
+                End::Pg(db, pool)
+            }
+            Kind::My => {
+                let db = support::mysql_db(test).await?;
+                let pool = db.pool_mysql().await;
+                End::My(db, pool)
+            }
+            Kind::Lite => {
+                let path = env.sqlite(file);
+                End::Lite(path.clone(), lite_pool(&path).await)
+            }
+        })
+    }
+
+    fn kind(&self) -> Kind {
+        match self {
+            End::Pg(..) => Kind::Pg,
+            End::My(..) => Kind::My,
+            End::Lite(..) => Kind::Lite,
+        }
+    }
+
+    fn network_toml(&self, name: &str) -> String {
+        match self {
+            End::Pg(db, _) | End::My(db, _) => db.network_toml(name),
+            End::Lite(path, _) => format!(
+                "[[network]]\nname = \"{name}\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
+                path.display()
+            ),
+        }
+    }
+
+    async fn exec(&self, sql: &str) {
+        let r = match self {
+            End::Pg(_, p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+            End::My(_, p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+            End::Lite(_, p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+        };
+        if let Err(e) = r {
+            panic!("{:?}: {sql}: {e}", self.kind());
+        }
+    }
+
+    /// The user tables of the database, sorted: a failed run leaves no new ones.
+    async fn tables(&self) -> Vec<String> {
+        let mut t: Vec<String> = match self {
+            End::Pg(_, p) => sqlx::query_scalar(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
+            )
+            .fetch_all(p)
+            .await
+            .unwrap(),
+            End::My(_, p) => sqlx::query_scalar(
+                "SELECT CONVERT(table_name USING utf8mb4) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE()",
+            )
+            .fetch_all(p)
+            .await
+            .unwrap(),
+            End::Lite(path, _) => {
+                // A fresh connection, as the next DSP run would open it.
+                let p = lite_pool(path).await;
+                let t = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                    .fetch_all(&p)
+                    .await
+                    .unwrap();
+                p.close().await;
+                t
+            }
+        };
+        t.sort();
+        t
+    }
+
+    /// `SELECT id, v, n FROM table ORDER BY id`.
+    async fn dump(&self, table: &str) -> Vec<(i64, Option<String>, Option<i64>)> {
+        let sql = format!("SELECT id, v, n FROM {table} ORDER BY id");
+        let conv = |id, v, n| (id, v, n);
+        match self {
+            End::Pg(_, p) => sqlx::query(&sql)
+                .fetch_all(p)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| conv(r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            End::My(_, p) => {
+                let sql =
+                    format!("SELECT id, CONVERT(v USING utf8mb4), n FROM {table} ORDER BY id");
+                sqlx::query(&sql)
+                    .fetch_all(p)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| conv(r.get(0), r.get(1), r.get(2)))
+                    .collect()
+            }
+            End::Lite(path, _) => {
+                // A fresh connection, as the next DSP run would open it.
+                let p = lite_pool(path).await;
+                let rows = sqlx::query(&sql)
+                    .fetch_all(&p)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| conv(r.get(0), r.get(1), r.get(2)))
+                    .collect();
+                p.close().await;
+                rows
+            }
+        }
+    }
+}
+
+async fn lite_pool(path: &Path) -> sqlx::SqlitePool {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(opts)
+        .await
+        .expect("open SQLite file")
+}
+
+/// A MariaDB/MySQL user with a password, dropped with the guard.
+struct MyUser {
+    name: String,
+}
+
+impl MyUser {
+    async fn create(db: &support::TestDb, password: &str) -> MyUser {
+        let name = support::unique_name("dsp_u")
+            .chars()
+            .take(32)
+            .collect::<String>();
+        let mut c =
+            <sqlx::MySqlConnection as sqlx::Connection>::connect(&support::mysql_admin_url())
+                .await
+                .unwrap();
+        for sql in [
+            format!("CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'"),
+            format!("GRANT ALL ON `{}`.* TO '{name}'@'%'", db.name),
+        ] {
+            sqlx::raw_sql(&sql).execute(&mut c).await.unwrap();
+        }
+        MyUser { name }
+    }
+}
+
+impl Drop for MyUser {
+    fn drop(&mut self) {
+        let sql = format!("DROP USER IF EXISTS '{}'@'%'", self.name);
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async move {
+                let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(
+                    &support::mysql_admin_url(),
+                )
+                .await
+                .ok()?;
+                sqlx::raw_sql(&sql).execute(&mut c).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The network TOML of a MySQL test database, logging in as `user`.
+fn my_network_as(db: &support::TestDb, name: &str, user: &str, auth: &str) -> String {
+    db.network_toml(name).replace(
+        &format!("username = \"{}\"", db.username),
+        &format!("username = \"{user}\""),
+    ) + auth
+        + "\n"
+}
+
+/// A schema `S` of `(id, v, n)` from `source` to `target` and a full job `J`.
+fn schema_job(source_table: &str, target_table: &str, batch_size: u64, columns: &str) -> String {
+    format!(
+        r#"
+[[schema]]
+name = "S"
+source_table = "{source_table}"
+target_table = "{target_table}"
+primary_key = "id"
+columns = [
+{columns}
+]
+
+[[job]]
+name = "J"
+source = "Source"
+target = "Target"
+schema = "S"
+mode = "full"
+batch_size = {batch_size}
+"#
+    )
+}
+
+const COLS: &str = r#"  { source = "id", target = "id", type = "integer" },
+  { source = "v", target = "v", type = "string" },
+  { source = "n", target = "n", type = "integer" },"#;
+
+async fn small_source(src: &End) {
+    src.exec("CREATE TABLE src (id BIGINT PRIMARY KEY, v TEXT, n BIGINT)")
+        .await;
+    src.exec("INSERT INTO src (id, v, n) VALUES (1, 'one', 10), (2, 'two', 20), (3, NULL, NULL)")
+        .await;
+}
+
+// ---------------------------------------------------------------------------
+// Connections
+
+#[tokio::test]
+async fn a_wrong_password_is_a_failed_run_naming_the_network() {
+    let env = Env::new();
+    let Some(src) = End::new(Kind::My, "wrong password", &env, "").await else {
+        return;
+    };
+    let End::My(db, _) = &src else { unreachable!() };
+    small_source(&src).await;
+    let user = MyUser::create(db, "SuperSecret123!").await;
+    let wrong = "WrongPassword987!";
+    let text = my_network_as(db, "Source", &user.name, &format!("password = \"{wrong}\""))
+        + &format!(
+            "\n[[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
+            env.sqlite("t").display()
+        )
+        + &schema_job("src", "dst", 1000, COLS);
+    env.write(&text);
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_failed_naming("wrong password", &["\"Source\""]);
+    let lower = out.all().to_lowercase();
+    assert!(
+        lower.contains("denied") || lower.contains("password") || lower.contains("authentic"),
+        "wrong password: the error does not say the login was refused\n{}",
+        out.all()
+    );
+    env.assert_secret_kept(&out, wrong, "wrong password");
+    drop(user);
+}
+
+#[tokio::test]
+async fn an_unreachable_port_fails_quickly_naming_the_network() {
+    for kind in ["postgresql", "mysql"] {
+        let env = Env::new();
+        let text = format!(
+            "[[network]]\nname = \"Dead {kind}\"\ntype = \"{kind}\"\nhost = \"127.0.0.1\"\nport = 1\n\
+             database = \"nothing\"\nusername = \"nobody\"\nssl_mode = \"disable\"\n\n\
+             [[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
+            env.sqlite("t").display()
+        ) + &schema_job("src", "dst", 1000, COLS)
+            .replace("source = \"Source\"", &format!("source = \"Dead {kind}\""));
+        env.write(&text);
+        let out = env.dsp(&["run", "J"], &[]);
+        out.assert_failed_naming(&format!("unreachable {kind}"), &[&format!("Dead {kind}")]);
+        assert!(
+            out.elapsed < Duration::from_secs(15),
+            "unreachable {kind}: took {:?}",
+            out.elapsed
+        );
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_reach_output_or_the_data_dir() {
+    let env = Env::new();
+    let Some(src) = End::new(Kind::My, "secrets (source)", &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::My, "secrets (target)", &env, "").await else {
+        return;
+    };
+    let (End::My(sdb, _), End::My(tdb, _)) = (&src, &tgt) else {
+        unreachable!()
+    };
+    small_source(&src).await;
+    let literal = "SuperSecret123!lit";
+    let from_env = "SuperSecret123!env";
+    let su = MyUser::create(sdb, literal).await;
+    let tu = MyUser::create(tdb, from_env).await;
+    let var = "DSP_TEST_TARGET_PASSWORD";
+    let good = my_network_as(
+        sdb,
+        "Source",
+        &su.name,
+        &format!("password = \"{literal}\""),
+    ) + "\n"
+        + &my_network_as(
+            tdb,
+            "Target",
+            &tu.name,
+            &format!("password_env = \"{var}\""),
+        )
+        + &schema_job("src", "dst", 2, COLS);
+
+    // A run that works.
+    env.write(&good);
+    let out = env.dsp(&["run", "J"], &[(var, from_env)]);
+    out.assert_no_panic("secrets: good run");
+    assert_eq!(out.code, 0, "secrets: good run\n{}", out.all());
+    assert_eq!(tgt.dump("dst").await, src.dump("src").await);
+    // The scan below must have the run history to look at.
+    assert!(
+        env.data_files().iter().any(|(_, b)| !b.is_empty()),
+        "secrets: the data dir holds no run history to scan"
+    );
+    for s in [literal, from_env] {
+        env.assert_secret_kept(&out, s, "secrets: good run");
+    }
+    let out = env.dsp(&["check", "--connect"], &[(var, from_env)]);
+    out.assert_no_panic("secrets: check --connect");
+    for s in [literal, from_env] {
+        env.assert_secret_kept(&out, s, "secrets: check --connect");
+    }
+
+    // The same secrets when the servers cannot be reached.
+    // The source on a dead port, the target still reachable (it is opened first).
+    let dead = my_network_as(
+        sdb,
+        "Source",
+        &su.name,
+        &format!("password = \"{literal}\""),
+    )
+    .replace(&format!("port = {}", sdb.port), "port = 1")
+        + "\n"
+        + &my_network_as(
+            tdb,
+            "Target",
+            &tu.name,
+            &format!("password_env = \"{var}\""),
+        )
+        + &schema_job("src", "dst", 2, COLS);
+    env.write(&dead);
+    let out = env.dsp(&["run", "J"], &[(var, from_env)]);
+    out.assert_failed_naming("secrets: unreachable", &["\"Source\""]);
+    for s in [literal, from_env] {
+        env.assert_secret_kept(&out, s, "secrets: unreachable");
+    }
+
+    // A wrong password through the environment is refused and not echoed.
+    env.write(&good);
+    let wrong = "SuperSecret123!wrong";
+    let out = env.dsp(&["run", "J"], &[(var, wrong)]);
+    out.assert_failed_naming("secrets: wrong env password", &["\"Target\""]);
+    for s in [literal, from_env, wrong] {
+        env.assert_secret_kept(&out, s, "secrets: wrong env password");
+    }
+
+    // A literal password that is refused is not echoed either.
+    let wrong_lit = "SuperSecret123!badlit";
+    env.write(&good.replace(literal, wrong_lit));
+    let out = env.dsp(&["run", "J"], &[(var, from_env)]);
+    out.assert_failed_naming("secrets: wrong literal password", &["\"Source\""]);
+    for s in [literal, from_env, wrong_lit] {
+        env.assert_secret_kept(&out, s, "secrets: wrong literal password");
+    }
+    drop((su, tu));
+}
+
+// ---------------------------------------------------------------------------
+// Tables, columns, types
+
+#[tokio::test]
+async fn a_missing_source_table_or_column_is_named() {
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, "missing table/column", &env, "").await else {
+        return;
+    };
+    small_source(&src).await;
+    let base = src.network_toml("Source")
+        + &format!(
+            "\n[[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
+            env.sqlite("t").display()
+        );
+
+    env.write(&(base.clone() + &schema_job("no_such_table", "dst", 1000, COLS)));
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_failed_naming("missing table", &["no_such_table"]);
+
+    let cols =
+        format!("{COLS}\n  {{ source = \"ghost_column\", target = \"g\", type = \"string\" }},");
+    env.write(&(base + &schema_job("src", "dst", 1000, &cols)));
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_failed_naming("missing column", &["ghost_column"]);
+}
+
+/// An existing target whose column cannot hold the mapped type: the run fails
+/// naming the column, and the target keeps its rows and its tables.
+async fn type_mismatch(target: Kind) {
+    let test = format!("type mismatch into {target:?}");
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(target, &format!("{test} (target)"), &env, "t").await else {
+        return;
+    };
+    src.exec("CREATE TABLE src (id BIGINT PRIMARY KEY, v TEXT, n BIGINT, payload JSONB)")
+        .await;
+    src.exec(
+        "INSERT INTO src VALUES (1, 'one', 10, '{\"a\": 1}'), (2, 'two', 20, '[1, 2]'), \
+         (3, 'three', 30, '\"text\"')",
+    )
+    .await;
+    tgt.exec("CREATE TABLE dst (id BIGINT PRIMARY KEY, v TEXT, n BIGINT, payload INTEGER)")
+        .await;
+    tgt.exec("INSERT INTO dst (id, v, n, payload) VALUES (1, 'old', 1, 5), (9, 'keep', 9, 6)")
+        .await;
+    let before = (tgt.tables().await, tgt.dump("dst").await);
+    let cols =
+        format!("{COLS}\n  {{ source = \"payload\", target = \"payload\", type = \"json\" }},");
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 1000, &cols)),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_failed_naming(&test, &["payload"]);
+    assert_eq!(
+        (tgt.tables().await, tgt.dump("dst").await),
+        before,
+        "{test}: the target changed"
+    );
+}
+
+#[tokio::test]
+async fn a_json_column_into_an_existing_pg_integer_column_is_refused() {
+    type_mismatch(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn a_json_column_into_an_existing_mysql_integer_column_is_refused() {
+    type_mismatch(Kind::My).await;
+}
+
+// ---------------------------------------------------------------------------
+// Usage and workspace errors (exit 2, before any database is touched)
+
+fn sqlite_only_workspace(env: &Env) -> String {
+    format!(
+        "[[network]]\nname = \"Source\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n\n\
+         [[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
+        env.sqlite("s").display(),
+        env.sqlite("t").display()
+    ) + &schema_job("src", "dst", 1000, COLS)
+}
+
+#[test]
+fn an_unknown_job_is_a_usage_error() {
+    let env = Env::new();
+    env.write(&sqlite_only_workspace(&env));
+    let out = env.dsp(&["run", "No Such Job"], &[]);
+    out.assert_no_panic("unknown job");
+    assert_eq!(out.code, 2, "unknown job\n{}", out.all());
+    assert!(
+        out.stderr.contains("No Such Job"),
+        "unknown job\n{}",
+        out.all()
+    );
+    // Nothing was touched: the SQLite files were not even created.
+    assert!(!env.sqlite("s").exists() && !env.sqlite("t").exists());
+}
+
+#[test]
+fn a_malformed_workspace_is_a_usage_error_with_its_line() {
+    let env = Env::new();
+    let good = sqlite_only_workspace(&env);
+    let line_of =
+        |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let broken_syntax = good.replace("batch_size = 1000", "batch_size = = 1000");
+    let broken_value = good.replace("batch_size = 1000", "batch_size = 0");
+    let unknown_key = good.replace("batch_size = 1000", "batch_size = 1000\nbatch_sise = 5");
+    for (what, text, needle) in [
+        ("syntax error", broken_syntax, "batch_size = = 1000"),
+        ("batch_size 0", broken_value, "batch_size = 0"),
+        ("unknown key", unknown_key, "batch_sise"),
+    ] {
+        env.write(&text);
+        let line = line_of(&text, needle);
+        let out = env.dsp(&["run", "J"], &[]);
+        out.assert_no_panic(what);
+        assert_eq!(out.code, 2, "{what}\n{text}\n{}", out.all());
+        let ws = env.ws().display().to_string();
+        assert!(
+            out.stderr.contains(&format!("{ws}:{line}"))
+                || out.stderr.contains(&format!("line {line}")),
+            "{what}: stderr does not give line {line} of {ws}\n{}",
+            out.all()
+        );
+        assert!(!env.sqlite("t").exists(), "{what}: a database was touched");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Killed, cancelled and concurrent runs
+
+const BIG_ROWS: i64 = 200_000;
+
+/// A PostgreSQL source `big` of BIG_ROWS rows and an empty target of `target`
+/// kind, with a workspace whose job `J` copies it in small batches.
+async fn big_setup(test: &str, env: &Env, target: Kind) -> Option<(End, End, String)> {
+    let src = End::new(Kind::Pg, &format!("{test} (source)"), env, "").await?;
+    let tgt = End::new(target, &format!("{test} (target)"), env, "target").await?;
+    src.exec("CREATE TABLE big (id BIGINT PRIMARY KEY, v TEXT, n BIGINT)")
+        .await;
+    src.exec(&format!(
+        "INSERT INTO big SELECT g, 'old ' || g, g FROM generate_series(1, {BIG_ROWS}) g"
+    ))
+    .await;
+    let text = src.network_toml("Source")
+        + "\n"
+        + &tgt.network_toml("Target")
+        + &schema_job("big", "big_copy", 100, COLS);
+    Some((src, tgt, text))
+}
+
+/// Changes every source row, so that an applied run would show everywhere.
+async fn change_every_row(src: &End) {
+    src.exec("UPDATE big SET v = 'new ' || id, n = n + 1").await;
+}
+
+/// Starts `dsp run J` and returns once its first batch line is printed, with
+/// the lines so far and a reader for the rest.
+fn start_until_first_batch(
+    env: &Env,
+) -> (Child, Vec<String>, BufReader<std::process::ChildStdout>) {
+    let mut child = env.command(&["run", "J"], &[]).spawn().expect("start dsp");
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut l = String::new();
+        if reader.read_line(&mut l).unwrap() == 0 {
+            let _ = child.kill();
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!(
+                "dsp ended before its first batch:\n{}\n{err}",
+                lines.join("")
+            );
+        }
+        let batch = l.contains("Processing batch");
+        lines.push(l);
+        if batch {
+            return (child, lines, reader);
+        }
+    }
+}
+
+async fn killed_mid_run(target: Kind) {
+    let test = format!("SIGKILL mid-run into {target:?}");
+    let env = Env::new();
+    let Some((src, tgt, text)) = big_setup(&test, &env, target).await else {
+        return;
+    };
+    env.write(&text);
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{test}: first sync\n{}", out.all());
+    let before = (tgt.tables().await, tgt.dump("big_copy").await);
+    assert_eq!(before.1.len() as i64, BIG_ROWS);
+
+    change_every_row(&src).await;
+    let (mut child, lines, _reader) = start_until_first_batch(&env);
+    child.kill().expect("SIGKILL dsp");
+    child.wait().unwrap();
+    assert!(
+        !lines.iter().any(|l| l.contains("Sync completed")),
+        "{test}: the run finished before it was killed; make it longer"
+    );
+    let after = (tgt.tables().await, tgt.dump("big_copy").await);
+    assert!(after == before, "{test}: the target changed after SIGKILL");
+
+    // The killed run left no lock behind; the next run completes the change.
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(&test);
+    assert_eq!(out.code, 0, "{test}: run after the kill\n{}", out.all());
+    assert!(
+        tgt.dump("big_copy").await == src.dump("big").await,
+        "{test}: target does not mirror the source"
+    );
+    assert_eq!(tgt.tables().await, before.0, "{test}: tables left behind");
+}
+
+#[tokio::test]
+async fn sigkill_mid_run_leaves_a_sqlite_target_as_it_was() {
+    killed_mid_run(Kind::Lite).await;
+}
+
+#[tokio::test]
+async fn sigkill_mid_run_leaves_a_pg_target_as_it_was() {
+    killed_mid_run(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn sigkill_mid_run_leaves_a_mysql_target_as_it_was() {
+    killed_mid_run(Kind::My).await;
+}
+
+async fn cancelled_after_first_batch(target: Kind) {
+    let test = format!("cancel into {target:?}");
+    let env = Env::new();
+    let Some((src, tgt, text)) = big_setup(&test, &env, target).await else {
+        return;
+    };
+    let ws = dsp::workspace::load_str(&text, &env.ws()).expect("workspace");
+    let data = DataDir::new(env.data());
+    let run = |cancel: CancellationToken| {
+        let (ws, data) = (ws.clone(), data.clone());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle =
+            tokio::spawn(
+                async move { run_job(&ws, "J", &data, cancel, Reporter::new("J", tx)).await },
+            );
+        (handle, rx)
+    };
+    let (h, _rx) = run(CancellationToken::new());
+    let first = h.await.unwrap();
+    assert_eq!(
+        first.status,
+        RunStatus::Succeeded,
+        "{test}: first run {:?}",
+        first.error
+    );
+    let before = (tgt.tables().await, tgt.dump("big_copy").await);
+
+    change_every_row(&src).await;
+    let cancel = CancellationToken::new();
+    let (h, mut rx) = run(cancel.clone());
+    let mut log = Vec::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            ProgressEvent::Batch { .. } => {
+                cancel.cancel();
+                break;
+            }
+            ProgressEvent::Log { line, .. } => log.push(line.to_string()),
+            _ => {}
+        }
+    }
+    let summary = h.await.unwrap();
+    while let Ok(ev) = rx.try_recv() {
+        if let ProgressEvent::Log { line, .. } = ev {
+            log.push(line.to_string());
+        }
+    }
+    assert_eq!(
+        summary.status,
+        RunStatus::Cancelled,
+        "{test}: {:?}\n{}",
+        summary.error,
+        log.join("\n")
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("[WARN]") || l.starts_with("[ERROR]")),
+        "{test}: the log does not say the run was cancelled\n{}",
+        log.join("\n")
+    );
+    let after = (tgt.tables().await, tgt.dump("big_copy").await);
+    assert!(after == before, "{test}: the target changed after cancel");
+
+    let (h, _rx) = run(CancellationToken::new());
+    let last = h.await.unwrap();
+    assert_eq!(
+        last.status,
+        RunStatus::Succeeded,
+        "{test}: run after cancel {:?}",
+        last.error
+    );
+    assert!(
+        tgt.dump("big_copy").await == src.dump("big").await,
+        "{test}: target does not mirror the source"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_after_the_first_batch_leaves_a_mysql_target_unchanged() {
+    cancelled_after_first_batch(Kind::My).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_after_the_first_batch_leaves_a_sqlite_target_unchanged() {
+    cancelled_after_first_batch(Kind::Lite).await;
+}
+
+#[tokio::test]
+async fn a_second_concurrent_run_of_a_job_is_refused() {
+    let test = "concurrent run";
+    let env = Env::new();
+    let Some((src, tgt, text)) = big_setup(test, &env, Kind::Lite).await else {
+        return;
+    };
+    env.write(&text);
+    let (mut first, mut lines, mut reader) = start_until_first_batch(&env);
+    let second = env.dsp(&["run", "J"], &[]);
+    second.assert_failed_naming(test, &["already running"]);
+    assert!(
+        second.all().contains("\"J\""),
+        "{test}: the refusal does not name the job\n{}",
+        second.all()
+    );
+
+    // The first run is not disturbed by the refusal.
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    lines.push(rest);
+    let status = first.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{test}: first run\n{}",
+        lines.join("")
+    );
+    assert!(
+        tgt.dump("big_copy").await == src.dump("big").await,
+        "{test}: target does not mirror the source"
+    );
+}
