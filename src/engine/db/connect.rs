@@ -145,6 +145,16 @@ pub async fn connect(ws: &Workspace, net: &Network, role: Role) -> Result<Conn, 
                         path.display()
                     ));
                 }
+                if role == Role::Target
+                    && let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                    && !dir.is_dir()
+                {
+                    return Err(format!(
+                        "the directory {} of the SQLite file does not exist; create it or fix the network's database path",
+                        dir.display()
+                    ));
+                }
                 let o = SqliteConnectOptions::new()
                     .filename(&path)
                     .read_only(role == Role::Source)
