@@ -759,8 +759,17 @@ async fn change_every_row(src: &End) {
 fn start_until_first_batch(
     env: &Env,
 ) -> (Child, Vec<String>, BufReader<std::process::ChildStdout>) {
+    start_until_batch(env, 1)
+}
+
+/// Starts `dsp run J` and returns once its `k`th batch line is printed.
+fn start_until_batch(
+    env: &Env,
+    k: usize,
+) -> (Child, Vec<String>, BufReader<std::process::ChildStdout>) {
     let mut child = env.command(&["run", "J"], &[]).spawn().expect("start dsp");
     let mut lines = Vec::new();
+    let mut seen = 0;
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     loop {
         let mut l = String::new();
@@ -768,16 +777,52 @@ fn start_until_first_batch(
             let _ = child.kill();
             let mut err = String::new();
             let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("dsp ended before its batch {k}:\n{}\n{err}", lines.join(""));
+        }
+        if l.contains("Processing batch") {
+            seen += 1;
+        }
+        lines.push(l);
+        if seen == k {
+            return (child, lines, reader);
+        }
+    }
+}
+
+/// Waits (at most 60 s) for a started `dsp` to end and collects all it printed.
+fn finish(
+    mut child: Child,
+    lines: Vec<String>,
+    mut reader: BufReader<std::process::ChildStdout>,
+) -> Out {
+    let start = Instant::now();
+    let mut se = child.stderr.take().unwrap();
+    let rest = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = reader.read_to_string(&mut out);
+        let mut err = String::new();
+        let _ = se.read_to_string(&mut err);
+        (out, err)
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
             panic!(
-                "dsp ended before its first batch:\n{}\n{err}",
+                "dsp did not end within 60 s; it printed:\n{}",
                 lines.join("")
             );
         }
-        let batch = l.contains("Processing batch");
-        lines.push(l);
-        if batch {
-            return (child, lines, reader);
-        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (out, err) = rest.join().unwrap();
+    Out {
+        code: status.code().unwrap_or(-1),
+        stdout: lines.join("") + &out,
+        stderr: err,
+        elapsed: start.elapsed(),
     }
 }
 
@@ -948,5 +993,205 @@ async fn a_second_concurrent_run_of_a_job_is_refused() {
     assert!(
         tgt.dump("big_copy").await == src.dump("big").await,
         "{test}: target does not mirror the source"
+    );
+}
+
+/// Closes every connection DSP holds to `end`'s database, as a crashing or
+/// restarted server would; returns how many it closed.
+async fn kill_dsp_connections(end: &End) -> u64 {
+    match end {
+        End::Pg(_, p) => sqlx::query_scalar::<_, i64>(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'dsp'",
+        )
+        .fetch_one(p)
+        .await
+        .unwrap() as u64,
+        End::My(db, _) => {
+            // The test's own pooled sessions go too; the pool replaces them.
+            let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(&db.url)
+                .await
+                .unwrap();
+            let ids: Vec<u64> = sqlx::query_scalar(
+                "SELECT CAST(id AS UNSIGNED) FROM information_schema.PROCESSLIST \
+                 WHERE db = DATABASE() AND id <> CONNECTION_ID()",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+            let mut n = 0;
+            for id in ids {
+                if sqlx::raw_sql(&format!("KILL {id}"))
+                    .execute(&mut c)
+                    .await
+                    .is_ok()
+                {
+                    n += 1;
+                }
+            }
+            n
+        }
+        End::Lite(..) => 0,
+    }
+}
+
+/// The server drops DSP's connection mid-run: a failed run naming the
+/// network, exit 1, and a target exactly as before.
+async fn server_dies_mid_run(target: Kind, victim_is_source: bool) {
+    let victim = if victim_is_source { "Source" } else { "Target" };
+    let test = format!("{victim} connection dropped mid-run into {target:?}");
+    let env = Env::new();
+    let Some((src, tgt, text)) = big_setup(&test, &env, target).await else {
+        return;
+    };
+    env.write(&text);
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{test}: first sync\n{}", out.all());
+    let before = (tgt.tables().await, tgt.dump("big_copy").await);
+
+    change_every_row(&src).await;
+    let (child, lines, reader) = start_until_first_batch(&env);
+    let killed = kill_dsp_connections(if victim_is_source { &src } else { &tgt }).await;
+    let out = finish(child, lines, reader);
+    assert!(
+        killed > 0,
+        "{test}: no DSP connection found to drop\n{}",
+        out.all()
+    );
+    if out.stdout.contains("Sync completed") {
+        // The run outpaced the kill: nothing to check about a failure.
+        panic!("{test}: the run finished before its connection was dropped; make it longer");
+    }
+    out.assert_failed_naming(&test, &[&format!("\"{victim}\"")]);
+    assert!(
+        (tgt.tables().await, tgt.dump("big_copy").await) == before,
+        "{test}: the target changed"
+    );
+
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{test}: run after the failure\n{}", out.all());
+    assert!(
+        tgt.dump("big_copy").await == src.dump("big").await,
+        "{test}: target does not mirror the source"
+    );
+}
+
+#[tokio::test]
+async fn the_target_server_dropping_the_connection_mid_run_fails_cleanly_pg() {
+    server_dies_mid_run(Kind::Pg, false).await;
+}
+
+#[tokio::test]
+async fn the_target_server_dropping_the_connection_mid_run_fails_cleanly_mysql() {
+    server_dies_mid_run(Kind::My, false).await;
+}
+
+#[tokio::test]
+async fn the_source_server_dropping_the_connection_mid_run_fails_cleanly() {
+    server_dies_mid_run(Kind::Lite, true).await;
+}
+
+#[tokio::test]
+async fn sigint_cancels_dsp_run_cleanly_and_leaves_the_target() {
+    let test = "SIGINT mid-run";
+    let env = Env::new();
+    let Some((src, tgt, text)) = big_setup(test, &env, Kind::Pg).await else {
+        return;
+    };
+    env.write(&text);
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{test}: first sync\n{}", out.all());
+    let before = (tgt.tables().await, tgt.dump("big_copy").await);
+
+    change_every_row(&src).await;
+    let (child, lines, reader) = start_until_first_batch(&env);
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = finish(child, lines, reader);
+    out.assert_no_panic(test);
+    assert_eq!(out.code, 1, "{test}: exit status\n{}", out.all());
+    assert!(
+        out.all().to_lowercase().contains("cancel"),
+        "{test}: nothing says the run was cancelled\n{}",
+        out.all()
+    );
+    assert!(
+        (tgt.tables().await, tgt.dump("big_copy").await) == before,
+        "{test}: the target changed"
+    );
+}
+
+#[tokio::test]
+async fn an_incremental_run_killed_mid_way_resumes_without_losing_rows() {
+    let test = "SIGKILL mid incremental";
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::Pg, &format!("{test} (target)"), &env, "").await else {
+        return;
+    };
+    src.exec("CREATE TABLE big (id BIGINT PRIMARY KEY, v TEXT, n BIGINT, updated_at TIMESTAMPTZ)")
+        .await;
+    // Cursor values shared by ten rows each, so batches end inside a group.
+    src.exec(&format!(
+        "INSERT INTO big SELECT g, 'old ' || g, g, \
+         timestamptz '2024-01-01 00:00:00.000001+00' + (g / 10) * interval '1 millisecond' \
+         FROM generate_series(1, {BIG_ROWS}) g"
+    ))
+    .await;
+    let text = src.network_toml("Source")
+        + "\n"
+        + &tgt.network_toml("Target")
+        + &schema_job("big", "big_copy", 95, COLS)
+            .replace(
+                "primary_key = \"id\"",
+                "primary_key = \"id\"\ncursor_column = \"updated_at\"",
+            )
+            .replace("mode = \"full\"", "mode = \"incremental\"");
+    env.write(&text);
+
+    let (mut child, lines, _reader) = start_until_batch(&env, 20);
+    child.kill().expect("SIGKILL dsp");
+    child.wait().unwrap();
+    assert!(
+        !lines.iter().any(|l| l.contains("Sync completed")),
+        "{test}: the run finished before it was killed"
+    );
+    // What was committed is whole source rows.
+    let partial = tgt.dump("big_copy").await;
+    let all = src.dump("big").await;
+    let by_id: std::collections::HashMap<i64, _> = all.iter().map(|r| (r.0, r)).collect();
+    for r in &partial {
+        assert_eq!(Some(&r), by_id.get(&r.0), "{test}: a half-written row");
+    }
+
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(test);
+    assert_eq!(out.code, 0, "{test}: resumed run\n{}", out.all());
+    assert!(
+        tgt.dump("big_copy").await == all,
+        "{test}: rows lost after resuming"
+    );
+
+    // Later changes, some sharing the newest cursor value, arrive too.
+    src.exec(
+        "UPDATE big SET v = 'late ' || id, updated_at = timestamptz '2030-01-01 00:00:00+00' \
+         WHERE id % 1000 = 0",
+    )
+    .await;
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(
+        out.code,
+        0,
+        "{test}: incremental after changes\n{}",
+        out.all()
+    );
+    assert!(
+        tgt.dump("big_copy").await == src.dump("big").await,
+        "{test}: changed rows were not picked up"
     );
 }
