@@ -641,30 +641,35 @@ async fn type_mismatch(target: Kind) {
     tgt.exec("INSERT INTO dst (id, v, n, payload) VALUES (1, 'old', 1, 5), (9, 'keep', 9, 6)")
         .await;
     let before = (tgt.tables().await, tgt.dump("dst").await);
-    let cols =
-        format!("{COLS}\n  {{ source = \"payload\", target = \"payload\", type = \"json\" }},");
-    env.write(
-        &(src.network_toml("Source")
-            + "\n"
-            + &tgt.network_toml("Target")
-            + &schema_job("src", "dst", 1000, &cols)),
-    );
-    let out = env.dsp(&["run", "J"], &[]);
-    out.assert_failed_naming(&test, &["payload"]);
-    assert_eq!(
-        (tgt.tables().await, tgt.dump("dst").await),
-        before,
-        "{test}: the target changed"
-    );
+    // JSON, then text, into the integer column `payload`.
+    for (source, ty) in [("payload", "json"), ("v", "string")] {
+        let cols = format!(
+            "  {{ source = \"id\", target = \"id\", type = \"integer\" }},\n  \
+             {{ source = \"{source}\", target = \"payload\", type = \"{ty}\" }},"
+        );
+        env.write(
+            &(src.network_toml("Source")
+                + "\n"
+                + &tgt.network_toml("Target")
+                + &schema_job("src", "dst", 1000, &cols)),
+        );
+        let out = env.dsp(&["run", "J"], &[]);
+        out.assert_failed_naming(&format!("{test} ({ty})"), &["payload"]);
+        assert_eq!(
+            (tgt.tables().await, tgt.dump("dst").await),
+            before,
+            "{test} ({ty}): the target changed"
+        );
+    }
 }
 
 #[tokio::test]
-async fn a_json_column_into_an_existing_pg_integer_column_is_refused() {
+async fn json_or_text_into_an_existing_pg_integer_column_is_refused() {
     type_mismatch(Kind::Pg).await;
 }
 
 #[tokio::test]
-async fn a_json_column_into_an_existing_mysql_integer_column_is_refused() {
+async fn json_or_text_into_an_existing_mysql_integer_column_is_refused() {
     type_mismatch(Kind::My).await;
 }
 
