@@ -90,6 +90,13 @@ impl End {
         }
     }
 
+    fn quote(&self, ident: &str) -> String {
+        match self.kind() {
+            Kind::My => format!("`{ident}`"),
+            _ => format!("\"{ident}\""),
+        }
+    }
+
     /// The select expression that reads `col` of type `ty` in a comparable form.
     fn read_expr(&self, col: &str, ty: ColumnType) -> String {
         let q = match self.kind() {
@@ -117,7 +124,8 @@ impl End {
     /// All rows of `table`, normalised, sorted by their rendering (keys come first).
     async fn rows(&self, table: &str, cols: &[(&str, ColumnType)]) -> Vec<Vec<Norm>> {
         let list: Vec<String> = cols.iter().map(|(c, t)| self.read_expr(c, *t)).collect();
-        let sql = format!("SELECT {} FROM {table}", list.join(", "));
+        let table: Vec<String> = table.split('.').map(|p| self.quote(p)).collect();
+        let sql = format!("SELECT {} FROM {}", list.join(", "), table.join("."));
         let mut out: Vec<Vec<Norm>> = match self {
             End::Pg(_, p) => {
                 let rows = sqlx::query(&sql).fetch_all(p).await.expect(&sql);
@@ -534,6 +542,25 @@ schema = "Types"
 mode = "full"
 batch_size = 2
 
+[[schema]]
+name = "Names"
+source_table = "Order Items"
+target_table = "Dst Items"
+primary_key = "order"
+columns = [
+  {{ source = "order", target = "group", type = "integer" }},
+  {{ source = "User Name", target = "Full Name", type = "string" }},
+  {{ source = "select", target = "from", type = "string" }},
+  {{ source = "CamelCase", target = "MixedCase", type = "integer" }},
+]
+
+[[job]]
+name = "names"
+source = "Source"
+target = "Target"
+schema = "Names"
+mode = "full"
+
 [[job]]
 name = "multi"
 source = "Source"
@@ -630,6 +657,50 @@ async fn matrix(source: Kind, target: Kind) {
         &format!("{test} composite key"),
         &multi_want,
         &tgt.rows("dst_multi", &multi_tgt).await,
+    );
+
+    // Reserved words, spaces and mixed case in table and column names.
+    let q = |i: &str| src.quote(i);
+    src.exec(&format!(
+        "CREATE TABLE {} ({} BIGINT PRIMARY KEY, {} TEXT, {} TEXT, {} BIGINT)",
+        q("Order Items"),
+        q("order"),
+        q("User Name"),
+        q("select"),
+        q("CamelCase")
+    ))
+    .await;
+    src.exec(&format!(
+        "INSERT INTO {} ({}, {}, {}, {}) VALUES (1, 'Ann', 'x', 10), (2, NULL, 'y''z', -3)",
+        q("Order Items"),
+        q("order"),
+        q("User Name"),
+        q("select"),
+        q("CamelCase")
+    ))
+    .await;
+    let names_types = [
+        ColumnType::Integer,
+        ColumnType::String,
+        ColumnType::String,
+        ColumnType::Integer,
+    ];
+    let names_want = src
+        .rows(
+            "Order Items",
+            &cols(&["order", "User Name", "select", "CamelCase"], &names_types),
+        )
+        .await;
+    let (s, lines) = run(&ws, &data, "names").await;
+    assert_succeeded(&s, &lines, 2, &format!("{test} names"));
+    compare(
+        &format!("{test} quoted names"),
+        &names_want,
+        &tgt.rows(
+            "Dst Items",
+            &cols(&["group", "Full Name", "from", "MixedCase"], &names_types),
+        )
+        .await,
     );
 
     // A second run mirrors an update, a delete and an insert in the source.
@@ -742,4 +813,166 @@ async fn sqlite_to_mysql() {
 #[tokio::test]
 async fn sqlite_to_sqlite() {
     matrix(Kind::Lite, Kind::Lite).await;
+}
+
+/// Timestamps stored without a zone are read in the source network's
+/// `timezone`: the target holds the instants they mean.
+async fn naive_in_zone(source: Kind) {
+    let test = format!("naive timestamps from {source:?}");
+    let dir = support::temp_dir();
+    let Some(src) = End::new(source, &test, &dir, "source").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::Pg, &format!("{test} (target)"), &dir, "target").await else {
+        return;
+    };
+    let (ddl, zone) = match source {
+        Kind::Pg => (
+            "CREATE TABLE t (id BIGINT PRIMARY KEY, at TIMESTAMP(6))",
+            "Asia/Kolkata",
+        ),
+        Kind::My => (
+            "CREATE TABLE t (id BIGINT PRIMARY KEY, at DATETIME(6))",
+            "America/New_York",
+        ),
+        Kind::Lite => (
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, at TEXT)",
+            "Europe/Berlin",
+        ),
+    };
+    src.exec(ddl).await;
+    // (wall clock in the zone, the UTC instant it means)
+    let rows: &[(&str, &str)] = match source {
+        Kind::Pg => &[
+            ("2024-01-15 05:30:00.000001", "2024-01-15 00:00:00.000001"),
+            ("2024-07-01 00:00:00", "2024-06-30 18:30:00"),
+        ],
+        Kind::My => &[
+            ("2024-01-15 07:00:00.250000", "2024-01-15 12:00:00.25"),
+            // Daylight saving: UTC-4 in summer.
+            ("2024-07-01 20:00:00", "2024-07-02 00:00:00"),
+        ],
+        Kind::Lite => &[
+            ("2024-01-15T01:00:00.999999", "2024-01-15 00:00:00.999999"),
+            ("2024-07-01 02:00:00", "2024-07-01 00:00:00"),
+        ],
+    };
+    for (i, (wall, _)) in rows.iter().enumerate() {
+        src.exec(&format!("INSERT INTO t (id, at) VALUES ({i}, '{wall}')"))
+            .await;
+    }
+    let text = src
+        .network_toml("Source")
+        .replace("type = ", &format!("timezone = \"{zone}\"\ntype = "))
+        + "\n"
+        + &tgt.network_toml("Target")
+        + r#"
+[[schema]]
+name = "S"
+source_table = "t"
+target_table = "t_utc"
+primary_key = "id"
+columns = [
+  { source = "id", target = "id", type = "integer" },
+  { source = "at", target = "at", type = "timestamp" },
+]
+
+[[job]]
+name = "J"
+source = "Source"
+target = "Target"
+schema = "S"
+"#;
+    let ws = dsp::workspace::load_str(&text, &dir.path().join("workspace.toml"))
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{text}"));
+    let data = DataDir::new(dir.path().join("data"));
+    let (s, lines) = run(&ws, &data, "J").await;
+    assert_succeeded(&s, &lines, rows.len() as u64, &test);
+    let mut want: Vec<Vec<Norm>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (_, utc))| vec![Norm::Int(i as i64), Norm::Ts(norm_ts(utc))])
+        .collect();
+    want.sort_by_key(|r| format!("{r:?}"));
+    let got = tgt
+        .rows(
+            "t_utc",
+            &cols(&["id", "at"], &[ColumnType::Integer, ColumnType::Timestamp]),
+        )
+        .await;
+    compare(&test, &want, &got);
+}
+
+#[tokio::test]
+async fn naive_pg_timestamps_are_read_in_the_network_zone() {
+    naive_in_zone(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn naive_mysql_datetimes_are_read_in_the_network_zone() {
+    naive_in_zone(Kind::My).await;
+}
+
+#[tokio::test]
+async fn naive_sqlite_timestamps_are_read_in_the_network_zone() {
+    naive_in_zone(Kind::Lite).await;
+}
+
+/// `schema.table` names on PostgreSQL, source and target, outside `public`.
+#[tokio::test]
+async fn schema_qualified_pg_tables() {
+    let test = "schema-qualified PG tables";
+    let dir = support::temp_dir();
+    let Some(src) = End::new(Kind::Pg, test, &dir, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::Pg, test, &dir, "").await else {
+        return;
+    };
+    src.exec("CREATE SCHEMA sales; CREATE TABLE sales.orders (id BIGINT PRIMARY KEY, v TEXT)")
+        .await;
+    src.exec("INSERT INTO sales.orders VALUES (1, 'a'), (2, 'b')")
+        .await;
+    // The same table name in `public` must not be read instead.
+    src.exec("CREATE TABLE public.orders (id BIGINT PRIMARY KEY, v TEXT); INSERT INTO public.orders VALUES (99, 'wrong')")
+        .await;
+    tgt.exec("CREATE SCHEMA analytics; CREATE TABLE public.orders_copy (id BIGINT PRIMARY KEY, v TEXT); INSERT INTO public.orders_copy VALUES (7, 'untouched')")
+        .await;
+    let text = src.network_toml("Source")
+        + "\n"
+        + &tgt.network_toml("Target")
+        + r#"
+[[schema]]
+name = "S"
+source_table = "sales.orders"
+target_table = "analytics.orders_copy"
+primary_key = "id"
+columns = [
+  { source = "id", target = "id", type = "integer" },
+  { source = "v", target = "v", type = "string" },
+]
+
+[[job]]
+name = "J"
+source = "Source"
+target = "Target"
+schema = "S"
+"#;
+    let ws = dsp::workspace::load_str(&text, &dir.path().join("workspace.toml")).unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    for round in 0..2 {
+        let (s, lines) = run(&ws, &data, "J").await;
+        assert_succeeded(&s, &lines, 2, &format!("{test} round {round}"));
+        let c = cols(&["id", "v"], &[ColumnType::Integer, ColumnType::String]);
+        compare(
+            test,
+            &src.rows("sales.orders", &c).await,
+            &tgt.rows("analytics.orders_copy", &c).await,
+        );
+        compare(
+            &format!("{test}: public.orders_copy"),
+            &[vec![Norm::Int(7), Norm::Text("untouched".into())]],
+            &tgt.rows("public.orders_copy", &c).await,
+        );
+    }
 }
