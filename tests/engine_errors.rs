@@ -768,6 +768,8 @@ fn start_until_first_batch(
 }
 
 /// Starts `dsp run J` and returns once its `k`th batch line is printed.
+// The running child is handed back; every caller kills or waits for it.
+#[allow(clippy::zombie_processes)]
 fn start_until_batch(
     env: &Env,
     k: usize,
@@ -782,7 +784,11 @@ fn start_until_batch(
             let _ = child.kill();
             let mut err = String::new();
             let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("dsp ended before its batch {k}:\n{}\n{err}", lines.join(""));
+            let status = child.wait();
+            panic!(
+                "dsp ended ({status:?}) before its batch {k}:\n{}\n{err}",
+                lines.join("")
+            );
         }
         if l.contains("Processing batch") {
             seen += 1;
