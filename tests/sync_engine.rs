@@ -950,13 +950,13 @@ async fn mysql_tinyint_is_boolean_and_big_unsigned_needs_decimal() {
     let m = my.pool_mysql().await;
     m.execute(
         "CREATE TABLE flags (id bigint unsigned PRIMARY KEY, on_off tinyint(1), big bigint unsigned, \
-         at timestamp(6) NULL, local_at datetime(6))",
+         at timestamp(6) NULL, local_at datetime(6), doc json)",
     )
     .await
     .unwrap();
     m.execute(
-        "INSERT INTO flags VALUES (1, 1, 18446744073709551615, '2024-01-01 10:00:00.5', '2024-07-01 12:00:00'), \
-         (2, 0, 5, NULL, NULL)",
+        "INSERT INTO flags VALUES (1, 1, 18446744073709551615, '2024-01-01 10:00:00.5', '2024-07-01 12:00:00', '{}'), \
+         (2, 0, 5, NULL, NULL, NULL)",
     )
     .await
     .unwrap();
@@ -982,6 +982,20 @@ async fn mysql_tinyint_is_boolean_and_big_unsigned_needs_decimal() {
         schemas: vec![schema(ColumnType::Integer)],
         jobs: vec![Job::new(JOB, "My", "PG", "flags", SyncMode::Full)],
     };
+    let guessed = dsp::engine::db::introspect_columns(&ws, &ws.networks[0], "flags")
+        .await
+        .unwrap();
+    assert_eq!(
+        guessed,
+        vec![
+            ("id".to_string(), ColumnType::Decimal),
+            ("on_off".into(), ColumnType::Boolean),
+            ("big".into(), ColumnType::Decimal),
+            ("at".into(), ColumnType::Timestamp),
+            ("local_at".into(), ColumnType::Timestamp),
+            ("doc".into(), ColumnType::Json),
+        ]
+    );
     let dir = support::temp_dir();
     let data = DataDir::new(dir.path());
     let (summary, lines) = run(&ws, &data).await;

@@ -44,10 +44,14 @@ pub async fn columns(
     if rows.is_empty() {
         return Ok(None);
     }
+    let json = mariadb_json_columns(c, schema, name).await;
     let mut out = Vec::new();
     for r in rows {
         let name: String = r.try_get_unchecked(0).map_err(|e| db_err(&e))?;
-        let type_name: String = r.try_get_unchecked(1).map_err(|e| db_err(&e))?;
+        let mut type_name: String = r.try_get_unchecked(1).map_err(|e| db_err(&e))?;
+        if json.contains(&name) {
+            type_name = "json".into();
+        }
         let type_name_unsigned = type_name.contains("unsigned");
         let data_type: String = r.try_get_unchecked(2).map_err(|e| db_err(&e))?;
         let max: Option<i64> = r.try_get_unchecked(3).map_err(|e| db_err(&e))?;
@@ -74,6 +78,32 @@ pub async fn columns(
         });
     }
     Ok(Some(out))
+}
+
+/// MariaDB stores JSON as LONGTEXT with a `json_valid(col)` check; those
+/// columns are JSON to the mapping. (MySQL has a real JSON type, and its
+/// CHECK_CONSTRAINTS lacks TABLE_NAME: the query fails and nothing changes.)
+async fn mariadb_json_columns(
+    c: &mut MySqlConnection,
+    schema: Option<&str>,
+    table: &str,
+) -> Vec<String> {
+    let clauses: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(CHECK_CLAUSE AS CHAR) FROM information_schema.CHECK_CONSTRAINTS \
+         WHERE CONSTRAINT_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
+    )
+    .bind(schema)
+    .bind(table)
+    .fetch_all(&mut *c)
+    .await
+    .unwrap_or_default();
+    clauses
+        .iter()
+        .filter_map(|cl| {
+            let inner = cl.trim().strip_prefix("json_valid(`")?.strip_suffix("`)")?;
+            Some(inner.replace("``", "`"))
+        })
+        .collect()
 }
 
 fn int_range(data_type: &str, unsigned: bool) -> Option<(i64, i64)> {
