@@ -1206,3 +1206,130 @@ async fn an_incremental_run_killed_mid_way_resumes_without_losing_rows() {
         "{test}: changed rows were not picked up"
     );
 }
+
+/// A source whose `primary_key` is not unique cannot be mirrored: the run
+/// fails saying so, and the target keeps what the last good run wrote.
+async fn duplicate_source_keys(target: Kind) {
+    let test = format!("duplicate source keys into {target:?}");
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(target, &format!("{test} (target)"), &env, "t").await else {
+        return;
+    };
+    // No key in the source: nothing there stops a duplicate.
+    src.exec("CREATE TABLE src (id BIGINT, v TEXT, n BIGINT)")
+        .await;
+    src.exec("INSERT INTO src VALUES (1, 'one', 1), (2, 'two', 2), (3, 'three', 3)")
+        .await;
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 1000, COLS)),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{test}: first sync\n{}", out.all());
+    let before = (tgt.tables().await, tgt.dump("dst").await);
+
+    src.exec("INSERT INTO src VALUES (2, 'two again', 22)")
+        .await;
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_failed_naming(&test, &["src", "id"]);
+    let lower = out.all().to_lowercase();
+    assert!(
+        lower.contains("duplicate") || lower.contains("unique") || lower.contains("distinct"),
+        "{test}: the error does not say the key is duplicated\n{}",
+        out.all()
+    );
+    assert!(
+        (tgt.tables().await, tgt.dump("dst").await) == before,
+        "{test}: the target changed"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_source_keys_fail_the_run_into_pg() {
+    duplicate_source_keys(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn duplicate_source_keys_fail_the_run_into_mysql() {
+    duplicate_source_keys(Kind::My).await;
+}
+
+#[tokio::test]
+async fn duplicate_source_keys_fail_the_run_into_sqlite() {
+    duplicate_source_keys(Kind::Lite).await;
+}
+
+/// The source is read in one snapshot: rows deleted and added in the source
+/// after the run started do not tear the copy.
+async fn snapshot(source: Kind) {
+    let test = format!("snapshot of a {source:?} source");
+    let env = Env::new();
+    let Some(src) = End::new(source, &format!("{test} (source)"), &env, "s").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::Pg, &format!("{test} (target)"), &env, "").await else {
+        return;
+    };
+    src.exec("CREATE TABLE big (id BIGINT PRIMARY KEY, v TEXT, n BIGINT)")
+        .await;
+    // 200,000 rows in 200 statements of 1,000 rows: portable SQL.
+    for chunk in 0..(BIG_ROWS / 1000) {
+        let values: Vec<String> = (chunk * 1000 + 1..=chunk * 1000 + 1000)
+            .map(|i| format!("({i}, 'v{i}', {i})"))
+            .collect();
+        src.exec(&format!("INSERT INTO big VALUES {}", values.join(",")))
+            .await;
+    }
+    let at_start = src.dump("big").await;
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("big", "big_copy", 100, COLS)),
+    );
+    let (child, lines, reader) = start_until_first_batch(&env);
+    // Committed while DSP streams: the copy must not see any of it.
+    src.exec("DELETE FROM big WHERE id > 100000").await;
+    src.exec("UPDATE big SET v = 'changed' WHERE id <= 50")
+        .await;
+    src.exec("INSERT INTO big VALUES (999999999, 'late', 0)")
+        .await;
+    let out = finish(child, lines, reader);
+    assert!(
+        out.stdout.contains("Processing batch 2/"),
+        "{test}: the run was too short to show anything\n{}",
+        out.all()
+    );
+    out.assert_no_panic(&test);
+    assert_eq!(out.code, 0, "{test}\n{}", out.all());
+    assert!(
+        out.stdout
+            .contains("Total: 200,000, Success: 200,000, Failed: 0"),
+        "{test}: summary\n{}",
+        out.stdout
+            .lines()
+            .rev()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        tgt.dump("big_copy").await == at_start,
+        "{test}: the target is not the source as it was when the run started"
+    );
+}
+
+#[tokio::test]
+async fn a_pg_source_is_read_in_one_snapshot() {
+    snapshot(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn a_mysql_source_is_read_in_one_snapshot() {
+    snapshot(Kind::My).await;
+}
