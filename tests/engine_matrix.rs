@@ -178,6 +178,8 @@ enum Norm {
     Ts(DateTime<Utc>),
     Text(String),
     Json(serde_json::Value),
+    /// Compared by bits: a float must survive exactly.
+    Float(u64),
 }
 
 fn norm_decimal(s: &str) -> String {
@@ -247,6 +249,9 @@ fn text_cell(v: Option<String>, ty: ColumnType) -> Norm {
 fn pg_cell(r: &sqlx::postgres::PgRow, i: usize, ty: ColumnType) -> Norm {
     match ty {
         ColumnType::Integer => r.get::<Option<i64>, _>(i).map_or(Norm::Null, Norm::Int),
+        ColumnType::Float => r
+            .get::<Option<f64>, _>(i)
+            .map_or(Norm::Null, |f| Norm::Float(f.to_bits())),
         ColumnType::Boolean => r.get::<Option<bool>, _>(i).map_or(Norm::Null, Norm::Bool),
         _ => text_cell(r.get(i), ty),
     }
@@ -255,6 +260,9 @@ fn pg_cell(r: &sqlx::postgres::PgRow, i: usize, ty: ColumnType) -> Norm {
 fn my_cell(r: &sqlx::mysql::MySqlRow, i: usize, ty: ColumnType) -> Norm {
     match ty {
         ColumnType::Integer => r.get::<Option<i64>, _>(i).map_or(Norm::Null, Norm::Int),
+        ColumnType::Float => r
+            .get::<Option<f64>, _>(i)
+            .map_or(Norm::Null, |f| Norm::Float(f.to_bits())),
         ColumnType::Boolean => r
             .get::<Option<i64>, _>(i)
             .map_or(Norm::Null, |b| Norm::Bool(bool_of(b))),
@@ -265,6 +273,9 @@ fn my_cell(r: &sqlx::mysql::MySqlRow, i: usize, ty: ColumnType) -> Norm {
 fn lite_cell(r: &sqlx::sqlite::SqliteRow, i: usize, ty: ColumnType) -> Norm {
     match ty {
         ColumnType::Integer => r.get::<Option<i64>, _>(i).map_or(Norm::Null, Norm::Int),
+        ColumnType::Float => r
+            .get::<Option<f64>, _>(i)
+            .map_or(Norm::Null, |f| Norm::Float(f.to_bits())),
         ColumnType::Boolean => r
             .get::<Option<i64>, _>(i)
             .map_or(Norm::Null, |b| Norm::Bool(bool_of(b))),
@@ -275,7 +286,7 @@ fn lite_cell(r: &sqlx::sqlite::SqliteRow, i: usize, ty: ColumnType) -> Norm {
 // ---------------------------------------------------------------------------
 // The data
 
-const TYPES: [ColumnType; 7] = [
+const TYPES: [ColumnType; 8] = [
     ColumnType::Integer,
     ColumnType::Integer,
     ColumnType::Decimal,
@@ -283,10 +294,11 @@ const TYPES: [ColumnType; 7] = [
     ColumnType::Timestamp,
     ColumnType::String,
     ColumnType::Json,
+    ColumnType::Float,
 ];
-const SRC_COLS: [&str; 7] = ["id", "big", "amount", "flag", "at", "label", "doc"];
-const TGT_COLS: [&str; 7] = [
-    "key_id", "big_n", "amount_d", "is_flag", "at_ts", "label_s", "doc_j",
+const SRC_COLS: [&str; 8] = ["id", "big", "amount", "flag", "at", "label", "doc", "ratio"];
+const TGT_COLS: [&str; 8] = [
+    "key_id", "big_n", "amount_d", "is_flag", "at_ts", "label_s", "doc_j", "ratio_f",
 ];
 
 fn cols<'a>(names: &[&'a str], types: &[ColumnType]) -> Vec<(&'a str, ColumnType)> {
@@ -303,6 +315,7 @@ struct Case {
     at: Option<(&'static str, &'static str)>,
     label: Option<&'static str>,
     doc: Option<&'static str>,
+    ratio: Option<f64>,
 }
 
 const DOC: &str = r#"{"a":[1,2,{"b":null}],"u":"é"}"#;
@@ -320,6 +333,7 @@ fn cases() -> Vec<Case> {
             )),
             label: Some("😀 漢字 עברית"),
             doc: Some(DOC),
+            ratio: Some(0.1),
         },
         Case {
             id: i64::MAX,
@@ -332,6 +346,7 @@ fn cases() -> Vec<Case> {
             )),
             label: Some(""),
             doc: Some("[]"),
+            ratio: Some(-1.7976931348623157e308),
         },
         Case {
             id: 0,
@@ -343,6 +358,7 @@ fn cases() -> Vec<Case> {
             doc: Some(
                 r#"{"k":"v\"q","n":1.25,"big":12345678901234,"emoji":"😀","nested":{"x":[true,false,null]}}"#,
             ),
+            ratio: Some(2.2250738585072014e-308),
         },
         Case {
             id: -1,
@@ -352,6 +368,7 @@ fn cases() -> Vec<Case> {
             at: Some(("2038-01-19 03:14:08.5+05:30", "2038-01-18 21:44:08.5")),
             label: Some("مرحبا 👩‍👩‍👧 ñ"),
             doc: Some(r#""just a string""#),
+            ratio: Some(std::f64::consts::PI),
         },
         Case {
             id: 42,
@@ -361,6 +378,7 @@ fn cases() -> Vec<Case> {
             at: None,
             label: None,
             doc: None,
+            ratio: None,
         },
         Case {
             id: 7,
@@ -373,6 +391,7 @@ fn cases() -> Vec<Case> {
             )),
             label: Some("x"),
             doc: Some("{}"),
+            ratio: Some(1e-7),
         },
     ]
 }
@@ -389,6 +408,7 @@ fn expected(cases: &[Case]) -> Vec<Vec<Norm>> {
                 c.at.map_or(Norm::Null, |(_, utc)| Norm::Ts(norm_ts(utc))),
                 c.label.map_or(Norm::Null, |l| Norm::Text(l.to_string())),
                 c.doc.map_or(Norm::Null, |d| Norm::Json(norm_json(d))),
+                c.ratio.map_or(Norm::Null, |f| Norm::Float(f.to_bits())),
             ]
         })
         .collect();
@@ -419,16 +439,16 @@ async fn create_source(src: &End, cases: &[Case]) {
     src.exec(match k {
         Kind::Pg => {
             "CREATE TABLE src_types (id bigint PRIMARY KEY, big bigint, amount numeric(38,10), \
-             flag boolean, at timestamptz, label text, doc jsonb)"
+             flag boolean, at timestamptz, label text, doc jsonb, ratio double precision)"
         }
         Kind::My => {
             "CREATE TABLE src_types (id BIGINT PRIMARY KEY, big BIGINT NULL, \
              amount DECIMAL(38,10) NULL, flag TINYINT(1) NULL, at DATETIME(6) NULL, \
-             label TEXT CHARACTER SET utf8mb4 NULL, doc JSON NULL)"
+             label TEXT CHARACTER SET utf8mb4 NULL, doc JSON NULL, ratio DOUBLE NULL)"
         }
         Kind::Lite => {
             "CREATE TABLE src_types (id INTEGER PRIMARY KEY, big INTEGER, amount TEXT, \
-             flag BOOLEAN, at TEXT, label TEXT, doc TEXT)"
+             flag BOOLEAN, at TEXT, label TEXT, doc TEXT, ratio REAL)"
         }
     })
     .await;
@@ -449,12 +469,13 @@ async fn create_source(src: &End, cases: &[Case]) {
             (Kind::Pg, Some((with_offset, _))) => lit(k, Some(with_offset)),
         };
         let sql = format!(
-            "INSERT INTO src_types (id, big, amount, flag, at, label, doc) VALUES ({}, {}, {}, {flag}, {at}, {}, {})",
+            "INSERT INTO src_types (id, big, amount, flag, at, label, doc, ratio) VALUES ({}, {}, {}, {flag}, {at}, {}, {}, {})",
             c.id,
             num(c.big),
             lit(k, c.amount),
             lit(k, c.label),
             lit(k, c.doc),
+            c.ratio.map_or("NULL".to_string(), |f| format!("{f:e}")),
         );
         src.exec(&sql).await;
     }
