@@ -1359,3 +1359,50 @@ async fn wide_rows_travel_in_small_chunks_but_count_as_one_batch() {
     );
     assert_eq!(target_rows(&t).await, source_rows(&s).await);
 }
+
+#[tokio::test]
+async fn null_and_duplicate_source_keys_are_reported_by_key() {
+    let (src, tgt, s, t) = dbs!("null_and_duplicate_source_keys_are_reported_by_key");
+    s.execute(
+        "CREATE TABLE users (id bigint, email text, name text, created_at timestamptz, \
+         updated_at timestamptz, score text)",
+    )
+    .await
+    .unwrap();
+    insert_users(&s, 1, 10, "2024-01-01 00:00:00+00").await;
+    s.execute("INSERT INTO users (id, name) VALUES (NULL, 'no key')")
+        .await
+        .unwrap();
+    let mut ws = seed_workspace(&src, &tgt, SyncMode::Full);
+    job_mut(&mut ws).max_failed = Some(1);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!((summary.success, summary.failed), (10, 1));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("id=NULL") && l.contains("key column id is NULL")),
+        "{lines:#?}"
+    );
+
+    // A key the source holds twice cannot be mirrored: the run fails.
+    insert_users(&s, 5, 5, "2024-01-01 00:00:00+00").await;
+    let before = target_rows(&t).await;
+    let (summary, _) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    let err = summary.error.unwrap();
+    assert!(
+        err.contains("only 10 distinct values of its primary key (id)"),
+        "{err}"
+    );
+    assert_eq!(target_rows(&t).await, before);
+
+    // Into an empty target the database itself refuses the second row; its
+    // message names the key.
+    t.execute("DELETE FROM dim_users").await.unwrap();
+    let (summary, _) = run(&ws, &data).await;
+    let err = summary.error.unwrap();
+    assert!(err.contains("(user_id)=(5)"), "{err}");
+}

@@ -551,6 +551,24 @@ impl Run {
                 )));
             }
             tw(cancel, &self.label, w.upsert()).await?;
+            // Rows sharing a key merge silently in an upsert; the target must
+            // end up with exactly the rows read, or the key is not unique.
+            let after = tw(cancel, &self.label, w.count(false)).await?;
+            if after != self.written {
+                let keys: Vec<&str> = plan
+                    .key_read
+                    .iter()
+                    .map(|&k| plan.read[k].name.as_str())
+                    .collect();
+                return Err(Stop::Failed(format!(
+                    "the source table {} has {} rows but only {} distinct values of its primary key ({}); \
+                     the schema's primary_key must be unique in the source; the target was left unchanged",
+                    plan.source_table,
+                    thousands(self.written),
+                    thousands(after),
+                    keys.join(", ")
+                )));
+            }
             if deleted > 0 {
                 self.log(
                     Level::Info,

@@ -109,6 +109,14 @@ impl BatchBuilder {
                 }
             }
         }
+        if failure.is_none()
+            && let Some(&k) = plan.key_read.iter().find(|&&k| row[k] == Value::Null)
+        {
+            failure = Some(format!(
+                "key column {} is NULL, so the row cannot be matched in the target",
+                plan.read[k].name
+            ));
+        }
         match failure {
             None => self.cur.rows.push(row),
             Some(why) => {

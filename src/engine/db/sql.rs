@@ -79,7 +79,16 @@ pub fn push_mysql_escaped(out: &mut String, s: &str) {
 /// The database's own words for an error, without sqlx's wrapping.
 pub fn db_err(e: &sqlx::Error) -> String {
     match e {
-        sqlx::Error::Database(d) => d.message().to_string(),
+        sqlx::Error::Database(d) => {
+            // PostgreSQL puts the useful part (which key, which value) in DETAIL.
+            let detail = d
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .and_then(|pg| pg.detail());
+            match detail {
+                Some(detail) => format!("{} ({detail})", d.message()),
+                None => d.message().to_string(),
+            }
+        }
         sqlx::Error::PoolTimedOut => "timed out waiting for a connection".into(),
         sqlx::Error::Io(io) => format!("connection lost ({io})"),
         other => other.to_string(),
