@@ -699,6 +699,29 @@ fn an_unknown_job_is_a_usage_error() {
     );
     // Nothing was touched: the SQLite files were not even created.
     assert!(!env.sqlite("s").exists() && !env.sqlite("t").exists());
+
+    // A known job listed before an unknown one does not run either.
+    let out = env.dsp(&["run", "J", "No Such Job"], &[]);
+    out.assert_no_panic("known then unknown job");
+    assert_eq!(out.code, 2, "known then unknown job\n{}", out.all());
+    assert!(
+        !env.sqlite("t").exists(),
+        "job J ran before the unknown name was refused"
+    );
+
+    // No job at all, and a workspace file that does not exist.
+    let out = env.dsp(&["run"], &[]);
+    out.assert_no_panic("no job named");
+    assert_eq!(out.code, 2, "no job named\n{}", out.all());
+    std::fs::remove_file(env.ws()).unwrap();
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic("missing workspace file");
+    assert_eq!(out.code, 2, "missing workspace file\n{}", out.all());
+    assert!(
+        out.stderr.contains("\"J\""),
+        "missing workspace file\n{}",
+        out.all()
+    );
 }
 
 #[test]
@@ -1332,4 +1355,51 @@ async fn a_pg_source_is_read_in_one_snapshot() {
 #[tokio::test]
 async fn a_mysql_source_is_read_in_one_snapshot() {
     snapshot(Kind::My).await;
+}
+
+/// Killed during the very first copy into a new target: afterwards the target
+/// holds no row (the copy commits all at once), and the next run fills it.
+async fn killed_during_first_copy(target: Kind) {
+    let test = format!("SIGKILL during the first copy into {target:?}");
+    let env = Env::new();
+    let Some((src, tgt, text)) = big_setup(&test, &env, target).await else {
+        return;
+    };
+    env.write(&text);
+    let (mut child, lines, _reader) = start_until_batch(&env, 3);
+    child.kill().expect("SIGKILL dsp");
+    child.wait().unwrap();
+    assert!(
+        !lines.iter().any(|l| l.contains("Sync completed")),
+        "{test}: the run finished before it was killed"
+    );
+    let tables = tgt.tables().await;
+    if tables.iter().any(|t| t.ends_with("big_copy")) {
+        assert!(
+            tgt.dump("big_copy").await.is_empty(),
+            "{test}: rows of an unfinished copy are visible"
+        );
+    }
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(&test);
+    assert_eq!(out.code, 0, "{test}: run after the kill\n{}", out.all());
+    assert!(
+        tgt.dump("big_copy").await == src.dump("big").await,
+        "{test}: target does not mirror the source"
+    );
+}
+
+#[tokio::test]
+async fn sigkill_during_the_first_copy_into_sqlite_leaves_no_rows() {
+    killed_during_first_copy(Kind::Lite).await;
+}
+
+#[tokio::test]
+async fn sigkill_during_the_first_copy_into_pg_leaves_no_rows() {
+    killed_during_first_copy(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn sigkill_during_the_first_copy_into_mysql_leaves_no_rows() {
+    killed_during_first_copy(Kind::My).await;
 }
