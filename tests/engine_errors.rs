@@ -1403,3 +1403,55 @@ async fn sigkill_during_the_first_copy_into_pg_leaves_no_rows() {
 async fn sigkill_during_the_first_copy_into_mysql_leaves_no_rows() {
     killed_during_first_copy(Kind::My).await;
 }
+
+/// A password full of URL syntax still logs in (no URL is built from it) and
+/// is never echoed, whether the login works or not.
+#[tokio::test]
+async fn a_password_with_url_syntax_logs_in_and_stays_secret() {
+    let env = Env::new();
+    let Some(src) = End::new(Kind::My, "URL-syntax password", &env, "").await else {
+        return;
+    };
+    let End::My(db, _) = &src else { unreachable!() };
+    small_source(&src).await;
+    let secret = "p@ss:w/rd?#%20&x=y;\\\"'é";
+    // As a MySQL string literal: backslash and quote escaped.
+    let sql_literal = secret.replace('\\', "\\\\").replace('\'', "\\'");
+    let user = MyUser::create(db, &sql_literal).await;
+    let var = "DSP_TEST_URL_PASSWORD";
+    env.write(
+        &(my_network_as(
+            db,
+            "Source",
+            &user.name,
+            &format!("password_env = \"{var}\""),
+        ) + &format!(
+            "\n[[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
+            env.sqlite("t").display()
+        ) + &schema_job("src", "dst", 1000, COLS)),
+    );
+    let out = env.dsp(&["run", "J"], &[(var, secret)]);
+    out.assert_no_panic("URL-syntax password");
+    assert_eq!(out.code, 0, "URL-syntax password\n{}", out.all());
+    env.assert_secret_kept(&out, secret, "URL-syntax password");
+    for part in ["p@ss:w/rd", "%20&x=y"] {
+        assert!(
+            !out.all().contains(part),
+            "a part of the password was printed\n{}",
+            out.all()
+        );
+    }
+
+    let wrong = format!("{secret}-wrong");
+    let out = env.dsp(&["run", "J"], &[(var, &wrong)]);
+    out.assert_failed_naming("URL-syntax password, wrong", &["\"Source\""]);
+    env.assert_secret_kept(&out, &wrong, "URL-syntax password, wrong");
+    for part in ["p@ss:w/rd", "%20&x=y"] {
+        assert!(
+            !out.all().contains(part),
+            "a part of the password was printed\n{}",
+            out.all()
+        );
+    }
+    drop(user);
+}

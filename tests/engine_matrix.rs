@@ -997,3 +997,240 @@ schema = "S"
         );
     }
 }
+
+/// How an incremental test's source stores its cursor.
+#[derive(Debug, Clone, Copy)]
+enum Cursor {
+    PgTimestamptz,
+    /// `timestamp` without zone, read in the network's zone.
+    PgNaive,
+    /// `DATETIME(6)`, read in the network's zone.
+    MyDatetime,
+    /// `TIMESTAMP(6)`: an instant, whatever the zone.
+    MyTimestamp,
+    /// ISO text `2024-03-09 12:00:00.999990`, read in the network's zone.
+    LiteSpace,
+    /// ISO text `2024-03-09T12:00:00.999990Z`.
+    LiteZulu,
+}
+
+/// Incremental runs from every engine, with cursor values a microsecond apart
+/// and shared by several rows: each run picks up exactly what changed, rows
+/// sharing the watermark's value are not missed, and nothing is lost.
+async fn incremental_from(cursor: Cursor, lookback: Option<&str>) {
+    use chrono::{Duration, NaiveDateTime, TimeZone};
+    let test = format!("incremental from {cursor:?} (lookback {lookback:?})");
+    let source = match cursor {
+        Cursor::PgTimestamptz | Cursor::PgNaive => Kind::Pg,
+        Cursor::MyDatetime | Cursor::MyTimestamp => Kind::My,
+        Cursor::LiteSpace | Cursor::LiteZulu => Kind::Lite,
+    };
+    let dir = support::temp_dir();
+    let Some(src) = End::new(source, &test, &dir, "source").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::Pg, &format!("{test} (target)"), &dir, "target").await else {
+        return;
+    };
+    let zone: chrono_tz::Tz = match cursor {
+        Cursor::PgNaive => chrono_tz::Asia::Kolkata,
+        Cursor::MyDatetime => chrono_tz::America::New_York,
+        Cursor::LiteSpace => chrono_tz::Europe::Berlin,
+        _ => chrono_tz::UTC,
+    };
+    let ddl = match cursor {
+        Cursor::PgTimestamptz => "CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT, c TIMESTAMPTZ)",
+        Cursor::PgNaive => "CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT, c TIMESTAMP(6))",
+        Cursor::MyDatetime => "CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT, c DATETIME(6))",
+        Cursor::MyTimestamp => {
+            "CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT, c TIMESTAMP(6) NULL DEFAULT NULL)"
+        }
+        Cursor::LiteSpace | Cursor::LiteZulu => {
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, c TEXT)"
+        }
+    };
+    src.exec(ddl).await;
+    let base = NaiveDateTime::parse_from_str("2024-03-09 12:00:00.999990", "%Y-%m-%d %H:%M:%S%.f")
+        .unwrap();
+    // The wall clock a row's cursor holds in the source, as SQL text.
+    let wall = |step: i64| base + Duration::microseconds(step);
+    let literal = |step: i64| -> String {
+        let w = wall(step);
+        match cursor {
+            Cursor::PgTimestamptz => format!("'{}+00'", w.format("%Y-%m-%d %H:%M:%S%.6f")),
+            Cursor::LiteZulu => format!("'{}Z'", w.format("%Y-%m-%dT%H:%M:%S%.6f")),
+            _ => format!("'{}'", w.format("%Y-%m-%d %H:%M:%S%.6f")),
+        }
+    };
+    // The instant it means.
+    let instant = |step: i64| -> chrono::DateTime<Utc> {
+        zone.from_local_datetime(&wall(step))
+            .single()
+            .expect("no DST edge in the test data")
+            .with_timezone(&Utc)
+    };
+    // MySQL TIMESTAMP literals are read in the session zone: pin it to UTC.
+    let insert = |id: i64, v: &str, step: i64| {
+        format!(
+            "INSERT INTO t (id, v, c) VALUES ({id}, '{v}', {})",
+            literal(step)
+        )
+    };
+    let mut expect: std::collections::BTreeMap<i64, (String, i64)> = Default::default();
+    for id in 1..=50 {
+        // Five rows share each cursor value; 30 µs cross a second boundary.
+        let step = id / 5;
+        src.exec(&insert(id, &format!("r{id}"), step)).await;
+        expect.insert(id, (format!("r{id}"), step));
+    }
+    let text = src.network_toml("Source").replace(
+        "type = ",
+        &format!("timezone = \"{}\"\ntype = ", zone.name()),
+    ) + "\n"
+        + &tgt.network_toml("Target")
+        + &format!(
+            r#"
+[[schema]]
+name = "S"
+source_table = "t"
+target_table = "t_copy"
+primary_key = "id"
+cursor_column = "c"
+columns = [
+  {{ source = "id", target = "id", type = "integer" }},
+  {{ source = "v", target = "v", type = "string" }},
+  {{ source = "c", target = "c", type = "timestamp" }},
+]
+
+[[job]]
+name = "J"
+source = "Source"
+target = "Target"
+schema = "S"
+mode = "incremental"
+batch_size = 7
+{}
+"#,
+            lookback.map_or(String::new(), |l| format!("lookback = \"{l}\""))
+        );
+    let ws = dsp::workspace::load_str(&text, &dir.path().join("workspace.toml"))
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{text}"));
+    let data = DataDir::new(dir.path().join("data"));
+    let types = [
+        ColumnType::Integer,
+        ColumnType::String,
+        ColumnType::Timestamp,
+    ];
+    let check = |round: &str, expect: &std::collections::BTreeMap<i64, (String, i64)>| {
+        let mut want: Vec<Vec<Norm>> = expect
+            .iter()
+            .map(|(id, (v, step))| {
+                vec![
+                    Norm::Int(*id),
+                    Norm::Text(v.clone()),
+                    Norm::Ts(instant(*step)),
+                ]
+            })
+            .collect();
+        want.sort_by_key(|r| format!("{r:?}"));
+        (format!("{test}: {round}"), want)
+    };
+
+    let (s, lines) = run(&ws, &data, "J").await;
+    assert_succeeded(&s, &lines, 50, &format!("{test}: first run"));
+    let (what, want) = check("first run", &expect);
+    compare(
+        &what,
+        &want,
+        &tgt.rows("t_copy", &cols(&["id", "v", "c"], &types)).await,
+    );
+
+    // New rows at and after the watermark (10), and an update moved past it.
+    for (id, step) in [(51, 10), (52, 11)] {
+        src.exec(&insert(id, &format!("r{id}"), step)).await;
+        expect.insert(id, (format!("r{id}"), step));
+    }
+    src.exec(&format!(
+        "UPDATE t SET v = 'changed', c = {} WHERE id = 3",
+        literal(12)
+    ))
+    .await;
+    expect.insert(3, ("changed".into(), 12));
+    let (s, lines) = run(&ws, &data, "J").await;
+    assert_eq!(
+        s.status,
+        RunStatus::Succeeded,
+        "{test}: second run {:?}\n{}",
+        s.error,
+        lines.join("\n")
+    );
+    assert_eq!(s.failed, 0, "{test}: second run");
+    let (what, want) = check("second run", &expect);
+    compare(
+        &what,
+        &want,
+        &tgt.rows("t_copy", &cols(&["id", "v", "c"], &types)).await,
+    );
+
+    // A row committed late with exactly the watermark's value.
+    src.exec(&insert(53, "r53", 12)).await;
+    expect.insert(53, ("r53".into(), 12));
+    let (s, lines) = run(&ws, &data, "J").await;
+    assert_eq!(
+        s.status,
+        RunStatus::Succeeded,
+        "{test}: third run {:?}\n{}",
+        s.error,
+        lines.join("\n")
+    );
+    let (what, want) = check("row at the watermark", &expect);
+    compare(
+        &what,
+        &want,
+        &tgt.rows("t_copy", &cols(&["id", "v", "c"], &types)).await,
+    );
+    if lookback.is_none() {
+        // Only the rows at the watermark's value are read again.
+        assert_eq!(
+            s.total,
+            2,
+            "{test}: third run re-read more than the boundary\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn incremental_from_pg_timestamptz() {
+    incremental_from(Cursor::PgTimestamptz, None).await;
+}
+
+#[tokio::test]
+async fn incremental_from_pg_naive_timestamp_in_zone() {
+    incremental_from(Cursor::PgNaive, None).await;
+}
+
+#[tokio::test]
+async fn incremental_from_mysql_datetime_in_zone() {
+    incremental_from(Cursor::MyDatetime, None).await;
+}
+
+#[tokio::test]
+async fn incremental_from_mysql_timestamp() {
+    incremental_from(Cursor::MyTimestamp, None).await;
+}
+
+#[tokio::test]
+async fn incremental_from_sqlite_text_in_zone() {
+    incremental_from(Cursor::LiteSpace, None).await;
+}
+
+#[tokio::test]
+async fn incremental_from_sqlite_zulu_text_with_lookback() {
+    incremental_from(Cursor::LiteZulu, Some("1s")).await;
+}
+
+#[tokio::test]
+async fn incremental_from_mysql_datetime_with_lookback() {
+    incremental_from(Cursor::MyDatetime, Some("5m")).await;
+}
