@@ -1234,3 +1234,96 @@ async fn incremental_from_sqlite_zulu_text_with_lookback() {
 async fn incremental_from_mysql_datetime_with_lookback() {
     incremental_from(Cursor::MyDatetime, Some("5m")).await;
 }
+
+/// An existing target whose columns are in another order, with an extra
+/// column the mapping does not write, fed from a view: values land in their
+/// own columns and the extra column keeps its values.
+async fn existing_target_layout(target: Kind) {
+    let test = format!("existing {target:?} target, other column order");
+    let dir = support::temp_dir();
+    let Some(src) = End::new(Kind::Pg, &test, &dir, "source").await else {
+        return;
+    };
+    let Some(tgt) = End::new(target, &format!("{test} (target)"), &dir, "target").await else {
+        return;
+    };
+    src.exec(
+        "CREATE TABLE base (id BIGINT PRIMARY KEY, a TEXT, b BIGINT, hidden TEXT); \
+         INSERT INTO base VALUES (1, 'one', 10, 'h'), (2, 'two', 20, 'h'), (3, NULL, NULL, 'h'); \
+         CREATE VIEW v_src AS SELECT id, a, b FROM base WHERE id < 100",
+    )
+    .await;
+    let q = |i: &str| tgt.quote(i);
+    tgt.exec(&format!(
+        "CREATE TABLE dst ({} TEXT, {} BIGINT, note TEXT DEFAULT 'dflt', {} BIGINT NOT NULL PRIMARY KEY)",
+        q("b_text"),
+        q("a_num"),
+        q("key")
+    ))
+    .await;
+    tgt.exec(&format!(
+        "INSERT INTO dst ({}, {}, note, {}) VALUES ('old', 0, 'kept', 1), ('gone', 0, 'x', 50)",
+        q("b_text"),
+        q("a_num"),
+        q("key")
+    ))
+    .await;
+    let text = src.network_toml("Source")
+        + "\n"
+        + &tgt.network_toml("Target")
+        + r#"
+[[schema]]
+name = "S"
+source_table = "v_src"
+target_table = "dst"
+primary_key = "id"
+columns = [
+  { source = "id", target = "key", type = "integer" },
+  { source = "b", target = "a_num", type = "integer" },
+  { source = "a", target = "b_text", type = "string" },
+]
+
+[[job]]
+name = "J"
+source = "Source"
+target = "Target"
+schema = "S"
+max_delete_percent = 100
+"#;
+    let ws = dsp::workspace::load_str(&text, &dir.path().join("workspace.toml")).unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    let (s, lines) = run(&ws, &data, "J").await;
+    assert_succeeded(&s, &lines, 3, &test);
+    let types = [
+        ColumnType::Integer,
+        ColumnType::Integer,
+        ColumnType::String,
+        ColumnType::String,
+    ];
+    let got = tgt
+        .rows("dst", &cols(&["key", "a_num", "b_text", "note"], &types))
+        .await;
+    let t = |s: &str| Norm::Text(s.into());
+    let mut want = vec![
+        vec![Norm::Int(1), Norm::Int(10), t("one"), t("kept")],
+        vec![Norm::Int(2), Norm::Int(20), t("two"), t("dflt")],
+        vec![Norm::Int(3), Norm::Null, Norm::Null, t("dflt")],
+    ];
+    want.sort_by_key(|r| format!("{r:?}"));
+    compare(&test, &want, &got);
+}
+
+#[tokio::test]
+async fn existing_pg_target_with_other_column_order_and_extra_column() {
+    existing_target_layout(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn existing_mysql_target_with_other_column_order_and_extra_column() {
+    existing_target_layout(Kind::My).await;
+}
+
+#[tokio::test]
+async fn existing_sqlite_target_with_other_column_order_and_extra_column() {
+    existing_target_layout(Kind::Lite).await;
+}
