@@ -1455,3 +1455,91 @@ async fn a_password_with_url_syntax_logs_in_and_stays_secret() {
     }
     drop(user);
 }
+
+// ---------------------------------------------------------------------------
+// SQLite files
+
+/// A missing SQLite source file is an error naming the network, and is not
+/// created; relative paths are resolved against the workspace file, not the
+/// current directory; a run leaves the source file byte for byte as it was.
+#[tokio::test]
+async fn sqlite_files_missing_relative_and_untouched() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.dir.path().join("dbs")).unwrap();
+    let rel = |name: &str| format!("dbs/{name}.db");
+    let text = format!(
+        "[[network]]\nname = \"Lite Source\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n\n\
+         [[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
+        rel("src"),
+        rel("dst")
+    ) + &schema_job("src", "dst", 2, COLS)
+        .replace("source = \"Source\"", "source = \"Lite Source\"");
+    env.write(&text);
+    let src_path = env.dir.path().join(rel("src"));
+
+    // Run from another directory: the relative paths must not follow it.
+    let elsewhere = support::temp_dir();
+    let mut cmd = env.command(&["run", "J"], &[]);
+    cmd.current_dir(elsewhere.path());
+    let out = cmd.output().unwrap();
+    let out = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: Duration::ZERO,
+    };
+    out.assert_failed_naming("missing SQLite source", &["Lite Source"]);
+    assert!(!src_path.exists(), "the missing source file was created");
+    assert!(
+        std::fs::read_dir(elsewhere.path())
+            .unwrap()
+            .next()
+            .is_none(),
+        "files were created in the current directory"
+    );
+
+    // Now with a source file, in rollback-journal mode as SQLite creates it.
+    let pool = lite_pool(&src_path).await;
+    sqlx::raw_sql(
+        "CREATE TABLE src (id INTEGER PRIMARY KEY, v TEXT, n INTEGER); \
+         INSERT INTO src VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4), (5, 'e', 5);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let before = std::fs::read(&src_path).unwrap();
+    let siblings = |dir: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut cmd = env.command(&["run", "J"], &[]);
+    cmd.current_dir(elsewhere.path());
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read(&src_path).unwrap() == before,
+        "the run changed the source file"
+    );
+    assert_eq!(
+        siblings(&env.dir.path().join("dbs")),
+        vec!["dst.db".to_string(), "src.db".to_string()],
+        "journal or WAL files were left beside the databases"
+    );
+    let t = End::Lite(
+        env.dir.path().join(rel("dst")),
+        lite_pool(&env.dir.path().join(rel("dst"))).await,
+    );
+    assert_eq!(t.dump("dst").await.len(), 5);
+}
