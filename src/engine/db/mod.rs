@@ -7,7 +7,12 @@
 //! - `check_job` (`dsp check --connect`): problems with a job's tables.
 //!
 //! The runner talks to the dialects through [`Source`] and [`Writer`], which
-//! dispatch to `postgres`, `mysql` or `sqlite`.
+//! dispatch to `postgres`, `mysql` or `sqlite`. A source streams text (or
+//! SQLite's own values) that `types::convert` turns into canonical values; a
+//! writer bulk-loads them (PostgreSQL: one streaming COPY; MySQL: large
+//! multi-row INSERTs; SQLite: prepared multi-row INSERTs) into the target or a
+//! staging table and merges with set-based SQL. Faster paths for a given pair
+//! of engines belong in the dialect modules behind these same calls.
 
 pub mod connect;
 pub mod mysql;
