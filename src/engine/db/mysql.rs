@@ -390,7 +390,16 @@ impl MyWriter {
             "CREATE TEMPORARY TABLE dsp_stage AS SELECT {} FROM {} WHERE 1 = 0",
             self.cols, self.table
         );
-        self.exec(&sql).await?;
+        self.exec(&sql).await.map_err(|e| {
+            // A login allowed only to change rows cannot stage; say what to grant.
+            if e.contains("denied") {
+                format!(
+                    "{e}; rows are staged in a temporary table first: GRANT CREATE TEMPORARY TABLES on this database to the target user"
+                )
+            } else {
+                e
+            }
+        })?;
         // An index for the anti-join of the delete; a key type MySQL cannot
         // index as is only makes that join slower.
         let idx = format!(
