@@ -376,6 +376,40 @@ impl MyUser {
     }
 }
 
+impl MyUser {
+    /// A user that may only read `table`.
+    async fn create_select_only(db: &support::TestDb, password: &str, table: &str) -> MyUser {
+        Self::create_with(password, &format!("SELECT ON `{}`.`{table}`", db.name)).await
+    }
+
+    /// A user that may only read and change the rows of `table`.
+    async fn create_dml_only(db: &support::TestDb, password: &str, table: &str) -> MyUser {
+        Self::create_with(
+            password,
+            &format!("SELECT, INSERT, UPDATE, DELETE ON `{}`.`{table}`", db.name),
+        )
+        .await
+    }
+
+    async fn create_with(password: &str, grant: &str) -> MyUser {
+        let name = support::unique_name("dsp_u")
+            .chars()
+            .take(32)
+            .collect::<String>();
+        let mut c =
+            <sqlx::MySqlConnection as sqlx::Connection>::connect(&support::mysql_admin_url())
+                .await
+                .unwrap();
+        for sql in [
+            format!("CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'"),
+            format!("GRANT {grant} TO '{name}'@'%'"),
+        ] {
+            sqlx::raw_sql(&sql).execute(&mut c).await.unwrap();
+        }
+        MyUser { name }
+    }
+}
+
 impl Drop for MyUser {
     fn drop(&mut self) {
         let sql = format!("DROP USER IF EXISTS '{}'@'%'", self.name);
@@ -1542,4 +1576,122 @@ async fn sqlite_files_missing_relative_and_untouched() {
         lite_pool(&env.dir.path().join(rel("dst"))).await,
     );
     assert_eq!(t.dump("dst").await.len(), 5);
+}
+
+// ---------------------------------------------------------------------------
+// Least privilege
+
+/// A source login that may only SELECT the table is enough: the source is
+/// used read-only.
+#[tokio::test]
+async fn a_select_only_source_login_is_enough() {
+    for kind in [Kind::Pg, Kind::My] {
+        let test = format!("SELECT-only {kind:?} source");
+        let env = Env::new();
+        let Some(src) = End::new(kind, &test, &env, "").await else {
+            return;
+        };
+        small_source(&src).await;
+        let role = support::unique_name("dsp_ro")
+            .chars()
+            .take(30)
+            .collect::<String>();
+        let (network, _guard) = match &src {
+            End::Pg(db, _) => {
+                src.exec(&format!(
+                    "CREATE ROLE {role} LOGIN; GRANT CONNECT ON DATABASE \"{}\" TO {role}; \
+                     GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON src TO {role}",
+                    db.name
+                ))
+                .await;
+                let n = db.network_toml("Source").replace(
+                    &format!("username = \"{}\"", db.username),
+                    &format!("username = \"{role}\""),
+                );
+                (n, None)
+            }
+            End::My(db, _) => {
+                let user = MyUser::create_select_only(db, "ro-Secret-1", "src").await;
+                let n = my_network_as(db, "Source", &user.name, "password = \"ro-Secret-1\"");
+                (n, Some(user))
+            }
+            End::Lite(..) => unreachable!(),
+        };
+        env.write(
+            &(network
+                + &format!(
+                    "\n[[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
+                    env.sqlite("t").display()
+                )
+                + &schema_job("src", "dst", 2, COLS)),
+        );
+        let out = env.dsp(&["run", "J"], &[]);
+        out.assert_no_panic(&test);
+        assert_eq!(out.code, 0, "{test}\n{}", out.all());
+        if let End::Pg(..) = &src {
+            // The role must go before the database can be dropped.
+            src.exec(&format!(
+                "REVOKE ALL ON src FROM {role}; REVOKE ALL ON SCHEMA public FROM {role}"
+            ))
+            .await;
+            if let End::Pg(db, _) = &src {
+                let mut c =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&support::pg_admin_url())
+                        .await
+                        .unwrap();
+                let _ = sqlx::raw_sql(&format!(
+                    "REVOKE ALL ON DATABASE \"{}\" FROM {role}",
+                    db.name
+                ))
+                .execute(&mut c)
+                .await;
+                src.exec(&format!("DROP OWNED BY {role}")).await;
+                let _ = sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {role}"))
+                    .execute(&mut c)
+                    .await;
+            }
+        }
+    }
+}
+
+/// A target login with only SELECT, INSERT, UPDATE and DELETE on an existing
+/// table either syncs or says which privilege to grant.
+#[tokio::test]
+async fn a_dml_only_mysql_target_login_syncs_or_names_the_privilege() {
+    let test = "DML-only MySQL target";
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, test, &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::My, test, &env, "").await else {
+        return;
+    };
+    small_source(&src).await;
+    tgt.exec("CREATE TABLE dst (id BIGINT PRIMARY KEY, v TEXT, n BIGINT)")
+        .await;
+    tgt.exec("INSERT INTO dst VALUES (1, 'old', 0)").await;
+    let End::My(db, _) = &tgt else { unreachable!() };
+    let user = MyUser::create_dml_only(db, "dml-Secret-1", "dst").await;
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &my_network_as(db, "Target", &user.name, "password = \"dml-Secret-1\"")
+            + &schema_job("src", "dst", 2, COLS)),
+    );
+    let before = tgt.dump("dst").await;
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(test);
+    if out.code == 0 {
+        assert_eq!(tgt.dump("dst").await, src.dump("src").await, "{test}");
+    } else {
+        out.assert_failed_naming(test, &["\"Target\""]);
+        let lower = out.all().to_lowercase();
+        assert!(
+            lower.contains("create temporary tables"),
+            "{test}: the error does not say which privilege to grant\n{}",
+            out.all()
+        );
+        assert_eq!(tgt.dump("dst").await, before, "{test}: the target changed");
+    }
+    drop(user);
 }
