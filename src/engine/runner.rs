@@ -83,6 +83,16 @@ pub async fn run_job(
         });
     let summary = match outcome {
         Ok(()) => {
+            if mode == SyncMode::Incremental && run.failed > 0 {
+                run.log(
+                    Level::Warn,
+                    format!(
+                        "the {} failed rows are behind the watermark now: later incremental runs read them \
+                         again only if their cursor changes; fix them in the source or run a full sync",
+                        thousands(run.failed)
+                    ),
+                );
+            }
             run.log(
                 Level::Info,
                 format!(
