@@ -1695,3 +1695,106 @@ async fn a_dml_only_mysql_target_login_syncs_or_names_the_privilege() {
     }
     drop(user);
 }
+
+// ---------------------------------------------------------------------------
+// Failed rows
+
+/// Rows that cannot be converted are logged with their key; within
+/// `max_failed` the run succeeds and their keys, still present in the source,
+/// are not deleted from the target; beyond it the run fails and the target
+/// is untouched.
+async fn failed_rows(target: Kind) {
+    let test = format!("failed rows into {target:?}");
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(target, &format!("{test} (target)"), &env, "t").await else {
+        return;
+    };
+    // `n` is text in the source, mapped as integer.
+    src.exec("CREATE TABLE src (id BIGINT PRIMARY KEY, v TEXT, n TEXT)")
+        .await;
+    src.exec("INSERT INTO src SELECT g, 'v' || g, g::text FROM generate_series(1, 10) g")
+        .await;
+    let text = |max_failed: u64| {
+        src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 3, COLS)
+            + &format!("max_failed = {max_failed}\n")
+    };
+    env.write(&text(0));
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{test}: first sync\n{}", out.all());
+    let first = tgt.dump("dst").await;
+    assert_eq!(first.len(), 10);
+
+    // Two rows turn bad, one row changes well, one row goes away.
+    src.exec("UPDATE src SET n = 'five', v = 'bad' WHERE id = 5")
+        .await;
+    src.exec("UPDATE src SET n = '7.5', v = 'bad' WHERE id = 7")
+        .await;
+    src.exec("UPDATE src SET v = 'changed' WHERE id = 2").await;
+    // A good row whose every non-key value becomes NULL is still a change.
+    src.exec("UPDATE src SET v = NULL, n = NULL WHERE id = 4")
+        .await;
+    src.exec("DELETE FROM src WHERE id = 10").await;
+
+    // Beyond max_failed: failed run, target untouched, the rows named.
+    env.write(&text(1));
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_failed_naming(&test, &["max_failed"]);
+    for key in ["id=5", "id=7"] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.contains(key) && l.contains("\"")),
+            "{test}: row {key} not logged with its value\n{}",
+            out.all()
+        );
+    }
+    assert!(tgt.dump("dst").await == first, "{test}: the target changed");
+
+    // Within max_failed: succeeded, counted, logged.
+    env.write(&text(2));
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(&test);
+    assert_eq!(out.code, 0, "{test}: within max_failed\n{}", out.all());
+    assert!(
+        out.stdout.contains("Total: 9, Success: 7, Failed: 2"),
+        "{test}: summary line\n{}",
+        out.all()
+    );
+    for key in ["id=5", "id=7"] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.contains(key) && (l.starts_with("[WARN]") || l.starts_with("[ERROR]"))),
+            "{test}: row {key} not logged with its key\n{}",
+            out.all()
+        );
+    }
+    let got = tgt.dump("dst").await;
+    let mut want: Vec<(i64, Option<String>, Option<i64>)> =
+        first.iter().filter(|r| r.0 != 10).cloned().collect();
+    want[1] = (2, Some("changed".into()), Some(2));
+    want[3] = (4, None, None);
+    // Rows 5 and 7 could not be read: the target keeps their last good copy.
+    assert_eq!(got, want, "{test}: target after a run with failed rows");
+}
+
+#[tokio::test]
+async fn failed_rows_within_and_beyond_max_failed_into_pg() {
+    failed_rows(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn failed_rows_within_and_beyond_max_failed_into_mysql() {
+    failed_rows(Kind::My).await;
+}
+
+#[tokio::test]
+async fn failed_rows_within_and_beyond_max_failed_into_sqlite() {
+    failed_rows(Kind::Lite).await;
+}
