@@ -1,8 +1,159 @@
-//! `dsp daemon` (OWNER: scheduler helper).
+//! `dsp daemon`: runs the scheduler headless until SIGINT or SIGTERM, printing
+//! each run's log lines with a time and the job's name, and following edits of
+//! the workspace file without a restart.
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::progress::ProgressEvent;
+use crate::engine::schedule::Zone;
+use crate::engine::scheduler::{Scheduler, SystemClock, engine_runner};
 use crate::paths::Paths;
+use crate::workspace::{self, Workspace};
 
-pub async fn run(_paths: &Paths) -> u8 {
-    eprintln!("error: `dsp daemon` is not built yet");
-    super::EXIT_USAGE
+use super::{EXIT_OK, EXIT_USAGE};
+
+/// How often the workspace file is looked at for edits.
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
+/// How long a shutdown waits for cancelled runs to roll back.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+pub async fn run(paths: &Paths) -> u8 {
+    let ws = match workspace::load(&paths.workspace) {
+        Ok(ws) => ws,
+        Err(e) => {
+            for d in &e.diagnostics {
+                eprintln!("error: {d}");
+            }
+            return EXIT_USAGE;
+        }
+    };
+    let zone = match Zone::from_env() {
+        Ok(z) => z,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let scheduled = ws.jobs.iter().filter(|j| j.schedule.is_some()).count();
+    say(&format!(
+        "dsp daemon: {} ({scheduled} scheduled job{}), schedules in {}; stop with Ctrl-C or SIGTERM",
+        paths.workspace.display(),
+        if scheduled == 1 { "" } else { "s" },
+        zone.describe()
+    ));
+    let now = chrono::Utc::now();
+    for job in &ws.jobs {
+        if let Some(next) = crate::engine::schedule::next_run(job, &zone, now) {
+            say(&format!(
+                "job \"{}\": next run {}",
+                job.name,
+                zone.format(next)
+            ));
+        }
+    }
+
+    let (ws_tx, ws_rx) = watch::channel(Arc::new(ws));
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let shutdown = CancellationToken::new();
+    let scheduler = Scheduler {
+        workspace: ws_rx,
+        run: engine_runner(paths.data()),
+        clock: Arc::new(SystemClock),
+        zone,
+        events: ev_tx,
+        grace: SHUTDOWN_GRACE,
+    };
+    let printer = tokio::spawn(print_events(ev_rx));
+    let reloader = tokio::spawn(reload_on_change(paths.workspace.clone(), ws_tx));
+    let sched = tokio::spawn(scheduler.run(shutdown.clone()));
+
+    wait_for_signal().await;
+    say(
+        "dsp daemon: stopping; cancelling running jobs (their targets keep their last consistent state)",
+    );
+    shutdown.cancel();
+    reloader.abort();
+    let _ = sched.await;
+    // The scheduler owned the last event sender; the printer drains and ends.
+    let _ = printer.await;
+    say("dsp daemon: stopped");
+    EXIT_OK
+}
+
+fn say(text: &str) {
+    println!("{} {text}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
+}
+
+async fn print_events(mut rx: mpsc::UnboundedReceiver<ProgressEvent>) {
+    use std::io::Write;
+    while let Some(ev) = rx.recv().await {
+        if let ProgressEvent::Log { job, line } = ev {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "{} [{job}] {line}",
+                line.at.format("%Y-%m-%dT%H:%M:%SZ")
+            );
+            let _ = out.flush();
+        }
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Polls the file's modification time; a valid edit replaces the workspace the
+/// scheduler sees, a broken one keeps the last good workspace and says why.
+async fn reload_on_change(path: std::path::PathBuf, tx: watch::Sender<Arc<Workspace>>) {
+    let mut seen = modified(&path);
+    loop {
+        tokio::time::sleep(RELOAD_EVERY).await;
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match workspace::load(&path) {
+            Ok(ws) => {
+                say(&format!(
+                    "workspace {} changed; schedules reloaded",
+                    path.display()
+                ));
+                let _ = tx.send(Arc::new(ws));
+            }
+            Err(e) => {
+                say(&format!(
+                    "[WARN] workspace {} changed but is invalid; keeping the previous one:",
+                    path.display()
+                ));
+                for d in &e.diagnostics {
+                    say(&format!("[WARN]   {d}"));
+                }
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

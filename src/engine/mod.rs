@@ -4,6 +4,7 @@ pub mod db;
 pub mod progress;
 pub mod runner;
 pub mod schedule;
+pub mod scheduler;
 pub mod state;
 pub mod types;
 
