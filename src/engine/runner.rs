@@ -25,6 +25,7 @@ use crate::engine::progress::{
     Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, thousands,
 };
 use crate::engine::state;
+use crate::engine::types::Value;
 use crate::paths::DataDir;
 use crate::workspace::{Job, SyncMode, Workspace};
 
@@ -518,8 +519,10 @@ impl Run {
         let before = tw(cancel, &self.label, w.count(false)).await?;
         // Into an empty target, rows go straight in, inside the same transaction.
         let stage = before > 0;
-        while let Some(chunk) = self.next_batch(rx, cancel).await? {
+        let mut kept: Vec<Vec<Value>> = Vec::new();
+        while let Some(mut chunk) = self.next_batch(rx, cancel).await? {
             self.account(job, &chunk)?;
+            kept.append(&mut chunk.kept);
             tw(cancel, &self.label, w.write(&chunk.rows, stage)).await?;
             self.written += chunk.rows.len() as u64;
             if chunk.last {
@@ -546,6 +549,13 @@ impl Run {
                     thousands(before)
                 )));
             }
+            tw(cancel, &self.label, w.upsert()).await?;
+            // Keys of rows that failed to convert join the staged keys only now,
+            // after the upsert: their target rows are neither updated nor deleted.
+            if !kept.is_empty() {
+                tw(cancel, &self.label, w.write(&kept, true)).await?;
+                tw(cancel, &self.label, w.flush()).await?;
+            }
             let deleted = tw(cancel, &self.label, w.delete_missing()).await?;
             let pct = deleted as f64 * 100.0 / before as f64;
             let limit = job.max_delete_percent();
@@ -560,11 +570,11 @@ impl Run {
                     plan.target_table
                 )));
             }
-            tw(cancel, &self.label, w.upsert()).await?;
             // Rows sharing a key merge silently in an upsert; the target must
             // end up with exactly the rows read, or the key is not unique.
+            // (Kept rows make the count inexact; the check is skipped then.)
             let after = tw(cancel, &self.label, w.count(false)).await?;
-            if after != self.written {
+            if kept.is_empty() && after != self.written {
                 let keys: Vec<&str> = plan
                     .key_read
                     .iter()

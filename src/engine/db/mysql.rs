@@ -345,6 +345,7 @@ pub struct MyWriter {
     conn: MySqlConnection,
     table: String,
     cols: String,
+    names: Vec<String>,
     keys: Vec<String>,
     non_keys: Vec<String>,
     /// Pending `INSERT ... VALUES` rows for `buf_to_stage`'s destination.
@@ -366,6 +367,7 @@ impl MyWriter {
             conn,
             table: D.table(&plan.target_table),
             cols: D.idents(&plan.target_names(), ""),
+            names: plan.target_names(),
             keys: plan.key_names(),
             non_keys: plan.non_key_names(),
             buf: String::new(),
@@ -386,9 +388,14 @@ impl MyWriter {
     pub async fn create_stage(&mut self) -> Result<(), String> {
         self.exec("DROP TEMPORARY TABLE IF EXISTS dsp_stage")
             .await?;
+        // Selected through an outer join, every column comes out nullable
+        // (plain CREATE ... SELECT keeps NOT NULL), so a failed row's key can be
+        // staged with NULL in the other columns.
         let sql = format!(
-            "CREATE TEMPORARY TABLE dsp_stage AS SELECT {} FROM {} WHERE 1 = 0",
-            self.cols, self.table
+            "CREATE TEMPORARY TABLE dsp_stage AS SELECT {} FROM (SELECT 1 AS dsp_one) AS d \
+             LEFT JOIN {} AS t ON 1 = 0 WHERE 1 = 0",
+            D.idents(&self.names, "t."),
+            self.table
         );
         self.exec(&sql).await.map_err(|e| {
             // A login allowed only to change rows cannot stage; say what to grant.

@@ -39,6 +39,10 @@ pub struct Batch {
     pub last: bool,
     /// One sentence per row that could not be converted: its key and why.
     pub failures: Vec<String>,
+    /// For each failed row whose key could be read: the key, as a row with
+    /// NULL in every other column. A full sync must not delete the target's
+    /// copy of a row it could not read.
+    pub kept: Vec<Vec<Value>>,
     /// The cursor value of the last row read that had one, as the source wrote it.
     pub last_cursor: Option<String>,
 }
@@ -120,6 +124,18 @@ impl BatchBuilder {
         match failure {
             None => self.cur.rows.push(row),
             Some(why) => {
+                if plan.key_read.iter().all(|&k| row[k] != Value::Null) {
+                    let kept = (0..n)
+                        .map(|i| {
+                            if plan.key_read.contains(&i) {
+                                row[i].clone()
+                            } else {
+                                Value::Null
+                            }
+                        })
+                        .collect();
+                    self.cur.kept.push(kept);
+                }
                 let key = plan
                     .key_read
                     .iter()
