@@ -1406,3 +1406,39 @@ async fn null_and_duplicate_source_keys_are_reported_by_key() {
     let err = summary.error.unwrap();
     assert!(err.contains("(user_id)=(5)"), "{err}");
 }
+
+#[tokio::test]
+async fn a_run_of_many_tiny_batches_logs_a_sample_of_batch_lines() {
+    let dir = support::temp_dir();
+    let src = End::new(Kind::Lite, "tiny batches", &dir, "src")
+        .await
+        .unwrap();
+    let tgt = End::new(Kind::Lite, "tiny batches", &dir, "tgt")
+        .await
+        .unwrap();
+    src.exec(users_ddl(Kind::Lite)).await;
+    src.exec(
+        "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 20001) \
+         INSERT INTO users SELECT n, 'u' || n, 'N', '2024-01-01 00:00:00', '2024-01-01 00:00:00', n FROM g",
+    )
+    .await;
+    let mut ws = Workspace {
+        path: None,
+        networks: vec![src.network("S"), tgt.network("T")],
+        schemas: seed_workspace_schema(),
+        jobs: vec![Job::new(JOB, "S", "T", "Users Sync Schema", SyncMode::Full)],
+    };
+    ws.jobs[0].batch_size = Some(1);
+    let (summary, lines) = run(&ws, &DataDir::new(dir.path().join("data"))).await;
+    assert_eq!(summary.status, RunStatus::Succeeded);
+    assert_eq!(summary.success, 20_001);
+    let batch_lines = lines
+        .iter()
+        .filter(|l| l.contains("Processing batch"))
+        .count();
+    assert!((6_000..=7_000).contains(&batch_lines), "{batch_lines}");
+    assert!(lines.contains(&"[INFO] 20,001 batches: logging one batch line in 3".to_string()));
+    assert!(lines.contains(&"[INFO] Processing batch 1/20001 (1 records)".to_string()));
+    assert!(lines.contains(&"[INFO] Processing batch 20001/20001 (1 records)".to_string()));
+    assert_eq!(tgt.target_rows().await.len(), 20_001);
+}

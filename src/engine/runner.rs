@@ -34,6 +34,11 @@ use crate::workspace::{Job, SyncMode, Workspace};
 /// bound memory (chunks are also cut at 4 MB, so at most ~40 MB wait here).
 const CHANNEL_ROWS: u64 = 50_000;
 
+/// Up to this many batches, every one gets its log line; beyond, a sample.
+const MAX_BATCH_LINES: u64 = 10_000;
+/// Failed rows listed one by one; the rest are only counted.
+const MAX_FAILURE_LINES: u64 = 1_000;
+
 /// Runs one job to its end: takes the job's lock, reports progress through
 /// `reporter`, records the run in the history, and returns its summary. Never
 /// panics on bad input; every failure is a `RunSummary` with status Failed and
@@ -470,7 +475,16 @@ impl Run {
         self.read += chunk.read;
         for f in &chunk.failures {
             self.failed += 1;
-            self.log(Level::Warn, f.clone());
+            if self.failed <= MAX_FAILURE_LINES {
+                self.log(Level::Warn, f.clone());
+            } else if self.failed == MAX_FAILURE_LINES + 1 {
+                self.log(
+                    Level::Warn,
+                    format!(
+                        "more rows failed; only the first {MAX_FAILURE_LINES} are listed, the summary counts them all"
+                    ),
+                );
+            }
         }
         if self.failed > job.max_failed() {
             let last = chunk.failures.last().map(String::as_str).unwrap_or("");
@@ -482,16 +496,34 @@ impl Run {
                 if self.failed == 1 { "" } else { "the last: " },
             )));
         }
+        // A run of a million one-row batches logs a sample, not a million lines
+        // (the history keeps every line).
+        let step = self.batches.div_ceil(MAX_BATCH_LINES).max(1);
         if chunk.last {
-            self.log(
-                Level::Info,
-                format!(
-                    "Processing batch {}/{} ({} records)",
-                    chunk.index,
-                    self.batches.max(chunk.index),
-                    chunk.batch_read
-                ),
-            );
+            if chunk.index == 1 && step > 1 {
+                self.log(
+                    Level::Info,
+                    format!(
+                        "{} batches: logging one batch line in {step}",
+                        thousands(self.batches)
+                    ),
+                );
+            }
+            if step == 1
+                || chunk.index == 1
+                || chunk.index.is_multiple_of(step)
+                || chunk.index >= self.batches
+            {
+                self.log(
+                    Level::Info,
+                    format!(
+                        "Processing batch {}/{} ({} records)",
+                        chunk.index,
+                        self.batches.max(chunk.index),
+                        chunk.batch_read
+                    ),
+                );
+            }
         }
         Ok(())
     }
