@@ -72,6 +72,9 @@ pub struct Convert {
     pub max_bytes: Option<usize>,
     /// Smallest and largest integer the target column accepts.
     pub int_range: Option<(i64, i64)>,
+    /// Digits a target decimal column keeps (PostgreSQL/MySQL would round or
+    /// refuse the statement otherwise).
+    pub decimal: Option<DecimalLimit>,
     /// The target cannot store NaN or infinities (MySQL).
     pub finite_floats: bool,
     /// The target cannot store a NUL character in text (PostgreSQL).
@@ -87,9 +90,81 @@ impl Convert {
             max_chars: None,
             max_bytes: None,
             int_range: None,
+            decimal: None,
             finite_floats: false,
             no_nul: false,
         }
+    }
+}
+
+/// A `decimal(precision, scale)` target column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecimalLimit {
+    pub precision: u32,
+    pub scale: u32,
+    pub unsigned: bool,
+}
+
+impl DecimalLimit {
+    /// `numeric(10,2)`, `decimal(10,2) unsigned`; `None` for an unconstrained
+    /// numeric or a form whose rounding rules differ (negative scale, or a
+    /// scale above the precision).
+    pub fn parse(type_name: &str) -> Option<Self> {
+        let t = type_name.trim().to_ascii_lowercase();
+        let rest = t
+            .strip_prefix("numeric")
+            .or_else(|| t.strip_prefix("decimal"))?;
+        let (args, after) = rest.strip_prefix('(')?.split_once(')')?;
+        let (p, s) = args.split_once(',').unwrap_or((args, "0"));
+        let precision: u32 = p.trim().parse().ok()?;
+        let scale: u32 = s.trim().parse().ok()?;
+        if scale > precision {
+            return None;
+        }
+        Some(DecimalLimit {
+            precision,
+            scale,
+            unsigned: after.contains("unsigned"),
+        })
+    }
+
+    /// Whether the exact decimal text `s` is stored without rounding.
+    pub fn check(&self, s: &str) -> Result<(), String> {
+        let t = s.trim();
+        let negative = t.starts_with('-');
+        let body = t.trim_start_matches(['+', '-']);
+        let (mant, exp) = match body.find(['e', 'E']) {
+            Some(i) => (&body[..i], body[i + 1..].parse::<i64>().unwrap_or(0)),
+            None => (body, 0),
+        };
+        let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+        let digits: String = format!("{int}{frac}");
+        // Position of the decimal point within `digits`.
+        let point = int.len() as i64 + exp;
+        let sig = digits.trim_start_matches('0');
+        if sig.is_empty() {
+            return Ok(());
+        }
+        let lead_zeros = (digits.len() - sig.len()) as i64;
+        let sig = sig.trim_end_matches('0');
+        // Digits left of the point, and right of it, once zeros are trimmed.
+        let int_digits = (point - lead_zeros).max(0);
+        let frac_digits = (lead_zeros + sig.len() as i64 - point).max(0);
+        let kind = format!("decimal({},{})", self.precision, self.scale);
+        if frac_digits > i64::from(self.scale) {
+            return Err(format!(
+                "{t} has {frac_digits} decimal places; the target column is {kind} and would round it"
+            ));
+        }
+        if int_digits > i64::from(self.precision - self.scale) {
+            return Err(format!("{t} is too large for the target column's {kind}"));
+        }
+        if self.unsigned && negative {
+            return Err(format!(
+                "{t} is negative; the target column is {kind} unsigned"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -122,7 +197,13 @@ pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
             }
             v => v,
         },
-        ColumnType::Decimal => to_decimal(raw)?,
+        ColumnType::Decimal => {
+            let v = to_decimal(raw)?;
+            if let (Some(limit), Value::Decimal(s)) = (c.decimal, &v) {
+                limit.check(s)?;
+            }
+            v
+        }
         ColumnType::String => {
             let s = match raw {
                 Raw::Text(s) => s,
@@ -651,5 +732,38 @@ mod tests {
             hex_decode(&hex_encode(&[0, 255, 16])).unwrap(),
             vec![0, 255, 16]
         );
+    }
+
+    #[test]
+    fn decimal_limits_refuse_what_the_column_would_round() {
+        let p = |t| DecimalLimit::parse(t);
+        let l = p("numeric(10,2)").unwrap();
+        assert_eq!((l.precision, l.scale, l.unsigned), (10, 2, false));
+        assert!(p("decimal(10,2) unsigned").unwrap().unsigned);
+        assert_eq!(p("numeric(5)").map(|l| l.scale), Some(0));
+        assert_eq!(p("numeric"), None);
+        assert_eq!(p("numeric(3,5)"), None);
+        assert_eq!(p("numeric(2,-3)"), None);
+        assert_eq!(p("text"), None);
+        for ok in [
+            "1.23",
+            "1.2300000",
+            "-99999999.99",
+            "99999999",
+            "0",
+            "0.000",
+            "-0.00",
+            "1.5e2",
+            "12345678.9e-1",
+            "00012.50",
+        ] {
+            assert_eq!(l.check(ok), Ok(()), "{ok}");
+        }
+        for bad in ["1.005", "100000000", "0.001", "1e-3", "1e8", "-123456789.1"] {
+            assert!(l.check(bad).is_err(), "{bad}");
+        }
+        let u = p("decimal(10,2) unsigned").unwrap();
+        assert!(u.check("-1").is_err());
+        assert_eq!(u.check("-0.00"), Ok(()));
     }
 }

@@ -190,7 +190,21 @@ pub async fn check_existing_target(
     targets: &mut [TargetColumn],
     natives: &[NativeColumn],
 ) -> Result<Vec<plan::Limit>, String> {
-    let limits = plan::check_target(net, table, targets, natives, compatible_fn(conn.dialect()))?;
+    let mut limits =
+        plan::check_target(net, table, targets, natives, compatible_fn(conn.dialect()))?;
+    // PostgreSQL and MySQL round a decimal to its column's scale without a
+    // word (or refuse the whole statement when it is too large): such a value
+    // fails its row instead. SQLite keeps any text.
+    if conn.dialect() != Dialect::Sqlite {
+        for (limit, t) in limits.iter_mut().zip(targets.iter()) {
+            if t.ty == ColumnType::Decimal {
+                limit.decimal = t
+                    .native
+                    .as_deref()
+                    .and_then(crate::engine::types::DecimalLimit::parse);
+            }
+        }
+    }
     let keys: Vec<String> = targets
         .iter()
         .filter(|t| t.key)

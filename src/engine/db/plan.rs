@@ -29,6 +29,7 @@ pub struct Limit {
     pub max_chars: Option<usize>,
     pub max_bytes: Option<usize>,
     pub int_range: Option<(i64, i64)>,
+    pub decimal: Option<crate::engine::types::DecimalLimit>,
 }
 
 /// Values the target database cannot store at all, whatever the column.
@@ -158,6 +159,7 @@ pub fn check_target(
             max_chars: n.max_chars,
             max_bytes: n.max_bytes,
             int_range: n.int_range,
+            decimal: None,
         });
     }
     Ok(limits)
@@ -190,6 +192,7 @@ pub fn resolve(
         convert.max_chars = limit.max_chars;
         convert.max_bytes = limit.max_bytes;
         convert.int_range = limit.int_range;
+        convert.decimal = limit.decimal;
         convert.finite_floats = rules.finite_floats;
         convert.no_nul = rules.no_nul;
         read.push(ReadColumn {
