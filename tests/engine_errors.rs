@@ -1798,3 +1798,83 @@ async fn failed_rows_within_and_beyond_max_failed_into_mysql() {
 async fn failed_rows_within_and_beyond_max_failed_into_sqlite() {
     failed_rows(Kind::Lite).await;
 }
+
+/// An existing target decimal column narrower than the source's values must
+/// not round or overflow the run: such values fail their row (named), the
+/// others arrive exactly.
+async fn narrower_decimal_target(target: Kind) {
+    let test = format!("narrower decimal column in {target:?}");
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(target, &format!("{test} (target)"), &env, "t").await else {
+        return;
+    };
+    src.exec("CREATE TABLE src (id BIGINT PRIMARY KEY, v TEXT, d NUMERIC(38,10))")
+        .await;
+    src.exec(
+        "INSERT INTO src VALUES (1, 'a', 1.23), (2, 'b', 1.005), (3, 'c', 123456789012.5), \
+         (4, 'd', -99999999.99), (5, 'e', 0.1000000000), (6, 'f', NULL)",
+    )
+    .await;
+    tgt.exec("CREATE TABLE dst (id BIGINT PRIMARY KEY, v TEXT, d DECIMAL(10,2))")
+        .await;
+    let cols = "  { source = \"id\", target = \"id\", type = \"integer\" },\n  \
+                { source = \"v\", target = \"v\", type = \"string\" },\n  \
+                { source = \"d\", target = \"d\", type = \"decimal\" },";
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 1000, cols)
+            + "max_failed = 2\n"),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(&test);
+    assert_eq!(out.code, 0, "{test}\n{}", out.all());
+    assert!(
+        out.stdout.contains("Total: 6, Success: 4, Failed: 2"),
+        "{test}: 1.005 and 123456789012.5 do not fit decimal(10,2) and must fail their rows\n{}",
+        out.all()
+    );
+    for key in ["id=2", "id=3"] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with("[WARN]") && l.contains(key)),
+            "{test}: row {key} not logged\n{}",
+            out.all()
+        );
+    }
+    let got: Vec<(i64, Option<String>)> = match &tgt {
+        End::Pg(_, p) => sqlx::query_as("SELECT id, d::text FROM dst ORDER BY id")
+            .fetch_all(p)
+            .await
+            .unwrap(),
+        End::My(_, p) => {
+            sqlx::query_as("SELECT id, CONVERT(CAST(d AS CHAR) USING utf8mb4) FROM dst ORDER BY id")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+        End::Lite(..) => unreachable!(),
+    };
+    let want = vec![
+        (1, Some("1.23".to_string())),
+        (4, Some("-99999999.99".to_string())),
+        (5, Some("0.10".to_string())),
+        (6, None),
+    ];
+    assert_eq!(got, want, "{test}: target values");
+}
+
+#[tokio::test]
+async fn values_that_do_not_fit_a_narrower_pg_numeric_fail_their_row() {
+    narrower_decimal_target(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn values_that_do_not_fit_a_narrower_mysql_decimal_fail_their_row() {
+    narrower_decimal_target(Kind::My).await;
+}
