@@ -36,6 +36,8 @@ const CHANNEL_ROWS: u64 = 50_000;
 
 /// Up to this many batches, every one gets its log line; beyond, a sample.
 const MAX_BATCH_LINES: u64 = 10_000;
+/// Batch progress events are sent at most this often (plus first and last).
+const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 /// Failed rows listed one by one; the rest are only counted.
 const MAX_FAILURE_LINES: u64 = 1_000;
 
@@ -61,6 +63,7 @@ pub async fn run_job(
         committed: 0,
         failed: 0,
         label: String::new(),
+        last_progress: None,
     };
     let started = Utc::now();
     let mode = workspace.job(job).map(|j| j.mode).unwrap_or_default();
@@ -171,6 +174,7 @@ struct Run {
     failed: u64,
     /// How errors name the target: network, connection and table.
     label: String,
+    last_progress: Option<std::time::Instant>,
 }
 
 /// Awaits `fut` unless the run is cancelled first.
@@ -528,7 +532,17 @@ impl Run {
         Ok(())
     }
 
-    fn progress(&self, index: u64, rows: u64) {
+    /// Reports a finished batch: the first and the last always, the others at
+    /// most every 50 ms, so that tiny batches cannot flood a slow listener.
+    fn progress(&mut self, index: u64, rows: u64) {
+        let now = std::time::Instant::now();
+        let due = self
+            .last_progress
+            .is_none_or(|t| now.duration_since(t) >= PROGRESS_EVERY);
+        if !(due || index == 1 || index >= self.batches) {
+            return;
+        }
+        self.last_progress = Some(now);
         self.reporter.send(ProgressEvent::Batch {
             job: self.job.clone(),
             index,
