@@ -75,6 +75,8 @@ pub struct Convert {
     /// Digits a target decimal column keeps (PostgreSQL/MySQL would round or
     /// refuse the statement otherwise).
     pub decimal: Option<DecimalLimit>,
+    /// Fraction and range a target timestamp column keeps.
+    pub timestamp: Option<TimestampLimit>,
     /// The target cannot store NaN or infinities (MySQL).
     pub finite_floats: bool,
     /// The target cannot store a NUL character in text (PostgreSQL).
@@ -91,6 +93,7 @@ impl Convert {
             max_bytes: None,
             int_range: None,
             decimal: None,
+            timestamp: None,
             finite_floats: false,
             no_nul: false,
         }
@@ -168,6 +171,74 @@ impl DecimalLimit {
     }
 }
 
+/// What an existing target timestamp column keeps: PostgreSQL and MySQL
+/// round or cut the fraction silently, and MySQL refuses the whole statement
+/// for a value outside its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampLimit {
+    /// Fractional-second digits kept, 0 to 6.
+    pub fsp: u32,
+    /// The instants the column holds, inclusive.
+    pub range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl TimestampLimit {
+    /// From the column's type name: `timestamp(0) with time zone`,
+    /// `datetime`, `timestamp(3)`. MySQL's fraction defaults to 0 digits,
+    /// PostgreSQL's to 6. `None` when the column keeps every value.
+    pub fn parse(type_name: &str, mysql: bool) -> Option<Self> {
+        let t = type_name.trim().to_ascii_lowercase();
+        let timestamp = t.starts_with("timestamp");
+        if !timestamp && !t.starts_with("datetime") {
+            return None;
+        }
+        let fsp: u32 = match t.split_once('(') {
+            Some((_, rest)) => rest.split(')').next()?.trim().parse().ok()?,
+            None if mysql => 0,
+            None => 6,
+        };
+        let at = |secs: i64, micros: u32| DateTime::from_timestamp(secs, micros * 1000);
+        let range = match (mysql, timestamp) {
+            // TIMESTAMP: 1970-01-01 00:00:01 to 2038-01-19 03:14:07.999999 UTC.
+            (true, true) => Some((at(1, 0)?, at(i64::from(i32::MAX), 999_999)?)),
+            // DATETIME: years 1 to 9999.
+            (true, false) => Some((at(-62_135_596_800, 0)?, at(253_402_300_799, 999_999)?)),
+            (false, _) => None,
+        };
+        if fsp >= 6 && range.is_none() {
+            return None;
+        }
+        Some(TimestampLimit {
+            fsp: fsp.min(6),
+            range,
+        })
+    }
+
+    /// Whether `t` is stored as it is.
+    pub fn check(&self, t: &DateTime<Utc>) -> Result<(), String> {
+        let shown = || t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let unit = 10u32.pow(6 - self.fsp);
+        if t.timestamp_subsec_micros() % unit != 0 || t.timestamp_subsec_nanos() % 1000 != 0 {
+            return Err(format!(
+                "{} has more fractional digits than the target column keeps ({}); widen the column (e.g. to 6 digits)",
+                shown(),
+                self.fsp
+            ));
+        }
+        if let Some((lo, hi)) = self.range
+            && (*t < lo || *t > hi)
+        {
+            return Err(format!(
+                "{} is outside what the target column can hold ({} to {})",
+                shown(),
+                lo.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                hi.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Parses an IANA zone name; the workspace loader rejects bad names, but a
 /// workspace built in code may still carry one.
 pub fn parse_tz(name: &str) -> Result<Tz, String> {
@@ -211,13 +282,19 @@ pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
                 Raw::Float(f) => f.to_string(),
                 Raw::Bytes(b) => String::from_utf8(b)
                     .map_err(|_| "binary value is not valid UTF-8 text".to_string())?,
-                Raw::Null => unreachable_null(),
+                Raw::Null => return Ok(Value::Null),
             };
             check_text(&s, c)?;
             Value::Text(s)
         }
         ColumnType::Boolean => to_bool(raw)?,
-        ColumnType::Timestamp => Value::Timestamp(to_timestamp(raw, c)?),
+        ColumnType::Timestamp => {
+            let t = to_timestamp(raw, c)?;
+            if let Some(limit) = c.timestamp {
+                limit.check(&t)?;
+            }
+            Value::Timestamp(t)
+        }
         ColumnType::Date => match raw {
             Raw::Text(s) => Value::Date(parse_date(&s)?),
             other => return Err(cannot(&other, "a date")),
@@ -233,7 +310,7 @@ pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
                 Raw::Float(f) => f.to_string(),
                 Raw::Bytes(b) => String::from_utf8(b)
                     .map_err(|_| "binary value is not valid UTF-8 JSON".to_string())?,
-                Raw::Null => unreachable_null(),
+                Raw::Null => return Ok(Value::Null),
             };
             if serde_json::from_str::<serde::de::IgnoredAny>(&s).is_err() {
                 return Err(format!("\"{}\" is not valid JSON", clip(&s)));
@@ -282,11 +359,6 @@ fn check_text(s: &str, c: &Convert) -> Result<(), String> {
         return Err("text contains a NUL character, which the target database cannot store".into());
     }
     Ok(())
-}
-
-fn unreachable_null() -> String {
-    // NULL returned early above; keep the match total without a panic.
-    String::new()
 }
 
 fn clip(s: &str) -> String {
