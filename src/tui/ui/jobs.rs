@@ -1,0 +1,192 @@
+//! The Jobs tab: the list with run markers, and for the selected job its
+//! settings, progress gauge, throughput sparkline, log and past runs.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Sparkline};
+
+use super::lists::list;
+use super::split;
+use crate::engine::progress::{RunStatus, thousands};
+use crate::tui::app::{App, JobView};
+use crate::tui::theme::Theme;
+
+/// A text marker per state, readable without colour.
+pub fn marker(view: Option<&JobView>) -> &'static str {
+    match view {
+        Some(v) if v.running => "▶",
+        Some(v) => match v.last.as_ref().map(|s| s.status) {
+            Some(RunStatus::Succeeded) => "✓",
+            Some(RunStatus::Failed) => "✗",
+            Some(RunStatus::Cancelled) => "⊘",
+            None => " ",
+        },
+        None => " ",
+    }
+}
+
+fn duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let [left, right] = split(area);
+    let names = app
+        .ws
+        .jobs
+        .iter()
+        .map(|j| format!("{} {}", marker(app.job_view(&j.name)), j.name))
+        .collect();
+    list(f, left, "Jobs", names, app.selection(), theme);
+    let Some(job) = app.selected_job() else {
+        let p =
+            Paragraph::new("No jobs yet. Press a to add one (add a network and a schema first).")
+                .block(Block::default().borders(Borders::ALL).title(" Job "));
+        f.render_widget(p, right);
+        return;
+    };
+    let empty = JobView::default();
+    let view = app.job_view(&job.name).unwrap_or(&empty);
+
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {} ", job.name), theme.title()));
+    let inner = block.inner(right);
+    f.render_widget(block, right);
+    let [info, gauge, stats, spark, log, runs] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(2),
+        Constraint::Min(4),
+        Constraint::Length(4),
+    ])
+    .areas(inner);
+
+    let next = crate::engine::schedule::next_run(job, &app.zone, chrono::Utc::now())
+        .map(|t| app.zone.format(t))
+        .unwrap_or_else(|| "—".into());
+    let lines = vec![
+        Line::from(format!(
+            "{} → {} · {} · {}",
+            job.source, job.target, job.schema, job.mode
+        )),
+        Line::from(format!(
+            "Schedule {} · next {next}",
+            job.schedule.as_deref().unwrap_or("none"),
+        )),
+    ];
+    f.render_widget(Paragraph::new(lines), info);
+
+    let pct = view.percent();
+    let label = format!(
+        "{pct:.0}% · {} / {}",
+        thousands(view.done),
+        thousands(view.total)
+    );
+    f.render_widget(
+        Gauge::default()
+            .gauge_style(theme.gauge())
+            .ratio(pct / 100.0)
+            .label(label),
+        gauge,
+    );
+
+    let mut s = if view.running {
+        format!("{} rec/s", thousands(view.rate()))
+    } else {
+        match view.elapsed().map(|e| e.as_secs_f64()).filter(|s| *s > 0.0) {
+            Some(secs) if view.done > 0 => format!(
+                "last run {} rec/s",
+                thousands((view.done as f64 / secs) as u64)
+            ),
+            _ => "idle".to_string(),
+        }
+    };
+    if let Some(e) = view.elapsed() {
+        s.push_str(&format!(" · elapsed {}", duration(e)));
+    }
+    if let Some(eta) = view.eta() {
+        s.push_str(&format!(" · ETA {}", duration(eta)));
+    }
+    if view.failed > 0 {
+        s.push_str(&format!(" · {} failed", thousands(view.failed)));
+    }
+    f.render_widget(Paragraph::new(s), stats);
+    let data: Vec<u64> = view.samples.iter().copied().collect();
+    f.render_widget(Sparkline::default().data(&data).style(theme.ok()), spark);
+
+    // The log: the tail, or a window scrolled up from it.
+    let height = log.height.saturating_sub(2) as usize;
+    let total = view.log.len();
+    let up = view.scroll.unwrap_or(0).min(total.saturating_sub(height));
+    let end = total - up;
+    let start = end.saturating_sub(height);
+    let lines: Vec<Line> = view
+        .log
+        .range(start..end)
+        .map(|l| {
+            let style = match l.level {
+                crate::engine::progress::Level::Error => theme.error(),
+                crate::engine::progress::Level::Warn => theme.warn(),
+                crate::engine::progress::Level::Info => ratatui::style::Style::default(),
+            };
+            Line::from(Span::styled(
+                format!("{} {l}", l.at.format("%H:%M:%S")),
+                style,
+            ))
+        })
+        .collect();
+    let title = if view.scroll.is_some() {
+        " Log (scrolled; End follows) "
+    } else {
+        " Log "
+    };
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(title)),
+        log,
+    );
+
+    let mut lines = Vec::new();
+    for r in view
+        .history
+        .iter()
+        .take(runs.height.saturating_sub(1) as usize)
+    {
+        let s = &r.summary;
+        lines.push(Line::from(format!(
+            "{} {} {:<9} {:<11} {} ok, {} failed, {}",
+            app.zone.format(s.started),
+            marker_for(s.status),
+            s.status.as_str(),
+            s.mode.as_str(),
+            thousands(s.success),
+            thousands(s.failed),
+            duration((s.ended - s.started).to_std().unwrap_or_default()),
+        )));
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "No runs yet. Press r to run now.",
+            theme.dim(),
+        )));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(" Last runs ")),
+        runs,
+    );
+}
+
+fn marker_for(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Succeeded => "✓",
+        RunStatus::Failed => "✗",
+        RunStatus::Cancelled => "⊘",
+    }
+}
