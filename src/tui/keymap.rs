@@ -57,7 +57,7 @@ pub const BINDINGS: &[Binding] = &[
     b(
         Context::Schema,
         "f",
-        "edit and fill columns from the source table",
+        "fill columns from source",
         true,
     ),
     b(Context::Jobs, "r", "run now", true),
@@ -66,7 +66,7 @@ pub const BINDINGS: &[Binding] = &[
     b(
         Context::Jobs,
         "Home/End",
-        "log top / follow the tail",
+        "log top / follow tail",
         false,
     ),
     b(Context::Form, "Tab/S-Tab", "next/previous field", true),
@@ -75,7 +75,7 @@ pub const BINDINGS: &[Binding] = &[
     b(
         Context::Form,
         "Enter",
-        "next field; saves on the last",
+        "next field, save on last",
         false,
     ),
     b(Context::Form, "Esc", "cancel", true),

@@ -122,12 +122,34 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let data: Vec<u64> = view.samples.iter().copied().collect();
     f.render_widget(Sparkline::default().data(&data).style(theme.ok()), spark);
 
-    // The log: the tail, or a window scrolled up from it.
-    let height = log.height.saturating_sub(2) as usize;
+    // The log: the tail, or a window scrolled up from it. Long lines wrap, so
+    // the lines that fit are counted by their wrapped height.
+    let height = log.height.saturating_sub(1) as usize;
+    let width = log.width.max(1) as usize;
+    let with_time = log.width >= 84;
+    let text = |l: &crate::engine::progress::LogLine| {
+        if with_time {
+            format!("{} {l}", l.at.format("%H:%M:%S"))
+        } else {
+            l.to_string()
+        }
+    };
     let total = view.log.len();
-    let up = view.scroll.unwrap_or(0).min(total.saturating_sub(height));
-    let end = total - up;
-    let start = end.saturating_sub(height);
+    let end = total - view.scroll.unwrap_or(0).min(total);
+    let mut start = end;
+    let mut used = 0;
+    while start > 0 {
+        let h = text(&view.log[start - 1])
+            .chars()
+            .count()
+            .div_ceil(width)
+            .max(1);
+        if used + h > height {
+            break;
+        }
+        used += h;
+        start -= 1;
+    }
     let lines: Vec<Line> = view
         .log
         .range(start..end)
@@ -137,10 +159,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 crate::engine::progress::Level::Warn => theme.warn(),
                 crate::engine::progress::Level::Info => ratatui::style::Style::default(),
             };
-            Line::from(Span::styled(
-                format!("{} {l}", l.at.format("%H:%M:%S")),
-                style,
-            ))
+            Line::from(Span::styled(text(l), style))
         })
         .collect();
     let title = if view.scroll.is_some() {

@@ -1,0 +1,413 @@
+//! The terminal UI (SPEC §6) without a terminal: rendering into ratatui's
+//! TestBackend at 80x24 and 120x40, and keys driving the app state — forms that
+//! save to the workspace file, deletes that confirm, Run Now on a real SQLite job.
+#![cfg(feature = "tui")]
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use dsp::engine::progress::{Level, LogLine, ProgressEvent};
+use dsp::engine::schedule::Zone;
+use dsp::paths::DataDir;
+use dsp::tui::app::{App, Msg, Popup, Tab};
+use dsp::tui::theme::Theme;
+use dsp::tui::{Background, ui};
+use dsp::workspace;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio::sync::{mpsc, watch};
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::draw(f, app, &Theme::plain())).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.on_key(key(KeyCode::Char(c)));
+    }
+}
+
+/// The demo workspace in a temp dir (its SQLite source created for real).
+async fn demo_app(dir: &Path) -> App {
+    let data = DataDir::new(dir.join("data"));
+    let ws_path = dsp::commands::demo::ensure_demo(&data).await.unwrap();
+    let ws = workspace::load(&ws_path).unwrap();
+    App::new(
+        ws,
+        ws_path,
+        data,
+        Zone::Named {
+            tz: chrono_tz::UTC,
+            from: "test",
+        },
+    )
+}
+
+#[tokio::test]
+async fn each_tab_renders_at_80x24_and_120x40() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    for (w, h) in [(80, 24), (120, 40)] {
+        app.tab = Tab::Network;
+        let s = screen(&app, w, h);
+        assert!(
+            s.contains("1 Network") && s.contains("2 Schema") && s.contains("3 Jobs"),
+            "{s}"
+        );
+        assert!(
+            s.contains("> Production DB (Source)"),
+            "selection is marked without colour:\n{s}"
+        );
+        assert!(s.contains("Press t to test the connection"), "{s}");
+        assert!(
+            s.contains("? help") && s.contains("q quit"),
+            "footer at {w}x{h}:\n{s}"
+        );
+
+        app.tab = Tab::Schema;
+        let s = screen(&app, w, h);
+        assert!(s.contains("Users Sync Schema"), "{s}");
+        assert!(s.contains("users → dim_users"), "{s}");
+        assert!(
+            s.contains("name") && s.contains("full_name") && s.contains("timestamp"),
+            "{s}"
+        );
+
+        app.tab = Tab::Jobs;
+        let s = screen(&app, w, h);
+        assert!(s.contains("Sync Users to Analytics"), "{s}");
+        assert!(s.contains("Schedule 0 0 * * *"), "{s}");
+        assert!(s.contains("next 20"), "next scheduled time shown:\n{s}");
+        assert!(s.contains("No runs yet"), "{s}");
+        assert!(s.contains("r run now"), "{s}");
+    }
+}
+
+#[tokio::test]
+async fn a_tiny_terminal_gets_a_notice_not_a_panic() {
+    let dir = support::temp_dir();
+    let app = demo_app(dir.path()).await;
+    let s = screen(&app, 30, 8);
+    assert!(s.contains("Terminal too small"), "{s}");
+}
+
+#[tokio::test]
+async fn help_lists_every_key_at_80x24() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.on_key(key(KeyCode::Char('?')));
+    let s = screen(&app, 80, 24);
+    for b in dsp::tui::keymap::BINDINGS {
+        assert!(
+            s.contains(b.action),
+            "`{}` missing from help:\n{s}",
+            b.action
+        );
+    }
+    app.on_key(key(KeyCode::Char('x')));
+    assert!(app.popup.is_none(), "any key closes help");
+}
+
+#[tokio::test]
+async fn a_form_shows_its_validation_error_beside_the_field() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.on_key(key(KeyCode::Char('3')));
+    app.on_key(key(KeyCode::Char('a')));
+    type_text(&mut app, "Nightly");
+    for _ in 0..5 {
+        app.on_key(key(KeyCode::Tab));
+    }
+    type_text(&mut app, "61 * * * *");
+    app.on_key(key(KeyCode::Tab));
+    type_text(&mut app, "0");
+    for (w, h) in [(80, 24), (120, 40)] {
+        let s = screen(&app, w, h);
+        assert!(s.contains("Add job"), "{s}");
+        assert!(
+            s.contains("✗ \"61 * * * *\" is not a valid cron expression"),
+            "{s}"
+        );
+        assert!(s.contains("✗ a whole number of at least 1"), "{s}");
+    }
+    // Saving is refused while fields are wrong.
+    app.on_key(ctrl('s'));
+    assert!(matches!(app.popup, Some(Popup::Form(_))), "form stays open");
+    assert_eq!(app.ws.jobs.len(), 2);
+    // Esc cancels, never quits.
+    app.on_key(key(KeyCode::Esc));
+    assert!(app.popup.is_none() && !app.quitting);
+}
+
+#[tokio::test]
+async fn a_running_job_shows_gauge_rate_sparkline_and_log() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.on_key(key(KeyCode::Char('3')));
+    let job = "Sync Users to Analytics".to_string();
+    app.on_engine(ProgressEvent::Started {
+        job: job.clone(),
+        total: 50_000,
+        batches: 50,
+    });
+    for (i, done) in [(1u64, 5_000u64), (2, 12_000), (3, 25_000)] {
+        app.on_engine(ProgressEvent::Batch {
+            job: job.clone(),
+            index: i,
+            batches: 50,
+            rows: 1000,
+            done,
+            failed: 0,
+        });
+        app.on_engine(ProgressEvent::Log {
+            job: job.clone(),
+            line: LogLine::new(
+                Level::Info,
+                format!("Processing batch {i}/50 (1000 records)"),
+            ),
+        });
+        app.sample();
+    }
+    for (w, h) in [(80, 24), (120, 40)] {
+        let s = screen(&app, w, h);
+        assert!(s.contains("50%"), "gauge at half:\n{s}");
+        assert!(s.contains("25,000 / 50,000"), "{s}");
+        assert!(s.contains("13,000 rec/s"), "the last second's rate:\n{s}");
+        assert!(
+            s.contains("[INFO] Processing batch 3/50 (1000 records)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("▶ Sync Users to Analytics"),
+            "running marker:\n{s}"
+        );
+        assert!(s.contains("DSP · 1 running"), "{s}");
+        assert!(
+            s.chars().any(|c| "▁▂▃▄▅▆▇█".contains(c)),
+            "sparkline drawn:\n{s}"
+        );
+    }
+    // Quitting while it runs asks first; n stays.
+    app.on_key(key(KeyCode::Char('q')));
+    assert!(screen(&app, 80, 24).contains("1 job is running. Quit and cancel it?"));
+    app.on_key(key(KeyCode::Char('n')));
+    assert!(!app.quitting && app.popup.is_none());
+    app.on_key(key(KeyCode::Char('q')));
+    app.on_key(key(KeyCode::Enter));
+    assert!(app.quitting);
+}
+
+/// Runs effects the way the event loop does and feeds results back.
+struct Loop {
+    bg: Background,
+    events: mpsc::UnboundedReceiver<ProgressEvent>,
+    msgs: mpsc::UnboundedReceiver<Msg>,
+}
+
+impl Loop {
+    fn new(app: &App) -> Self {
+        let (ev_tx, events) = mpsc::unbounded_channel();
+        let (msg_tx, msgs) = mpsc::unbounded_channel();
+        let (ws_tx, _ws_rx) = watch::channel(Arc::new(app.ws.clone()));
+        Loop {
+            bg: Background {
+                events: ev_tx,
+                msgs: msg_tx,
+                workspace: ws_tx,
+            },
+            events,
+            msgs,
+        }
+    }
+    fn press(&mut self, app: &mut App, k: KeyEvent) {
+        for effect in app.on_key(k) {
+            self.bg.execute(app, effect);
+        }
+    }
+    /// Feeds results back until `done` holds (or 60 s pass).
+    async fn until(&mut self, app: &mut App, done: impl Fn(&App) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !done(app) {
+            tokio::select! {
+                Some(ev) = self.events.recv() => app.on_engine(ev),
+                Some(m) = self.msgs.recv() => app.on_msg(m),
+                _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for the app"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn adding_a_network_through_the_form_saves_it_to_the_file() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    let before = std::fs::read_to_string(&app.ws_path).unwrap();
+    app.on_key(key(KeyCode::Char('1')));
+    app.on_key(key(KeyCode::Char('a')));
+    type_text(&mut app, "Reporting replica");
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Right)); // postgresql -> mysql
+    app.on_key(key(KeyCode::Tab));
+    type_text(&mut app, "replica.internal");
+    app.on_key(key(KeyCode::Tab));
+    type_text(&mut app, "3307");
+    app.on_key(key(KeyCode::Tab));
+    type_text(&mut app, "reports");
+    app.on_key(key(KeyCode::Tab));
+    type_text(&mut app, "reader");
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Tab));
+    type_text(&mut app, "qwerty-secret");
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("*************") && !s.contains("qwerty-secret"),
+        "password masked:\n{s}"
+    );
+    app.on_key(ctrl('s'));
+    assert!(app.popup.is_none(), "saved and closed: {:?}", app.message);
+
+    let saved = std::fs::read_to_string(&app.ws_path).unwrap();
+    assert!(
+        saved.starts_with(before.lines().next().unwrap()),
+        "the file's comments are kept"
+    );
+    let ws = workspace::load(&app.ws_path).unwrap();
+    let n = ws.network("Reporting replica").expect("saved to the file");
+    assert_eq!(n.kind, workspace::EngineKind::Mysql);
+    assert_eq!(n.host.as_deref(), Some("replica.internal"));
+    assert_eq!(n.port, Some(3307));
+    assert_eq!(n.database, "reports");
+    assert_eq!(
+        n.password.as_ref().map(|p| p.expose()),
+        Some("qwerty-secret")
+    );
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("Reporting replica") && !s.contains("qwerty-secret"),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn delete_asks_first_and_refuses_entries_in_use() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    // A network used by jobs is not deleted.
+    app.on_key(key(KeyCode::Char('d')));
+    assert!(app.popup.is_none());
+    let (_, msg) = app.message.clone().unwrap();
+    assert!(msg.contains("is used by jobs"), "{msg}");
+
+    app.on_key(key(KeyCode::Char('3')));
+    app.on_key(key(KeyCode::Char('j')));
+    app.on_key(key(KeyCode::Char('d')));
+    assert!(screen(&app, 80, 24).contains("Delete job \"Sync Users (Incremental)\"?"));
+    app.on_key(key(KeyCode::Esc)); // default is No
+    assert_eq!(workspace::load(&app.ws_path).unwrap().jobs.len(), 2);
+    app.on_key(key(KeyCode::Char('d')));
+    app.on_key(key(KeyCode::Char('y')));
+    let ws = workspace::load(&app.ws_path).unwrap();
+    assert_eq!(ws.jobs.len(), 1);
+    assert!(ws.job("Sync Users (Incremental)").is_none());
+}
+
+#[tokio::test]
+async fn renaming_a_network_updates_the_jobs_that_use_it() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.on_key(key(KeyCode::Char('e')));
+    for _ in 0.."Production DB (Source)".len() {
+        app.on_key(key(KeyCode::Backspace));
+    }
+    type_text(&mut app, "Primary");
+    app.on_key(ctrl('s'));
+    let ws = workspace::load(&app.ws_path).unwrap();
+    assert!(ws.network("Primary").is_some());
+    assert!(
+        ws.jobs.iter().all(|j| j.source == "Primary"),
+        "{:?}",
+        ws.jobs
+    );
+}
+
+#[tokio::test]
+async fn run_now_on_a_sqlite_job_reaches_the_summary() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    let mut lp = Loop::new(&app);
+    lp.press(&mut app, key(KeyCode::Char('3')));
+    lp.press(&mut app, key(KeyCode::Char('r')));
+    assert_eq!(app.running(), 1);
+    let job = "Sync Users to Analytics";
+    lp.until(&mut app, |a| {
+        a.job_view(job)
+            .is_some_and(|v| !v.running && v.last.is_some())
+    })
+    .await;
+    let view = app.job_view(job).unwrap();
+    let log: Vec<String> = view.log.iter().map(|l| l.to_string()).collect();
+    assert_eq!(
+        log.first().map(String::as_str),
+        Some("[INFO] Starting sync job: Sync Users to Analytics")
+    );
+    assert!(
+        log.contains(&"[INFO] Total records: 50,000".to_string()),
+        "{log:?}"
+    );
+    assert!(
+        log.contains(&"[INFO] Processing batch 50/50 (1000 records)".to_string()),
+        "{log:?}"
+    );
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("[INFO] Sync completed. Total: 50,000, Success: 50,000, Failed: 0")
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("100%"), "{s}");
+    assert!(
+        s.contains("Sync completed. Total: 50,000, Success: 50,000, Failed: 0"),
+        "{s}"
+    );
+    assert!(s.contains("✓ Sync Users to Analytics"), "{s}");
+    assert!(s.contains("succeeded"), "the run is in the history:\n{s}");
+
+    // Network t: the test result arrives in the background.
+    lp.press(&mut app, key(KeyCode::Char('1')));
+    lp.press(&mut app, key(KeyCode::Char('t')));
+    lp.until(&mut app, |a| {
+        a.tested
+            .get("Production DB (Source)")
+            .is_some_and(|r| r.as_ref().is_ok_and(|v| v.contains("SQLite")))
+    })
+    .await;
+    assert!(screen(&app, 80, 24).contains("✓ SQLite"));
+
+    // Schema f: the source table's real columns fill the mapping.
+    lp.press(&mut app, key(KeyCode::Char('2')));
+    lp.press(&mut app, key(KeyCode::Char('f')));
+    lp.until(&mut app, |a| matches!(&a.popup, Some(Popup::Form(f)) if f.note.as_deref().is_some_and(|n| n.contains("filled")))).await;
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("updated_at"), "introspected columns shown:\n{s}");
+}
