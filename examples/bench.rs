@@ -1,0 +1,1271 @@
+//! DSP benchmark (SPEC §7): times `dsp run` against the plain command-line
+//! pipe a DBA would write for the same move, on the same data, in the same run.
+//!
+//! ```text
+//! cargo run --release --example bench -- --rows 1000000
+//! cargo run --release --example bench -- --rows 10000 --runs 1      # quick (CI)
+//! cargo run --release --example bench -- --paths pg-pg-full,pg-pg-incr
+//! ```
+//!
+//! Needs local servers (PostgreSQL 127.0.0.1:5432 user postgres, trust;
+//! MariaDB/MySQL 127.0.0.1:3306 root without password; override with
+//! BENCH_PG_HOST/PORT/USER and BENCH_MY_HOST/PORT/USER) and the `psql`,
+//! `mariadb` and `sqlite3` clients. It creates and drops its own databases
+//! `dsp_bench_src` and `dsp_bench_dst` on both servers and a SQLite file in a
+//! temporary directory. Data is generated server-side.
+//!
+//! DSP runs as a child process of the release binary (built first with
+//! `cargo build --release --bin dsp` unless DSP_BIN names one), from a
+//! generated workspace and data directory; its peak RSS and CPU time come from
+//! wait4(2). Each path runs once untimed (warm-up), then `--runs` times with
+//! the pipe and DSP alternating, the first of the pair switching every run so
+//! that neither always runs on a warmer cache; medians are reported.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Instant;
+
+type Res<T> = Result<T, String>;
+
+const PATHS: [&str; 7] = [
+    "pg-pg-full",
+    "pg-pg-full-b100k",
+    "pg-pg-resync",
+    "mysql-pg",
+    "sqlite-pg",
+    "pg-mysql",
+    "pg-pg-incr",
+];
+
+const COLS: &str = "id, email, name, created_at, updated_at, score, active, profile";
+const MEMORY_LIMIT_MB: f64 = 200.0;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+struct Opts {
+    rows: u64,
+    runs: usize,
+    warmup: usize,
+    paths: Vec<String>,
+    pipe_only: bool,
+    keep: bool,
+}
+
+fn usage() -> String {
+    format!(
+        "usage: bench [--rows N] [--runs K] [--warmup W] [--paths a,b,..] [--pipe-only] [--keep]\n\
+         paths: {}\n\
+         --rows N      rows in the users table (default 1000000)\n\
+         --runs K      timed runs per command and path; medians are reported (default 3)\n\
+         --warmup W    untimed runs per command before timing (default 1)\n\
+         --pipe-only   time only the pipes (when dsp run is not available)\n\
+         --keep        keep the benchmark databases afterwards (for profiling)",
+        PATHS.join(", ")
+    )
+}
+
+fn parse_opts() -> Res<Opts> {
+    let mut o = Opts {
+        rows: 1_000_000,
+        runs: 3,
+        warmup: 1,
+        paths: PATHS.iter().map(|s| s.to_string()).collect(),
+        pipe_only: false,
+        keep: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--rows" => {
+                let v = value("--rows")?.replace(['_', ','], "");
+                o.rows = v.parse().map_err(|_| format!("--rows {v}: not a number"))?;
+            }
+            "--runs" => {
+                let v = value("--runs")?;
+                o.runs = v.parse().map_err(|_| format!("--runs {v}: not a number"))?;
+            }
+            "--warmup" => {
+                let v = value("--warmup")?;
+                o.warmup = v
+                    .parse()
+                    .map_err(|_| format!("--warmup {v}: not a number"))?;
+            }
+            "--paths" => {
+                let v = value("--paths")?;
+                o.paths = Vec::new();
+                for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    if !PATHS.contains(&p) {
+                        return Err(format!("unknown path {p}; one of {}", PATHS.join(", ")));
+                    }
+                    o.paths.push(p.to_string());
+                }
+            }
+            "--pipe-only" => o.pipe_only = true,
+            "--keep" => o.keep = true,
+            "-h" | "--help" => {
+                println!("{}", usage());
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}\n{}", usage())),
+        }
+    }
+    if o.rows < 100 || o.runs == 0 {
+        return Err("--rows must be at least 100 and --runs at least 1".into());
+    }
+    Ok(o)
+}
+
+// ---------------------------------------------------------------- clients
+
+struct Servers {
+    pg_host: String,
+    pg_port: String,
+    pg_user: String,
+    my_host: String,
+    my_port: String,
+    my_user: String,
+}
+
+impl Servers {
+    fn from_env() -> Self {
+        Servers {
+            pg_host: env_or("BENCH_PG_HOST", "127.0.0.1"),
+            pg_port: env_or("BENCH_PG_PORT", "5432"),
+            pg_user: env_or("BENCH_PG_USER", "postgres"),
+            my_host: env_or("BENCH_MY_HOST", "127.0.0.1"),
+            my_port: env_or("BENCH_MY_PORT", "3306"),
+            my_user: env_or("BENCH_MY_USER", "root"),
+        }
+    }
+
+    /// `psql` on `db`, quiet, unaligned, stopping at the first error; `extra`
+    /// are more arguments (e.g. several `-c`).
+    fn psql(&self, db: &str, extra: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = [
+            "psql",
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &self.pg_host,
+            "-p",
+            &self.pg_port,
+            "-U",
+            &self.pg_user,
+            "-d",
+            db,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    }
+
+    fn mariadb(&self, db: Option<&str>, extra: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = [
+            "mariadb",
+            "-h",
+            &self.my_host,
+            "-P",
+            &self.my_port,
+            "-u",
+            &self.my_user,
+            "--batch",
+            "--skip-column-names",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        if let Some(db) = db {
+            v.push(db.to_string());
+        }
+        v
+    }
+
+    /// Runs one SQL text on PostgreSQL and returns its output.
+    fn pg(&self, db: &str, sql: &str) -> Res<String> {
+        output(&self.psql(db, &["-c", sql]))
+    }
+
+    fn my(&self, db: Option<&str>, sql: &str) -> Res<String> {
+        output(&self.mariadb(db, &["-e", sql]))
+    }
+}
+
+fn command(argv: &[String]) -> Command {
+    let mut c = Command::new(&argv[0]);
+    // Naive timestamps (MySQL DATETIME, SQLite text) are UTC on both sides.
+    c.args(&argv[1..]).env("PGTZ", "UTC");
+    c
+}
+
+fn output(argv: &[String]) -> Res<String> {
+    let out = command(argv)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            argv[0],
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn sqlite(file: &Path, sql: &str) -> Res<String> {
+    output(&[
+        "sqlite3".to_string(),
+        file.display().to_string(),
+        sql.to_string(),
+    ])
+}
+
+fn read_log(p: &Path) -> String {
+    let s = std::fs::read_to_string(p).unwrap_or_default();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+/// `a | b`, timed; fails if either side fails.
+fn pipeline(a: &[String], b: &[String], log: &Path) -> Res<f64> {
+    let err = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err2 = err.try_clone().map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut first = command(a)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", a[0]))?;
+    let out = first.stdout.take().ok_or("no stdout")?;
+    let mut second = command(b)
+        .stdin(Stdio::from(out))
+        .stdout(Stdio::null())
+        .stderr(err2)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", b[0]))?;
+    let s2 = second.wait().map_err(|e| e.to_string())?;
+    let s1 = first.wait().map_err(|e| e.to_string())?;
+    let secs = start.elapsed().as_secs_f64();
+    if !s1.success() || !s2.success() {
+        return Err(format!(
+            "pipe {} | {} failed:\n{}",
+            a[0],
+            b[0],
+            read_log(log)
+        ));
+    }
+    Ok(secs)
+}
+
+// ---------------------------------------------------------------- dsp child
+
+struct DspRun {
+    secs: f64,
+    /// Peak resident set size of the child, MB.
+    peak_mb: Option<f64>,
+    cpu_secs: Option<f64>,
+}
+
+/// Waits for the child and reads its resource usage (wait4 on Linux).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn wait_usage(child: &mut std::process::Child) -> Res<(ExitStatus, Option<f64>, Option<f64>)> {
+    use std::os::unix::process::ExitStatusExt;
+    #[repr(C)]
+    #[derive(Default)]
+    struct Timeval {
+        sec: i64,
+        usec: i64,
+    }
+    // struct rusage on 64-bit Linux: two timevals, then 14 longs.
+    #[repr(C)]
+    #[derive(Default)]
+    struct Rusage {
+        utime: Timeval,
+        stime: Timeval,
+        maxrss: i64,
+        rest: [i64; 13],
+    }
+    unsafe extern "C" {
+        fn wait4(pid: i32, status: *mut i32, options: i32, usage: *mut Rusage) -> i32;
+    }
+    let mut status = 0i32;
+    let mut ru = Rusage::default();
+    let pid = child.id() as i32;
+    loop {
+        // SAFETY: `status` and `ru` are valid for writes and sized as the
+        // kernel expects; `pid` is our own unreaped child.
+        let r = unsafe { wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(format!("wait4: {e}"));
+        }
+    }
+    let _ = ru.rest;
+    let cpu = ru.utime.sec as f64
+        + ru.utime.usec as f64 / 1e6
+        + ru.stime.sec as f64
+        + ru.stime.usec as f64 / 1e6;
+    Ok((
+        ExitStatus::from_raw(status),
+        Some(ru.maxrss as f64 / 1024.0),
+        Some(cpu),
+    ))
+}
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn wait_usage(child: &mut std::process::Child) -> Res<(ExitStatus, Option<f64>, Option<f64>)> {
+    Ok((child.wait().map_err(|e| e.to_string())?, None, None))
+}
+
+// ---------------------------------------------------------------- the bench
+
+struct Bench {
+    o: Opts,
+    s: Servers,
+    dir: PathBuf,
+    lite: PathBuf,
+    dsp: Option<PathBuf>,
+}
+
+const SRC: &str = "dsp_bench_src";
+const DST: &str = "dsp_bench_dst";
+
+fn pg_users_ddl(table: &str) -> String {
+    format!(
+        "CREATE TABLE {table} (id bigint PRIMARY KEY, email text, name text, created_at timestamptz, \
+         updated_at timestamptz, score numeric(12,2), active boolean, profile jsonb)"
+    )
+}
+
+fn my_users_ddl(table: &str) -> String {
+    format!(
+        "CREATE TABLE {table} (id BIGINT PRIMARY KEY, email VARCHAR(255), name VARCHAR(255), \
+         created_at DATETIME(6), updated_at DATETIME(6), score DECIMAL(12,2), active TINYINT(1), \
+         profile JSON) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    )
+}
+
+impl Bench {
+    fn needs(&self, engine: &str) -> bool {
+        self.o.paths.iter().any(|p| p.contains(engine))
+    }
+
+    fn log(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.log"))
+    }
+
+    fn setup(&self) -> Res<()> {
+        let n = self.o.rows;
+        let t = Instant::now();
+        for db in [SRC, DST] {
+            self.s.pg(
+                "postgres",
+                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            )?;
+            self.s.pg("postgres", &format!("CREATE DATABASE {db}"))?;
+        }
+        self.s.pg(SRC, &pg_users_ddl("users"))?;
+        self.s.pg(
+            SRC,
+            &format!(
+                "INSERT INTO users SELECT i, 'user' || i || '@example.com', 'User ' || i, \
+                 timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second', \
+                 timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' + (i % 997) * interval '1 microsecond', \
+                 (i % 1000000) / 100.0, i % 3 <> 0, \
+                 jsonb_build_object('age', i % 90, 'city', 'City ' || (i % 500), 'tags', jsonb_build_array('a', 'b')) \
+                 FROM generate_series(1, {n}) AS i"
+            ),
+        )?;
+        self.s.pg(
+            SRC,
+            "CREATE INDEX users_updated_at_idx ON users (updated_at)",
+        )?;
+        self.s.pg(SRC, "VACUUM (FREEZE, ANALYZE) users")?;
+        for t in [
+            "users_pipe",
+            "users_dsp",
+            "users_resync",
+            "users_inc_pipe",
+            "users_inc_dsp",
+        ] {
+            self.s.pg(DST, &pg_users_ddl(t))?;
+        }
+        if self.needs("mysql") {
+            for db in [SRC, DST] {
+                self.s.my(None, &format!("DROP DATABASE IF EXISTS {db}"))?;
+                self.s.my(None, &format!("CREATE DATABASE {db}"))?;
+            }
+            self.s.my(Some(SRC), &my_users_ddl("users"))?;
+            self.s.my(
+                Some(SRC),
+                &format!(
+                    "INSERT INTO users SELECT seq, concat('user', seq, '@example.com'), concat('User ', seq), \
+                     timestamp('2024-01-01') + interval seq second, \
+                     timestamp('2024-01-01') + interval seq second + interval (seq % 997) microsecond, \
+                     (seq % 1000000) / 100, seq % 3 <> 0, \
+                     json_object('age', seq % 90, 'city', concat('City ', seq % 500), 'tags', json_array('a', 'b')) \
+                     FROM seq_1_to_{n}"
+                ),
+            )?;
+            self.s.my(Some(SRC), "ANALYZE TABLE users")?;
+            for t in ["users_pipe", "users_dsp"] {
+                self.s.my(Some(DST), &my_users_ddl(t))?;
+            }
+        }
+        if self.needs("sqlite") {
+            let _ = std::fs::remove_file(&self.lite);
+            sqlite(
+                &self.lite,
+                &format!(
+                    "PRAGMA journal_mode = WAL; \
+                     CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, name TEXT, created_at TEXT, \
+                     updated_at TEXT, score NUMERIC(12,2), active BOOLEAN, profile JSON); \
+                     WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) \
+                     INSERT INTO users SELECT i, 'user' || i || '@example.com', 'User ' || i, \
+                     datetime('2024-01-01', '+' || i || ' seconds'), \
+                     printf('%s.%06d', datetime('2024-01-01', '+' || i || ' seconds'), i % 997), \
+                     (i % 1000000) / 100.0, i % 3 <> 0, \
+                     json_object('age', i % 90, 'city', 'City ' || (i % 500), 'tags', json_array('a', 'b')) FROM s;"
+                ),
+            )?;
+        }
+        eprintln!(
+            "bench: generated {n} rows per engine in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        self.write_workspace()
+    }
+
+    fn teardown(&self) {
+        for db in [SRC, DST] {
+            let _ = self.s.pg(
+                "postgres",
+                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            );
+            if self.needs("mysql") {
+                let _ = self.s.my(None, &format!("DROP DATABASE IF EXISTS {db}"));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    fn write_workspace(&self) -> Res<()> {
+        let s = &self.s;
+        let mut w = String::new();
+        let net = |w: &mut String,
+                   name: &str,
+                   kind: &str,
+                   host: &str,
+                   port: &str,
+                   user: &str,
+                   db: &str| {
+            w.push_str(&format!(
+                "[[network]]\nname = \"{name}\"\ntype = \"{kind}\"\nhost = \"{host}\"\nport = {port}\n\
+                 database = \"{db}\"\nusername = \"{user}\"\nssl_mode = \"disable\"\n\n"
+            ));
+        };
+        net(
+            &mut w,
+            "pg_src",
+            "postgresql",
+            &s.pg_host,
+            &s.pg_port,
+            &s.pg_user,
+            SRC,
+        );
+        net(
+            &mut w,
+            "pg_dst",
+            "postgresql",
+            &s.pg_host,
+            &s.pg_port,
+            &s.pg_user,
+            DST,
+        );
+        net(
+            &mut w, "my_src", "mysql", &s.my_host, &s.my_port, &s.my_user, SRC,
+        );
+        net(
+            &mut w, "my_dst", "mysql", &s.my_host, &s.my_port, &s.my_user, DST,
+        );
+        w.push_str(&format!(
+            "[[network]]\nname = \"lite_src\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n\n",
+            self.lite.display()
+        ));
+        let cols = "columns = [\n  { source = \"id\", target = \"id\", type = \"integer\" },\n  \
+             { source = \"email\", target = \"email\", type = \"string\" },\n  \
+             { source = \"name\", target = \"name\", type = \"string\" },\n  \
+             { source = \"created_at\", target = \"created_at\", type = \"timestamp\" },\n  \
+             { source = \"updated_at\", target = \"updated_at\", type = \"timestamp\" },\n  \
+             { source = \"score\", target = \"score\", type = \"decimal\" },\n  \
+             { source = \"active\", target = \"active\", type = \"boolean\" },\n  \
+             { source = \"profile\", target = \"profile\", type = \"json\" },\n]\n\n";
+        for target in ["users_dsp", "users_resync", "users_inc_dsp"] {
+            w.push_str(&format!(
+                "[[schema]]\nname = \"to_{target}\"\nsource_table = \"users\"\ntarget_table = \"{target}\"\n\
+                 primary_key = \"id\"\ncursor_column = \"updated_at\"\n{cols}"
+            ));
+        }
+        let jobs: [(&str, &str, &str, &str, &str, u64); 7] = [
+            (
+                "pg-pg-full",
+                "pg_src",
+                "pg_dst",
+                "to_users_dsp",
+                "full",
+                1000,
+            ),
+            (
+                "pg-pg-full-b100k",
+                "pg_src",
+                "pg_dst",
+                "to_users_dsp",
+                "full",
+                100_000,
+            ),
+            (
+                "pg-pg-resync",
+                "pg_src",
+                "pg_dst",
+                "to_users_resync",
+                "full",
+                1000,
+            ),
+            ("mysql-pg", "my_src", "pg_dst", "to_users_dsp", "full", 1000),
+            (
+                "sqlite-pg",
+                "lite_src",
+                "pg_dst",
+                "to_users_dsp",
+                "full",
+                1000,
+            ),
+            ("pg-mysql", "pg_src", "my_dst", "to_users_dsp", "full", 1000),
+            (
+                "pg-pg-incr",
+                "pg_src",
+                "pg_dst",
+                "to_users_inc_dsp",
+                "incremental",
+                1000,
+            ),
+        ];
+        for (name, src, dst, schema, mode, batch) in jobs {
+            w.push_str(&format!(
+                "[[job]]\nname = \"{name}\"\nsource = \"{src}\"\ntarget = \"{dst}\"\nschema = \"{schema}\"\n\
+                 mode = \"{mode}\"\nbatch_size = {batch}\n\n"
+            ));
+        }
+        std::fs::write(self.dir.join("workspace.toml"), w).map_err(|e| e.to_string())
+    }
+
+    fn run_dsp(&self, job: &str) -> Res<DspRun> {
+        let dsp = self.dsp.as_ref().ok_or("no dsp binary")?;
+        let log = self.log(&format!("dsp-{job}"));
+        let out = File::create(&log).map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        let mut child = Command::new(dsp)
+            .arg("--workspace")
+            .arg(self.dir.join("workspace.toml"))
+            .arg("--data-dir")
+            .arg(self.dir.join("data"))
+            .arg("run")
+            .arg(job)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", dsp.display()))?;
+        let (status, peak_mb, cpu_secs) = wait_usage(&mut child)?;
+        let secs = start.elapsed().as_secs_f64();
+        if !status.success() {
+            return Err(format!(
+                "dsp run {job} failed ({status}):\n{}",
+                read_log(&log)
+            ));
+        }
+        Ok(DspRun {
+            secs,
+            peak_mb,
+            cpu_secs,
+        })
+    }
+
+    fn pg_count(&self, db: &str, table: &str) -> Res<u64> {
+        self.s
+            .pg(db, &format!("SELECT count(*) FROM {table}"))?
+            .parse()
+            .map_err(|e| format!("count of {table}: {e}"))
+    }
+
+    fn my_count(&self, table: &str) -> Res<u64> {
+        self.s
+            .my(Some(DST), &format!("SELECT count(*) FROM {table}"))?
+            .parse()
+            .map_err(|e| format!("count of {table}: {e}"))
+    }
+
+    fn expect(&self, what: &str, got: u64, want: u64) -> Res<()> {
+        if got != want {
+            return Err(format!("{what}: {got} rows, expected {want}"));
+        }
+        Ok(())
+    }
+
+    /// Rows that differ between the pipe's and DSP's copies (PostgreSQL target).
+    fn pg_diff(&self, a: &str, b: &str) -> Res<u64> {
+        let cols: Vec<String> = COLS
+            .split(", ")
+            .skip(1)
+            .map(|c| format!("a.{c} IS DISTINCT FROM b.{c}"))
+            .collect();
+        self.s
+            .pg(
+                DST,
+                &format!(
+                    "SELECT count(*) FROM {a} a FULL JOIN {b} b USING (id) WHERE a.id IS NULL OR b.id IS NULL OR {}",
+                    cols.join(" OR ")
+                ),
+            )?
+            .parse()
+            .map_err(|e| format!("diff: {e}"))
+    }
+
+    fn my_diff(&self, a: &str, b: &str) -> Res<u64> {
+        let cols: Vec<String> = COLS
+            .split(", ")
+            .skip(1)
+            .map(|c| format!("NOT (a.{c} <=> b.{c})"))
+            .collect();
+        let missing: u64 = self
+            .s
+            .my(
+                Some(DST),
+                &format!(
+                    "SELECT count(*) FROM {a} a LEFT JOIN {b} b ON b.id = a.id WHERE b.id IS NULL OR {}",
+                    cols.join(" OR ")
+                ),
+            )?
+            .parse()
+            .map_err(|e| format!("diff: {e}"))?;
+        let extra = self.my_count(b)?.saturating_sub(self.my_count(a)?);
+        Ok(missing + extra)
+    }
+}
+
+/// How one path is measured.
+struct Case<'a> {
+    name: &'a str,
+    /// Rows each run moves.
+    rows: u64,
+    /// The issue's limit on DSP time / pipe time.
+    limit: f64,
+    /// Before each pair of runs (not timed), with the run's number.
+    each_pair: Box<dyn Fn(usize) -> Res<()> + 'a>,
+    before_pipe: Box<dyn Fn() -> Res<()> + 'a>,
+    /// The pipe's two commands, built after `before_pipe`.
+    pipe: Box<dyn Fn() -> Res<(Vec<String>, Vec<String>)> + 'a>,
+    after_pipe: Box<dyn Fn() -> Res<()> + 'a>,
+    before_dsp: Box<dyn Fn() -> Res<()> + 'a>,
+    /// Checks DSP's result; may return a note for the report.
+    after_dsp: Box<dyn Fn() -> Res<Option<String>> + 'a>,
+    /// After all runs: rows where DSP's target differs from the pipe's.
+    diff: Box<dyn Fn() -> Res<u64> + 'a>,
+}
+
+struct Outcome {
+    name: String,
+    rows: u64,
+    limit: f64,
+    pipe: Vec<f64>,
+    dsp: Vec<f64>,
+    peak_mb: Vec<f64>,
+    cpu: Vec<f64>,
+    notes: Vec<String>,
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let m = s.len() / 2;
+    Some(if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    })
+}
+
+fn max(v: &[f64]) -> Option<f64> {
+    v.iter().copied().reduce(f64::max)
+}
+
+fn measure(b: &Bench, c: &Case) -> Res<Outcome> {
+    let mut out = Outcome {
+        name: c.name.to_string(),
+        rows: c.rows,
+        limit: c.limit,
+        pipe: Vec::new(),
+        dsp: Vec::new(),
+        peak_mb: Vec::new(),
+        cpu: Vec::new(),
+        notes: Vec::new(),
+    };
+    let with_dsp = !b.o.pipe_only;
+    for i in 0..b.o.warmup + b.o.runs {
+        let timed = i >= b.o.warmup;
+        (c.each_pair)(i)?;
+        let dsp_first = i % 2 == 1;
+        for step in 0..2 {
+            if (step == 0) != dsp_first {
+                (c.before_pipe)()?;
+                let (x, y) = (c.pipe)()?;
+                let secs = pipeline(&x, &y, &b.log(&format!("pipe-{}", c.name)))?;
+                (c.after_pipe)()?;
+                if timed {
+                    out.pipe.push(secs);
+                }
+            } else if with_dsp {
+                (c.before_dsp)()?;
+                let r = b.run_dsp(c.name)?;
+                let note = (c.after_dsp)()?;
+                if timed {
+                    out.dsp.push(r.secs);
+                    out.peak_mb.extend(r.peak_mb);
+                    out.cpu.extend(r.cpu_secs);
+                    if let Some(n) = note
+                        && !out.notes.contains(&n)
+                    {
+                        out.notes.push(n);
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "bench: {} run {}/{}{}: pipe {} dsp {}",
+            c.name,
+            i + 1,
+            b.o.warmup + b.o.runs,
+            if timed { "" } else { " (warm-up)" },
+            fmt_opt(out.pipe.last().filter(|_| timed).copied(), "s"),
+            fmt_opt(out.dsp.last().filter(|_| timed && with_dsp).copied(), "s"),
+        );
+    }
+    if with_dsp {
+        let d = (c.diff)()?;
+        if d != 0 {
+            return Err(format!(
+                "{}: DSP's target differs from the pipe's in {d} rows",
+                c.name
+            ));
+        }
+        out.notes.push("DSP target == pipe target".into());
+    }
+    Ok(out)
+}
+
+fn fmt_opt(v: Option<f64>, unit: &str) -> String {
+    v.map(|v| format!("{v:.2}{unit}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn thousands(n: f64) -> String {
+    let s = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn cases(b: &Bench) -> Vec<Case<'_>> {
+    let n = b.o.rows;
+    let s = &b.s;
+    let ok = || -> Res<()> { Ok(()) };
+    let noop = move |_: usize| -> Res<()> { Ok(()) };
+    let truncate_pg =
+        move |t: &'static str| move || s.pg(DST, &format!("TRUNCATE {t}")).map(|_| ());
+    let count_pg = move |t: &'static str, want: u64| {
+        move || -> Res<()> { b.expect(&format!("PostgreSQL {t}"), b.pg_count(DST, t)?, want) }
+    };
+    let copy_out_pg = move || s.psql(SRC, &["-c", "\\copy users to pstdout"]);
+    let copy_in_pg = move |t: &str, csv: bool| {
+        let with = if csv { " with (format csv)" } else { "" };
+        s.psql(
+            DST,
+            &["-c", &format!("\\copy {t} ({COLS}) from pstdin{with}")],
+        )
+    };
+    let mut v = Vec::new();
+    for name in &b.o.paths {
+        let case = match name.as_str() {
+            "pg-pg-full" | "pg-pg-full-b100k" => Case {
+                name,
+                rows: n,
+                limit: 1.25,
+                each_pair: Box::new(noop),
+                before_pipe: Box::new(truncate_pg("users_pipe")),
+                pipe: Box::new(move || Ok((copy_out_pg(), copy_in_pg("users_pipe", false)))),
+                after_pipe: Box::new(count_pg("users_pipe", n)),
+                before_dsp: Box::new(truncate_pg("users_dsp")),
+                after_dsp: Box::new(move || count_pg("users_dsp", n)().map(|_| None)),
+                diff: Box::new(move || b.pg_diff("users_pipe", "users_dsp")),
+            },
+            "pg-pg-resync" => {
+                // DSP's target keeps the previous run's rows: every timed run is a
+                // re-sync of an identical table, checked to write nothing.
+                let xid = std::rc::Rc::new(std::cell::Cell::new(0u64));
+                let (x1, x2) = (xid.clone(), xid.clone());
+                Case {
+                    name,
+                    rows: n,
+                    limit: 1.5,
+                    each_pair: Box::new(move |i| {
+                        if i == 0 && !b.o.pipe_only {
+                            s.pg(DST, "TRUNCATE users_resync")?;
+                            b.run_dsp(name)?;
+                        }
+                        Ok(())
+                    }),
+                    before_pipe: Box::new(truncate_pg("users_pipe")),
+                    pipe: Box::new(move || Ok((copy_out_pg(), copy_in_pg("users_pipe", false)))),
+                    after_pipe: Box::new(count_pg("users_pipe", n)),
+                    before_dsp: Box::new(move || {
+                        let x: u64 = s
+                            .pg(DST, "SELECT txid_current() % 4294967296")?
+                            .parse()
+                            .map_err(|e| format!("txid: {e}"))?;
+                        x1.set(x);
+                        Ok(())
+                    }),
+                    after_dsp: Box::new(move || {
+                        count_pg("users_resync", n)()?;
+                        // Rows inserted or updated since carry a newer xmin (no
+                        // wraparound within a benchmark run).
+                        let written: u64 = s
+                            .pg(
+                                DST,
+                                &format!(
+                                    "SELECT count(*) FROM users_resync WHERE xmin::text::bigint > {}",
+                                    x2.get()
+                                ),
+                            )?
+                            .parse()
+                            .map_err(|e| format!("xmin: {e}"))?;
+                        if written > 0 {
+                            return Err(format!(
+                                "pg-pg-resync: DSP rewrote {written} unchanged rows"
+                            ));
+                        }
+                        Ok(Some("re-sync wrote 0 rows (xmin check)".into()))
+                    }),
+                    diff: Box::new(move || b.pg_diff("users_pipe", "users_resync")),
+                }
+            }
+            "mysql-pg" => Case {
+                name,
+                rows: n,
+                limit: 1.25,
+                each_pair: Box::new(noop),
+                before_pipe: Box::new(truncate_pg("users_pipe")),
+                pipe: Box::new(move || {
+                    Ok((
+                        s.mariadb(
+                            Some(SRC),
+                            &["--quick", "-e", &format!("SELECT {COLS} FROM users")],
+                        ),
+                        copy_in_pg("users_pipe", false),
+                    ))
+                }),
+                after_pipe: Box::new(count_pg("users_pipe", n)),
+                before_dsp: Box::new(truncate_pg("users_dsp")),
+                after_dsp: Box::new(move || count_pg("users_dsp", n)().map(|_| None)),
+                diff: Box::new(move || b.pg_diff("users_pipe", "users_dsp")),
+            },
+            "sqlite-pg" => Case {
+                name,
+                rows: n,
+                limit: 1.25,
+                each_pair: Box::new(noop),
+                before_pipe: Box::new(truncate_pg("users_pipe")),
+                pipe: Box::new(move || {
+                    Ok((
+                        vec![
+                            "sqlite3".into(),
+                            "-csv".into(),
+                            b.lite.display().to_string(),
+                            format!("SELECT {COLS} FROM users"),
+                        ],
+                        copy_in_pg("users_pipe", true),
+                    ))
+                }),
+                after_pipe: Box::new(count_pg("users_pipe", n)),
+                before_dsp: Box::new(truncate_pg("users_dsp")),
+                after_dsp: Box::new(move || count_pg("users_dsp", n)().map(|_| None)),
+                diff: Box::new(move || b.pg_diff("users_pipe", "users_dsp")),
+            },
+            "pg-mysql" => Case {
+                name,
+                rows: n,
+                limit: 1.5,
+                each_pair: Box::new(noop),
+                before_pipe: Box::new(move || s.my(Some(DST), "TRUNCATE users_pipe").map(|_| ())),
+                pipe: Box::new(move || {
+                    // DATETIME takes naive UTC text and TINYINT takes 0/1; COPY's
+                    // text escaping is LOAD DATA's default.
+                    Ok((
+                        s.psql(
+                            SRC,
+                            &[
+                                "-c",
+                                "\\copy (SELECT id, email, name, created_at AT TIME ZONE 'UTC', \
+                                 updated_at AT TIME ZONE 'UTC', score, active::int, profile FROM users) to pstdout",
+                            ],
+                        ),
+                        s.mariadb(
+                            Some(DST),
+                            &[
+                                "--local-infile=1",
+                                "-e",
+                                &format!(
+                                    "LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE users_pipe \
+                                     CHARACTER SET utf8mb4 ({COLS})"
+                                ),
+                            ],
+                        ),
+                    ))
+                }),
+                after_pipe: Box::new(move || {
+                    b.expect("MySQL users_pipe", b.my_count("users_pipe")?, n)
+                }),
+                before_dsp: Box::new(move || s.my(Some(DST), "TRUNCATE users_dsp").map(|_| ())),
+                after_dsp: Box::new(move || {
+                    b.expect("MySQL users_dsp", b.my_count("users_dsp")?, n)?;
+                    Ok(None)
+                }),
+                diff: Box::new(move || b.my_diff("users_pipe", "users_dsp")),
+            },
+            "pg-pg-incr" => {
+                // 1% of the rows change before each pair; the hand-written
+                // incremental reads past the watermark it finds in its target,
+                // stages and upserts in one transaction.
+                let changed = n / 100;
+                let wm = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+                let (w1, w2) = (wm.clone(), wm.clone());
+                let sets: Vec<String> = COLS
+                    .split(", ")
+                    .skip(1)
+                    .map(|c| format!("{c} = EXCLUDED.{c}"))
+                    .collect();
+                let upsert = format!(
+                    "INSERT INTO users_inc_pipe ({COLS}) SELECT {COLS} FROM stage \
+                     ON CONFLICT (id) DO UPDATE SET {}",
+                    sets.join(", ")
+                );
+                Case {
+                    name,
+                    rows: changed,
+                    limit: 1.5,
+                    each_pair: Box::new(move |i| {
+                        if i == 0 {
+                            // The starting point: both targets hold the whole table
+                            // (DSP's first incremental run loads everything).
+                            s.pg(DST, "TRUNCATE users_inc_pipe, users_inc_dsp")?;
+                            pipeline(
+                                &copy_out_pg(),
+                                &copy_in_pg("users_inc_pipe", false),
+                                &b.log("pipe-initial"),
+                            )?;
+                            if !b.o.pipe_only {
+                                b.run_dsp(name)?;
+                            }
+                        }
+                        s.pg(
+                            SRC,
+                            &format!(
+                                "UPDATE users SET updated_at = clock_timestamp(), score = score + 1 \
+                                 WHERE id % 100 = {}",
+                                i % 100
+                            ),
+                        )
+                        .map(|_| ())
+                    }),
+                    before_pipe: Box::new(move || {
+                        *w1.borrow_mut() =
+                            s.pg(DST, "SELECT max(updated_at) FROM users_inc_pipe")?;
+                        Ok(())
+                    }),
+                    pipe: Box::new(move || {
+                        let wm = w2.borrow().clone();
+                        Ok((
+                            s.psql(
+                                SRC,
+                                &[
+                                    "-c",
+                                    &format!(
+                                        "\\copy (SELECT {COLS} FROM users WHERE updated_at > '{wm}') to pstdout"
+                                    ),
+                                ],
+                            ),
+                            s.psql(
+                                DST,
+                                &[
+                                    "-1",
+                                    "-c",
+                                    "CREATE TEMP TABLE stage (LIKE users_inc_pipe) ON COMMIT DROP",
+                                    "-c",
+                                    &format!("\\copy stage ({COLS}) from pstdin"),
+                                    "-c",
+                                    &upsert,
+                                ],
+                            ),
+                        ))
+                    }),
+                    after_pipe: Box::new(count_pg("users_inc_pipe", n)),
+                    before_dsp: Box::new(ok),
+                    after_dsp: Box::new(move || count_pg("users_inc_dsp", n)().map(|_| None)),
+                    diff: Box::new(move || b.pg_diff("users_inc_pipe", "users_inc_dsp")),
+                }
+            }
+            _ => continue,
+        };
+        v.push(case);
+    }
+    v
+}
+
+fn print_table(b: &Bench, outcomes: &[Outcome]) {
+    let header = [
+        "path",
+        "rows",
+        "pipe s",
+        "pipe rows/s",
+        "dsp s",
+        "dsp rows/s",
+        "dsp/pipe",
+        "limit",
+        "dsp peak MB",
+        "dsp cpu s",
+        "verdict",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for o in outcomes {
+        let p = median(&o.pipe);
+        let d = median(&o.dsp);
+        let peak = max(&o.peak_mb);
+        let ratio = match (p, d) {
+            (Some(p), Some(d)) if p > 0.0 => Some(d / p),
+            _ => None,
+        };
+        let verdict = match (ratio, peak) {
+            (Some(r), Some(m)) if r <= o.limit && m < MEMORY_LIMIT_MB => "ok".to_string(),
+            (Some(r), Some(m)) => {
+                let mut why = Vec::new();
+                if r > o.limit {
+                    why.push("slow");
+                }
+                if m >= MEMORY_LIMIT_MB {
+                    why.push("memory");
+                }
+                format!("MISS ({})", why.join(", "))
+            }
+            (Some(r), None) if r <= o.limit => "ok".to_string(),
+            (Some(_), None) => "MISS (slow)".to_string(),
+            _ => "-".to_string(),
+        };
+        let rate = |t: Option<f64>| {
+            t.filter(|t| *t > 0.0)
+                .map(|t| thousands(o.rows as f64 / t))
+                .unwrap_or_else(|| "-".into())
+        };
+        rows.push(vec![
+            o.name.clone(),
+            thousands(o.rows as f64),
+            fmt_opt(p, ""),
+            rate(p),
+            fmt_opt(d, ""),
+            rate(d),
+            ratio
+                .map(|r| format!("{r:.2}x"))
+                .unwrap_or_else(|| "-".into()),
+            format!("{:.2}x", o.limit),
+            peak.map(|m| format!("{m:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            fmt_opt(median(&o.cpu), ""),
+            verdict,
+        ]);
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == 0 || i == cells.len() - 1 {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    println!(
+        "\nDSP benchmark: {} rows, median of {} run(s) after {} warm-up, pipe and dsp alternating",
+        thousands(b.o.rows as f64),
+        b.o.runs,
+        b.o.warmup
+    );
+    line(header.iter().map(|s| s.to_string()).collect());
+    line(widths.iter().map(|w| "-".repeat(*w)).collect());
+    for r in rows {
+        line(r);
+    }
+    println!();
+    for o in outcomes {
+        for n in &o.notes {
+            println!("  {}: {n}", o.name);
+        }
+        if o.pipe.len() > 1 || o.dsp.len() > 1 {
+            let all = |v: &[f64]| {
+                v.iter()
+                    .map(|x| format!("{x:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            println!(
+                "  {}: runs pipe [{}] dsp [{}]",
+                o.name,
+                all(&o.pipe),
+                all(&o.dsp)
+            );
+        }
+    }
+    let full = outcomes
+        .iter()
+        .find(|o| o.name == "pg-pg-full")
+        .and_then(|o| median(&o.dsp));
+    let incr = outcomes
+        .iter()
+        .find(|o| o.name == "pg-pg-incr")
+        .and_then(|o| median(&o.dsp));
+    if let (Some(f), Some(i)) = (full, incr) {
+        println!(
+            "  pg-pg-incr: DSP incremental (1% changed) takes {:.1}% of DSP's full sync (limit < 10%): {}",
+            i * 100.0 / f,
+            if i * 10.0 < f { "ok" } else { "MISS" }
+        );
+    }
+}
+
+/// The release `dsp` binary: DSP_BIN, else built by cargo next to this example.
+fn dsp_binary() -> Res<PathBuf> {
+    if let Ok(p) = std::env::var("DSP_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    eprintln!("bench: cargo build --release --bin dsp");
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet", "--bin", "dsp"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !st.success() {
+        return Err("cargo build --release --bin dsp failed".into());
+    }
+    // target/release/examples/bench -> target/release/dsp
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let guess = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("dsp"))
+        .filter(|p| p.exists() && p.parent().is_some_and(|d| d.ends_with("release")));
+    Ok(guess.unwrap_or_else(|| root.join("target/release/dsp")))
+}
+
+fn main() {
+    let o = match parse_opts() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "bench: note: this is a debug build of the bench; DSP itself runs from its release binary"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("dsp_bench_{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(dir.join("data")) {
+        eprintln!("bench: cannot create {}: {e}", dir.display());
+        std::process::exit(1);
+    }
+    let dsp = if o.pipe_only {
+        None
+    } else {
+        match dsp_binary() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("bench: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
+    let b = Bench {
+        s: Servers::from_env(),
+        lite: dir.join("src.sqlite"),
+        dir,
+        dsp,
+        o,
+    };
+    let result = b.setup().and_then(|_| {
+        let mut outcomes = Vec::new();
+        for c in cases(&b) {
+            outcomes.push(measure(&b, &c)?);
+        }
+        Ok(outcomes)
+    });
+    let code = match result {
+        Ok(outcomes) => {
+            print_table(&b, &outcomes);
+            0
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            1
+        }
+    };
+    if b.o.keep {
+        eprintln!("bench: kept databases {SRC}/{DST} and {}", b.dir.display());
+    } else {
+        b.teardown();
+    }
+    std::process::exit(code);
+}
