@@ -197,11 +197,21 @@ pub async fn check_existing_target(
     // fails its row instead. SQLite keeps any text.
     if conn.dialect() != Dialect::Sqlite {
         for (limit, t) in limits.iter_mut().zip(targets.iter()) {
-            if t.ty == ColumnType::Decimal {
-                limit.decimal = t
-                    .native
-                    .as_deref()
-                    .and_then(crate::engine::types::DecimalLimit::parse);
+            let native = t.native.as_deref();
+            match t.ty {
+                ColumnType::Decimal => {
+                    limit.decimal = native.and_then(crate::engine::types::DecimalLimit::parse);
+                }
+                // Likewise a timestamp's fraction (and MySQL's ranges).
+                ColumnType::Timestamp => {
+                    limit.timestamp = native.and_then(|n| {
+                        crate::engine::types::TimestampLimit::parse(
+                            n,
+                            conn.dialect() == Dialect::Mysql,
+                        )
+                    });
+                }
+                _ => {}
             }
         }
     }

@@ -30,6 +30,7 @@ pub struct Limit {
     pub max_bytes: Option<usize>,
     pub int_range: Option<(i64, i64)>,
     pub decimal: Option<crate::engine::types::DecimalLimit>,
+    pub timestamp: Option<crate::engine::types::TimestampLimit>,
 }
 
 /// Values the target database cannot store at all, whatever the column.
@@ -160,6 +161,7 @@ pub fn check_target(
             max_bytes: n.max_bytes,
             int_range: n.int_range,
             decimal: None,
+            timestamp: None,
         });
     }
     Ok(limits)
@@ -193,6 +195,7 @@ pub fn resolve(
         convert.max_bytes = limit.max_bytes;
         convert.int_range = limit.int_range;
         convert.decimal = limit.decimal;
+        convert.timestamp = limit.timestamp;
         convert.finite_floats = rules.finite_floats;
         convert.no_nul = rules.no_nul;
         read.push(ReadColumn {
