@@ -1878,3 +1878,84 @@ async fn values_that_do_not_fit_a_narrower_pg_numeric_fail_their_row() {
 async fn values_that_do_not_fit_a_narrower_mysql_decimal_fail_their_row() {
     narrower_decimal_target(Kind::My).await;
 }
+
+/// An existing target timestamp column that keeps fewer fractional digits,
+/// or (MySQL TIMESTAMP) a narrower range, than a value needs: that value
+/// fails its row, named, instead of being silently cut or failing the run.
+async fn narrower_timestamp_target(target: Kind, column: &str, expect_failed: &[i64]) {
+    let test = format!("timestamp into {target:?} {column}");
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(target, &format!("{test} (target)"), &env, "t").await else {
+        return;
+    };
+    src.exec("CREATE TABLE src (id BIGINT PRIMARY KEY, v TEXT, t TIMESTAMPTZ)")
+        .await;
+    src.exec(
+        "INSERT INTO src VALUES (1, 'a', '2024-01-01 00:00:00+00'), \
+         (2, 'b', '2024-01-01 00:00:00.123456+00'), (3, 'c', '2040-01-01 00:00:00+00'), \
+         (4, 'd', '2024-01-01 00:00:00.5+00'), (5, 'e', NULL)",
+    )
+    .await;
+    tgt.exec(&format!(
+        "CREATE TABLE dst (id BIGINT PRIMARY KEY, v TEXT, n BIGINT, t {column} NULL)"
+    ))
+    .await;
+    let cols = "  { source = \"id\", target = \"id\", type = \"integer\" },\n  \
+                { source = \"v\", target = \"v\", type = \"string\" },\n  \
+                { source = \"t\", target = \"t\", type = \"timestamp\" },";
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 1000, cols)
+            + "max_failed = 3\n"),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(&test);
+    assert_eq!(out.code, 0, "{test}\n{}", out.all());
+    let ok = 5 - expect_failed.len();
+    assert!(
+        out.stdout.contains(&format!(
+            "Total: 5, Success: {ok}, Failed: {}",
+            expect_failed.len()
+        )),
+        "{test}: rows {expect_failed:?} cannot be stored exactly and must fail\n{}",
+        out.all()
+    );
+    for id in expect_failed {
+        let key = format!("id={id}");
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with("[WARN]") && l.contains(&key)),
+            "{test}: row {key} not logged\n{}",
+            out.all()
+        );
+    }
+    let present: Vec<i64> = tgt.dump("dst").await.iter().map(|r| r.0).collect();
+    let want: Vec<i64> = (1..=5).filter(|i| !expect_failed.contains(i)).collect();
+    assert_eq!(present, want, "{test}: rows in the target");
+}
+
+#[tokio::test]
+async fn sub_second_timestamps_do_not_fit_a_mysql_datetime_without_fraction() {
+    narrower_timestamp_target(Kind::My, "DATETIME", &[2, 4]).await;
+}
+
+#[tokio::test]
+async fn timestamps_outside_a_mysql_timestamp_column_fail_their_row() {
+    narrower_timestamp_target(Kind::My, "TIMESTAMP(6)", &[3]).await;
+}
+
+#[tokio::test]
+async fn sub_second_timestamps_do_not_fit_a_pg_timestamp_0() {
+    narrower_timestamp_target(Kind::Pg, "TIMESTAMP(0) WITH TIME ZONE", &[2, 4]).await;
+}
+
+#[tokio::test]
+async fn timestamps_fit_a_mysql_datetime_3_only_to_the_millisecond() {
+    narrower_timestamp_target(Kind::My, "DATETIME(3)", &[2]).await;
+}
