@@ -218,7 +218,9 @@ impl TimestampLimit {
     pub fn check(&self, t: &DateTime<Utc>) -> Result<(), String> {
         let shown = || t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let unit = 10u32.pow(6 - self.fsp);
-        if t.timestamp_subsec_micros() % unit != 0 || t.timestamp_subsec_nanos() % 1000 != 0 {
+        if !t.timestamp_subsec_micros().is_multiple_of(unit)
+            || !t.timestamp_subsec_nanos().is_multiple_of(1000)
+        {
             return Err(format!(
                 "{} has more fractional digits than the target column keeps ({}); widen the column (e.g. to 6 digits)",
                 shown(),
