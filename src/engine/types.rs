@@ -262,6 +262,13 @@ pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
                     "{i} is outside the target column's range {lo} to {hi}"
                 ));
             }
+            // An integer into a decimal(p,0) column.
+            Value::Int(i) if c.decimal.is_some() => {
+                if let Some(limit) = c.decimal {
+                    limit.check(&i.to_string())?;
+                }
+                Value::Int(i)
+            }
             v => v,
         },
         ColumnType::Float => match to_float(raw)? {

@@ -199,7 +199,7 @@ pub async fn check_existing_target(
         for (limit, t) in limits.iter_mut().zip(targets.iter()) {
             let native = t.native.as_deref();
             match t.ty {
-                ColumnType::Decimal => {
+                ColumnType::Decimal | ColumnType::Integer => {
                     limit.decimal = native.and_then(crate::engine::types::DecimalLimit::parse);
                 }
                 // Likewise a timestamp's fraction (and MySQL's ranges).
