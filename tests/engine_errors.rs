@@ -302,7 +302,7 @@ impl End {
 
     /// `SELECT id, v, n FROM table ORDER BY id`.
     async fn dump(&self, table: &str) -> Vec<(i64, Option<String>, Option<i64>)> {
-        let sql = format!("SELECT id, v, n FROM {table} ORDER BY id");
+        let sql = format!("SELECT id, v, CAST(n AS BIGINT) FROM {table} ORDER BY id");
         let conv = |id, v, n| (id, v, n);
         match self {
             End::Pg(_, p) => sqlx::query(&sql)
@@ -314,7 +314,7 @@ impl End {
                 .collect(),
             End::My(_, p) => {
                 let sql =
-                    format!("SELECT id, CONVERT(v USING utf8mb4), n FROM {table} ORDER BY id");
+                    format!("SELECT id, CONVERT(v USING utf8mb4), CAST(n AS SIGNED) FROM {table} ORDER BY id");
                 sqlx::query(&sql)
                     .fetch_all(p)
                     .await
@@ -1958,4 +1958,52 @@ async fn sub_second_timestamps_do_not_fit_a_pg_timestamp_0() {
 #[tokio::test]
 async fn timestamps_fit_a_mysql_datetime_3_only_to_the_millisecond() {
     narrower_timestamp_target(Kind::My, "DATETIME(3)", &[2]).await;
+}
+
+/// An integer too large for an existing `decimal(5,0)` column fails its row.
+async fn integer_into_narrow_decimal(target: Kind) {
+    let test = format!("integer into {target:?} decimal(5,0)");
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(target, &format!("{test} (target)"), &env, "t").await else {
+        return;
+    };
+    small_source(&src).await;
+    src.exec("UPDATE src SET n = 1234567 WHERE id = 2; UPDATE src SET n = -99999 WHERE id = 3")
+        .await;
+    tgt.exec("CREATE TABLE dst (id BIGINT PRIMARY KEY, v TEXT, n DECIMAL(5,0))")
+        .await;
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 1000, COLS)
+            + "max_failed = 1\n"),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(&test);
+    assert_eq!(out.code, 0, "{test}\n{}", out.all());
+    assert!(
+        out.stdout.contains("Total: 3, Success: 2, Failed: 1")
+            && out
+                .stdout
+                .lines()
+                .any(|l| l.starts_with("[WARN]") && l.contains("id=2")),
+        "{test}\n{}",
+        out.all()
+    );
+    let rows: Vec<i64> = tgt.dump("dst").await.iter().map(|r| r.0).collect();
+    assert_eq!(rows, vec![1, 3], "{test}");
+}
+
+#[tokio::test]
+async fn integers_too_large_for_a_pg_numeric_5_0_fail_their_row() {
+    integer_into_narrow_decimal(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn integers_too_large_for_a_mysql_decimal_5_0_fail_their_row() {
+    integer_into_narrow_decimal(Kind::My).await;
 }
