@@ -313,8 +313,9 @@ impl End {
                 .map(|r| conv(r.get(0), r.get(1), r.get(2)))
                 .collect(),
             End::My(_, p) => {
-                let sql =
-                    format!("SELECT id, CONVERT(v USING utf8mb4), CAST(n AS SIGNED) FROM {table} ORDER BY id");
+                let sql = format!(
+                    "SELECT id, CONVERT(v USING utf8mb4), CAST(n AS SIGNED) FROM {table} ORDER BY id"
+                );
                 sqlx::query(&sql)
                     .fetch_all(p)
                     .await
@@ -1740,6 +1741,9 @@ async fn failed_rows(target: Kind) {
     src.exec("UPDATE src SET v = NULL, n = NULL WHERE id = 4")
         .await;
     src.exec("DELETE FROM src WHERE id = 10").await;
+    // A new row that fails must not appear in the target at all.
+    src.exec("INSERT INTO src VALUES (11, 'new bad', 'eleven')")
+        .await;
 
     // Beyond max_failed: failed run, target untouched, the rows named.
     env.write(&text(1));
@@ -1757,16 +1761,16 @@ async fn failed_rows(target: Kind) {
     assert!(tgt.dump("dst").await == first, "{test}: the target changed");
 
     // Within max_failed: succeeded, counted, logged.
-    env.write(&text(2));
+    env.write(&text(3));
     let out = env.dsp(&["run", "J"], &[]);
     out.assert_no_panic(&test);
     assert_eq!(out.code, 0, "{test}: within max_failed\n{}", out.all());
     assert!(
-        out.stdout.contains("Total: 9, Success: 7, Failed: 2"),
+        out.stdout.contains("Total: 10, Success: 7, Failed: 3"),
         "{test}: summary line\n{}",
         out.all()
     );
-    for key in ["id=5", "id=7"] {
+    for key in ["id=5", "id=7", "id=11"] {
         assert!(
             out.stdout
                 .lines()
@@ -1780,7 +1784,8 @@ async fn failed_rows(target: Kind) {
         first.iter().filter(|r| r.0 != 10).cloned().collect();
     want[1] = (2, Some("changed".into()), Some(2));
     want[3] = (4, None, None);
-    // Rows 5 and 7 could not be read: the target keeps their last good copy.
+    // Rows 5 and 7 could not be read: the target keeps their last good copy;
+    // row 11 never had one.
     assert_eq!(got, want, "{test}: target after a run with failed rows");
 }
 
