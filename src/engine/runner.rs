@@ -627,12 +627,15 @@ impl Run {
                     .map(|&k| plan.read[k].name.as_str())
                     .collect();
                 return Err(Stop::Failed(format!(
-                    "the source table {} has {} rows but only {} distinct values of its primary key ({}); \
-                     the schema's primary_key must be unique in the source; the target was left unchanged",
+                    "the source table {} has {} rows but only {} distinct values of its primary key ({}) \
+                     as the target table {} compares them; the schema's primary_key must be unique in the \
+                     source, and the target's key columns must not treat different values as equal \
+                     (a case- or accent-insensitive collation does); the target was left unchanged",
                     plan.source_table,
                     thousands(self.written),
                     thousands(after),
-                    keys.join(", ")
+                    keys.join(", "),
+                    plan.target_table
                 )));
             }
             if deleted > 0 {
