@@ -2012,3 +2012,55 @@ async fn integers_too_large_for_a_pg_numeric_5_0_fail_their_row() {
 async fn integers_too_large_for_a_mysql_decimal_5_0_fail_their_row() {
     integer_into_narrow_decimal(Kind::My).await;
 }
+
+/// Keys unique in the source that an existing MySQL target's case-insensitive
+/// key column treats as equal: the run fails saying so, target untouched.
+#[tokio::test]
+async fn keys_merged_by_a_case_insensitive_target_collation_fail_the_run() {
+    let test = "case-insensitive target key";
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, test, &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::My, test, &env, "").await else {
+        return;
+    };
+    src.exec("CREATE TABLE src (code TEXT PRIMARY KEY, v TEXT)")
+        .await;
+    src.exec("INSERT INTO src VALUES ('a', 'lower'), ('A', 'upper'), ('b', 'x')")
+        .await;
+    tgt.exec(
+        "CREATE TABLE dst (code VARCHAR(10) PRIMARY KEY, v TEXT) \
+         DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_general_ci",
+    )
+    .await;
+    tgt.exec("INSERT INTO dst VALUES ('z', 'old')").await;
+    let cols = "  { source = \"code\", target = \"code\", type = \"string\" },\n  \
+                { source = \"v\", target = \"v\", type = \"string\" },";
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 1000, cols)
+                .replace("primary_key = \"id\"", "primary_key = \"code\"")
+            + "max_delete_percent = 100\n"),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_failed_naming(test, &["dst", "code"]);
+    assert!(
+        out.all().contains("collation"),
+        "{test}: the error does not point at the target's collation\n{}",
+        out.all()
+    );
+    let End::My(_, p) = &tgt else { unreachable!() };
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT CONVERT(code USING utf8mb4), CONVERT(v USING utf8mb4) FROM dst")
+            .fetch_all(p)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![("z".to_string(), "old".to_string())],
+        "{test}: target changed"
+    );
+}
