@@ -168,7 +168,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         " Log "
     };
     f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(title)),
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(Block::default().borders(Borders::TOP).title(title)),
         log,
     );
 

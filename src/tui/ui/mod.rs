@@ -103,6 +103,6 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
 
 /// Splits a tab's body into the list (left) and the details (right).
 pub fn split(area: Rect) -> [Rect; 2] {
-    let list_w = (area.width * 3 / 8).clamp(24, 40);
+    let list_w = (area.width / 3).clamp(30, 40);
     Layout::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(area)
 }
