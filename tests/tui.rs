@@ -393,6 +393,27 @@ async fn run_now_on_a_sqlite_job_reaches_the_summary() {
     assert!(s.contains("✓ Sync Users to Analytics"), "{s}");
     assert!(s.contains("succeeded"), "the run is in the history:\n{s}");
 
+    // h lists the past runs; Enter shows a run's full log from the history.
+    lp.press(&mut app, key(KeyCode::Char('h')));
+    let s = screen(&app, 100, 30);
+    assert!(
+        s.contains("past runs") && s.contains("full") && s.contains("succeeded"),
+        "{s}"
+    );
+    assert!(s.contains("total    50,000"), "{s}");
+    lp.press(&mut app, key(KeyCode::Enter));
+    for _ in 0..40 {
+        lp.press(&mut app, key(KeyCode::Down));
+    }
+    let s = screen(&app, 100, 30);
+    assert!(
+        s.contains("[INFO] Sync completed. Total: 50,000, Success: 50,000, Failed: 0"),
+        "{s}"
+    );
+    lp.press(&mut app, key(KeyCode::Esc));
+    lp.press(&mut app, key(KeyCode::Esc));
+    assert!(app.popup.is_none());
+
     // Network t: the test result arrives in the background.
     lp.press(&mut app, key(KeyCode::Char('1')));
     lp.press(&mut app, key(KeyCode::Char('t')));

@@ -96,6 +96,16 @@ pub enum Popup {
     Help,
     Confirm(Confirm),
     Form(Form),
+    Runs(RunsView),
+}
+
+/// The past runs of a job: a list, and the full log of the one opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunsView {
+    pub job: String,
+    pub selected: usize,
+    /// The run whose log is shown, and how far it is scrolled down.
+    pub open: Option<(usize, usize)>,
 }
 
 /// What the Jobs tab shows of one job.
@@ -247,6 +257,7 @@ impl App {
             Some(Popup::Form(f)) if f.is_schema() => vec![Context::Form, Context::SchemaForm],
             Some(Popup::Form(_)) => vec![Context::Form],
             Some(Popup::Help) => vec![],
+            Some(Popup::Runs(_)) => vec![Context::Runs],
             None => vec![
                 Context::Global,
                 match self.tab {
@@ -278,6 +289,10 @@ impl App {
                 Vec::new()
             }
             Some(Popup::Confirm(c)) => self.on_confirm_key(c, key),
+            Some(Popup::Runs(r)) => {
+                self.on_runs_key(r, key);
+                Vec::new()
+            }
             Some(Popup::Form(f)) => self.on_form_key(f, key),
             None => self.on_list_key(key),
         }
@@ -347,6 +362,7 @@ impl App {
             }
             KeyCode::Char('r') if self.tab == Tab::Jobs && n > 0 => return self.run_selected(),
             KeyCode::Char('c') if self.tab == Tab::Jobs && n > 0 => self.cancel_selected(),
+            KeyCode::Char('h') if self.tab == Tab::Jobs && n > 0 => self.open_runs(),
             KeyCode::PageUp | KeyCode::PageDown | KeyCode::Home | KeyCode::End
                 if self.tab == Tab::Jobs =>
             {
@@ -653,6 +669,47 @@ impl App {
             }
             _ => self.message = Some((Level::Info, format!("job \"{job}\" is not running"))),
         }
+    }
+
+    fn open_runs(&mut self) {
+        self.load_history();
+        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
+            return;
+        };
+        if self.jobs.get(&job).is_none_or(|v| v.history.is_empty()) {
+            self.message = Some((
+                Level::Info,
+                format!("job \"{job}\" has no recorded runs yet"),
+            ));
+            return;
+        }
+        self.popup = Some(Popup::Runs(RunsView {
+            job,
+            selected: 0,
+            open: None,
+        }));
+    }
+
+    fn on_runs_key(&mut self, mut r: RunsView, key: KeyEvent) {
+        let runs = self.jobs.get(&r.job).map(|v| v.history.len()).unwrap_or(0);
+        match (&mut r.open, key.code) {
+            (None, KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('h')) => return,
+            (Some(_), KeyCode::Esc | KeyCode::Char('q')) => r.open = None,
+            (None, KeyCode::Char('j') | KeyCode::Down) => {
+                r.selected = (r.selected + 1).min(runs.saturating_sub(1))
+            }
+            (None, KeyCode::Char('k') | KeyCode::Up) => r.selected = r.selected.saturating_sub(1),
+            (None, KeyCode::Enter) => r.open = Some((r.selected, 0)),
+            (Some((_, scroll)), KeyCode::Char('j') | KeyCode::Down) => *scroll += 1,
+            (Some((_, scroll)), KeyCode::Char('k') | KeyCode::Up) => {
+                *scroll = scroll.saturating_sub(1)
+            }
+            (Some((_, scroll)), KeyCode::PageDown) => *scroll += 10,
+            (Some((_, scroll)), KeyCode::PageUp) => *scroll = scroll.saturating_sub(10),
+            (Some((_, scroll)), KeyCode::Home) => *scroll = 0,
+            _ => {}
+        }
+        self.popup = Some(Popup::Runs(r));
     }
 
     fn scroll_log(&mut self, code: KeyCode) {

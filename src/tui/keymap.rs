@@ -11,6 +11,7 @@ pub enum Context {
     Form,
     SchemaForm,
     Confirm,
+    Runs,
 }
 
 impl Context {
@@ -23,6 +24,7 @@ impl Context {
             Context::Form => "Forms",
             Context::SchemaForm => "Schema form",
             Context::Confirm => "Confirmation",
+            Context::Runs => "Past runs",
         }
     }
 }
@@ -57,6 +59,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Context::Schema, "f", "fill columns from source", true),
     b(Context::Jobs, "r", "run now", true),
     b(Context::Jobs, "c", "cancel", true),
+    b(Context::Jobs, "h", "past runs and their logs", true),
     b(Context::Jobs, "PgUp/PgDn", "scroll log", true),
     b(Context::Jobs, "Home/End", "log top / follow tail", false),
     b(Context::Form, "Tab/S-Tab", "next/previous field", true),
@@ -72,6 +75,9 @@ pub const BINDINGS: &[Binding] = &[
         false,
     ),
     b(Context::SchemaForm, "Ctrl-F", "fill from source", true),
+    b(Context::Runs, "j/k", "choose a run / scroll", true),
+    b(Context::Runs, "Enter", "show its full log", true),
+    b(Context::Runs, "Esc", "back", true),
     b(Context::Confirm, "y/Enter", "yes", true),
     b(Context::Confirm, "n/Esc", "no", true),
 ];

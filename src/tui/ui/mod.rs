@@ -85,6 +85,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         Some(Popup::Help) => popup::draw_help(f, area, theme),
         Some(Popup::Confirm(c)) => popup::draw_confirm(f, area, c, theme),
         Some(Popup::Form(form)) => form::draw(f, area, form, theme),
+        Some(Popup::Runs(r)) => popup::draw_runs(f, area, app, r, theme),
         None => {}
     }
 }

@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::centered;
-use crate::tui::app::Confirm;
+use crate::engine::progress::thousands;
+use crate::tui::app::{App, Confirm, RunsView};
 use crate::tui::keymap::{BINDINGS, Context};
 use crate::tui::theme::Theme;
 
@@ -28,7 +29,12 @@ pub fn draw_help(f: &mut Frame, area: Rect, theme: &Theme) {
         Context::Schema,
         Context::Jobs,
     ]);
-    let right = column(&[Context::Form, Context::SchemaForm, Context::Confirm]);
+    let right = column(&[
+        Context::Form,
+        Context::SchemaForm,
+        Context::Runs,
+        Context::Confirm,
+    ]);
     let h = (left.len().max(right.len()) as u16 + 2).min(area.height);
     let rect = centered(area, 78, h);
     f.render_widget(Clear, rect);
@@ -70,5 +76,76 @@ pub fn draw_confirm(f: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
     let p = Paragraph::new(lines)
         .wrap(Wrap { trim: true })
         .block(Block::default().borders(Borders::ALL).title(" Confirm "));
+    f.render_widget(p, rect);
+}
+
+/// The job's past runs (when, mode, status, counts, duration); Enter opens one's
+/// full log as recorded in the run history.
+pub fn draw_runs(f: &mut Frame, area: Rect, app: &App, r: &RunsView, theme: &Theme) {
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(2),
+    );
+    f.render_widget(Clear, rect);
+    let history = app
+        .job_view(&r.job)
+        .map(|v| v.history.as_slice())
+        .unwrap_or(&[]);
+    let height = rect.height.saturating_sub(2) as usize;
+    let (title, lines): (String, Vec<Line>) =
+        match r.open.and_then(|(i, s)| history.get(i).map(|h| (h, s))) {
+            Some((run, scroll)) => {
+                let lines = run
+                    .log
+                    .iter()
+                    .skip(scroll)
+                    .take(height)
+                    .map(|l| Line::from(format!("{} {l}", l.at.format("%Y-%m-%d %H:%M:%S"))))
+                    .collect();
+                (
+                    format!(
+                        " {} · run of {} (Esc back) ",
+                        r.job,
+                        app.zone.format(run.summary.started)
+                    ),
+                    lines,
+                )
+            }
+            None => {
+                let skip = r.selected.saturating_sub(height.saturating_sub(1));
+                let lines = history
+                    .iter()
+                    .enumerate()
+                    .skip(skip)
+                    .take(height)
+                    .map(|(i, run)| {
+                        let s = &run.summary;
+                        let secs = (s.ended - s.started).num_milliseconds() as f64 / 1000.0;
+                        let text = format!(
+                            "{} {:<12} {:<10} total {:>9}  ok {:>9}  failed {:>6}  {secs:.1}s",
+                            app.zone.format(s.started),
+                            s.mode.as_str(),
+                            s.status.as_str(),
+                            thousands(s.total),
+                            thousands(s.success),
+                            thousands(s.failed),
+                        );
+                        let marker = if i == r.selected { "> " } else { "  " };
+                        let style = if i == r.selected {
+                            theme.selected()
+                        } else {
+                            Default::default()
+                        };
+                        Line::from(vec![Span::raw(marker), Span::styled(text, style)])
+                    })
+                    .collect();
+                (
+                    format!(" {} · past runs (Enter shows the log) ", r.job),
+                    lines,
+                )
+            }
+        };
+    let p = Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title));
     f.render_widget(p, rect);
 }
