@@ -306,6 +306,27 @@ impl Run {
             &natives,
         )
         .await?;
+        if job.mode == SyncMode::Incremental {
+            // A full sync notices keys merging (its row count comes out short);
+            // an incremental upsert would let them overwrite each other silently.
+            let keys: Vec<String> = targets
+                .iter()
+                .filter(|t| t.key)
+                .map(|t| t.name.clone())
+                .collect();
+            let merging = db::insensitive_keys(&mut tconn, &schema.target_table, &keys)
+                .await
+                .map_err(in_target)?;
+            if let Some((col, collation)) = merging.first() {
+                return Err(Stop::Failed(format!(
+                    "target key column {}.{col} on network \"{}\" uses collation {collation}, which treats keys \
+                     differing only in case or accents as equal, so an incremental run would let such rows \
+                     overwrite each other; give the column a binary collation (e.g. ALTER TABLE {} MODIFY \
+                     {col} VARCHAR(255) COLLATE utf8mb4_bin) or sync this job in full mode",
+                    schema.target_table, tgt_net.name, schema.target_table
+                )));
+            }
+        }
         let plan = plan::resolve(schema, src_net, &src_natives, targets, &limits, rules)?;
         let plan = Arc::new(plan);
 

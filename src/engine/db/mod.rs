@@ -180,6 +180,19 @@ pub async fn has_unique_key(conn: &mut Conn, table: &str, keys: &[String]) -> Re
     }
 }
 
+/// Target key columns that compare case- or accent-insensitively (MySQL
+/// collations), as `(column, collation)`.
+pub async fn insensitive_keys(
+    conn: &mut Conn,
+    table: &str,
+    keys: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    match conn {
+        Conn::My(c) => mysql::insensitive_keys(c, table, keys).await,
+        Conn::Pg(_) | Conn::Lite(_) => Ok(Vec::new()),
+    }
+}
+
 /// Checks an existing target table: every mapped column present and able to
 /// hold its type, and a unique key to match rows by. Returns the columns'
 /// text length limits.

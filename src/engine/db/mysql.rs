@@ -551,6 +551,37 @@ fn encode_literal(buf: &mut String, v: &Value) {
     }
 }
 
+/// Key columns whose collation treats different strings as equal (case- or
+/// accent-insensitive), as `(column, collation)`.
+pub async fn insensitive_keys(
+    c: &mut MySqlConnection,
+    table: &str,
+    keys: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    let (schema, name) = split_table(table);
+    let rows = sqlx::query(
+        "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLLATION_NAME AS CHAR) FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLLATION_NAME IS NOT NULL",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(|e| db_err(&e))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let col: String = r.try_get_unchecked(0).map_err(|e| db_err(&e))?;
+        let coll: String = r.try_get_unchecked(1).map_err(|e| db_err(&e))?;
+        let lower = coll.to_ascii_lowercase();
+        if keys.iter().any(|k| k.eq_ignore_ascii_case(&col))
+            && (lower.ends_with("_ci") || lower.contains("_ai"))
+        {
+            out.push((col, coll));
+        }
+    }
+    Ok(out)
+}
+
 /// Whether a unique index (or the primary key) covers exactly `keys`.
 pub async fn has_unique_key(
     c: &mut MySqlConnection,
