@@ -2064,3 +2064,57 @@ async fn keys_merged_by_a_case_insensitive_target_collation_fail_the_run() {
         "{test}: target changed"
     );
 }
+
+/// The same target in incremental mode: keys that differ only by case must
+/// not silently overwrite each other (there is no full count to catch it).
+#[tokio::test]
+async fn incremental_keys_merged_by_a_case_insensitive_target_collation_are_not_lost() {
+    let test = "case-insensitive target key, incremental";
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, test, &env, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::My, test, &env, "").await else {
+        return;
+    };
+    src.exec("CREATE TABLE src (code TEXT PRIMARY KEY, v TEXT, c TIMESTAMPTZ)")
+        .await;
+    src.exec(
+        "INSERT INTO src VALUES ('a', 'lower', '2024-01-01+00'), ('A', 'upper', '2024-01-02+00')",
+    )
+    .await;
+    tgt.exec(
+        "CREATE TABLE dst (code VARCHAR(10) PRIMARY KEY, v TEXT) \
+         DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_general_ci",
+    )
+    .await;
+    let cols = "  { source = \"code\", target = \"code\", type = \"string\" },\n  \
+                { source = \"v\", target = \"v\", type = \"string\" },";
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 1, cols)
+                .replace(
+                    "primary_key = \"id\"",
+                    "primary_key = \"code\"\ncursor_column = \"c\"",
+                )
+                .replace("mode = \"full\"", "mode = \"incremental\"")),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(test);
+    let End::My(_, p) = &tgt else { unreachable!() };
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dst")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert!(
+        out.code == 1 || n == 2,
+        "{test}: the run succeeded but the target holds {n} of 2 rows\n{}",
+        out.all()
+    );
+    if out.code == 1 {
+        out.assert_failed_naming(test, &["collation", "code"]);
+        assert_eq!(n, 0, "{test}: a refused run wrote rows");
+    }
+}
