@@ -1161,8 +1161,8 @@ async fn the_source_server_dropping_the_connection_mid_run_fails_cleanly() {
 }
 
 #[tokio::test]
-async fn sigint_cancels_dsp_run_cleanly_and_leaves_the_target() {
-    let test = "SIGINT mid-run";
+async fn sigint_and_sigterm_cancel_dsp_run_cleanly_and_leave_the_target() {
+    let test = "SIGINT/SIGTERM mid-run";
     let env = Env::new();
     let Some((src, tgt, text)) = big_setup(test, &env, Kind::Pg).await else {
         return;
@@ -1173,24 +1173,26 @@ async fn sigint_cancels_dsp_run_cleanly_and_leaves_the_target() {
     let before = (tgt.tables().await, tgt.dump("big_copy").await);
 
     change_every_row(&src).await;
-    let (child, lines, reader) = start_until_first_batch(&env);
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = finish(child, lines, reader);
-    out.assert_no_panic(test);
-    assert_eq!(out.code, 1, "{test}: exit status\n{}", out.all());
-    assert!(
-        out.all().to_lowercase().contains("cancel"),
-        "{test}: nothing says the run was cancelled\n{}",
-        out.all()
-    );
-    assert!(
-        (tgt.tables().await, tgt.dump("big_copy").await) == before,
-        "{test}: the target changed"
-    );
+    for signal in ["-INT", "-TERM"] {
+        let (child, lines, reader) = start_until_first_batch(&env);
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = finish(child, lines, reader);
+        out.assert_no_panic(test);
+        assert_eq!(out.code, 1, "{test} {signal}: exit status\n{}", out.all());
+        assert!(
+            out.all().to_lowercase().contains("cancel"),
+            "{test} {signal}: nothing says the run was cancelled\n{}",
+            out.all()
+        );
+        assert!(
+            (tgt.tables().await, tgt.dump("big_copy").await) == before,
+            "{test} {signal}: the target changed"
+        );
+    }
 }
 
 #[tokio::test]
