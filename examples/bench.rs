@@ -669,6 +669,9 @@ impl Bench {
     }
 }
 
+/// Builds the pipe's two command lines (argv of each side).
+type PipeFn<'a> = Box<dyn Fn() -> Res<(Vec<String>, Vec<String>)> + 'a>;
+
 /// How one path is measured.
 struct Case<'a> {
     name: &'a str,
@@ -680,7 +683,7 @@ struct Case<'a> {
     each_pair: Box<dyn Fn(usize) -> Res<()> + 'a>,
     before_pipe: Box<dyn Fn() -> Res<()> + 'a>,
     /// The pipe's two commands, built after `before_pipe`.
-    pipe: Box<dyn Fn() -> Res<(Vec<String>, Vec<String>)> + 'a>,
+    pipe: PipeFn<'a>,
     after_pipe: Box<dyn Fn() -> Res<()> + 'a>,
     before_dsp: Box<dyn Fn() -> Res<()> + 'a>,
     /// Checks DSP's result; may return a note for the report.
