@@ -77,6 +77,10 @@ pub struct Convert {
     pub decimal: Option<DecimalLimit>,
     /// Fraction and range a target timestamp column keeps.
     pub timestamp: Option<TimestampLimit>,
+    /// The target column holds wall-clock times without a zone, in this zone
+    /// (the target network's `timezone`): instants are written as its local
+    /// time, as the same network's reads interpret them.
+    pub write_tz: Option<Tz>,
     /// The target cannot store NaN or infinities (MySQL).
     pub finite_floats: bool,
     /// The target cannot store a NUL character in text (PostgreSQL).
@@ -94,6 +98,7 @@ impl Convert {
             int_range: None,
             decimal: None,
             timestamp: None,
+            write_tz: None,
             finite_floats: false,
             no_nul: false,
         }
@@ -298,7 +303,11 @@ pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
         }
         ColumnType::Boolean => to_bool(raw)?,
         ColumnType::Timestamp => {
-            let t = to_timestamp(raw, c)?;
+            let mut t = to_timestamp(raw, c)?;
+            if let Some(tz) = c.write_tz {
+                // Writers spell a value's UTC wall clock; give them the zone's.
+                t = t.with_timezone(&tz).naive_local().and_utc();
+            }
             if let Some(limit) = c.timestamp {
                 limit.check(&t)?;
             }

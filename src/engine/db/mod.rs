@@ -223,6 +223,19 @@ pub async fn check_existing_target(
                             conn.dialect() == Dialect::Mysql,
                         )
                     });
+                    // A column without zone (MySQL DATETIME, PostgreSQL
+                    // timestamp) holds the network's local time, both ways.
+                    let naive = native.is_some_and(|n| {
+                        n.starts_with("datetime")
+                            || (n.starts_with("timestamp") && n.contains("without time zone"))
+                    });
+                    if naive && net.timezone.is_some() {
+                        let tz = crate::engine::types::parse_tz(net.timezone_name())
+                            .map_err(|e| format!("network \"{}\": timezone {e}", net.name))?;
+                        if tz != chrono_tz::Tz::UTC {
+                            limit.write_tz = Some(tz);
+                        }
+                    }
                 }
                 _ => {}
             }

@@ -31,6 +31,8 @@ pub struct Limit {
     pub int_range: Option<(i64, i64)>,
     pub decimal: Option<crate::engine::types::DecimalLimit>,
     pub timestamp: Option<crate::engine::types::TimestampLimit>,
+    /// Zone of a target column that stores wall-clock times without one.
+    pub write_tz: Option<chrono_tz::Tz>,
 }
 
 /// Values the target database cannot store at all, whatever the column.
@@ -162,6 +164,7 @@ pub fn check_target(
             int_range: n.int_range,
             decimal: None,
             timestamp: None,
+            write_tz: None,
         });
     }
     Ok(limits)
@@ -196,6 +199,7 @@ pub fn resolve(
         convert.int_range = limit.int_range;
         convert.decimal = limit.decimal;
         convert.timestamp = limit.timestamp;
+        convert.write_tz = limit.write_tz;
         convert.finite_floats = rules.finite_floats;
         convert.no_nul = rules.no_nul;
         read.push(ReadColumn {
