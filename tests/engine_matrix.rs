@@ -1413,3 +1413,108 @@ async fn large_values_mysql_to_pg() {
 async fn large_values_sqlite_to_sqlite() {
     large_values(Kind::Lite, Kind::Lite).await;
 }
+
+/// A network's `timezone` governs its zone-less columns both ways: instants
+/// written into a MySQL DATETIME or PostgreSQL `timestamp` column of a
+/// network in Europe/Berlin hold Berlin wall-clock time, and reading them
+/// back through the same network gives the same instants.
+async fn zoned_round_trip(via: Kind) {
+    let test = format!("round trip through a zoned {via:?} network");
+    let dir = support::temp_dir();
+    let Some(src) = End::new(Kind::Pg, &test, &dir, "source").await else {
+        return;
+    };
+    let Some(mid) = End::new(via, &format!("{test} (middle)"), &dir, "middle").await else {
+        return;
+    };
+    src.exec(
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, at TIMESTAMPTZ); \
+         INSERT INTO t VALUES (1, '2024-01-01 12:00:00.000001+00'), (2, '2024-07-01 12:00:00+00'), (3, NULL)",
+    )
+    .await;
+    // An existing zone-less column in the middle.
+    mid.exec(match via {
+        Kind::My => "CREATE TABLE t_mid (id BIGINT PRIMARY KEY, at DATETIME(6))",
+        _ => "CREATE TABLE t_mid (id BIGINT PRIMARY KEY, at TIMESTAMP WITHOUT TIME ZONE)",
+    })
+    .await;
+    let text = src.network_toml("Source")
+        + "\n"
+        + &mid
+            .network_toml("Middle")
+            .replace("type = ", "timezone = \"Europe/Berlin\"\ntype = ")
+        + r#"
+[[schema]]
+name = "There"
+source_table = "t"
+target_table = "t_mid"
+primary_key = "id"
+columns = [
+  { source = "id", target = "id", type = "integer" },
+  { source = "at", target = "at", type = "timestamp" },
+]
+
+[[schema]]
+name = "Back"
+source_table = "t_mid"
+target_table = "t_back"
+primary_key = "id"
+columns = [
+  { source = "id", target = "id", type = "integer" },
+  { source = "at", target = "at", type = "timestamp" },
+]
+
+[[job]]
+name = "there"
+source = "Source"
+target = "Middle"
+schema = "There"
+
+[[job]]
+name = "back"
+source = "Middle"
+target = "Source"
+schema = "Back"
+"#;
+    let ws = dsp::workspace::load_str(&text, &dir.path().join("workspace.toml")).unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    for job in ["there", "back"] {
+        let (s, lines) = run(&ws, &data, job).await;
+        assert_succeeded(&s, &lines, 3, &format!("{test}: {job}"));
+    }
+    // The middle holds Berlin wall clock (UTC+1 in winter, +2 in summer).
+    let wall: Vec<Vec<Norm>> = mid
+        .rows(
+            "t_mid",
+            &cols(&["id", "at"], &[ColumnType::Integer, ColumnType::Timestamp]),
+        )
+        .await;
+    let ts = |s: &str| Norm::Ts(norm_ts(s));
+    let mut want_wall = vec![
+        vec![Norm::Int(1), ts("2024-01-01 13:00:00.000001")],
+        vec![Norm::Int(2), ts("2024-07-01 14:00:00")],
+        vec![Norm::Int(3), Norm::Null],
+    ];
+    want_wall.sort_by_key(|r| format!("{r:?}"));
+    compare(
+        &format!("{test}: wall clock in the middle"),
+        &want_wall,
+        &wall,
+    );
+    let tc = cols(&["id", "at"], &[ColumnType::Integer, ColumnType::Timestamp]);
+    compare(
+        &format!("{test}: instants after the round trip"),
+        &src.rows("t", &tc).await,
+        &src.rows("t_back", &tc).await,
+    );
+}
+
+#[tokio::test]
+async fn a_zoned_mysql_network_writes_and_reads_datetime_in_its_zone() {
+    zoned_round_trip(Kind::My).await;
+}
+
+#[tokio::test]
+async fn a_zoned_pg_network_writes_and_reads_naive_timestamps_in_its_zone() {
+    zoned_round_trip(Kind::Pg).await;
+}
