@@ -350,6 +350,52 @@ async fn incremental_reads_boundary_rows_and_resumes_after_a_failure() {
     assert_eq!(target_rows(&t).await, source_rows(&s).await);
 }
 
+/// An integer cursor must be read in numeric order: in text order (`'10' <
+/// '9'`) a failed run would commit a batch ending on cursor 27 before rows 4
+/// to 9 were read, and the next run would start past them.
+#[tokio::test]
+async fn incremental_integer_cursor_is_read_in_numeric_order() {
+    let (src, tgt, s, t) = dbs!("incremental_integer_cursor_is_read_in_numeric_order");
+    s.execute(
+        "CREATE TABLE items (id bigint PRIMARY KEY, version bigint, score text); \
+         INSERT INTO items SELECT g, g, g::text FROM generate_series(1, 30) g; \
+         UPDATE items SET score = 'oops' WHERE id = 3",
+    )
+    .await
+    .unwrap();
+    let mut ws = seed_workspace(&src, &tgt, SyncMode::Incremental);
+    ws.schemas[0] = Schema {
+        name: "Users Sync Schema".into(),
+        source_table: "items".into(),
+        target_table: "items_copy".into(),
+        primary_key: vec!["id".into()],
+        cursor_column: Some("version".into()),
+        columns: vec![
+            col("id", "id", ColumnType::Integer),
+            col("version", "version", ColumnType::Integer),
+            col("score", "score", ColumnType::Integer),
+        ],
+    };
+    job_mut(&mut ws).batch_size = Some(5);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed, "{lines:#?}");
+    s.execute("UPDATE items SET score = '3' WHERE id = 3")
+        .await
+        .unwrap();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    let ids: Vec<(i64, i64)> = sqlx::query_as("SELECT id, score FROM items_copy ORDER BY id")
+        .fetch_all(&t)
+        .await
+        .unwrap();
+    assert_eq!(ids, (1..=30).map(|i| (i, i)).collect::<Vec<_>>());
+    let wm = dsp::engine::state::read_watermark(&data, JOB).unwrap();
+    assert_eq!(wm.as_deref(), Some("30"));
+}
+
 // ---- the same sync between every kind of engine ----
 
 #[derive(Debug, Clone, Copy, PartialEq)]

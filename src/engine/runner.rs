@@ -379,11 +379,14 @@ impl Run {
                     format!("Reading rows with {} >= {wm}", cur.name),
                 );
             }
-            let mut keys = vec![format!(
-                "{}{}",
-                d.ident(&cur.name),
+            // NULL cursors come first on the first run; later runs filter them
+            // out, and a plain ASC lets the cursor's index give the order.
+            let nulls = if watermark.is_none() {
                 source.asc_nulls_first()
-            )];
+            } else {
+                ""
+            };
+            let mut keys = vec![format!("{}{nulls}", d.ident(&cur.name))];
             keys.extend(plan.key_read.iter().map(|&k| d.ident(&plan.read[k].name)));
             order = format!(" ORDER BY {}", keys.join(", "));
         }

@@ -288,11 +288,13 @@ pub async fn count(c: &mut MySqlConnection, sql: &str) -> Result<u64, String> {
 pub fn select_list(plan: &Plan) -> String {
     plan.read
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
+            // Aliased so that ORDER BY names the column, never this text.
             if r.native.binary {
-                format!("HEX({})", D.ident(&r.name))
+                format!("HEX({}) AS dsp_c{i}", D.ident(&r.name))
             } else {
-                format!("CAST({} AS CHAR)", D.ident(&r.name))
+                format!("CAST({} AS CHAR) AS dsp_c{i}", D.ident(&r.name))
             }
         })
         .collect::<Vec<_>>()

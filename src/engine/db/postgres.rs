@@ -200,14 +200,17 @@ pub async fn count(c: &mut PgConnection, sql: &str) -> Result<u64, String> {
 }
 
 /// Each column as text: PostgreSQL's text output is exact for every type.
+/// Aliased, so that `ORDER BY "col"` sorts by the column itself and not by
+/// its text (`'10' < '9'`), which would move the watermark past unread rows.
 pub fn select_list(plan: &Plan) -> String {
     plan.read
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             if r.native.binary {
-                format!("encode({}, 'hex')", D.ident(&r.name))
+                format!("encode({}, 'hex') AS dsp_c{i}", D.ident(&r.name))
             } else {
-                format!("{}::text", D.ident(&r.name))
+                format!("{}::text AS dsp_c{i}", D.ident(&r.name))
             }
         })
         .collect::<Vec<_>>()
