@@ -619,14 +619,18 @@ impl Run {
                     thousands(before)
                 )));
             }
-            tw(cancel, &self.label, w.upsert()).await?;
-            // Keys of rows that failed to convert join the staged keys only now,
-            // after the upsert: their target rows are neither updated nor deleted.
-            if !kept.is_empty() {
+            let (deleted, after) = if kept.is_empty() {
+                tw(cancel, &self.label, w.merge(before)).await?
+            } else {
+                tw(cancel, &self.label, w.upsert()).await?;
+                // Keys of rows that failed to convert join the staged keys only
+                // now, after the upsert: their target rows are neither updated
+                // nor deleted.
                 tw(cancel, &self.label, w.write(&kept, true)).await?;
                 tw(cancel, &self.label, w.flush()).await?;
-            }
-            let deleted = tw(cancel, &self.label, w.delete_missing()).await?;
+                let deleted = tw(cancel, &self.label, w.delete_missing()).await?;
+                (deleted, tw(cancel, &self.label, w.count(false)).await?)
+            };
             let pct = deleted as f64 * 100.0 / before as f64;
             let limit = job.max_delete_percent();
             let emptying_allowed = self.written == 0 && job.allow_empty();
@@ -643,7 +647,6 @@ impl Run {
             // Rows sharing a key merge silently in an upsert; the target must
             // end up with exactly the rows read, or the key is not unique.
             // (Kept rows make the count inexact; the check is skipped then.)
-            let after = tw(cancel, &self.label, w.count(false)).await?;
             if kept.is_empty() && after != self.written {
                 let keys: Vec<&str> = plan
                     .key_read

@@ -9,9 +9,9 @@
 //! The runner talks to the dialects through [`Source`] and [`Writer`], which
 //! dispatch to `postgres`, `mysql` or `sqlite`. A source streams text (or
 //! SQLite's own values) that `types::convert` turns into canonical values; a
-//! writer bulk-loads them (PostgreSQL: one streaming COPY; MySQL: large
-//! multi-row INSERTs; SQLite: prepared multi-row INSERTs) into the target or a
-//! staging table and merges with set-based SQL. Faster paths for a given pair
+//! writer bulk-loads them (PostgreSQL: one streaming COPY; MySQL: prepared
+//! multi-row INSERTs with binary values; SQLite: prepared multi-row INSERTs)
+//! into the target or a staging table and merges with set-based SQL. Faster paths for a given pair
 //! of engines belong in the dialect modules behind these same calls.
 
 pub mod connect;
@@ -415,6 +415,17 @@ impl Writer {
     /// Inserts new and updates changed target rows from the staging table.
     pub async fn upsert(&mut self) -> Result<u64, String> {
         each!(self, w => w.upsert().await)
+    }
+    /// Applies the whole stage to a target that held `before` rows: inserts
+    /// new rows, updates changed ones, deletes those not staged. Returns the
+    /// rows deleted and the rows in the target afterwards.
+    pub async fn merge(&mut self, before: u64) -> Result<(u64, u64), String> {
+        if let Writer::Pg(w) = self {
+            return w.merge(before).await;
+        }
+        self.upsert().await?;
+        let deleted = self.delete_missing().await?;
+        Ok((deleted, self.count(false).await?))
     }
     pub async fn clear_stage(&mut self) -> Result<(), String> {
         each!(self, w => w.clear_stage().await)

@@ -263,7 +263,8 @@ pub fn stream<'a>(
 /// COPY statement while the writer encodes the next ones.
 struct CopyTask {
     tx: mpsc::Sender<CopyMsg>,
-    done: tokio::task::JoinHandle<(PgConnection, Result<(), String>)>,
+    /// The connection back, and the rows the server says it stored.
+    done: tokio::task::JoinHandle<(PgConnection, Result<u64, String>)>,
     to_stage: bool,
 }
 
@@ -279,12 +280,17 @@ pub struct PgWriter {
     copy: Option<CopyTask>,
     table: String,
     cols: String,
+    names: Vec<String>,
+    /// The source table, for errors about its rows.
+    source: String,
     keys: Vec<String>,
     non_keys: Vec<String>,
     json: Vec<String>,
     buf: Vec<u8>,
     /// Where `buf` is headed: the staging table or the target.
     buf_to_stage: bool,
+    /// Rows the server reports copied into the stage since the last commit.
+    staged: u64,
 }
 
 impl PgWriter {
@@ -294,6 +300,8 @@ impl PgWriter {
             copy: None,
             table: D.table(&plan.target_table),
             cols: D.idents(&plan.target_names(), ""),
+            names: plan.target_names(),
+            source: plan.source_table.clone(),
             keys: plan.key_names(),
             non_keys: plan.non_key_names(),
             json: plan
@@ -304,6 +312,7 @@ impl PgWriter {
                 .collect(),
             buf: Vec::with_capacity(CHUNK_BYTES + (64 << 10)),
             buf_to_stage: true,
+            staged: 0,
         }
     }
 
@@ -324,8 +333,11 @@ impl PgWriter {
     }
 
     pub async fn create_stage(&mut self) -> Result<(), String> {
+        // A million staged rows overflow the default 8 MB of temp buffers and
+        // spill to disk; the setting only takes before the session's first
+        // temporary table, and costs memory only as the stage fills.
         let sql = format!(
-            "DROP TABLE IF EXISTS pg_temp.dsp_stage; \
+            "SET temp_buffers = '256MB'; DROP TABLE IF EXISTS pg_temp.dsp_stage; \
              CREATE TEMP TABLE dsp_stage ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA",
             self.cols, self.table
         );
@@ -337,15 +349,25 @@ impl PgWriter {
     }
 
     pub async fn commit(&mut self) -> Result<(), String> {
-        self.exec("COMMIT").await.map(|_| ())
+        self.exec("COMMIT").await?;
+        // ON COMMIT DELETE ROWS emptied the stage.
+        self.staged = 0;
+        Ok(())
     }
 
     pub async fn rollback(&mut self) {
         self.abort_copy().await;
         let _ = self.exec("ROLLBACK").await;
+        self.staged = 0;
     }
 
     pub async fn count(&mut self, stage: bool) -> Result<u64, String> {
+        if stage {
+            // What the server said each COPY stored: as exact as a count(*),
+            // without reading the whole stage again.
+            self.flush().await?;
+            return Ok(self.staged);
+        }
         let sql = format!(
             "SELECT count(*) FROM {}",
             if stage { "dsp_stage" } else { &self.table }
@@ -422,7 +444,11 @@ impl PgWriter {
         match task.done.await {
             Ok((conn, res)) => {
                 self.conn = Some(conn);
-                res
+                let rows = res?;
+                if task.to_stage {
+                    self.staged += rows;
+                }
+                Ok(())
             }
             Err(_) => Err("the bulk load stopped unexpectedly".into()),
         }
@@ -449,47 +475,146 @@ impl PgWriter {
     /// Deletes target rows whose key was not staged; returns how many.
     pub async fn delete_missing(&mut self) -> Result<u64, String> {
         let sql = format!(
-            "ANALYZE dsp_stage; DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM dsp_stage s WHERE {})",
+            "DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM dsp_stage s WHERE {})",
             self.table,
             self.key_match("s", "t")
         );
         self.exec(&sql).await
     }
 
-    /// Inserts new staged rows and updates changed ones.
-    pub async fn upsert(&mut self) -> Result<u64, String> {
-        let action = if self.non_keys.is_empty() {
-            "DO NOTHING".to_string()
-        } else {
-            let sets: Vec<String> = self
-                .non_keys
-                .iter()
-                .map(|c| format!("{c} = EXCLUDED.{c}", c = D.ident(c)))
-                .collect();
+    /// `ROW(p.col, ...)` of the non-key columns, comparable with IS DISTINCT FROM.
+    fn row_of(&self, p: &str) -> String {
+        let cols: Vec<String> = self
+            .non_keys
+            .iter()
             // json has no equality operator; compare its text.
-            let cmp = |p: &str, c: &String| {
-                if self.json.contains(c) {
-                    format!("{p}.{}::text", D.ident(c))
-                } else {
-                    format!("{p}.{}", D.ident(c))
-                }
-            };
-            let old: Vec<String> = self.non_keys.iter().map(|c| cmp("t", c)).collect();
-            let new: Vec<String> = self.non_keys.iter().map(|c| cmp("EXCLUDED", c)).collect();
+            .map(|c| {
+                let cast = if self.json.contains(c) { "::text" } else { "" };
+                format!("{p}.{}{cast}", D.ident(c))
+            })
+            .collect();
+        format!("ROW({})", cols.join(", "))
+    }
+
+    /// `s` (staged) is new or differs from `o` (the target's row).
+    fn changed(&self) -> String {
+        let missing = format!("o.{} IS NULL", D.ident(&self.keys[0]));
+        if self.non_keys.is_empty() {
+            missing
+        } else {
             format!(
-                "DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
-                sets.join(", "),
-                old.join(", "),
-                new.join(", ")
+                "{missing} OR {} IS DISTINCT FROM {}",
+                self.row_of("o"),
+                self.row_of("s")
             )
+        }
+    }
+
+    /// `ON CONFLICT ...`: update a changed row, leave an equal one alone.
+    fn on_conflict(&self) -> String {
+        let keys = D.idents(&self.keys, "");
+        if self.non_keys.is_empty() {
+            return format!("ON CONFLICT ({keys}) DO NOTHING");
+        }
+        let sets: Vec<String> = self
+            .non_keys
+            .iter()
+            .map(|c| format!("{c} = EXCLUDED.{c}", c = D.ident(c)))
+            .collect();
+        format!(
+            "ON CONFLICT ({keys}) DO UPDATE SET {} WHERE {} IS DISTINCT FROM {}",
+            sets.join(", "),
+            self.row_of("t"),
+            self.row_of("EXCLUDED")
+        )
+    }
+
+    /// Runs a statement that inserts from the stage; two staged rows with one
+    /// key make PostgreSQL refuse it, which deserves a plainer sentence.
+    async fn exec_merge(&mut self, sql: &str) -> Result<Vec<i64>, String> {
+        let c = self.conn().await?;
+        let row = sqlx::query(sql)
+            .persistent(false)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(|e| {
+                let msg = db_err(&e);
+                if msg.contains("cannot affect row a second time") {
+                    format!(
+                        "the source table {} has several rows with the same primary key (target \
+                         column {}), which must be unique; the target was left unchanged",
+                        self.source,
+                        self.keys.join(", ")
+                    )
+                } else {
+                    msg
+                }
+            })?;
+        let Some(row) = row else {
+            return Ok(Vec::new());
         };
+        (0..row.len())
+            .map(|i| row.try_get::<i64, _>(i).map_err(|e| db_err(&e)))
+            .collect()
+    }
+
+    /// Inserts new staged rows and updates changed ones. Unchanged rows are
+    /// filtered out before the upsert: ON CONFLICT locks every row it meets
+    /// before its WHERE can skip it, so a re-sync of an unchanged million
+    /// rows would otherwise rewrite (and WAL-log) every tuple's header.
+    pub async fn upsert(&mut self) -> Result<u64, String> {
         let sql = format!(
-            "INSERT INTO {} AS t ({cols}) SELECT {cols} FROM dsp_stage ON CONFLICT ({}) {action}",
-            self.table,
-            D.idents(&self.keys, ""),
-            cols = self.cols
+            "WITH i AS (INSERT INTO {table} AS t ({cols}) SELECT {staged} FROM dsp_stage s \
+             LEFT JOIN {table} o ON {on} WHERE {changed} {conflict} RETURNING 1) \
+             SELECT count(*) FROM i",
+            table = self.table,
+            cols = self.cols,
+            staged = D.idents(&self.names, "s."),
+            on = self.key_match("o", "s"),
+            changed = self.changed(),
+            conflict = self.on_conflict(),
         );
-        self.exec(&sql).await
+        let n = self.exec_merge(&sql).await?;
+        Ok(n.first().copied().unwrap_or(0).max(0) as u64)
+    }
+
+    /// A full sync's whole change in one statement: one full join of the
+    /// stage with the target finds new, changed and vanished rows (a separate
+    /// delete would join the million rows a second time). Returns the rows
+    /// deleted and the rows the target holds afterwards.
+    pub async fn merge(&mut self, before: u64) -> Result<(u64, u64), String> {
+        let old_keys: Vec<String> = (0..self.keys.len())
+            .map(|i| format!("o.{} AS dsp_o{i}", D.ident(&self.keys[i])))
+            .collect();
+        let gone: Vec<String> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("t.{} = j.dsp_o{i}", D.ident(k)))
+            .collect();
+        let key0 = D.ident(&self.keys[0]);
+        let sql = format!(
+            "WITH j AS MATERIALIZED (SELECT {old_keys}, {staged} FROM dsp_stage s \
+               FULL JOIN {table} o ON {on} WHERE s.{key0} IS NULL OR {changed}), \
+             d AS (DELETE FROM {table} AS t USING j WHERE j.{key0} IS NULL AND {gone} RETURNING 1), \
+             i AS (INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM j WHERE j.{key0} IS NOT NULL \
+               {conflict} RETURNING (t.xmax = 0) AS inserted) \
+             SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM i WHERE inserted)",
+            old_keys = old_keys.join(", "),
+            staged = D.idents(&self.names, "s."),
+            table = self.table,
+            on = self.key_match("o", "s"),
+            changed = self.changed(),
+            gone = gone.join(" AND "),
+            cols = self.cols,
+            conflict = self.on_conflict(),
+        );
+        let n = self.exec_merge(&sql).await?;
+        let deleted = n.first().copied().unwrap_or(0).max(0) as u64;
+        let inserted = n.get(1).copied().unwrap_or(0).max(0) as u64;
+        // Exact within this transaction: every row is either kept, inserted
+        // or deleted by this statement.
+        Ok((deleted, (before + inserted).saturating_sub(deleted)))
     }
 
     /// Nothing to do: the staging table empties itself at each COMMIT
@@ -511,7 +636,7 @@ async fn copy_task(
     mut conn: PgConnection,
     sql: String,
     mut rx: mpsc::Receiver<CopyMsg>,
-) -> (PgConnection, Result<(), String>) {
+) -> (PgConnection, Result<u64, String>) {
     let res = copy_into(&mut conn, &sql, &mut rx).await;
     (conn, res)
 }
@@ -520,7 +645,7 @@ fn copy_into<'a>(
     conn: &'a mut PgConnection,
     sql: &'a str,
     rx: &'a mut mpsc::Receiver<CopyMsg>,
-) -> futures::future::BoxFuture<'a, Result<(), String>> {
+) -> futures::future::BoxFuture<'a, Result<u64, String>> {
     Box::pin(async move {
         let mut copy = conn.copy_in_raw(sql).await.map_err(|e| db_err(&e))?;
         loop {
@@ -532,7 +657,7 @@ fn copy_into<'a>(
                     }
                 }
                 Some(CopyMsg::Finish) => {
-                    return copy.finish().await.map(|_| ()).map_err(|e| db_err(&e));
+                    return copy.finish().await.map_err(|e| db_err(&e));
                 }
                 None => {
                     let _ = copy.abort("dsp stopped the load").await;
