@@ -1,14 +1,15 @@
 //! MySQL/MariaDB: introspection, DDL, the consistent-snapshot read, and bulk
-//! writes as large multi-row INSERTs into a staging table, merged with one
-//! INSERT ... SELECT ... ON DUPLICATE KEY UPDATE.
+//! writes as prepared multi-row INSERTs with binary parameters into a staging
+//! table, merged with one INSERT ... SELECT ... ON DUPLICATE KEY UPDATE.
 
 use futures::TryStreamExt;
-use sqlx::{Executor, MySqlConnection, Row};
+use sqlx::mysql::MySqlArguments;
+use sqlx::{Arguments, Executor, MySqlConnection, Row};
 
 use super::plan::{NativeColumn, Plan, TargetColumn};
 use super::read::BatchBuilder;
-use super::sql::{Dialect, db_err, push_mysql_escaped, split_table};
-use crate::engine::types::{Raw, Value, date_text, hex_decode, hex_encode, time_text, ts_text};
+use super::sql::{Dialect, db_err, split_table};
+use crate::engine::types::{Raw, Value, hex_decode};
 use crate::workspace::ColumnType;
 
 const D: Dialect = Dialect::Mysql;
@@ -350,21 +351,32 @@ pub struct MyWriter {
     names: Vec<String>,
     keys: Vec<String>,
     non_keys: Vec<String>,
-    /// Pending `INSERT ... VALUES` rows for `buf_to_stage`'s destination.
-    buf: String,
-    buf_rows: usize,
-    buf_to_stage: bool,
+    /// Bound values of the rows waiting for `to_stage`'s destination.
+    args: MySqlArguments,
+    pending: usize,
+    pending_bytes: usize,
+    to_stage: bool,
+    /// Rows per prepared INSERT: the server parses it once per run and then
+    /// only receives binary values (parsing literal VALUES lists was most of
+    /// its work).
+    rows_per_stmt: usize,
+    /// An INSERT's values stay under half the server's packet limit.
     flush_bytes: usize,
 }
 
+/// MySQL allows at most 65,535 placeholders in one statement.
+const MAX_PLACEHOLDERS: usize = 65_535;
+/// More rows per statement save little once round trips are this rare.
+const MAX_ROWS_PER_STMT: usize = 2_000;
+
 impl MyWriter {
     pub async fn new(mut conn: MySqlConnection, plan: &Plan) -> Result<Self, String> {
-        // One statement must fit the server's packet limit.
         let packet: i64 = sqlx::query_scalar("SELECT CAST(@@max_allowed_packet AS SIGNED)")
             .fetch_one(&mut conn)
             .await
             .map_err(|e| db_err(&e))?;
         let flush_bytes = ((packet.max(1 << 20) as usize) / 2).min(8 << 20);
+        let ncols = plan.targets.len().max(1);
         Ok(MyWriter {
             conn,
             table: D.table(&plan.target_table),
@@ -372,11 +384,31 @@ impl MyWriter {
             names: plan.target_names(),
             keys: plan.key_names(),
             non_keys: plan.non_key_names(),
-            buf: String::new(),
-            buf_rows: 0,
-            buf_to_stage: true,
+            args: MySqlArguments::default(),
+            pending: 0,
+            pending_bytes: 0,
+            to_stage: true,
+            rows_per_stmt: (MAX_PLACEHOLDERS / ncols).clamp(1, MAX_ROWS_PER_STMT),
             flush_bytes,
         })
+    }
+
+    fn insert_sql(&self, rows: usize) -> String {
+        let dest = if self.to_stage {
+            "dsp_stage"
+        } else {
+            self.table.as_str()
+        };
+        let one = format!("({})", vec!["?"; self.names.len()].join(","));
+        let mut sql = format!("INSERT INTO {dest} ({}) VALUES ", self.cols);
+        sql.reserve(rows * (one.len() + 1));
+        for i in 0..rows {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&one);
+        }
+        sql
     }
 
     async fn exec(&mut self, sql: &str) -> Result<u64, String> {
@@ -440,31 +472,16 @@ impl MyWriter {
     }
 
     pub async fn write(&mut self, rows: &[Vec<Value>], stage: bool) -> Result<(), String> {
-        if stage != self.buf_to_stage {
+        if stage != self.to_stage {
             self.flush().await?;
-            self.buf_to_stage = stage;
+            self.to_stage = stage;
         }
         for row in rows {
-            if self.buf_rows == 0 {
-                let dest = if stage {
-                    "dsp_stage"
-                } else {
-                    self.table.as_str()
-                };
-                self.buf = format!("INSERT INTO {dest} ({}) VALUES ", self.cols);
-            } else {
-                self.buf.push(',');
+            for v in row {
+                self.pending_bytes += bind(&mut self.args, v)?;
             }
-            self.buf.push('(');
-            for (i, v) in row.iter().enumerate() {
-                if i > 0 {
-                    self.buf.push(',');
-                }
-                encode_literal(&mut self.buf, v);
-            }
-            self.buf.push(')');
-            self.buf_rows += 1;
-            if self.buf.len() >= self.flush_bytes {
+            self.pending += 1;
+            if self.pending >= self.rows_per_stmt || self.pending_bytes >= self.flush_bytes {
                 self.flush().await?;
             }
         }
@@ -472,12 +489,21 @@ impl MyWriter {
     }
 
     pub async fn flush(&mut self) -> Result<(), String> {
-        if self.buf_rows == 0 {
+        if self.pending == 0 {
             return Ok(());
         }
-        let sql = std::mem::take(&mut self.buf);
-        self.buf_rows = 0;
-        self.exec(&sql).await.map(|_| ())
+        let sql = self.insert_sql(self.pending);
+        // Only the full-size statement recurs; a short one is not worth caching.
+        let persistent = self.pending == self.rows_per_stmt;
+        let args = std::mem::take(&mut self.args);
+        self.pending = 0;
+        self.pending_bytes = 0;
+        sqlx::query_with(&sql, args)
+            .persistent(persistent)
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| db_err(&e))
     }
 
     pub async fn delete_missing(&mut self) -> Result<u64, String> {
@@ -523,34 +549,30 @@ impl MyWriter {
     }
 }
 
-/// One value as a MySQL literal.
-fn encode_literal(buf: &mut String, v: &Value) {
-    use std::fmt::Write;
-    let quoted = |buf: &mut String, s: &str| {
-        buf.push('\'');
-        push_mysql_escaped(buf, s);
-        buf.push('\'');
-    };
-    match v {
-        Value::Null => buf.push_str("NULL"),
-        Value::Int(i) => {
-            let _ = write!(buf, "{i}");
-        }
+/// Binds one value as a binary parameter; returns roughly its size on the wire.
+fn bind(args: &mut MySqlArguments, v: &Value) -> Result<usize, String> {
+    let r = match v {
+        Value::Null => args.add(None::<String>),
+        Value::Int(i) => args.add(*i),
         // Non-finite floats were refused when converting for MySQL.
-        Value::Float(f) => {
-            let _ = write!(buf, "{f:?}");
-        }
-        Value::Decimal(s) => quoted(buf, s),
-        Value::Text(s) | Value::Json(s) => quoted(buf, s),
-        Value::Bool(b) => buf.push(if *b { '1' } else { '0' }),
-        Value::Timestamp(t) => quoted(buf, &ts_text(t, ' ', "")),
-        Value::Date(d) => quoted(buf, &date_text(d)),
-        Value::Time(t) => quoted(buf, &time_text(t)),
-        Value::Uuid(u) => quoted(buf, &u.hyphenated().to_string()),
-        Value::Bytes(b) => {
-            let _ = write!(buf, "X'{}'", hex_encode(b));
-        }
-    }
+        Value::Float(f) => args.add(*f),
+        // As text, which the server converts to DECIMAL exactly.
+        Value::Decimal(s) | Value::Text(s) | Value::Json(s) => args.add(s.as_str()),
+        Value::Bool(b) => args.add(*b),
+        // Sessions are pinned to UTC, and instants for a zone-less column were
+        // shifted to the network's zone when converted.
+        Value::Timestamp(t) => args.add(t.naive_utc()),
+        Value::Date(d) => args.add(*d),
+        Value::Time(t) => args.add(*t),
+        Value::Uuid(u) => args.add(u.hyphenated().to_string()),
+        Value::Bytes(b) => args.add(b.as_slice()),
+    };
+    r.map_err(|e| format!("cannot send a value to MySQL: {e}"))?;
+    Ok(match v {
+        Value::Decimal(s) | Value::Text(s) | Value::Json(s) => s.len() + 9,
+        Value::Bytes(b) => b.len() + 9,
+        _ => 16,
+    })
 }
 
 /// Key columns whose collation treats different strings as equal (case- or
