@@ -160,6 +160,10 @@ pub async fn connect(ws: &Workspace, net: &Network, role: Role) -> Result<Conn, 
                     .read_only(role == Role::Source)
                     .create_if_missing(role == Role::Target)
                     .busy_timeout(Duration::from_secs(10))
+                    // sqlx hands rows over from its SQLite thread through a
+                    // channel; at the default 50 the two threads wake each
+                    // other for nearly every row of a large read.
+                    .row_buffer_size(4096)
                     .disable_statement_logging();
                 let c = o.connect().await.map_err(|e| db_err(&e))?;
                 Ok(Conn::Lite(c))

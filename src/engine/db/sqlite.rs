@@ -210,9 +210,8 @@ fn raw_of(row: &SqliteRow, i: usize) -> Result<Raw, String> {
     if v.is_null() {
         return Ok(Raw::Null);
     }
-    let kind = v.type_info().name().to_string();
     let dec = |e: sqlx::error::BoxDynError| e.to_string();
-    Ok(match kind.as_str() {
+    Ok(match v.type_info().name() {
         "INTEGER" => Raw::Int(<i64 as Decode<Sqlite>>::decode(v).map_err(dec)?),
         "REAL" => Raw::Float(<f64 as Decode<Sqlite>>::decode(v).map_err(dec)?),
         "BLOB" => Raw::Bytes(<Vec<u8> as Decode<Sqlite>>::decode(v).map_err(dec)?),
