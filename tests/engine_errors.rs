@@ -1499,6 +1499,54 @@ async fn a_password_with_url_syntax_logs_in_and_stays_secret() {
 /// A missing SQLite source file is an error naming the network, and is not
 /// created; relative paths are resolved against the workspace file, not the
 /// current directory; a run leaves the source file byte for byte as it was.
+/// SQLite stores whatever bytes it is given as TEXT. A value that is not
+/// UTF-8 fails its own row, named by key, within max_failed; a bytes column
+/// keeps such a value exactly; every other row arrives.
+#[tokio::test]
+async fn invalid_utf8_in_a_sqlite_text_value_fails_only_its_row() {
+    let env = Env::new();
+    let src = lite_pool(&env.sqlite("s")).await;
+    sqlx::raw_sql(
+        "CREATE TABLE src (id INTEGER PRIMARY KEY, v TEXT, n INTEGER, b BLOB);
+         INSERT INTO src VALUES (1, 'one', 10, CAST(x'ff00fe' AS TEXT)),
+                                (2, CAST(x'c328' AS TEXT), 20, x'01'),
+                                (3, 'three', 30, NULL);",
+    )
+    .execute(&src)
+    .await
+    .unwrap();
+    src.close().await;
+    let cols = format!("{COLS}\n  {{ source = \"b\", target = \"b\", type = \"bytes\" }},");
+    env.write(
+        &sqlite_only_workspace(&env)
+            .replace(COLS, &cols)
+            .replace("batch_size = 1000", "batch_size = 1000\nmax_failed = 1"),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic("invalid UTF-8");
+    assert_eq!(out.code, 0, "invalid UTF-8\n{}", out.all());
+    assert!(
+        out.stdout
+            .contains("Row id=2 of src failed: column v (string)")
+            && out.stdout.contains("not valid UTF-8"),
+        "invalid UTF-8\n{}",
+        out.all()
+    );
+    let dst = lite_pool(&env.sqlite("t")).await;
+    let rows: Vec<(i64, Option<String>, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT id, v, b FROM dst ORDER BY id")
+            .fetch_all(&dst)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (1, Some("one".into()), Some(vec![0xff, 0x00, 0xfe])),
+            (3, Some("three".into()), None),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn sqlite_files_missing_relative_and_untouched() {
     let env = Env::new();

@@ -1,15 +1,17 @@
-//! SQLite: introspection, DDL, the read transaction, and writes as prepared
-//! multi-row INSERTs into a staging table merged with one upsert.
+//! SQLite: introspection, DDL, the read transaction (rows stepped by `stmt`),
+//! and writes as prepared multi-row INSERTs into a staging table merged with
+//! one upsert.
 
-use futures::TryStreamExt;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Decode, Executor, Row, Sqlite, SqliteConnection, TypeInfo, ValueRef};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Executor, Row, SqliteConnection};
 
 use super::plan::{NativeColumn, Plan, TargetColumn};
-use super::read::BatchBuilder;
 use super::sql::{Dialect, db_err, split_table};
-use crate::engine::types::{Raw, Value, date_text, parse_timestamp, time_text, ts_text};
+use crate::engine::types::{Value, date_text, parse_timestamp, time_text, ts_text};
 use crate::workspace::ColumnType;
+
+mod stmt;
+pub use stmt::stream;
 
 const D: Dialect = Dialect::Sqlite;
 /// SQLite's default limit on bound parameters per statement is 32766.
@@ -203,41 +205,6 @@ pub fn cursor_bound(col: &NativeColumn, watermark: &str, lookback_secs: u64) -> 
         return format!("{name} >= {}", D.literal(&bound));
     }
     format!("{name} >= {}", D.literal(w))
-}
-
-fn raw_of(row: &SqliteRow, i: usize) -> Result<Raw, String> {
-    let v = row.try_get_raw(i).map_err(|e| db_err(&e))?;
-    if v.is_null() {
-        return Ok(Raw::Null);
-    }
-    let dec = |e: sqlx::error::BoxDynError| e.to_string();
-    Ok(match v.type_info().name() {
-        "INTEGER" => Raw::Int(<i64 as Decode<Sqlite>>::decode(v).map_err(dec)?),
-        "REAL" => Raw::Float(<f64 as Decode<Sqlite>>::decode(v).map_err(dec)?),
-        "BLOB" => Raw::Bytes(<Vec<u8> as Decode<Sqlite>>::decode(v).map_err(dec)?),
-        _ => Raw::Text(<String as Decode<Sqlite>>::decode(v).map_err(dec)?),
-    })
-}
-
-/// Boxed so that the spawned reader's future is `Send` (sqlx's streams trip
-/// the compiler's higher-ranked lifetime check otherwise).
-pub fn stream<'a>(
-    c: &'a mut SqliteConnection,
-    sql: &'a str,
-    b: &'a mut BatchBuilder,
-) -> futures::future::BoxFuture<'a, Result<(), String>> {
-    Box::pin(async move {
-        let n = b.plan().read.len();
-        let mut rows = sqlx::query(sql).persistent(false).fetch(&mut *c);
-        while let Some(row) = rows.try_next().await.map_err(|e| db_err(&e))? {
-            let mut raws = Vec::with_capacity(n);
-            for i in 0..n {
-                raws.push(raw_of(&row, i)?);
-            }
-            b.push(raws).await?;
-        }
-        Ok(())
-    })
 }
 
 // ---- target ----
