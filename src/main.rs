@@ -2,6 +2,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Rows are allocated by the reader task and freed by the writer task on
+/// another thread; glibc's allocator spent a quarter of a sync's CPU on that
+/// hand-over (bench/README.md), mimalloc a fraction of it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     install_panic_message();
     let cli = dsp::cli::Cli::parse();

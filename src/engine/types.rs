@@ -146,30 +146,39 @@ impl DecimalLimit {
             None => (body, 0),
         };
         let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-        let digits: String = format!("{int}{frac}");
-        // Position of the decimal point within `digits`.
+        // The digits of `int` and `frac` in a row, without building them:
+        // this runs for every decimal value of a run.
+        let digits = || int.bytes().chain(frac.bytes());
+        let total = int.len() + frac.len();
+        // Position of the decimal point within the digits.
         let point = int.len() as i64 + exp;
-        let sig = digits.trim_start_matches('0');
-        if sig.is_empty() {
+        let lead_zeros = digits().take_while(|&b| b == b'0').count();
+        if lead_zeros == total {
             return Ok(());
         }
-        let lead_zeros = (digits.len() - sig.len()) as i64;
-        let sig = sig.trim_end_matches('0');
+        let trail_zeros = digits().rev().take_while(|&b| b == b'0').count();
+        let sig_len = (total - lead_zeros - trail_zeros) as i64;
+        let lead_zeros = lead_zeros as i64;
         // Digits left of the point, and right of it, once zeros are trimmed.
         let int_digits = (point - lead_zeros).max(0);
-        let frac_digits = (lead_zeros + sig.len() as i64 - point).max(0);
-        let kind = format!("decimal({},{})", self.precision, self.scale);
+        let frac_digits = (lead_zeros + sig_len - point).max(0);
+        let kind = || format!("decimal({},{})", self.precision, self.scale);
         if frac_digits > i64::from(self.scale) {
             return Err(format!(
-                "{t} has {frac_digits} decimal places; the target column is {kind} and would round it"
+                "{t} has {frac_digits} decimal places; the target column is {} and would round it",
+                kind()
             ));
         }
         if int_digits > i64::from(self.precision - self.scale) {
-            return Err(format!("{t} is too large for the target column's {kind}"));
+            return Err(format!(
+                "{t} is too large for the target column's {}",
+                kind()
+            ));
         }
         if self.unsigned && negative {
             return Err(format!(
-                "{t} is negative; the target column is {kind} unsigned"
+                "{t} is negative; the target column is {} unsigned",
+                kind()
             ));
         }
         Ok(())
