@@ -11,6 +11,8 @@ use super::sql::{Dialect, db_err};
 use crate::engine::types::{Raw, Value, date_text, hex_decode, time_text, ts_text};
 use crate::workspace::ColumnType;
 
+mod binary;
+
 const D: Dialect = Dialect::Postgres;
 /// Encoded COPY data goes to the server in chunks of about this size...
 const CHUNK_BYTES: usize = 1 << 20;
@@ -287,6 +289,9 @@ pub struct PgWriter {
     non_keys: Vec<String>,
     json: Vec<String>,
     buf: Vec<u8>,
+    /// Each column's binary encoding, when every column has one; else COPY
+    /// goes as text.
+    binary: Option<Vec<binary::Field>>,
     /// Where `buf` is headed: the staging table or the target.
     buf_to_stage: bool,
     /// Rows the server reports copied into the stage since the last commit.
@@ -311,6 +316,7 @@ impl PgWriter {
                 .map(|t| t.name.clone())
                 .collect(),
             buf: Vec::with_capacity(CHUNK_BYTES + (64 << 10)),
+            binary: binary::fields(&plan.targets),
             buf_to_stage: true,
             staged: 0,
         }
@@ -381,14 +387,22 @@ impl PgWriter {
             self.flush().await?;
         }
         self.buf_to_stage = stage;
+        if self.binary.is_some() && self.copy.is_none() && self.buf.is_empty() {
+            self.buf.extend_from_slice(binary::HEADER);
+        }
         for row in rows {
-            for (i, v) in row.iter().enumerate() {
-                if i > 0 {
-                    self.buf.push(b'\t');
+            if let Some(fields) = &self.binary {
+                binary::encode_row(&mut self.buf, row, fields, &self.names)
+                    .map_err(|e| format!("cannot encode a row for table {}: {e}", self.table))?;
+            } else {
+                for (i, v) in row.iter().enumerate() {
+                    if i > 0 {
+                        self.buf.push(b'\t');
+                    }
+                    encode_copy(&mut self.buf, v);
                 }
-                encode_copy(&mut self.buf, v);
+                self.buf.push(b'\n');
             }
-            self.buf.push(b'\n');
             if self.buf.len() >= CHUNK_BYTES {
                 self.send_chunk(stage).await?;
             }
@@ -407,7 +421,12 @@ impl PgWriter {
             } else {
                 self.table.clone()
             };
-            let sql = format!("COPY {dest} ({}) FROM STDIN", self.cols);
+            let format = if self.binary.is_some() {
+                " WITH (FORMAT binary)"
+            } else {
+                ""
+            };
+            let sql = format!("COPY {dest} ({}) FROM STDIN{format}", self.cols);
             let (tx, rx) = mpsc::channel(COPY_CHUNKS_IN_FLIGHT);
             self.copy = Some(CopyTask {
                 tx,
@@ -429,6 +448,9 @@ impl PgWriter {
 
     /// Sends what is buffered and ends the COPY, taking the connection back.
     pub async fn flush(&mut self) -> Result<(), String> {
+        if self.binary.is_some() && (self.copy.is_some() || !self.buf.is_empty()) {
+            self.buf.extend_from_slice(binary::TRAILER);
+        }
         if !self.buf.is_empty() {
             self.send_chunk(self.buf_to_stage).await?;
         }
