@@ -2168,3 +2168,85 @@ async fn incremental_keys_merged_by_a_case_insensitive_target_collation_are_not_
         assert_eq!(n, 0, "{test}: a refused run wrote rows");
     }
 }
+
+/// An existing PostgreSQL target with narrower or padded column types gets
+/// exactly the source's values, whether DSP can send every column in COPY's
+/// binary format (integer, smallint, char(n), timestamp(3), numeric(p,s) with
+/// exponents, jsonb) or has to fall back to text because one column's type
+/// (`real`) has no binary encoder.
+async fn existing_pg_target_types(fallback: bool) {
+    let test = if fallback {
+        "existing PG target types (text COPY)"
+    } else {
+        "existing PG target types (binary COPY)"
+    };
+    let env = Env::new();
+    let Some(tgt) = End::new(Kind::Pg, test, &env, "").await else {
+        return;
+    };
+    let src = lite_pool(&env.sqlite("s")).await;
+    sqlx::raw_sql(
+        "CREATE TABLE src (id INTEGER PRIMARY KEY, i INTEGER, s INTEGER, c TEXT, \
+                           at TEXT, d TEXT, j TEXT, f REAL);
+         INSERT INTO src VALUES
+           (1, 2147483647, -32768, 'ab', '2024-02-29 23:59:59.123', '-12.5e-1', '{\"a\": [1, 2]}', 0.5),
+           (2, -2147483648, 32767, 'abcde', '1999-12-31T23:59:59Z', '123456789012345.12345', '[]', -2),
+           (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+           (4, 0, 0, '', '2000-01-01 00:00:00', '0.00000', 'null', 0);",
+    )
+    .execute(&src)
+    .await
+    .unwrap();
+    src.close().await;
+    let f_type = if fallback { "REAL" } else { "DOUBLE PRECISION" };
+    tgt.exec(&format!(
+        "CREATE TABLE dst (id BIGINT PRIMARY KEY, i INTEGER, s SMALLINT, c CHAR(5), \
+         at TIMESTAMP(3) WITHOUT TIME ZONE, d NUMERIC(20,5), j JSONB, f {f_type})"
+    ))
+    .await;
+    let cols = r#"  { source = "id", target = "id", type = "integer" },
+  { source = "i", target = "i", type = "integer" },
+  { source = "s", target = "s", type = "integer" },
+  { source = "c", target = "c", type = "string" },
+  { source = "at", target = "at", type = "timestamp" },
+  { source = "d", target = "d", type = "decimal" },
+  { source = "j", target = "j", type = "json" },
+  { source = "f", target = "f", type = "float" },"#;
+    env.write(
+        &(format!(
+            "[[network]]\nname = \"Source\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n\n",
+            env.sqlite("s").display()
+        ) + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 1000, cols)),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(test);
+    assert_eq!(out.code, 0, "{test}\n{}", out.all());
+    let End::Pg(_, pool) = &tgt else {
+        unreachable!()
+    };
+    let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, concat_ws('|', i, s, '[' || c || ']' || octet_length(c), at, d, j, f) FROM dst ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let want = [
+        "2147483647|-32768|[ab]5|2024-02-29 23:59:59.123|-1.25000|{\"a\": [1, 2]}|0.5",
+        "-2147483648|32767|[abcde]5|1999-12-31 23:59:59|123456789012345.12345|[]|-2",
+        "",
+        "0|0|[]5|2000-01-01 00:00:00|0.00000|null|0",
+    ];
+    let got: Vec<String> = rows.into_iter().map(|r| r.1.unwrap_or_default()).collect();
+    assert_eq!(got, want, "{test}");
+}
+
+#[tokio::test]
+async fn an_existing_pg_target_with_narrower_types_gets_exact_values_in_binary() {
+    existing_pg_target_types(false).await;
+}
+
+#[tokio::test]
+async fn an_existing_pg_target_with_a_real_column_gets_exact_values_in_text() {
+    existing_pg_target_types(true).await;
+}
