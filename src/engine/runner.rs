@@ -412,6 +412,11 @@ impl Run {
             "SELECT {} FROM {table}{filter}{order}",
             source.select_list(&plan)
         );
+        // The first run reads the whole table; the planner's own choice
+        // (often a sequential scan and a sort) stands then.
+        if watermark.is_some() {
+            source.stream_in_index_order().await.map_err(in_source)?;
+        }
         let mut writer = or_cancel(cancel, Writer::new(tconn, &plan))
             .await
             .map_err(|s| map_failed(s, in_target))?;

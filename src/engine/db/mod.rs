@@ -317,6 +317,17 @@ impl Source {
         }
     }
 
+    /// For a read ordered by an indexed cursor: rows should flow as they are
+    /// read, not after the whole range is sorted (see `postgres::stream_in_index_order`).
+    pub async fn stream_in_index_order(&mut self) -> Result<(), String> {
+        match &mut self.conn {
+            Conn::Pg(c) => postgres::stream_in_index_order(c).await,
+            // InnoDB and SQLite indexes carry the key after the cursor, so
+            // their index order already is (cursor, key).
+            Conn::My(_) | Conn::Lite(_) => Ok(()),
+        }
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.conn.dialect()
     }
