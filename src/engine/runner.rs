@@ -233,9 +233,15 @@ impl Run {
             format!("Fetching records from source: {}", schema.source_table),
         );
 
-        // The target first: its table is created or checked before any row moves,
-        // and DDL stays outside the data transaction.
-        let mut tconn = or_cancel(cancel, connect(ws, tgt_net, Role::Target)).await?;
+        // Both connections at once (over TLS to remote servers each can take a
+        // good part of a second); the target's problems are reported first: its
+        // table is created or checked before any row moves, and DDL stays
+        // outside the data transaction.
+        let (tconn, sconn) = tokio::join!(
+            or_cancel(cancel, connect(ws, tgt_net, Role::Target)),
+            or_cancel(cancel, connect(ws, src_net, Role::Source)),
+        );
+        let mut tconn = tconn?;
         let tdialect = tconn.dialect();
         let in_target = |e: String| {
             Stop::Failed(format!(
@@ -249,8 +255,7 @@ impl Run {
             .await
             .map_err(in_target)?;
 
-        let sconn = or_cancel(cancel, connect(ws, src_net, Role::Source)).await?;
-        let mut source = Source { conn: sconn };
+        let mut source = Source { conn: sconn? };
         let in_source = |e: String| {
             Stop::Failed(format!(
                 "source network \"{}\" ({}), table {}: {e}",
