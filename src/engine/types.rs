@@ -139,29 +139,14 @@ impl DecimalLimit {
     /// Whether the exact decimal text `s` is stored without rounding.
     pub fn check(&self, s: &str) -> Result<(), String> {
         let t = s.trim();
-        let negative = t.starts_with('-');
-        let body = t.trim_start_matches(['+', '-']);
-        let (mant, exp) = match body.find(['e', 'E']) {
-            Some(i) => (&body[..i], body[i + 1..].parse::<i64>().unwrap_or(0)),
-            None => (body, 0),
-        };
-        let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-        // The digits of `int` and `frac` in a row, without building them:
-        // this runs for every decimal value of a run.
-        let digits = || int.bytes().chain(frac.bytes());
-        let total = int.len() + frac.len();
-        // Position of the decimal point within the digits.
-        let point = int.len() as i64 + exp;
-        let lead_zeros = digits().take_while(|&b| b == b'0').count();
-        if lead_zeros == total {
+        let d =
+            DecimalText::parse(t).ok_or_else(|| format!("{t} is out of range for a decimal"))?;
+        let Some((_, sig_len, point)) = d.significant() else {
             return Ok(());
-        }
-        let trail_zeros = digits().rev().take_while(|&b| b == b'0').count();
-        let sig_len = (total - lead_zeros - trail_zeros) as i64;
-        let lead_zeros = lead_zeros as i64;
+        };
         // Digits left of the point, and right of it, once zeros are trimmed.
-        let int_digits = (point - lead_zeros).max(0);
-        let frac_digits = (lead_zeros + sig_len - point).max(0);
+        let int_digits = point.max(0);
+        let frac_digits = (sig_len as i64 - point).max(0);
         let kind = || format!("decimal({},{})", self.precision, self.scale);
         if frac_digits > i64::from(self.scale) {
             return Err(format!(
@@ -175,13 +160,64 @@ impl DecimalLimit {
                 kind()
             ));
         }
-        if self.unsigned && negative {
+        if self.unsigned && d.negative {
             return Err(format!(
                 "{t} is negative; the target column is {} unsigned",
                 kind()
             ));
         }
         Ok(())
+    }
+}
+
+/// A decimal text (`-12.50`, `1.5e2`, as `is_decimal_text` accepts) taken
+/// apart without allocating: the target-limit check and PostgreSQL's binary
+/// numeric both work on its digits, for every decimal value of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct DecimalText<'a> {
+    pub negative: bool,
+    /// Digits before the point, as written.
+    pub int: &'a str,
+    /// Digits after the point, as written.
+    pub frac: &'a str,
+    pub exp: i64,
+}
+
+impl<'a> DecimalText<'a> {
+    /// `None` when there is no exponent after an `e`, or it does not fit an `i64`.
+    pub fn parse(t: &'a str) -> Option<Self> {
+        let negative = t.starts_with('-');
+        let body = t.strip_prefix(['+', '-']).unwrap_or(t);
+        let (mant, exp) = match body.find(['e', 'E']) {
+            Some(i) => (&body[..i], body[i + 1..].parse::<i64>().ok()?),
+            None => (body, 0),
+        };
+        let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+        Some(DecimalText {
+            negative,
+            int,
+            frac,
+            exp,
+        })
+    }
+
+    /// The digits of `int` then `frac`, as numbers 0-9.
+    pub fn digits(&self) -> impl DoubleEndedIterator<Item = u8> + 'a {
+        self.int.bytes().chain(self.frac.bytes()).map(|b| b - b'0')
+    }
+
+    /// Where the significant digits start in `digits()`, how many there are,
+    /// and the power of ten their point stands at (the value is
+    /// 0.d1d2... x 10^point); `None` for zero.
+    pub fn significant(&self) -> Option<(usize, usize, i64)> {
+        let total = self.int.len() + self.frac.len();
+        let lead = self.digits().take_while(|&d| d == 0).count();
+        if lead == total {
+            return None;
+        }
+        let trail = self.digits().rev().take_while(|&d| d == 0).count();
+        let point = self.int.len() as i64 + self.exp - lead as i64;
+        Some((lead, total - lead - trail, point))
     }
 }
 
@@ -460,23 +496,11 @@ fn to_float(raw: Raw) -> Result<Value, String> {
 
 /// `-12`, `3.50`, `.5`, `1e-3`: what every engine accepts as an exact decimal.
 pub fn is_decimal_text(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let (mant, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    let digits = |x: &str| x.chars().all(|c| c.is_ascii_digit());
-    if !digits(int) || !digits(frac) || (int.is_empty() && frac.is_empty()) {
-        return false;
-    }
-    match exp {
-        None => true,
-        Some(e) => {
-            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-            !e.is_empty() && digits(e)
-        }
-    }
+    let digits = |x: &str| x.bytes().all(|c| c.is_ascii_digit());
+    // An exponent too large for an i64 is not a number any target stores.
+    DecimalText::parse(s).is_some_and(|d| {
+        digits(d.int) && digits(d.frac) && !(d.int.is_empty() && d.frac.is_empty())
+    })
 }
 
 fn to_decimal(raw: Raw) -> Result<Value, String> {
@@ -864,5 +888,29 @@ mod tests {
         let u = p("decimal(10,2) unsigned").unwrap();
         assert!(u.check("-1").is_err());
         assert_eq!(u.check("-0.00"), Ok(()));
+    }
+
+    #[test]
+    fn decimal_texts_are_plain_or_exponent_numbers() {
+        for ok in ["0", "-1", "+1.5", ".5", "5.", "1e3", "1.5E-3", "-2e+4"] {
+            assert!(is_decimal_text(ok), "{ok}");
+        }
+        // An exponent past i64 is no number a target stores; it used to pass
+        // here and be read as exponent 0 by the target-limit check.
+        for bad in [
+            "",
+            "+",
+            ".",
+            "+-1",
+            "--1",
+            "1e",
+            "1e+",
+            "1.2.3",
+            "1,5",
+            "NaN",
+            "1e99999999999999999999",
+        ] {
+            assert!(!is_decimal_text(bad), "{bad}");
+        }
     }
 }

@@ -8,7 +8,7 @@
 use chrono::{NaiveDate, Timelike};
 
 use super::super::plan::TargetColumn;
-use crate::engine::types::Value;
+use crate::engine::types::{DecimalText, Value};
 use crate::workspace::ColumnType;
 
 /// The file header: signature, flags, header extension length.
@@ -16,8 +16,10 @@ pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The end-of-data marker: a tuple with -1 fields.
 pub const TRAILER: &[u8] = &[0xff, 0xff];
 
-/// 2000-01-01 00:00:00 UTC, PostgreSQL's epoch, in Unix microseconds.
+/// 2000-01-01 00:00:00 UTC, PostgreSQL's epoch, in Unix microseconds...
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// ...and as a date.
+const PG_EPOCH_DATE: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
 
 /// How one target column's values are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,8 +130,7 @@ fn encode(buf: &mut Vec<u8>, v: &Value, f: Field) -> Result<(), String> {
             fixed(buf, &(t.timestamp_micros() - PG_EPOCH_MICROS).to_be_bytes())
         }
         (Field::Date, Value::Date(d)) => {
-            let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
-            let days = i32::try_from((*d - epoch).num_days())
+            let days = i32::try_from((*d - PG_EPOCH_DATE).num_days())
                 .map_err(|_| format!("{d} is out of range for a date"))?;
             fixed(buf, &days.to_be_bytes())
         }
@@ -150,50 +151,31 @@ fn encode(buf: &mut Vec<u8>, v: &Value, f: Field) -> Result<(), String> {
 /// sign, and the display scale the text input would have given it.
 fn numeric(buf: &mut Vec<u8>, s: &str) -> Result<(), String> {
     let too_big = || format!("{s} is out of range for a numeric");
-    let t = s.trim();
-    let negative = t.starts_with('-');
-    let body = t.trim_start_matches(['+', '-']);
-    let (mant, exp) = match body.find(['e', 'E']) {
-        Some(i) => (
-            &body[..i],
-            body[i + 1..].parse::<i64>().map_err(|_| too_big())?,
-        ),
-        None => (body, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    let d = DecimalText::parse(s.trim()).ok_or_else(too_big)?;
     // As numeric_in: the scale is the digits written after the point, less
     // the exponent.
-    let dscale = (frac.len() as i64 - exp).max(0);
-    if dscale > 0x3FFF || exp.abs() > 1_000_000 {
+    let dscale = (d.frac.len() as i64 - d.exp).max(0);
+    if dscale > 0x3FFF || d.exp.abs() > 1_000_000 {
         return Err(too_big());
     }
-    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).map(|b| b - b'0').collect();
-    // The value is 0.d1d2d3... x 10^point.
-    let mut point = int.len() as i64 + exp;
-    let lead = digits.iter().take_while(|&&d| d == 0).count();
-    let digits = &digits[lead..];
-    point -= lead as i64;
-    let trail = digits.iter().rev().take_while(|&&d| d == 0).count();
-    let digits = &digits[..digits.len() - trail];
-
     let mut groups: Vec<i16> = Vec::new();
     let mut weight = 0i64;
-    if !digits.is_empty() {
-        // Digit i stands for 10^(point - 1 - i); group g holds 10^(4g..4g+3).
+    if let Some((lead, len, point)) = d.significant() {
+        // Significant digit i stands for 10^(point - 1 - i); group g holds
+        // 10^(4g..4g+3).
         weight = (point - 1).div_euclid(4);
-        let last = (point - digits.len() as i64).div_euclid(4);
+        let last = (point - len as i64).div_euclid(4);
         if weight > i64::from(i16::MAX) || last < i64::from(i16::MIN) {
             return Err(too_big());
         }
         groups = vec![0; (weight - last + 1) as usize];
-        for (i, &d) in digits.iter().enumerate() {
+        for (i, digit) in d.digits().skip(lead).take(len).enumerate() {
             let power = point - 1 - i as i64;
             let g = power.div_euclid(4);
-            let slot = (weight - g) as usize;
-            groups[slot] += i16::from(d) * 10i16.pow((power - 4 * g) as u32);
+            groups[(weight - g) as usize] += i16::from(digit) * 10i16.pow((power - 4 * g) as u32);
         }
     }
-    let sign: u16 = if negative && !groups.is_empty() {
+    let sign: u16 = if d.negative && !groups.is_empty() {
         0x4000
     } else {
         0
