@@ -1488,3 +1488,97 @@ async fn a_run_of_many_tiny_batches_logs_a_sample_of_batch_lines() {
     assert!(lines.contains(&"[INFO] Processing batch 20001/20001 (1 records)".to_string()));
     assert_eq!(tgt.target_rows().await.len(), 20_001);
 }
+
+/// The count that runs beside the read sees the read's own snapshot: rows
+/// committed after the read began are in neither, so "batch k of N" and the
+/// summary agree with what was streamed.
+#[tokio::test]
+async fn the_count_beside_a_pg_read_sees_the_reads_snapshot() {
+    use dsp::engine::db::Source;
+    use dsp::engine::db::connect::{Role, connect};
+    let (src, _tgt, s, _t) = dbs!("the_count_beside_a_pg_read_sees_the_reads_snapshot");
+    create_users(&s, 100).await;
+    let net = src.network("S");
+    let ws = Workspace {
+        path: None,
+        networks: vec![net.clone()],
+        schemas: vec![],
+        jobs: vec![],
+    };
+    let conn = |ws, net| async move { connect(ws, net, Role::Source).await.unwrap() };
+    let mut source = Source::new(conn(&ws, &net).await, Some(conn(&ws, &net).await));
+    source.begin_snapshot().await.unwrap();
+    let sql = "SELECT COUNT(*) FROM users";
+    assert_eq!(source.count(sql).await.unwrap(), 100);
+    // Committed by someone else while the read's transaction is open.
+    insert_users(&s, 101, 150, "2024-01-01 00:00:00+00").await;
+    let beside = source
+        .count_alongside(sql.to_string())
+        .await
+        .unwrap()
+        .expect("PostgreSQL counts beside the read");
+    assert_eq!(beside.await.unwrap().unwrap(), 100);
+    assert_eq!(source.count(sql).await.unwrap(), 100);
+    source.end_snapshot().await;
+
+    // Without the second connection the caller counts in line.
+    let mut alone = Source::new(conn(&ws, &net).await, None);
+    alone.begin_snapshot().await.unwrap();
+    assert!(alone.count_alongside(sql.into()).await.unwrap().is_none());
+    assert_eq!(alone.count(sql).await.unwrap(), 150);
+}
+
+/// The target refusing a batch (here a CHECK constraint) stops an incremental
+/// run there: the batches before it stay committed and the watermark stands
+/// at the last of them, the refused batch and the one already staged behind
+/// it are rolled back, and once the target accepts the rows the next run
+/// finishes the job.
+#[tokio::test]
+async fn incremental_batches_commit_in_order_up_to_one_the_target_refuses() {
+    let (src, tgt, s, t) = dbs!("incremental_batches_commit_in_order_up_to_one_the_target_refuses");
+    create_users(&s, 1000).await;
+    let mut ws = seed_workspace(&src, &tgt, SyncMode::Incremental);
+    job_mut(&mut ws).batch_size = Some(100);
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path());
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+
+    // Rows 101..600 change, each a second after the one before; the run reads
+    // the 500 rows on the watermark first (5 batches), then these in id order.
+    s.execute(
+        "UPDATE users SET updated_at = timestamptz '2024-03-01 00:00:00+00' + id * interval '1 second', \
+         name = 'second' WHERE id BETWEEN 101 AND 600",
+    )
+    .await
+    .unwrap();
+    t.execute(
+        "ALTER TABLE dim_users ADD CONSTRAINT not_350_yet CHECK (user_id <> 350 OR full_name <> 'second')",
+    )
+    .await
+    .unwrap();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Failed, "{lines:#?}");
+    let err = summary.error.unwrap();
+    assert!(
+        err.contains("dim_users") && err.contains("not_350_yet"),
+        "{err}"
+    );
+    assert_eq!(summary.success, 700, "{lines:#?}");
+    let renamed: Vec<i64> = sqlx::query_scalar(
+        "SELECT user_id FROM dim_users WHERE full_name = 'second' ORDER BY user_id",
+    )
+    .fetch_all(&t)
+    .await
+    .unwrap();
+    assert_eq!(renamed, (101..=300).collect::<Vec<i64>>());
+    let wm = dsp::engine::state::read_watermark(&data, JOB).unwrap();
+    assert_eq!(wm.as_deref(), Some("2024-03-01 00:05:00+00"));
+
+    t.execute("ALTER TABLE dim_users DROP CONSTRAINT not_350_yet")
+        .await
+        .unwrap();
+    let (summary, lines) = run(&ws, &data).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(target_rows(&t).await, source_rows(&s).await);
+}

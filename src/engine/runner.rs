@@ -38,6 +38,9 @@ const CHANNEL_ROWS: u64 = 50_000;
 const MAX_BATCH_LINES: u64 = 10_000;
 /// Batch progress events are sent at most this often (plus first and last).
 const PROGRESS_EVERY: Duration = Duration::from_millis(50);
+/// Batch lines held back while the count runs beside the read; past this
+/// (tiny batches, a count that takes long) the run waits for the count.
+const MAX_WAITING_LINES: usize = 100_000;
 /// Failed rows listed one by one; the rest are only counted.
 const MAX_FAILURE_LINES: u64 = 1_000;
 
@@ -52,19 +55,7 @@ pub async fn run_job(
     cancel: CancellationToken,
     reporter: Reporter,
 ) -> RunSummary {
-    let mut run = Run {
-        reporter,
-        lines: Vec::new(),
-        job: job.to_string(),
-        total: 0,
-        batches: 0,
-        read: 0,
-        written: 0,
-        committed: 0,
-        failed: 0,
-        label: String::new(),
-        last_progress: None,
-    };
+    let mut run = Run::new(reporter, job);
     let started = Utc::now();
     let mode = workspace.job(job).map(|j| j.mode).unwrap_or_default();
     let lock = match state::lock_job(data, job) {
@@ -90,6 +81,8 @@ pub async fn run_job(
                 "internal error in DSP (a bug); the run stopped and the target keeps its last committed state".into(),
             ))
         });
+    // A run that stopped before its count came back does not know its total.
+    let total_known = run.pending.take().is_none();
     let summary = match outcome {
         Ok(()) => {
             if mode == SyncMode::Incremental && run.failed > 0 {
@@ -121,11 +114,12 @@ pub async fn run_job(
                     thousands(run.committed)
                 ),
             };
-            let why = format!(
-                "{why} after {} of {} records; {kept}",
-                thousands(run.read),
-                thousands(run.total)
-            );
+            let of = if total_known {
+                format!(" of {}", thousands(run.total))
+            } else {
+                String::new()
+            };
+            let why = format!("{why} after {}{of} records; {kept}", thousands(run.read));
             run.log(Level::Warn, format!("Sync cancelled: {why}"));
             run.summary(mode, RunStatus::Cancelled, started, Some(why))
         }
@@ -175,6 +169,29 @@ struct Run {
     /// How errors name the target: network, connection and table.
     label: String,
     last_progress: Option<std::time::Instant>,
+    /// The total while its count is still running alongside the read.
+    pending: Option<PendingTotal>,
+}
+
+/// The source's row count while it is still being taken alongside the read
+/// (`Source::count_alongside`). Batch lines and progress wait for it, so the
+/// log reads as if it came first: the total, then batch k of N.
+struct PendingTotal {
+    count: tokio::task::JoinHandle<Result<u64, String>>,
+    batch_size: u64,
+    /// Names the source in the count's error.
+    label: String,
+    /// Batches that ended meanwhile, (index, rows), for their log lines.
+    lines: Vec<(u64, u64)>,
+    /// The latest of them, for one progress event.
+    progress: Option<(u64, u64)>,
+}
+
+impl Drop for PendingTotal {
+    /// A run that stops early stops its count too.
+    fn drop(&mut self) {
+        self.count.abort();
+    }
 }
 
 /// Awaits `fut` unless the run is cancelled first.
@@ -192,6 +209,23 @@ async fn or_cancel<T>(
 }
 
 impl Run {
+    fn new(reporter: Reporter, job: &str) -> Self {
+        Run {
+            reporter,
+            lines: Vec::new(),
+            job: job.to_string(),
+            total: 0,
+            batches: 0,
+            read: 0,
+            written: 0,
+            committed: 0,
+            failed: 0,
+            label: String::new(),
+            last_progress: None,
+            pending: None,
+        }
+    }
+
     fn log(&mut self, level: Level, message: impl Into<String>) {
         let line = self.reporter.log(level, message);
         self.lines.push(line);
@@ -237,9 +271,29 @@ impl Run {
         // good part of a second); the target's problems are reported first: its
         // table is created or checked before any row moves, and DDL stays
         // outside the data transaction.
-        let (tconn, sconn) = tokio::join!(
+        let (tconn, sconn, counter, spare) = tokio::join!(
             or_cancel(cancel, connect(ws, tgt_net, Role::Target)),
             or_cancel(cancel, connect(ws, src_net, Role::Source)),
+            // A spare for counting the rows while they stream; without it
+            // the count runs first, as it must on the other engines.
+            or_cancel(cancel, async {
+                Ok(if Source::counts_alongside(src_net) {
+                    connect(ws, src_net, Role::Source).await.ok()
+                } else {
+                    None
+                })
+            }),
+            // A spare for staging the next batch while the last one is
+            // applied (incremental runs into PostgreSQL).
+            or_cancel(cancel, async {
+                Ok(
+                    if job.mode == SyncMode::Incremental && Writer::stages_ahead(tgt_net) {
+                        connect(ws, tgt_net, Role::Target).await.ok()
+                    } else {
+                        None
+                    },
+                )
+            }),
         );
         let mut tconn = tconn?;
         let tdialect = tconn.dialect();
@@ -255,7 +309,7 @@ impl Run {
             .await
             .map_err(in_target)?;
 
-        let mut source = Source { conn: sconn? };
+        let mut source = Source::new(sconn?, counter.ok().flatten());
         let in_source = |e: String| {
             Stop::Failed(format!(
                 "source network \"{}\" ({}), table {}: {e}",
@@ -395,23 +449,34 @@ impl Run {
             keys.extend(plan.key_read.iter().map(|&k| d.ident(&plan.read[k].name)));
             order = format!(" ORDER BY {}", keys.join(", "));
         }
-        self.total = or_cancel(
-            cancel,
-            source.count(&format!("SELECT COUNT(*) FROM {table}{filter}")),
-        )
-        .await
-        .map_err(|s| map_failed(s, in_source))?;
-        let batch_size = job.batch_size().max(1);
-        self.batches = self.total.div_ceil(batch_size);
-        self.log(
-            Level::Info,
-            format!("Total records: {}", thousands(self.total)),
+        let src_label = format!(
+            "source network \"{}\" ({}), table {}",
+            src_net.name,
+            describe(ws, src_net),
+            schema.source_table
         );
-        self.reporter.send(ProgressEvent::Started {
-            job: self.job.clone(),
-            total: self.total,
-            batches: self.batches,
-        });
+        let batch_size = job.batch_size().max(1);
+        let count = format!("SELECT COUNT(*) FROM {table}{filter}");
+        match or_cancel(cancel, source.count_alongside(count.clone()))
+            .await
+            .map_err(|s| map_failed(s, in_source))?
+        {
+            Some(count) => {
+                self.pending = Some(PendingTotal {
+                    count,
+                    batch_size,
+                    label: src_label.clone(),
+                    lines: Vec::new(),
+                    progress: None,
+                })
+            }
+            None => {
+                let total = or_cancel(cancel, source.count(&count))
+                    .await
+                    .map_err(|s| map_failed(s, in_source))?;
+                self.announce_total(total, batch_size);
+            }
+        }
 
         let select = format!(
             "SELECT {} FROM {table}{filter}{order}",
@@ -429,17 +494,26 @@ impl Run {
             writer.close().await;
             return Err(map_failed(e, in_target));
         }
+        let mut ahead = match spare.ok().flatten() {
+            Some(c) => {
+                let mut w = or_cancel(cancel, Writer::new(c, &plan))
+                    .await
+                    .map_err(|s| map_failed(s, in_target))?;
+                match or_cancel(cancel, w.create_stage()).await {
+                    Ok(()) => Some(w),
+                    Err(_) => {
+                        w.close().await;
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
 
         // The reader: streams the snapshot into batches.
         let chunk = batch_size.min(CHUNK_ROWS as u64);
         let (tx, mut rx) = mpsc::channel::<ReadMsg>((CHANNEL_ROWS / chunk).clamp(2, 64) as usize);
         let reader_stop = cancel.child_token();
-        let src_label = format!(
-            "source network \"{}\" ({}), table {}",
-            src_net.name,
-            describe(ws, src_net),
-            schema.source_table
-        );
         let reader = {
             let plan = plan.clone();
             let stop = reader_stop.clone();
@@ -470,8 +544,16 @@ impl Run {
                     .await
             }
             SyncMode::Incremental => {
-                self.write_incremental(&job, data, &mut writer, &mut rx, cancel, watermark)
-                    .await
+                self.write_incremental(
+                    &job,
+                    data,
+                    &mut writer,
+                    ahead.as_mut(),
+                    &mut rx,
+                    cancel,
+                    watermark,
+                )
+                .await
             }
         };
         reader_stop.cancel();
@@ -480,11 +562,16 @@ impl Run {
             reader.abort();
             // Whatever the target was doing, it must not commit: roll back if the
             // connection still answers, else closing it makes the server do so.
-            let _ = tokio::time::timeout(Duration::from_secs(1), writer.rollback()).await;
-            let _ = tokio::time::timeout(Duration::from_secs(1), writer.close()).await;
+            for mut w in std::iter::once(writer).chain(ahead) {
+                let _ = tokio::time::timeout(Duration::from_secs(1), w.rollback()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), w.close()).await;
+            }
         } else {
             let _ = reader.await;
             writer.close().await;
+            if let Some(w) = ahead {
+                w.close().await;
+            }
         }
         result
     }
@@ -507,9 +594,86 @@ impl Run {
         }
     }
 
+    fn announce_total(&mut self, total: u64, batch_size: u64) {
+        self.total = total;
+        self.batches = total.div_ceil(batch_size);
+        self.log(
+            Level::Info,
+            format!("Total records: {}", thousands(self.total)),
+        );
+        self.reporter.send(ProgressEvent::Started {
+            job: self.job.clone(),
+            total: self.total,
+            batches: self.batches,
+        });
+    }
+
+    /// Whether the total is known; takes it if its count has just finished.
+    fn total_known(&mut self) -> Result<bool, Stop> {
+        let Some(p) = self.pending.as_mut() else {
+            return Ok(true);
+        };
+        if !p.count.is_finished() {
+            return Ok(false);
+        }
+        let r = (&mut p.count).now_or_never();
+        self.settle_total(r)?;
+        Ok(true)
+    }
+
+    /// Waits for the count running alongside the read, if there is one.
+    async fn wait_total(&mut self, cancel: &CancellationToken) -> Result<(), Stop> {
+        let Some(p) = self.pending.as_mut() else {
+            return Ok(());
+        };
+        let r = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Stop::Cancelled("cancelled by the operator".into())),
+            r = &mut p.count => r,
+        };
+        self.settle_total(Some(r))
+    }
+
+    /// Announces the total that has just arrived, then what waited for it.
+    fn settle_total(
+        &mut self,
+        r: Option<Result<Result<u64, String>, tokio::task::JoinError>>,
+    ) -> Result<(), Stop> {
+        let Some(mut p) = self.pending.take() else {
+            return Ok(());
+        };
+        let total = match r {
+            Some(Ok(Ok(n))) => n,
+            Some(Ok(Err(e))) => return Err(Stop::Failed(format!("{}: {e}", p.label))),
+            _ => {
+                return Err(Stop::Failed(format!(
+                    "{}: counting the rows stopped unexpectedly",
+                    p.label
+                )));
+            }
+        };
+        self.announce_total(total, p.batch_size);
+        for (index, rows) in std::mem::take(&mut p.lines) {
+            self.batch_line(index, rows);
+        }
+        if let Some((index, rows)) = p.progress.take() {
+            self.progress(index, rows)?;
+        }
+        Ok(())
+    }
+
     /// Logs the chunk's failed rows, and the batch line when the chunk ends its
     /// batch; fails the run when the failures pass `max_failed`.
-    fn account(&mut self, job: &Job, chunk: &Batch) -> Result<(), Stop> {
+    async fn account(
+        &mut self,
+        job: &Job,
+        chunk: &Batch,
+        cancel: &CancellationToken,
+    ) -> Result<(), Stop> {
+        if !chunk.failures.is_empty() {
+            // The total's line comes before any row's warning.
+            self.wait_total(cancel).await?;
+        }
         self.read += chunk.read;
         for f in &chunk.failures {
             self.failed += 1;
@@ -534,47 +698,59 @@ impl Run {
                 if self.failed == 1 { "" } else { "the last: " },
             )));
         }
-        // A run of a million one-row batches logs a sample, not a million lines
-        // (the history keeps every line).
-        let step = self.batches.div_ceil(MAX_BATCH_LINES).max(1);
         if chunk.last {
-            if chunk.index == 1 && step > 1 {
-                self.log(
-                    Level::Info,
-                    format!(
-                        "{} batches: logging one batch line in {step}",
-                        thousands(self.batches)
-                    ),
-                );
-            }
-            if step == 1
-                || chunk.index == 1
-                || chunk.index.is_multiple_of(step)
-                || chunk.index >= self.batches
+            if let Some(p) = self.pending.as_mut()
+                && p.lines.len() < MAX_WAITING_LINES
+                && !p.count.is_finished()
             {
-                self.log(
-                    Level::Info,
-                    format!(
-                        "Processing batch {}/{} ({} records)",
-                        chunk.index,
-                        self.batches.max(chunk.index),
-                        chunk.batch_read
-                    ),
-                );
+                p.lines.push((chunk.index, chunk.batch_read));
+            } else {
+                self.wait_total(cancel).await?;
+                self.batch_line(chunk.index, chunk.batch_read);
             }
         }
         Ok(())
     }
 
+    /// "Processing batch k/N"; a run of a million one-row batches logs a
+    /// sample, not a million lines (the history keeps every line).
+    fn batch_line(&mut self, index: u64, rows: u64) {
+        let step = self.batches.div_ceil(MAX_BATCH_LINES).max(1);
+        if index == 1 && step > 1 {
+            self.log(
+                Level::Info,
+                format!(
+                    "{} batches: logging one batch line in {step}",
+                    thousands(self.batches)
+                ),
+            );
+        }
+        if step == 1 || index == 1 || index.is_multiple_of(step) || index >= self.batches {
+            self.log(
+                Level::Info,
+                format!(
+                    "Processing batch {index}/{} ({rows} records)",
+                    self.batches.max(index)
+                ),
+            );
+        }
+    }
+
     /// Reports a finished batch: the first and the last always, the others at
     /// most every 50 ms, so that tiny batches cannot flood a slow listener.
-    fn progress(&mut self, index: u64, rows: u64) {
+    fn progress(&mut self, index: u64, rows: u64) -> Result<(), Stop> {
+        if !self.total_known()? {
+            if let Some(p) = self.pending.as_mut() {
+                p.progress = Some((index, rows));
+            }
+            return Ok(());
+        }
         let now = std::time::Instant::now();
         let due = self
             .last_progress
             .is_none_or(|t| now.duration_since(t) >= PROGRESS_EVERY);
         if !(due || index == 1 || index >= self.batches) {
-            return;
+            return Ok(());
         }
         self.last_progress = Some(now);
         self.reporter.send(ProgressEvent::Batch {
@@ -585,6 +761,7 @@ impl Run {
             done: self.read,
             failed: self.failed,
         });
+        Ok(())
     }
 
     async fn write_full(
@@ -601,14 +778,15 @@ impl Run {
         let stage = before > 0;
         let mut kept: Vec<Vec<Value>> = Vec::new();
         while let Some(mut chunk) = self.next_batch(rx, cancel).await? {
-            self.account(job, &chunk)?;
+            self.account(job, &chunk, cancel).await?;
             kept.append(&mut chunk.kept);
             tw(cancel, &self.label, w.write(&chunk.rows, stage)).await?;
             self.written += chunk.rows.len() as u64;
             if chunk.last {
-                self.progress(chunk.index, chunk.batch_read);
+                self.progress(chunk.index, chunk.batch_read)?;
             }
         }
+        self.wait_total(cancel).await?;
         tw(cancel, &self.label, w.flush()).await?;
         let landed = tw(cancel, &self.label, w.count(stage)).await?;
         if landed != self.written {
@@ -632,7 +810,7 @@ impl Run {
             let (deleted, after) = if kept.is_empty() {
                 tw(cancel, &self.label, w.merge(before)).await?
             } else {
-                tw(cancel, &self.label, w.upsert()).await?;
+                tw(cancel, &self.label, w.upsert(true)).await?;
                 // Keys of rows that failed to convert join the staged keys only
                 // now, after the upsert: their target rows are neither updated
                 // nor deleted.
@@ -697,49 +875,54 @@ impl Run {
         Ok(())
     }
 
+    /// Commits batch by batch. With a second writer, the next batch is
+    /// staged on it while this one is applied and committed; batches still
+    /// commit one after the other, in order, and only the committing writer
+    /// touches the target table.
+    #[allow(clippy::too_many_arguments)]
     async fn write_incremental(
         &mut self,
         job: &Job,
         data: &DataDir,
         w: &mut Writer,
+        mut ahead: Option<&mut Writer>,
         rx: &mut mpsc::Receiver<ReadMsg>,
         cancel: &CancellationToken,
         mut watermark: Option<String>,
     ) -> Result<(), Stop> {
-        // The open batch: its transaction has begun, its rows are staged.
-        let mut open = false;
-        let mut staged = 0u64;
+        let label = self.label.clone();
+        // Past a watermark nearly every row read has changed; a first run
+        // (into a target that may hold the rows already) or a lookback
+        // re-reads rows that have not.
+        let unchanged_likely = watermark.is_none() || job.lookback().is_some();
         let mut cursor: Option<String> = None;
-        while let Some(chunk) = self.next_batch(rx, cancel).await? {
-            self.account(job, &chunk)?;
-            if chunk.last_cursor.is_some() {
-                cursor = chunk.last_cursor.clone();
-            }
-            if !chunk.rows.is_empty() {
-                if !open {
-                    tw(cancel, &self.label, w.begin()).await?;
-                    open = true;
+        let mut cur: &mut Writer = w;
+        let mut staged = self.stage_batch(job, cur, rx, cancel).await?;
+        while let Some(batch) = staged {
+            let (applied, next) = match ahead.take() {
+                Some(other) => {
+                    let (a, n) = tokio::join!(
+                        apply_batch(cur, batch.open, unchanged_likely, &label, cancel),
+                        self.stage_batch(job, other, rx, cancel)
+                    );
+                    ahead = Some(std::mem::replace(&mut cur, other));
+                    (a, n)
                 }
-                tw(cancel, &self.label, w.write(&chunk.rows, true)).await?;
-                staged += chunk.rows.len() as u64;
-            }
-            if !chunk.last {
-                continue;
-            }
-            if open {
-                tw(cancel, &self.label, w.flush()).await?;
-                tw(cancel, &self.label, w.upsert()).await?;
-                tw(cancel, &self.label, w.clear_stage()).await?;
-                // Never abandoned half-way: a cancel now could not know whether it
-                // committed.
-                w.commit()
-                    .await
-                    .map_err(|e| Stop::Failed(format!("{}: {e}", self.label)))?;
-                open = false;
-            }
-            self.written += staged;
+                None => {
+                    let a = apply_batch(cur, batch.open, unchanged_likely, &label, cancel).await;
+                    let n = match a {
+                        Ok(()) => self.stage_batch(job, cur, rx, cancel).await,
+                        Err(_) => Ok(None),
+                    };
+                    (a, n)
+                }
+            };
+            applied?;
+            self.written += batch.rows;
             self.committed = self.written;
-            staged = 0;
+            if batch.cursor.is_some() {
+                cursor = batch.cursor;
+            }
             // Only now that the target holds these rows may the watermark move.
             if let Some(c) = &cursor
                 && watermark.as_deref() != Some(c.as_str())
@@ -753,10 +936,83 @@ impl Run {
                 })?;
                 watermark = Some(c.clone());
             }
-            self.progress(chunk.index, chunk.batch_read);
+            self.progress(batch.index, batch.read)?;
+            staged = next?;
         }
-        Ok(())
+        self.wait_total(cancel).await
     }
+
+    /// Reads the next batch and stages its rows on `w` inside a transaction
+    /// it begins; `None` when the source is done.
+    async fn stage_batch(
+        &mut self,
+        job: &Job,
+        w: &mut Writer,
+        rx: &mut mpsc::Receiver<ReadMsg>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<StagedBatch>, Stop> {
+        let label = self.label.clone();
+        let mut b = StagedBatch {
+            index: 0,
+            read: 0,
+            rows: 0,
+            cursor: None,
+            open: false,
+        };
+        while let Some(chunk) = self.next_batch(rx, cancel).await? {
+            self.account(job, &chunk, cancel).await?;
+            if chunk.last_cursor.is_some() {
+                b.cursor = chunk.last_cursor.clone();
+            }
+            if !chunk.rows.is_empty() {
+                if !b.open {
+                    tw(cancel, &label, w.begin()).await?;
+                    b.open = true;
+                }
+                tw(cancel, &label, w.write(&chunk.rows, true)).await?;
+                b.rows += chunk.rows.len() as u64;
+            }
+            if chunk.last {
+                if b.open {
+                    tw(cancel, &label, w.flush()).await?;
+                }
+                b.index = chunk.index;
+                b.read = chunk.batch_read;
+                return Ok(Some(b));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A batch read and staged, its transaction open (`open`) unless none of its
+/// rows could be converted.
+struct StagedBatch {
+    index: u64,
+    read: u64,
+    rows: u64,
+    cursor: Option<String>,
+    open: bool,
+}
+
+/// Upserts a staged batch into the target and commits it.
+async fn apply_batch(
+    w: &mut Writer,
+    open: bool,
+    unchanged_likely: bool,
+    label: &str,
+    cancel: &CancellationToken,
+) -> Result<(), Stop> {
+    if !open {
+        return Ok(());
+    }
+    tw(cancel, label, w.upsert(unchanged_likely)).await?;
+    tw(cancel, label, w.clear_stage()).await?;
+    // Never abandoned half-way: a cancel now could not know whether it
+    // committed.
+    w.commit()
+        .await
+        .map_err(|e| Stop::Failed(format!("{label}: {e}")))
 }
 
 fn map_failed(s: Stop, f: impl Fn(String) -> Stop) -> Stop {
@@ -775,4 +1031,110 @@ async fn tw<T>(
     or_cancel(cancel, fut)
         .await
         .map_err(|s| map_failed(s, |e| Stop::Failed(format!("{label}: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a listener saw, in order: log lines as text, `Started` and
+    /// `Batch` events as short tags.
+    fn seen(rx: &mut mpsc::UnboundedReceiver<ProgressEvent>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(ev) = rx.try_recv() {
+            out.push(match ev {
+                ProgressEvent::Log { line, .. } => line.to_string(),
+                ProgressEvent::Started { total, batches, .. } => {
+                    format!("started {total}/{batches}")
+                }
+                ProgressEvent::Batch { index, batches, .. } => format!("batch {index}/{batches}"),
+                ProgressEvent::Finished(_) => "finished".into(),
+            });
+        }
+        out
+    }
+
+    fn chunk(index: u64, rows: u64, failures: Vec<String>) -> Batch {
+        Batch {
+            read: rows,
+            index,
+            batch_read: rows,
+            last: true,
+            failures,
+            ..Batch::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn batch_lines_wait_for_a_count_running_alongside_and_keep_their_order() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut run = Run::new(Reporter::new("J", tx), "J");
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        run.pending = Some(PendingTotal {
+            count: tokio::spawn(async move {
+                let _ = wait.await;
+                Ok(2500)
+            }),
+            batch_size: 1000,
+            label: "source".into(),
+            lines: Vec::new(),
+            progress: None,
+        });
+        let mut job = Job::new("J", "a", "b", "s", SyncMode::Incremental);
+        job.max_failed = Some(5);
+        let cancel = CancellationToken::new();
+
+        for index in 1..=2 {
+            run.account(&job, &chunk(index, 1000, vec![]), &cancel)
+                .await
+                .unwrap_or_else(|_| panic!("batch {index}"));
+            run.progress(index, 1000)
+                .unwrap_or_else(|_| panic!("batch {index}"));
+        }
+        // Batch k of N cannot be said before N is known.
+        assert_eq!(seen(&mut rx), Vec::<String>::new());
+
+        // A row's warning waits for the total too, then everything follows
+        // in the order it happened.
+        go.send(()).unwrap();
+        let bad = chunk(3, 500, vec!["row id=2001: not a number".into()]);
+        run.account(&job, &bad, &cancel)
+            .await
+            .unwrap_or_else(|_| panic!("batch 3"));
+        run.progress(3, 500).unwrap_or_else(|_| panic!("batch 3"));
+        assert_eq!(
+            seen(&mut rx),
+            [
+                "[INFO] Total records: 2,500",
+                "started 2500/3",
+                "[INFO] Processing batch 1/3 (1000 records)",
+                "[INFO] Processing batch 2/3 (1000 records)",
+                "batch 2/3",
+                "[WARN] row id=2001: not a number",
+                "[INFO] Processing batch 3/3 (500 records)",
+                "batch 3/3",
+            ]
+        );
+        assert!(run.pending.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_count_that_fails_alongside_fails_the_run_naming_the_source() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut run = Run::new(Reporter::new("J", tx), "J");
+        run.pending = Some(PendingTotal {
+            count: tokio::spawn(async { Err("permission denied for table users".to_string()) }),
+            batch_size: 1000,
+            label: "source network \"S\" (postgresql://h/db), table users".into(),
+            lines: Vec::new(),
+            progress: None,
+        });
+        match run.wait_total(&CancellationToken::new()).await {
+            Err(Stop::Failed(e)) => assert_eq!(
+                e,
+                "source network \"S\" (postgresql://h/db), table users: permission denied for table users"
+            ),
+            _ => panic!("the run should fail"),
+        }
+    }
 }

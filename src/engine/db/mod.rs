@@ -290,9 +290,57 @@ pub async fn create_table(
 /// The read side of a run: a source connection inside its snapshot.
 pub struct Source {
     pub conn: Conn,
+    /// A second connection that counts the rows while `conn` streams them
+    /// (see `count_alongside`); only where the snapshot can be shared.
+    counter: Option<Conn>,
 }
 
 impl Source {
+    pub fn new(conn: Conn, counter: Option<Conn>) -> Self {
+        Source { conn, counter }
+    }
+
+    /// Whether a run should open the second connection `count_alongside`
+    /// needs: PostgreSQL exports snapshots; MySQL and SQLite cannot share one.
+    pub fn counts_alongside(net: &Network) -> bool {
+        net.kind == EngineKind::Postgres
+    }
+
+    /// Starts the count `sql` on the second connection, inside this read
+    /// transaction's own snapshot, so that it runs while the rows stream and
+    /// still agrees with them exactly. Call after `begin_snapshot` and before
+    /// streaming. `Ok(None)` when that cannot be arranged (no second
+    /// connection, a server or pooler that will not share snapshots): count
+    /// with `count` then, before streaming.
+    pub async fn count_alongside(
+        &mut self,
+        sql: String,
+    ) -> Result<Option<tokio::task::JoinHandle<Result<u64, String>>>, String> {
+        let Some(counter) = self.counter.take() else {
+            return Ok(None);
+        };
+        let (Conn::Pg(main), Conn::Pg(mut c)) = (&mut self.conn, counter) else {
+            return Ok(None);
+        };
+        let Ok(id) = postgres::export_snapshot(main).await else {
+            // The failed statement aborted the read transaction: begin again.
+            postgres::end_snapshot(main).await;
+            Conn::Pg(c).close().await;
+            postgres::begin_snapshot(main).await?;
+            return Ok(None);
+        };
+        if postgres::import_snapshot(&mut c, &id).await.is_err() {
+            Conn::Pg(c).close().await;
+            return Ok(None);
+        }
+        Ok(Some(tokio::spawn(async move {
+            let n = postgres::count(&mut c, &sql).await;
+            postgres::end_snapshot(&mut c).await;
+            Conn::Pg(c).close().await;
+            n
+        })))
+    }
+
     pub async fn begin_snapshot(&mut self) -> Result<(), String> {
         match &mut self.conn {
             Conn::Pg(c) => postgres::begin_snapshot(c).await,
@@ -390,6 +438,13 @@ impl Writer {
             Conn::Lite(c) => Writer::Lite(sqlite::LiteWriter::new(c, plan)),
         })
     }
+    /// Whether an incremental run into `net` should stage the next batch on
+    /// a second connection while the current one is applied. Only where a
+    /// session's staging table is its own and staging takes no lock on the
+    /// target: PostgreSQL's temporary tables. (A SQLite file has one writer.)
+    pub fn stages_ahead(net: &Network) -> bool {
+        net.kind == EngineKind::Postgres
+    }
     /// Creates the session's staging table (outside any transaction).
     pub async fn create_stage(&mut self) -> Result<(), String> {
         each!(self, w => w.create_stage().await)
@@ -423,9 +478,11 @@ impl Writer {
     pub async fn delete_missing(&mut self) -> Result<u64, String> {
         each!(self, w => w.delete_missing().await)
     }
-    /// Inserts new and updates changed target rows from the staging table.
-    pub async fn upsert(&mut self) -> Result<u64, String> {
-        each!(self, w => w.upsert().await)
+    /// Inserts new and updates changed target rows from the staging table;
+    /// `unchanged_likely` when many staged rows may already be in the target
+    /// as they are.
+    pub async fn upsert(&mut self, unchanged_likely: bool) -> Result<u64, String> {
+        each!(self, w => w.upsert(unchanged_likely).await)
     }
     /// Applies the whole stage to a target that held `before` rows: inserts
     /// new rows, updates changed ones, deletes those not staged. Returns the
@@ -434,7 +491,7 @@ impl Writer {
         if let Writer::Pg(w) = self {
             return w.merge(before).await;
         }
-        self.upsert().await?;
+        self.upsert(true).await?;
         let deleted = self.delete_missing().await?;
         Ok((deleted, self.count(false).await?))
     }

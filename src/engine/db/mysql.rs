@@ -521,7 +521,9 @@ impl MyWriter {
         self.exec(&sql).await
     }
 
-    pub async fn upsert(&mut self) -> Result<u64, String> {
+    /// `_unchanged_likely` tunes PostgreSQL's statement only (see
+    /// `PgWriter::upsert`).
+    pub async fn upsert(&mut self, _unchanged_likely: bool) -> Result<u64, String> {
         let sets: Vec<String> = if self.non_keys.is_empty() {
             let k = D.ident(&self.keys[0]);
             vec![format!("{k} = {k}")]

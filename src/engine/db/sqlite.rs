@@ -316,7 +316,9 @@ impl LiteWriter {
         self.exec(&sql).await
     }
 
-    pub async fn upsert(&mut self) -> Result<u64, String> {
+    /// `_unchanged_likely` tunes PostgreSQL's statement only (see
+    /// `PgWriter::upsert`).
+    pub async fn upsert(&mut self, _unchanged_likely: bool) -> Result<u64, String> {
         let action = if self.non_keys.is_empty() {
             "DO NOTHING".to_string()
         } else {
