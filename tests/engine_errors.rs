@@ -753,7 +753,8 @@ fn an_unknown_job_is_a_usage_error() {
     out.assert_no_panic("missing workspace file");
     assert_eq!(out.code, 2, "missing workspace file\n{}", out.all());
     assert!(
-        out.stderr.contains("\"J\""),
+        out.stderr.contains("no workspace file at")
+            && out.stderr.contains(&env.ws().display().to_string()),
         "missing workspace file\n{}",
         out.all()
     );

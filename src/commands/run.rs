@@ -16,6 +16,15 @@ use crate::workspace;
 use super::{EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE};
 
 pub async fn run(paths: &Paths, jobs: &[String]) -> u8 {
+    // A missing file is an empty workspace, so every job name would be
+    // "unknown"; the typo is more likely in the path.
+    if !paths.workspace.exists() {
+        eprintln!(
+            "error: no workspace file at {}; pass --workspace FILE (or set DSP_WORKSPACE) or create it from the TUI",
+            paths.workspace.display()
+        );
+        return EXIT_USAGE;
+    }
     let ws = match workspace::load(&paths.workspace) {
         Ok(ws) => ws,
         Err(e) => {
