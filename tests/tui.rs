@@ -161,6 +161,48 @@ async fn a_form_shows_its_validation_error_beside_the_field() {
     assert!(app.popup.is_none() && !app.quitting);
 }
 
+/// Until the run's total arrives (a PostgreSQL source counts while the first
+/// rows already move), the gauge says so instead of showing the last run's 100%.
+#[tokio::test]
+async fn a_run_waiting_for_its_total_says_it_is_counting() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.on_key(key(KeyCode::Char('3')));
+    let job = "Sync Users to Analytics".to_string();
+    let now = chrono::Utc::now();
+    app.on_engine(ProgressEvent::Finished(dsp::engine::RunSummary {
+        job: job.clone(),
+        mode: workspace::SyncMode::Full,
+        status: dsp::engine::RunStatus::Succeeded,
+        started: now,
+        ended: now,
+        total: 0,
+        success: 0,
+        failed: 0,
+        error: None,
+    }));
+    assert!(
+        screen(&app, 80, 24).contains("100% · 0 / 0"),
+        "{}",
+        screen(&app, 80, 24)
+    );
+
+    app.on_key(key(KeyCode::Char('r')));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("counting rows…") && !s.contains("100%"), "{s}");
+
+    app.on_engine(ProgressEvent::Started {
+        job: job.clone(),
+        total: 50_000,
+        batches: 50,
+    });
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("0% · 0 / 50,000") && !s.contains("counting"),
+        "{s}"
+    );
+}
+
 #[tokio::test]
 async fn a_running_job_shows_gauge_rate_sparkline_and_log() {
     let dir = support::temp_dir();

@@ -113,6 +113,9 @@ pub struct RunsView {
 pub struct JobView {
     pub running: bool,
     pub cancel: Option<CancellationToken>,
+    /// The run's total is known (a PostgreSQL source counts while the first
+    /// rows already move, so it can come a moment after the start).
+    pub counted: bool,
     pub total: u64,
     pub done: u64,
     pub failed: u64,
@@ -130,6 +133,9 @@ pub struct JobView {
 
 impl JobView {
     pub fn percent(&self) -> f64 {
+        if self.running && !self.counted {
+            return 0.0;
+        }
         if self.total == 0 {
             if self
                 .last
@@ -771,6 +777,7 @@ impl App {
                     view.started = Some(Instant::now());
                 }
                 view.total = total;
+                view.counted = true;
             }
             ProgressEvent::Batch { done, failed, .. } => {
                 view.running = true;

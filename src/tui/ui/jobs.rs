@@ -85,11 +85,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     f.render_widget(Paragraph::new(lines), info);
 
     let pct = view.percent();
-    let label = format!(
-        "{pct:.0}% · {} / {}",
-        thousands(view.done),
-        thousands(view.total)
-    );
+    let label = if view.running && !view.counted {
+        "counting rows…".to_string()
+    } else {
+        format!(
+            "{pct:.0}% · {} / {}",
+            thousands(view.done),
+            thousands(view.total)
+        )
+    };
     f.render_widget(
         Gauge::default()
             .gauge_style(theme.gauge())
