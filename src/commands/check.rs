@@ -8,13 +8,7 @@ use super::{EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE};
 
 pub async fn run(paths: &Paths, connect: bool) -> u8 {
     let file = &paths.workspace;
-    // `check` is asked about a file; a missing one is more likely a typo than an
-    // intentionally empty workspace.
-    if !file.exists() {
-        eprintln!(
-            "error: no workspace file at {}; pass --workspace FILE or create it from the TUI",
-            file.display()
-        );
+    if !super::workspace_file_exists(paths) {
         return EXIT_USAGE;
     }
     let ws = match workspace::load(file) {

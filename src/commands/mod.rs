@@ -13,6 +13,20 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_RUN_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
+/// For commands asked about a given file (`check`, `run`): a missing one is
+/// more likely a wrong path than an intentionally empty workspace (which is
+/// all `load` would make of it), so it is named. Prints why and returns false.
+fn workspace_file_exists(paths: &Paths) -> bool {
+    if paths.workspace.exists() {
+        return true;
+    }
+    eprintln!(
+        "error: no workspace file at {}; pass --workspace FILE (or set DSP_WORKSPACE) or create it from the TUI",
+        paths.workspace.display()
+    );
+    false
+}
+
 pub async fn dispatch(cli: Cli) -> u8 {
     let paths = match Paths::resolve(
         cli.locations.workspace.clone(),

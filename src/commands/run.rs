@@ -16,13 +16,7 @@ use crate::workspace;
 use super::{EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE};
 
 pub async fn run(paths: &Paths, jobs: &[String]) -> u8 {
-    // A missing file is an empty workspace, so every job name would be
-    // "unknown"; the typo is more likely in the path.
-    if !paths.workspace.exists() {
-        eprintln!(
-            "error: no workspace file at {}; pass --workspace FILE (or set DSP_WORKSPACE) or create it from the TUI",
-            paths.workspace.display()
-        );
+    if !super::workspace_file_exists(paths) {
         return EXIT_USAGE;
     }
     let ws = match workspace::load(&paths.workspace) {

@@ -952,13 +952,7 @@ impl Run {
         cancel: &CancellationToken,
     ) -> Result<Option<StagedBatch>, Stop> {
         let label = self.label.clone();
-        let mut b = StagedBatch {
-            index: 0,
-            read: 0,
-            rows: 0,
-            cursor: None,
-            open: false,
-        };
+        let mut b = StagedBatch::default();
         while let Some(chunk) = self.next_batch(rx, cancel).await? {
             self.account(job, &chunk, cancel).await?;
             if chunk.last_cursor.is_some() {
@@ -987,6 +981,7 @@ impl Run {
 
 /// A batch read and staged, its transaction open (`open`) unless none of its
 /// rows could be converted.
+#[derive(Default)]
 struct StagedBatch {
     index: u64,
     read: u64,

@@ -132,8 +132,12 @@ pub struct JobView {
 }
 
 impl JobView {
+    /// Running, its total not known yet.
+    pub fn counting(&self) -> bool {
+        self.running && !self.counted
+    }
     pub fn percent(&self) -> f64 {
-        if self.running && !self.counted {
+        if self.counting() {
             return 0.0;
         }
         if self.total == 0 {

@@ -85,7 +85,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     f.render_widget(Paragraph::new(lines), info);
 
     let pct = view.percent();
-    let label = if view.running && !view.counted {
+    let label = if view.counting() {
         "counting rows…".to_string()
     } else {
         format!(
