@@ -16,7 +16,7 @@ use dsp::paths::DataDir;
 use dsp::tui::app::{App, Msg, Popup, Tab};
 use dsp::tui::theme::Theme;
 use dsp::tui::{Background, ui};
-use dsp::workspace;
+use dsp::workspace::{self, SyncMode};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::{mpsc, watch};
@@ -209,6 +209,10 @@ async fn a_running_job_shows_gauge_rate_sparkline_and_log() {
     let mut app = demo_app(dir.path()).await;
     app.on_key(key(KeyCode::Char('3')));
     let job = "Sync Users to Analytics".to_string();
+    app.on_engine(ProgressEvent::Began {
+        job: job.clone(),
+        mode: SyncMode::Full,
+    });
     app.on_engine(ProgressEvent::Started {
         job: job.clone(),
         total: 50_000,

@@ -84,6 +84,8 @@ pub struct RunSummary {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgressEvent {
+    /// A run took its job's lock and begins; every event of that run follows.
+    Began { job: String, mode: SyncMode },
     /// The count before streaming is known.
     Started {
         job: String,
@@ -109,7 +111,8 @@ pub enum ProgressEvent {
 impl ProgressEvent {
     pub fn job(&self) -> &str {
         match self {
-            ProgressEvent::Started { job, .. }
+            ProgressEvent::Began { job, .. }
+            | ProgressEvent::Started { job, .. }
             | ProgressEvent::Batch { job, .. }
             | ProgressEvent::Log { job, .. } => job,
             ProgressEvent::Finished(s) => &s.job,

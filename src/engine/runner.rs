@@ -67,6 +67,10 @@ pub async fn run_job(
             return summary;
         }
     };
+    run.reporter.send(ProgressEvent::Began {
+        job: job.to_string(),
+        mode,
+    });
     run.log(Level::Info, format!("Starting sync job: {job}"));
     // Boxed as `Send` here, where every lifetime is concrete: callers spawn
     // runs on the multi-threaded runtime, and without this the compiler cannot

@@ -132,6 +132,17 @@ pub struct JobView {
 }
 
 impl JobView {
+    /// A new run of this job begins: everything of the last run goes but its
+    /// summary and the history.
+    fn restart(&mut self) {
+        *self = JobView {
+            history: std::mem::take(&mut self.history),
+            last: self.last.take(),
+            running: true,
+            started: Some(Instant::now()),
+            ..JobView::default()
+        };
+    }
     /// Running, its total not known yet.
     pub fn counting(&self) -> bool {
         self.running && !self.counted
@@ -642,13 +653,7 @@ impl App {
             self.message = Some((Level::Warn, format!("job \"{job}\" is already running")));
             return Vec::new();
         }
-        *view = JobView {
-            history: std::mem::take(&mut view.history),
-            last: view.last.take(),
-            ..JobView::default()
-        };
-        view.running = true;
-        view.started = Some(Instant::now());
+        view.restart();
         self.message = None;
         vec![Effect::RunJob(job)]
     }
@@ -769,17 +774,13 @@ impl App {
         let job = ev.job().to_string();
         let view = self.jobs.entry(job.clone()).or_default();
         match ev {
-            ProgressEvent::Started { total, .. } => {
+            ProgressEvent::Began { .. } => {
                 if !view.running {
                     // Started by the schedule: reset like Run Now does.
-                    *view = JobView {
-                        history: std::mem::take(&mut view.history),
-                        last: view.last.take(),
-                        ..JobView::default()
-                    };
-                    view.running = true;
-                    view.started = Some(Instant::now());
+                    view.restart();
                 }
+            }
+            ProgressEvent::Started { total, .. } => {
                 view.total = total;
                 view.counted = true;
             }
@@ -788,15 +789,7 @@ impl App {
                 view.done = done;
                 view.failed = failed;
             }
-            ProgressEvent::Log { line, .. } => {
-                if !view.running
-                    && view.ended.is_some()
-                    && line.message.starts_with("Starting sync job")
-                {
-                    view.log.clear();
-                }
-                view.push_log(line)
-            }
+            ProgressEvent::Log { line, .. } => view.push_log(line),
             ProgressEvent::Finished(summary) => {
                 view.running = false;
                 view.cancel = None;
