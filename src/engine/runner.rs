@@ -1048,6 +1048,7 @@ mod tests {
                 }
                 ProgressEvent::Batch { index, batches, .. } => format!("batch {index}/{batches}"),
                 ProgressEvent::Finished(_) => "finished".into(),
+                ProgressEvent::Began { .. } => "began".into(),
             });
         }
         out
