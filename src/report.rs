@@ -13,17 +13,26 @@ use crate::engine::progress::ProgressEvent;
 pub struct Style {
     /// Prefix each line with its UTC time (`2024-05-01T12:00:00Z [INFO] ...`).
     pub time: bool,
+    /// Prefix each line with the job's name in brackets (after the time): for
+    /// output where several jobs' lines interleave, as the daemon's do.
+    pub job: bool,
 }
 
 /// The text `dsp run` prints for an event, if any: only log lines are
 /// printed; starts, batches and the finish are already log lines too.
 pub fn line_for(event: &ProgressEvent, style: Style) -> Option<String> {
     match event {
-        ProgressEvent::Log { line, .. } => Some(if style.time {
-            format!("{} {line}", line.at.format("%Y-%m-%dT%H:%M:%SZ"))
-        } else {
-            line.to_string()
-        }),
+        ProgressEvent::Log { job, line } => {
+            let mut text = String::new();
+            if style.time {
+                text.push_str(&format!("{} ", line.at.format("%Y-%m-%dT%H:%M:%SZ")));
+            }
+            if style.job {
+                text.push_str(&format!("[{job}] "));
+            }
+            text.push_str(&line.to_string());
+            Some(text)
+        }
         _ => None,
     }
 }

@@ -2,26 +2,17 @@
 //! also reaches every network and checks each job's tables and columns.
 
 use crate::paths::Paths;
-use crate::workspace::{self, validate};
+use crate::workspace::validate;
 
 use super::{EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE};
 
 pub async fn run(paths: &Paths, connect: bool) -> u8 {
     let file = &paths.workspace;
-    if !super::workspace_file_exists(paths) {
-        return EXIT_USAGE;
-    }
-    let ws = match workspace::load(file) {
+    let ws = match super::load_workspace(paths, true) {
         Ok(ws) => ws,
-        Err(e) => {
-            for d in &e.diagnostics {
-                eprintln!("error: {d}");
-            }
-            eprintln!(
-                "{} problem{} found; nothing was loaded",
-                e.diagnostics.len(),
-                if e.diagnostics.len() == 1 { "" } else { "s" }
-            );
+        Err(0) => return EXIT_USAGE,
+        Err(n) => {
+            eprintln!("{n} problem{} found; nothing was loaded", plural(n));
             return EXIT_USAGE;
         }
     };

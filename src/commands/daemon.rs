@@ -9,10 +9,10 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::progress::ProgressEvent;
 use crate::engine::schedule::Zone;
 use crate::engine::scheduler::{Scheduler, SystemClock, engine_runner};
 use crate::paths::Paths;
+use crate::report::{self, Style};
 use crate::workspace::{self, Workspace};
 
 use super::{EXIT_OK, EXIT_USAGE};
@@ -23,14 +23,8 @@ const RELOAD_EVERY: Duration = Duration::from_secs(2);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn run(paths: &Paths) -> u8 {
-    let ws = match workspace::load(&paths.workspace) {
-        Ok(ws) => ws,
-        Err(e) => {
-            for d in &e.diagnostics {
-                eprintln!("error: {d}");
-            }
-            return EXIT_USAGE;
-        }
+    let Ok(ws) = super::load_workspace(paths, false) else {
+        return EXIT_USAGE;
     };
     let zone = match Zone::from_env() {
         Ok(z) => z,
@@ -68,11 +62,15 @@ pub async fn run(paths: &Paths) -> u8 {
         events: ev_tx,
         grace: SHUTDOWN_GRACE,
     };
-    let printer = tokio::spawn(print_events(ev_rx));
+    let style = Style {
+        time: true,
+        job: true,
+    };
+    let printer = tokio::spawn(report::print_events(ev_rx, style));
     let reloader = tokio::spawn(reload_on_change(paths.workspace.clone(), ws_tx));
     let sched = tokio::spawn(scheduler.run(shutdown.clone()));
 
-    wait_for_signal().await;
+    super::interrupted().await;
     say(
         "dsp daemon: stopping; cancelling running jobs (their targets keep their last consistent state)",
     );
@@ -87,21 +85,6 @@ pub async fn run(paths: &Paths) -> u8 {
 
 fn say(text: &str) {
     println!("{} {text}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
-}
-
-async fn print_events(mut rx: mpsc::UnboundedReceiver<ProgressEvent>) {
-    use std::io::Write;
-    while let Some(ev) = rx.recv().await {
-        if let ProgressEvent::Log { job, line } = ev {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(
-                out,
-                "{} [{job}] {line}",
-                line.at.format("%Y-%m-%dT%H:%M:%SZ")
-            );
-            let _ = out.flush();
-        }
-    }
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -138,22 +121,4 @@ async fn reload_on_change(path: std::path::PathBuf, tx: watch::Sender<Arc<Worksp
             }
         }
     }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -135,17 +135,9 @@ pub async fn open_tui(paths: &Paths) -> u8 {
 
 #[cfg(feature = "tui")]
 async fn open(ws_path: &Path, data: DataDir) -> u8 {
-    let ws = match workspace::load(ws_path) {
-        Ok(ws) => ws,
-        Err(e) => {
-            for d in &e.diagnostics {
-                eprintln!("error: {d}");
-            }
-            eprintln!(
-                "fix the workspace file (dsp check shows every problem), then start DSP again"
-            );
-            return EXIT_USAGE;
-        }
+    let Ok(ws) = super::load_workspace_at(ws_path, false) else {
+        eprintln!("fix the workspace file (dsp check shows every problem), then start DSP again");
+        return EXIT_USAGE;
     };
     crate::tui::run(ws, data).await
 }

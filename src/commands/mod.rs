@@ -7,24 +7,61 @@ pub mod demo;
 pub mod run;
 
 use crate::cli::{Cli, Command};
+use std::path::Path;
+
 use crate::paths::Paths;
+use crate::workspace::{self, Workspace};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_RUN_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
-/// For commands asked about a given file (`check`, `run`): a missing one is
-/// more likely a wrong path than an intentionally empty workspace (which is
-/// all `load` would make of it), so it is named. Prints why and returns false.
-fn workspace_file_exists(paths: &Paths) -> bool {
-    if paths.workspace.exists() {
-        return true;
+/// Loads the workspace for a command, printing every diagnostic as an
+/// `error:` line; `Err` carries how many there were. With `must_exist` (a
+/// command asked about a given file: `check`, `run`), a missing file is more
+/// likely a wrong path than an intentionally empty workspace (which is all
+/// `load` would make of it), so it is named instead (`Err(0)`).
+fn load_workspace(paths: &Paths, must_exist: bool) -> Result<Workspace, usize> {
+    load_workspace_at(&paths.workspace, must_exist)
+}
+
+fn load_workspace_at(file: &Path, must_exist: bool) -> Result<Workspace, usize> {
+    if must_exist && !file.exists() {
+        eprintln!(
+            "error: no workspace file at {}; pass --workspace FILE (or set DSP_WORKSPACE) or create it from the TUI",
+            file.display()
+        );
+        return Err(0);
     }
-    eprintln!(
-        "error: no workspace file at {}; pass --workspace FILE (or set DSP_WORKSPACE) or create it from the TUI",
-        paths.workspace.display()
-    );
-    false
+    workspace::load(file).map_err(|e| {
+        for d in &e.diagnostics {
+            eprintln!("error: {d}");
+        }
+        e.diagnostics.len()
+    })
+}
+
+/// Resolves on the first SIGINT or SIGTERM (Ctrl-C where there are no Unix
+/// signals): how headless commands learn they should stop.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No way to learn of a signal: never resolve rather than stop at once.
+        std::future::pending::<()>().await;
+    }
 }
 
 pub async fn dispatch(cli: Cli) -> u8 {

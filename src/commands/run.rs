@@ -11,22 +11,12 @@ use crate::engine::progress::{Reporter, RunStatus};
 use crate::engine::runner::run_job;
 use crate::paths::Paths;
 use crate::report::{self, Style};
-use crate::workspace;
 
 use super::{EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE};
 
 pub async fn run(paths: &Paths, jobs: &[String]) -> u8 {
-    if !super::workspace_file_exists(paths) {
+    let Ok(ws) = super::load_workspace(paths, true) else {
         return EXIT_USAGE;
-    }
-    let ws = match workspace::load(&paths.workspace) {
-        Ok(ws) => ws,
-        Err(e) => {
-            for d in &e.diagnostics {
-                eprintln!("error: {d}");
-            }
-            return EXIT_USAGE;
-        }
     };
     // Every name is checked before the first job touches a database.
     let unknown: Vec<&String> = jobs.iter().filter(|j| ws.job(j).is_none()).collect();
@@ -44,6 +34,7 @@ pub async fn run(paths: &Paths, jobs: &[String]) -> u8 {
     let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
     let style = Style {
         time: std::env::var_os("DSP_LOG_TIME").is_some(),
+        job: false,
     };
     let mut code = EXIT_OK;
     for name in jobs {
@@ -68,26 +59,7 @@ pub async fn run(paths: &Paths, jobs: &[String]) -> u8 {
 
 /// Cancels the running job on SIGINT or SIGTERM.
 async fn cancel_on_signal(cancel: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-    }
+    super::interrupted().await;
     eprintln!("dsp: interrupted; cancelling the running job and rolling back");
     cancel.cancel();
 }
