@@ -66,15 +66,29 @@ impl DataDir {
     pub fn demo_dir(&self) -> PathBuf {
         self.root.join("demo")
     }
-    /// Creates a directory (and its parents) readable only by the user.
+    /// Creates a directory, and any missing parent, readable only by the user
+    /// (job names and watermarks are nobody else's business). A directory that
+    /// already exists keeps its mode: `--data-dir` may name a shared one.
     pub fn ensure(dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)
+    }
+    /// A job's state directory, created 0700 like `jobs/` above it; both are
+    /// DSP's own, so an older, wider mode is narrowed too.
+    pub fn ensure_job_dir(&self, job: &str) -> std::io::Result<PathBuf> {
+        let dir = self.job_dir(job);
+        Self::ensure(&dir)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            for d in [self.root.join("jobs"), dir.clone()] {
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
+            }
         }
-        Ok(())
+        Ok(dir)
     }
 }
 

@@ -29,14 +29,18 @@ pub struct JobLock {
 /// An OS file lock (flock) rather than a pid file: the kernel drops it when the
 /// holder dies, even by SIGKILL, so a crash never leaves a job locked.
 pub fn lock_job(data: &DataDir, job: &str) -> Result<JobLock, String> {
-    let dir = data.job_dir(job);
-    DataDir::ensure(&dir)
-        .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))?;
+    let dir = data.ensure_job_dir(job).map_err(|e| {
+        format!(
+            "cannot create the state directory {}: {e}",
+            data.job_dir(job).display()
+        )
+    })?;
     let path = dir.join("lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
         .open(&path)
         .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
     match file.try_lock() {
@@ -68,7 +72,7 @@ pub fn read_watermark(data: &DataDir, job: &str) -> std::io::Result<Option<Strin
 /// Stores the watermark atomically (temp file, fsync, rename): after a crash the
 /// file holds the old or the new value, never a torn one.
 pub fn write_watermark(data: &DataDir, job: &str, watermark: &str) -> std::io::Result<()> {
-    DataDir::ensure(&data.job_dir(job))?;
+    data.ensure_job_dir(job)?;
     write_atomic(
         &watermark_path(data, job),
         format!("{watermark}\n").as_bytes(),
@@ -119,6 +123,7 @@ fn history_dir(data: &DataDir, job: &str) -> PathBuf {
 
 /// Appends a finished run to the job's history.
 pub fn record_run(data: &DataDir, summary: &RunSummary, log: &[LogLine]) -> std::io::Result<()> {
+    data.ensure_job_dir(&summary.job)?;
     let dir = history_dir(data, &summary.job);
     DataDir::ensure(&dir)?;
     let stored = StoredRun {
@@ -242,6 +247,44 @@ mod tests {
         let _other = lock_job(&data, "Sync Orders").unwrap();
         drop(first);
         lock_job(&data, "Sync Users").expect("released on drop");
+    }
+
+    /// Job names, watermarks and run logs are the operator's alone: what DSP
+    /// creates under the data dir is 0700 (directories) and 0600 (files), and a
+    /// `jobs/` left 0755 by an older DSP is narrowed.
+    #[cfg(unix)]
+    #[test]
+    fn state_is_readable_only_by_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        let data = DataDir::new(&root);
+        std::fs::create_dir_all(root.join("jobs")).unwrap();
+        std::fs::set_permissions(root.join("jobs"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let lock = lock_job(&data, "Sync Users").unwrap();
+        write_watermark(&data, "Sync Users", "2024-01-01T00:00:00Z").unwrap();
+        record_run(
+            &data,
+            &summary("Sync Users", Utc::now(), RunStatus::Succeeded),
+            &[],
+        )
+        .unwrap();
+        drop(lock);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let job = data.job_dir("Sync Users");
+        for d in [root.join("jobs"), job.clone(), job.join("history")] {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
+        assert_eq!(mode(&job.join("lock")), 0o600);
+        assert_eq!(mode(&job.join("watermark")), 0o600);
+        for f in std::fs::read_dir(job.join("history")).unwrap() {
+            assert_eq!(mode(&f.unwrap().path()), 0o600);
+        }
+        // A data dir DSP creates is its own too.
+        let fresh = dir.path().join("fresh");
+        lock_job(&DataDir::new(&fresh), "J").unwrap();
+        assert_eq!(mode(&fresh), 0o700);
     }
 
     #[test]
