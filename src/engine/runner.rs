@@ -338,6 +338,7 @@ impl Run {
         )?;
 
         let mut targets = plan::target_columns(schema);
+        let created = existing.is_none();
         let natives = match existing {
             Some(n) => n,
             None => {
@@ -401,6 +402,17 @@ impl Run {
         let mut filter = String::new();
         let mut order = String::new();
         let mut watermark = None;
+        let store = state::WatermarkStore {
+            data,
+            job: &job.name,
+            owner: state::WatermarkOwner {
+                source: location(ws, src_net),
+                source_table: schema.source_table.clone(),
+                cursor_column: schema.cursor_column.clone().unwrap_or_default(),
+                target: location(ws, tgt_net),
+                target_table: schema.target_table.clone(),
+            },
+        };
         if job.mode == SyncMode::Incremental {
             let ci = plan.cursor_read.ok_or_else(|| {
                 format!(
@@ -409,13 +421,7 @@ impl Run {
                 )
             })?;
             let cur = &plan.read[ci].native;
-            watermark = state::read_watermark(data, &job.name).map_err(|e| {
-                format!(
-                    "cannot read the watermark of job \"{}\" under {}: {e}",
-                    job.name,
-                    data.root().display()
-                )
-            })?;
+            watermark = self.starting_watermark(&store, created)?;
             if let Some(wm) = &watermark {
                 let lookback = job.lookback().map(|d| d.as_secs()).unwrap_or(0);
                 filter = format!(" WHERE {}", source.cursor_bound(cur, wm, lookback));
@@ -550,7 +556,7 @@ impl Run {
             SyncMode::Incremental => {
                 self.write_incremental(
                     &job,
-                    data,
+                    &store,
                     &mut writer,
                     ahead.as_mut(),
                     &mut rx,
@@ -581,6 +587,42 @@ impl Run {
     }
 
     /// Receives the next batch; `None` when the source is done.
+    /// The watermark this run reads from: none (everything is read) when the
+    /// target table was just created or the stored watermark belongs to
+    /// another source, table, cursor or target — saying why in the log.
+    fn starting_watermark(
+        &mut self,
+        store: &state::WatermarkStore<'_>,
+        target_created: bool,
+    ) -> Result<Option<String>, Stop> {
+        let value = match store.load()? {
+            state::Watermark::None => return Ok(None),
+            state::Watermark::Current(v) | state::Watermark::Unowned(v) => v,
+            state::Watermark::Stale { value, why } => {
+                self.log(
+                    Level::Warn,
+                    format!(
+                        "the stored watermark {value} belongs to another configuration ({why}); \
+                         reading every row again"
+                    ),
+                );
+                return Ok(None);
+            }
+        };
+        if target_created {
+            self.log(
+                Level::Warn,
+                format!(
+                    "the target table {} was just created, so the stored watermark {value} does not \
+                     describe it; reading every row again",
+                    store.owner.target_table
+                ),
+            );
+            return Ok(None);
+        }
+        Ok(Some(value))
+    }
+
     async fn next_batch(
         &mut self,
         rx: &mut mpsc::Receiver<ReadMsg>,
@@ -887,7 +929,7 @@ impl Run {
     async fn write_incremental(
         &mut self,
         job: &Job,
-        data: &DataDir,
+        store: &state::WatermarkStore<'_>,
         w: &mut Writer,
         mut ahead: Option<&mut Writer>,
         rx: &mut mpsc::Receiver<ReadMsg>,
@@ -931,11 +973,11 @@ impl Run {
             if let Some(c) = &cursor
                 && watermark.as_deref() != Some(c.as_str())
             {
-                state::write_watermark(data, &job.name, c).map_err(|e| {
+                store.save(c).map_err(|e| {
                     format!(
                         "rows up to {c} were committed but the watermark could not be saved under {} ({e}); \
                          the next run re-reads them",
-                        data.root().display()
+                        store.data.root().display()
                     )
                 })?;
                 watermark = Some(c.clone());
@@ -1030,6 +1072,23 @@ async fn tw<T>(
     or_cancel(cancel, fut)
         .await
         .map_err(|s| map_failed(s, |e| Stop::Failed(format!("{label}: {e}"))))
+}
+
+/// Where a network's data lives, without user or password: what a watermark
+/// is tied to (a new password is the same database; a new host is not).
+fn location(ws: &Workspace, net: &crate::workspace::Network) -> String {
+    match net.kind {
+        crate::workspace::EngineKind::Sqlite => {
+            format!("sqlite:{}", ws.sqlite_path(net).display())
+        }
+        kind => format!(
+            "{}://{}:{}/{}",
+            kind.as_str(),
+            net.host.as_deref().unwrap_or("localhost"),
+            net.effective_port().unwrap_or(0),
+            net.database
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -59,24 +59,151 @@ fn watermark_path(data: &DataDir, job: &str) -> PathBuf {
     data.job_dir(job).join("watermark")
 }
 
-/// The stored watermark of an incremental job, as the engine wrote it.
-pub fn read_watermark(data: &DataDir, job: &str) -> std::io::Result<Option<String>> {
-    match std::fs::read_to_string(watermark_path(data, job)) {
-        Ok(s) if s.trim().is_empty() => Ok(None),
-        Ok(s) => Ok(Some(s.trim_end_matches('\n').to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// What a watermark belongs to. A watermark says "the target holds every row
+/// up to here", which is true only of the source, table and cursor it was read
+/// from and the target it was written to: point the job elsewhere and it must
+/// start over, or the rows before the watermark are silently never copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkOwner {
+    /// Where the source lives (`postgresql://host:5432/db`; no user, no password).
+    pub source: String,
+    pub source_table: String,
+    pub cursor_column: String,
+    pub target: String,
+    pub target_table: String,
+}
+
+impl WatermarkOwner {
+    /// The first field that differs from `other`, said for an operator.
+    fn difference(&self, other: &WatermarkOwner) -> Option<String> {
+        let fields = [
+            ("source", &self.source, &other.source),
+            ("source table", &self.source_table, &other.source_table),
+            ("cursor column", &self.cursor_column, &other.cursor_column),
+            ("target", &self.target, &other.target),
+            ("target table", &self.target_table, &other.target_table),
+        ];
+        fields
+            .into_iter()
+            .find(|(_, a, b)| a != b)
+            .map(|(what, was, now)| format!("the {what} changed from {was} to {now}"))
     }
 }
 
-/// Stores the watermark atomically (temp file, fsync, rename): after a crash the
-/// file holds the old or the new value, never a torn one.
-pub fn write_watermark(data: &DataDir, job: &str, watermark: &str) -> std::io::Result<()> {
+#[derive(Serialize, Deserialize)]
+struct StoredWatermark {
+    value: String,
+    #[serde(flatten)]
+    owner: WatermarkOwner,
+}
+
+/// A job's stored watermark, judged against what the job syncs now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watermark {
+    /// No watermark: the run loads everything.
+    None,
+    /// The watermark of this very source, cursor and target.
+    Current(String),
+    /// Written by a DSP that did not record what it belonged to; taken as this
+    /// job's (the job's configuration is all it could have belonged to).
+    Unowned(String),
+    /// The job now reads or writes elsewhere: the run must start over.
+    Stale { value: String, why: String },
+}
+
+/// The stored watermark value of an incremental job, whatever it belongs to.
+pub fn read_watermark(data: &DataDir, job: &str) -> std::io::Result<Option<String>> {
+    let path = watermark_path(data, job);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    parse_watermark(&text)
+        .map(|w| w.map(|(value, _)| value))
+        .map_err(std::io::Error::other)
+}
+
+/// One job's watermark in the data dir, for the source and target it syncs now.
+pub struct WatermarkStore<'a> {
+    pub data: &'a DataDir,
+    pub job: &'a str,
+    pub owner: WatermarkOwner,
+}
+
+impl WatermarkStore<'_> {
+    /// The stored watermark judged against the owner; an unreadable or
+    /// corrupt file is an error that names the file and what to do.
+    pub fn load(&self) -> Result<Watermark, String> {
+        load_watermark(self.data, self.job, &self.owner)
+    }
+    /// Stores `value` as the watermark of the rows the target now holds.
+    pub fn save(&self, value: &str) -> std::io::Result<()> {
+        write_watermark(self.data, self.job, &self.owner, value)
+    }
+}
+
+fn load_watermark(data: &DataDir, job: &str, owner: &WatermarkOwner) -> Result<Watermark, String> {
+    let path = watermark_path(data, job);
+    let bad = |why: String| {
+        format!(
+            "the watermark file {} of job \"{job}\" {why}; delete it to make the next run load everything again",
+            path.display()
+        )
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Watermark::None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(bad("is not text".into()));
+        }
+        Err(e) => return Err(bad(format!("cannot be read ({e})"))),
+    };
+    Ok(match parse_watermark(&text).map_err(bad)? {
+        None => Watermark::None,
+        Some((value, None)) => Watermark::Unowned(value),
+        Some((value, Some(stored))) => match stored.difference(owner) {
+            None => Watermark::Current(value),
+            Some(why) => Watermark::Stale { value, why },
+        },
+    })
+}
+
+/// A watermark file's value and owner: JSON since owners are recorded, one
+/// line of text before that.
+fn parse_watermark(text: &str) -> Result<Option<(String, Option<WatermarkOwner>)>, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if trimmed.starts_with('{') {
+        let stored: StoredWatermark =
+            serde_json::from_str(trimmed).map_err(|e| format!("is corrupt ({e})"))?;
+        return Ok(Some((stored.value, Some(stored.owner))));
+    }
+    if trimmed.lines().count() > 1 || trimmed.chars().any(char::is_control) {
+        return Err("is corrupt (not a single watermark value)".into());
+    }
+    Ok(Some((trimmed.to_string(), None)))
+}
+
+/// Stores the watermark with what it belongs to, atomically (temp file, fsync,
+/// rename): after a crash the file holds the old or the new value, never a
+/// torn one.
+fn write_watermark(
+    data: &DataDir,
+    job: &str,
+    owner: &WatermarkOwner,
+    value: &str,
+) -> std::io::Result<()> {
     data.ensure_job_dir(job)?;
-    write_atomic(
-        &watermark_path(data, job),
-        format!("{watermark}\n").as_bytes(),
-    )
+    let stored = StoredWatermark {
+        value: value.to_string(),
+        owner: owner.clone(),
+    };
+    let mut json = serde_json::to_vec_pretty(&stored).map_err(std::io::Error::other)?;
+    json.push(b'\n');
+    write_atomic(&watermark_path(data, job), &json)
 }
 
 /// Forgets the watermark, so the next incremental run loads everything.
@@ -263,7 +390,7 @@ mod tests {
         std::fs::set_permissions(root.join("jobs"), std::fs::Permissions::from_mode(0o755))
             .unwrap();
         let lock = lock_job(&data, "Sync Users").unwrap();
-        write_watermark(&data, "Sync Users", "2024-01-01T00:00:00Z").unwrap();
+        write_watermark(&data, "Sync Users", &owner(), "2024-01-01T00:00:00Z").unwrap();
         record_run(
             &data,
             &summary("Sync Users", Utc::now(), RunStatus::Succeeded),
@@ -292,8 +419,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
         assert_eq!(read_watermark(&data, "J").unwrap(), None);
-        write_watermark(&data, "J", "2024-01-01T00:00:00.123456Z").unwrap();
-        write_watermark(&data, "J", "2024-01-02T00:00:00.000001Z").unwrap();
+        write_watermark(&data, "J", &owner(), "2024-01-01T00:00:00.123456Z").unwrap();
+        write_watermark(&data, "J", &owner(), "2024-01-02T00:00:00.000001Z").unwrap();
         assert_eq!(
             read_watermark(&data, "J").unwrap().as_deref(),
             Some("2024-01-02T00:00:00.000001Z")
@@ -302,6 +429,83 @@ mod tests {
         assert_eq!(files.len(), 1, "no temp files left: {files:?}");
         clear_watermark(&data, "J").unwrap();
         assert_eq!(read_watermark(&data, "J").unwrap(), None);
+    }
+
+    fn owner() -> WatermarkOwner {
+        WatermarkOwner {
+            source: "postgresql://db1:5432/app".into(),
+            source_table: "users".into(),
+            cursor_column: "updated_at".into(),
+            target: "mysql://db2:3306/dw".into(),
+            target_table: "dim_users".into(),
+        }
+    }
+
+    #[test]
+    fn a_watermark_belongs_to_its_source_cursor_and_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let store = WatermarkStore {
+            data: &data,
+            job: "J",
+            owner: owner(),
+        };
+        assert_eq!(store.load().unwrap(), Watermark::None);
+        store.save("2024-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            store.load().unwrap(),
+            Watermark::Current("2024-01-01T00:00:00Z".into())
+        );
+        let elsewhere = |f: fn(&mut WatermarkOwner)| {
+            let mut o = owner();
+            f(&mut o);
+            WatermarkStore {
+                data: &data,
+                job: "J",
+                owner: o,
+            }
+            .load()
+            .unwrap()
+        };
+        let new_target = elsewhere(|o| o.target = "mysql://db3:3306/dw".into());
+        assert_eq!(
+            new_target,
+            Watermark::Stale {
+                value: "2024-01-01T00:00:00Z".into(),
+                why: "the target changed from mysql://db2:3306/dw to mysql://db3:3306/dw".into()
+            }
+        );
+        let new_cursor = elsewhere(|o| o.cursor_column = "id".into());
+        assert!(
+            matches!(&new_cursor, Watermark::Stale { why, .. } if why.contains("cursor column")),
+            "{new_cursor:?}"
+        );
+    }
+
+    #[test]
+    fn an_old_plain_watermark_is_kept_and_a_corrupt_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let store = WatermarkStore {
+            data: &data,
+            job: "J",
+            owner: owner(),
+        };
+        data.ensure_job_dir("J").unwrap();
+        let file = data.job_dir("J").join("watermark");
+        std::fs::write(&file, "2024-03-01 00:05:00+00\n").unwrap();
+        assert_eq!(
+            store.load().unwrap(),
+            Watermark::Unowned("2024-03-01 00:05:00+00".into())
+        );
+        for corrupt in [&b"{\"value\": 3"[..], b"\xff\xfe\x00garbage", b"a\nb\nc"] {
+            std::fs::write(&file, corrupt).unwrap();
+            let e = store.load().unwrap_err();
+            assert!(
+                e.contains(&file.display().to_string()) && e.contains("delete it"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
