@@ -441,15 +441,19 @@ mod tests {
         }
     }
 
+    fn store_of(data: &DataDir, owner: WatermarkOwner) -> WatermarkStore<'_> {
+        WatermarkStore {
+            data,
+            job: "J",
+            owner,
+        }
+    }
+
     #[test]
     fn a_watermark_belongs_to_its_source_cursor_and_target() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
-        let store = WatermarkStore {
-            data: &data,
-            job: "J",
-            owner: owner(),
-        };
+        let store = store_of(&data, owner());
         assert_eq!(store.load().unwrap(), Watermark::None);
         store.save("2024-01-01T00:00:00Z").unwrap();
         assert_eq!(
@@ -459,13 +463,7 @@ mod tests {
         let elsewhere = |f: fn(&mut WatermarkOwner)| {
             let mut o = owner();
             f(&mut o);
-            WatermarkStore {
-                data: &data,
-                job: "J",
-                owner: o,
-            }
-            .load()
-            .unwrap()
+            store_of(&data, o).load().unwrap()
         };
         let new_target = elsewhere(|o| o.target = "mysql://db3:3306/dw".into());
         assert_eq!(
@@ -486,11 +484,7 @@ mod tests {
     fn an_old_plain_watermark_is_kept_and_a_corrupt_one_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
-        let store = WatermarkStore {
-            data: &data,
-            job: "J",
-            owner: owner(),
-        };
+        let store = store_of(&data, owner());
         data.ensure_job_dir("J").unwrap();
         let file = data.job_dir("J").join("watermark");
         std::fs::write(&file, "2024-03-01 00:05:00+00\n").unwrap();
