@@ -1,4 +1,4 @@
-//! The workspace as the program sees it: networks, schemas and jobs (SPEC §1).
+//! The workspace as the program sees it: networks, schemas and jobs.
 //!
 //! Optional keys stay `Option` so that a save writes back only what the user wrote;
 //! the accessors apply the defaults of the spec.
