@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use toml_edit::Value;
+
 use super::model::{ColumnType, DEFAULT_BATCH_SIZE, DEFAULT_MAX_DELETE_PERCENT};
 
 /// The keys a `[[network]]` entry may hold, in the order they are written.
@@ -113,26 +115,35 @@ impl Whole {
         format!("{n} is out of range; use {} to {}", self.min, self.max)
     }
 
-    /// What the operator typed; blank means the key is left out.
+    /// What the operator typed, read as the same number would be in the file;
+    /// blank means the key is left out.
     pub fn parse_text(self, text: &str) -> Result<Option<i64>, String> {
         let t = text.trim();
         if t.is_empty() {
             return Ok(None);
         }
-        let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
+        match toml_value(t).as_ref().and_then(Value::as_integer) {
+            Some(n) => self.check(n).map(Some),
+            // Digits too many for any integer are out of range, like any other
+            // number beyond the limits.
+            None if is_digits(t) => Err(self.out_of_range(t)),
+            None => Err(format!(
                 "\"{t}\" is not a whole number; use {} to {}",
                 self.min, self.max
-            ));
-        }
-        // Digits too many for any integer are out of range, like any other
-        // number beyond the limits.
-        match t.parse::<i64>() {
-            Ok(n) => self.check(n).map(Some),
-            Err(_) => Err(self.out_of_range(t)),
+            )),
         }
     }
+}
+
+/// Text as a TOML value, the way it would read written after `key = `.
+fn toml_value(text: &str) -> Option<Value> {
+    text.parse::<Value>().ok()
+}
+
+/// An optional sign and ASCII digits only.
+fn is_digits(t: &str) -> bool {
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A decimal field (an integer is accepted too) and the values it allows.
@@ -168,9 +179,14 @@ impl Decimal {
         if t.is_empty() {
             return Ok(None);
         }
-        match t.parse::<f64>() {
-            Ok(n) => self.check(n).map(Some),
-            Err(_) => Err(format!(
+        let v = toml_value(t);
+        let n = v
+            .as_ref()
+            .and_then(Value::as_float)
+            .or_else(|| v.as_ref().and_then(Value::as_integer).map(|i| i as f64));
+        match n {
+            Some(n) => self.check(n).map(Some),
+            None => Err(format!(
                 "\"{t}\" is not a number; use {} to {}",
                 self.min, self.max
             )),
@@ -249,6 +265,13 @@ mod tests {
             Err("\"5432a\" is not a whole number; use 1 to 65535".into())
         );
         assert!(PORT.parse_text("-").is_err());
+        // The file's own spellings of a number are accepted, and only those.
+        assert_eq!(BATCH_SIZE.parse_text("1_000"), Ok(Some(1000)));
+        assert_eq!(PORT.parse_text("0x10"), Ok(Some(16)));
+        assert_eq!(PORT.parse_text("+5"), Ok(Some(5)));
+        assert!(PORT.parse_text("5.0").is_err());
+        assert!(PORT.parse_text("5 # five").is_err());
+        assert!(PORT.parse_text("\"5\"").is_err());
         assert!(PORT.parse_text("٣").is_err());
     }
 
@@ -258,6 +281,11 @@ mod tests {
         assert_eq!(
             MAX_DELETE_PERCENT.parse_text("150"),
             Err("150 is out of range; use 0 to 100".into())
+        );
+        assert_eq!(MAX_DELETE_PERCENT.parse_text("1e2"), Ok(Some(100.0)));
+        assert_eq!(
+            MAX_DELETE_PERCENT.parse_text("nan"),
+            Err("NaN is out of range; use 0 to 100".into())
         );
         assert!(MAX_DELETE_PERCENT.parse_text("NaN").is_err());
         assert!(MAX_DELETE_PERCENT.parse_text("half").is_err());
