@@ -5,7 +5,7 @@ use toml_edit::{Item, TableLike, Value};
 
 use super::fields;
 use super::model::*;
-use super::read::{Fields, Reader};
+use super::read::{Fields, Located, Reader};
 use super::secret::Secret;
 
 impl<'d> Fields<'_, '_, 'd> {
@@ -96,8 +96,8 @@ impl<'d> Fields<'_, '_, 'd> {
     }
 
     /// The tables of `columns` with their lines, whichever way they are written.
-    fn column_rows(&mut self) -> Result<Vec<(&'d dyn TableLike, Option<usize>)>, ()> {
-        let mut rows: Vec<(&'d dyn TableLike, Option<usize>)> = Vec::new();
+    fn column_rows(&mut self) -> Result<Vec<Located<'d>>, ()> {
+        let mut rows: Vec<Located<'d>> = Vec::new();
         let table: &'d dyn TableLike = self.table;
         match table.get("columns") {
             None => {

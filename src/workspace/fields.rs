@@ -52,26 +52,26 @@ pub const JOB_KEYS: [&str; 11] = [
 ];
 
 /// The keys of one column mapping.
-pub const COLUMN_KEYS: [&str; 3] = ["source", "target", "type"];
+pub(crate) const COLUMN_KEYS: [&str; 3] = ["source", "target", "type"];
 
 /// Spellings accepted for `type`, as listed to the operator.
-pub const ENGINE_OPTIONS: &str = "postgresql, mysql, mariadb, sqlite";
-pub const SSL_OPTIONS: &str = "disable, prefer, require, verify-ca, verify-full";
-pub const MODE_OPTIONS: &str = "full, incremental";
+pub(crate) const ENGINE_OPTIONS: &str = "postgresql, mysql, mariadb, sqlite";
+pub(crate) const SSL_OPTIONS: &str = "disable, prefer, require, verify-ca, verify-full";
+pub(crate) const MODE_OPTIONS: &str = "full, incremental";
 
-pub const REQUIRED: &str = "is required";
-pub const EMPTY: &str = "must not be empty";
-pub const PRIMARY_KEY_SHAPE: &str =
+pub(crate) const REQUIRED: &str = "is required";
+pub(crate) const EMPTY: &str = "must not be empty";
+pub(crate) const PRIMARY_KEY_SHAPE: &str =
     "must be a column name or a list of column names, such as \"id\" or [\"org_id\", \"id\"]";
-pub const NO_COLUMNS: &str = "is empty: list at least one column to copy";
+pub(crate) const NO_COLUMNS: &str = "is empty: list at least one column to copy";
 
 /// The sentence for a choice outside its options.
-pub fn not_one_of(value: &str, options: &str) -> String {
+pub(crate) fn not_one_of(value: &str, options: &str) -> String {
     format!("\"{value}\" is not one of {options}")
 }
 
 /// The sentence for a column type outside [`ColumnType::ALL`].
-pub fn unknown_column_type(ty: &str) -> String {
+pub(crate) fn unknown_column_type(ty: &str) -> String {
     let all: Vec<&str> = ColumnType::ALL.iter().map(|t| t.as_str()).collect();
     format!("type \"{ty}\" is not one of {}", all.join(", "))
 }

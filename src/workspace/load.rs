@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::Path;
 
-use toml_edit::{Item, TableLike};
+use toml_edit::Item;
 
 use super::model::Workspace;
 use super::read::{Fields, Reader};
@@ -132,7 +132,7 @@ struct Loaded {
 
 /// Reads every entry of one kind into `ws`.
 fn read_section(r: &mut Reader, ws: &mut Workspace, loaded: &mut Loaded, key: &str, item: &Item) {
-    let entries: Vec<(&dyn TableLike, Option<usize>)> = r.entries(key, item);
+    let entries = r.entries(key, item);
     for (index, (table, line)) in entries.into_iter().enumerate() {
         let name = table.get("name").and_then(Item::as_str).map(str::to_string);
         let label = match &name {

@@ -9,6 +9,9 @@ use super::fields;
 use super::load::{Diagnostic, LoadError};
 use super::validate;
 
+/// A table of the file and the line it starts on.
+pub(super) type Located<'d> = (&'d dyn TableLike, Option<usize>);
+
 /// The file being read and the problems found so far.
 pub(super) struct Reader<'a> {
     file: String,
@@ -69,11 +72,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The entries of one kind: `[[job]]` tables or an inline `job = [{...}]` array.
-    pub(super) fn entries<'d>(
-        &mut self,
-        key: &str,
-        item: &'d Item,
-    ) -> Vec<(&'d dyn TableLike, Option<usize>)> {
+    pub(super) fn entries<'d>(&mut self, key: &str, item: &'d Item) -> Vec<Located<'d>> {
         match item {
             Item::ArrayOfTables(a) => a
                 .iter()
