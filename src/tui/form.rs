@@ -2,11 +2,11 @@
 //! types (the workspace's own rules, so the form and `dsp check` agree), and the
 //! conversion to and from the model.
 
-use crate::workspace::fields;
 use crate::workspace::validate::{self, Kind};
 use crate::workspace::{
     ColumnMap, ColumnType, EngineKind, Job, Network, Schema, Secret, SslMode, SyncMode, Workspace,
 };
+use crate::workspace::{DEFAULT_TIMEZONE, fields};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldKind {
@@ -501,7 +501,7 @@ impl Form {
             (FormKind::Network, "port") => EngineKind::parse(self.get("type"))
                 .and_then(EngineKind::default_port)?
                 .to_string(),
-            (FormKind::Network, "timezone") => "UTC".to_string(),
+            (FormKind::Network, "timezone") => DEFAULT_TIMEZONE.to_string(),
             (FormKind::Job, "batch_size") => fields::BATCH_SIZE.default?.to_string(),
             (FormKind::Job, "max_failed") => fields::MAX_FAILED.default?.to_string(),
             (FormKind::Job, "max_delete_percent") => {
