@@ -28,6 +28,7 @@ pub fn draw(f: &mut Frame, area: Rect, form: &Form, theme: &Theme) {
     let mut out = Lines {
         form,
         theme,
+        width: inner.width as usize,
         lines: Vec::new(),
         focus_line: 0,
     };
@@ -51,6 +52,8 @@ pub fn draw(f: &mut Frame, area: Rect, form: &Form, theme: &Theme) {
 struct Lines<'f> {
     form: &'f Form,
     theme: &'f Theme,
+    /// Columns inside the popup's border.
+    width: usize,
     lines: Vec<Line<'static>>,
     focus_line: usize,
 }
@@ -74,12 +77,17 @@ impl Lines<'_> {
                 spans.push(Span::styled(format!("{gap}({hint})"), self.theme.dim()));
             }
             self.lines.push(Line::from(spans));
-            // On its own line, so a long reason is never cut at the popup's edge.
+            // Under the value and wrapped, so a long reason is never cut at the
+            // popup's edge.
             if let Some(e) = &field.error {
-                self.lines.push(Line::from(Span::styled(
-                    format!("{:<23}✗ {e}", ""),
-                    self.theme.error(),
-                )));
+                let room = self.width.saturating_sub(25).max(20);
+                for (n, part) in wrap(e, room).into_iter().enumerate() {
+                    let mark = if n == 0 { "✗ " } else { "  " };
+                    self.lines.push(Line::from(Span::styled(
+                        format!("{:<23}{mark}{part}", ""),
+                        self.theme.error(),
+                    )));
+                }
             }
         }
     }
@@ -148,5 +156,54 @@ impl Lines<'_> {
                 Style::default()
             },
         )
+    }
+}
+
+/// Splits `text` into lines of at most `width` characters, between words where
+/// it can (a word longer than a line is cut).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        while line.chars().count() > width {
+            let cut: String = line.chars().take(width).collect();
+            line = line.chars().skip(width).collect();
+            lines.push(cut);
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_between_words_and_cuts_only_long_words() {
+        assert_eq!(wrap("is required", 40), vec!["is required"]);
+        assert_eq!(
+            wrap(
+                "\"61 * * * *\" is not a valid cron expression: Minutes out of range",
+                49
+            ),
+            vec![
+                "\"61 * * * *\" is not a valid cron expression:",
+                "Minutes out of range"
+            ]
+        );
+        assert_eq!(wrap("abcdefgh", 3), vec!["abc", "def", "gh"]);
+        assert_eq!(wrap("", 10), vec![""]);
     }
 }
