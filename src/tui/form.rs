@@ -4,9 +4,9 @@
 
 use crate::workspace::validate::{self, Kind};
 use crate::workspace::{
-    ColumnMap, ColumnType, EngineKind, Job, Network, Schema, Secret, SslMode, SyncMode, Workspace,
+    ColumnMap, ColumnType, DEFAULT_TIMEZONE, EngineKind, Job, Network, Schema, Secret, SslMode,
+    SyncMode, Workspace, fields,
 };
-use crate::workspace::{DEFAULT_TIMEZONE, fields};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldKind {
