@@ -4,7 +4,8 @@
 
 use crate::workspace::validate::{self, Kind};
 use crate::workspace::{
-    ColumnMap, ColumnType, EngineKind, Job, Network, Schema, Secret, SslMode, SyncMode, Workspace,
+    ColumnMap, ColumnType, DEFAULT_TIMEZONE, EngineKind, Job, Network, Schema, Secret, SslMode,
+    SyncMode, Workspace, fields,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,11 +92,6 @@ pub enum Entry {
 
 fn names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
     items.iter().map(|i| name(i).to_string()).collect()
-}
-
-fn opt(s: &str) -> Option<String> {
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_string())
 }
 
 impl Form {
@@ -352,165 +348,168 @@ impl Form {
     }
 
     /// Builds the entry, recording a field error for everything that does not
-    /// parse; `None` when any field is wrong.
+    /// parse; `None` when any field is wrong. Each field is read by the same
+    /// rule the loader applies, so a form that builds always saves a file that
+    /// loads, and a refusal gives the loader's own reason.
     fn build(&mut self) -> Option<Entry> {
         for f in &mut self.fields {
             f.error = None;
         }
-        let mut ok = true;
-        let mut require = |form: &mut Form, key: &'static str| {
-            if form.get(key).trim().is_empty() {
-                form.set_error(key, "required".into());
-                ok = false;
-            }
+        let name = self.read("name", fields::required_text);
+        let entry = match self.kind {
+            FormKind::Network => self.build_network().map(Entry::Network),
+            FormKind::Schema => self.build_schema().map(Entry::Schema),
+            FormKind::Job => self.build_job().map(Entry::Job),
         };
-        require(self, "name");
-        match self.kind {
-            FormKind::Network => {
-                require(self, "database");
-                let kind = EngineKind::parse(self.get("type")).unwrap_or(EngineKind::Postgres);
-                if kind != EngineKind::Sqlite {
-                    require(self, "host");
-                }
-                let port = match opt(self.get("port")) {
-                    None => None,
-                    Some(p) => match p.parse::<u16>() {
-                        Ok(n) if n > 0 => Some(n),
-                        _ => {
-                            self.set_error("port", "a number from 1 to 65535".into());
-                            ok = false;
-                            None
-                        }
-                    },
-                };
-                let timezone = opt(self.get("timezone"));
-                if let Some(tz) = &timezone
-                    && tz.parse::<chrono_tz::Tz>().is_err()
-                {
-                    self.set_error(
-                        "timezone",
-                        "not an IANA zone such as UTC or Asia/Jakarta".into(),
-                    );
-                    ok = false;
-                }
-                let net = Network {
-                    name: self.get("name").trim().to_string(),
-                    kind,
-                    host: opt(self.get("host")),
-                    port,
-                    database: self.get("database").trim().to_string(),
-                    username: opt(self.get("username")),
-                    password_env: opt(self.get("password_env")),
-                    password: (!self.get("password").is_empty())
-                        .then(|| Secret::new(self.get("password"))),
-                    ssl_mode: (kind != EngineKind::Sqlite)
-                        .then(|| SslMode::parse(self.get("ssl_mode")))
-                        .flatten(),
-                    timezone,
-                };
-                ok.then_some(Entry::Network(net))
-            }
-            FormKind::Schema => {
-                require(self, "source_table");
-                require(self, "target_table");
-                require(self, "primary_key");
-                let mut columns = Vec::new();
-                let start = self.columns_start();
-                for row in self.fields[start..].chunks(3) {
-                    let (s, t) = (row[0].value.trim(), row[1].value.trim());
-                    if s.is_empty() && t.is_empty() {
-                        continue;
-                    }
-                    let ty = ColumnType::parse(&row[2].value).unwrap_or(ColumnType::String);
-                    columns.push(ColumnMap {
-                        source: s.to_string(),
-                        target: if t.is_empty() { s } else { t }.to_string(),
-                        ty,
-                    });
-                }
-                if columns.is_empty() {
-                    if let Some(f) = self.fields.get_mut(start) {
-                        f.error = Some("map at least one column".into());
-                    }
-                    ok = false;
-                }
-                let schema = Schema {
-                    name: self.get("name").trim().to_string(),
-                    source_table: self.get("source_table").trim().to_string(),
-                    target_table: self.get("target_table").trim().to_string(),
-                    primary_key: self.get("primary_key").split(',').filter_map(opt).collect(),
-                    cursor_column: opt(self.get("cursor_column")),
-                    columns,
-                };
-                ok.then_some(Entry::Schema(schema))
-            }
-            FormKind::Job => {
-                for key in ["source", "target", "schema"] {
-                    if self.get(key).is_empty() {
-                        self.set_error(
-                            key,
-                            format!(
-                                "add a {} first",
-                                if key == "schema" { "schema" } else { "network" }
-                            ),
-                        );
-                        ok = false;
-                    }
-                }
-                let schedule = opt(self.get("schedule"));
-                if let Some(s) = &schedule
-                    && let Err(e) = crate::engine::schedule::parse(s)
-                {
-                    self.set_error("schedule", e);
-                    ok = false;
-                }
-                let mut number = |form: &mut Form, key: &'static str, min: u64| -> Option<u64> {
-                    let v = opt(form.get(key))?;
-                    match v.parse::<u64>() {
-                        Ok(n) if n >= min => Some(n),
-                        _ => {
-                            form.set_error(key, format!("a whole number of at least {min}"));
-                            ok = false;
-                            None
-                        }
-                    }
-                };
-                let batch_size = number(self, "batch_size", 1);
-                let max_failed = number(self, "max_failed", 0);
-                let max_delete_percent = match opt(self.get("max_delete_percent")) {
-                    None => None,
-                    Some(v) => match v.parse::<f64>() {
-                        Ok(p) if (0.0..=100.0).contains(&p) => Some(p),
-                        _ => {
-                            self.set_error("max_delete_percent", "a number from 0 to 100".into());
-                            ok = false;
-                            None
-                        }
-                    },
-                };
-                let lookback = opt(self.get("lookback"));
-                if let Some(l) = &lookback
-                    && let Err(e) = crate::workspace::duration::parse(l)
-                {
-                    self.set_error("lookback", e);
-                    ok = false;
-                }
-                let job = Job {
-                    name: self.get("name").trim().to_string(),
-                    source: self.get("source").to_string(),
-                    target: self.get("target").to_string(),
-                    schema: self.get("schema").to_string(),
-                    mode: SyncMode::parse(self.get("mode")).unwrap_or_default(),
-                    schedule,
-                    batch_size,
-                    max_failed,
-                    allow_empty: (self.get("allow_empty") == "true").then_some(true),
-                    max_delete_percent,
-                    lookback,
-                };
-                ok.then_some(Entry::Job(job))
+        name.and(entry)
+    }
+
+    /// Parses one field with `parse`, recording its error beside the field.
+    fn read<T>(&mut self, key: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        match parse(self.get(key)) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.set_error(key, e);
+                None
             }
         }
+    }
+
+    fn build_network(&mut self) -> Option<Network> {
+        let kind = EngineKind::parse(self.get("type")).unwrap_or(EngineKind::Postgres);
+        let database = self.read("database", fields::required_text);
+        let host = self.read("host", |t| match fields::optional_text(t) {
+            None if kind != EngineKind::Sqlite => Err(format!("is required for a {kind} network")),
+            host => Ok(host),
+        });
+        let port = self.read("port", |t| fields::PORT.parse_text(t));
+        let timezone = self.read("timezone", |t| {
+            fields::optional_text(t)
+                .map(|tz| fields::timezone(&tz).map(|_| tz))
+                .transpose()
+        });
+        let password = self.get("password");
+        Some(Network {
+            name: self.get("name").trim().to_string(),
+            kind,
+            host: host?,
+            port: port?.map(|p| p as u16),
+            database: database?,
+            username: fields::optional_text(self.get("username")),
+            password_env: fields::optional_text(self.get("password_env")),
+            password: (!password.is_empty()).then(|| Secret::new(password)),
+            ssl_mode: (kind != EngineKind::Sqlite)
+                .then(|| SslMode::parse(self.get("ssl_mode")))
+                .flatten(),
+            timezone: timezone?,
+        })
+    }
+
+    fn build_schema(&mut self) -> Option<Schema> {
+        let source_table = self.read("source_table", fields::required_text);
+        let target_table = self.read("target_table", fields::required_text);
+        let primary_key = self.read("primary_key", fields::primary_key_text);
+        let columns = self.column_maps();
+        if columns.is_empty() {
+            let start = self.columns_start();
+            if let Some(f) = self.fields.get_mut(start) {
+                f.error = Some(fields::NO_COLUMNS.into());
+            }
+        }
+        Some(Schema {
+            name: self.get("name").trim().to_string(),
+            source_table: source_table?,
+            target_table: target_table?,
+            primary_key: primary_key?,
+            cursor_column: fields::optional_text(self.get("cursor_column")),
+            columns: (!columns.is_empty()).then_some(columns)?,
+        })
+    }
+
+    /// The column rows that say something; a row left blank is skipped, and a
+    /// blank target writes to a column of the source's name.
+    fn column_maps(&self) -> Vec<ColumnMap> {
+        let start = self.columns_start();
+        let mut columns = Vec::new();
+        for row in self.fields[start..].chunks(3) {
+            let (s, t) = (row[0].value.trim(), row[1].value.trim());
+            if s.is_empty() && t.is_empty() {
+                continue;
+            }
+            let ty = ColumnType::parse(&row[2].value).unwrap_or(ColumnType::String);
+            columns.push(ColumnMap {
+                source: s.to_string(),
+                target: if t.is_empty() { s } else { t }.to_string(),
+                ty,
+            });
+        }
+        columns
+    }
+
+    fn build_job(&mut self) -> Option<Job> {
+        let mut refs_ok = true;
+        for (key, what) in [
+            ("source", "network"),
+            ("target", "network"),
+            ("schema", "schema"),
+        ] {
+            if self.get(key).is_empty() {
+                self.set_error(key, format!("add a {what} first"));
+                refs_ok = false;
+            }
+        }
+        let schedule = self.read("schedule", |t| {
+            fields::optional_text(t)
+                .map(|s| fields::schedule(&s).map(|_| s))
+                .transpose()
+        });
+        let batch_size = self.read("batch_size", |t| fields::BATCH_SIZE.parse_text(t));
+        let max_failed = self.read("max_failed", |t| fields::MAX_FAILED.parse_text(t));
+        let max_delete_percent = self.read("max_delete_percent", |t| {
+            fields::MAX_DELETE_PERCENT.parse_text(t)
+        });
+        let lookback = self.read("lookback", |t| {
+            fields::optional_text(t)
+                .map(|l| fields::lookback(&l).map(|_| l))
+                .transpose()
+        });
+        let job = Job {
+            name: self.get("name").trim().to_string(),
+            source: self.get("source").to_string(),
+            target: self.get("target").to_string(),
+            schema: self.get("schema").to_string(),
+            mode: SyncMode::parse(self.get("mode")).unwrap_or_default(),
+            schedule: schedule?,
+            // The ranges start at 0 or above, so the conversions cannot lose a sign.
+            batch_size: batch_size?.map(|n| n as u64),
+            max_failed: max_failed?.map(|n| n as u64),
+            allow_empty: (self.get("allow_empty") == "true").then_some(true),
+            max_delete_percent: max_delete_percent?,
+            lookback: lookback?,
+        };
+        refs_ok.then_some(job)
+    }
+
+    /// What an empty field means, shown in its place: the default the program
+    /// applies when the key is left out.
+    pub fn default_hint(&self, index: usize) -> Option<String> {
+        let field = self.fields.get(index)?;
+        if !field.value.is_empty() || field.is_choice() {
+            return None;
+        }
+        let shown = match (self.kind, field.key) {
+            (FormKind::Network, "port") => EngineKind::parse(self.get("type"))
+                .and_then(EngineKind::default_port)?
+                .to_string(),
+            (FormKind::Network, "timezone") => DEFAULT_TIMEZONE.to_string(),
+            (FormKind::Job, "batch_size") => fields::BATCH_SIZE.default?.to_string(),
+            (FormKind::Job, "max_failed") => fields::MAX_FAILED.default?.to_string(),
+            (FormKind::Job, "max_delete_percent") => {
+                fields::MAX_DELETE_PERCENT.default?.to_string()
+            }
+            _ => return None,
+        };
+        Some(format!("default {shown}"))
     }
 
     /// Validates as the user types: field errors, then the workspace's own rules

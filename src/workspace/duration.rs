@@ -9,13 +9,17 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     };
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
     let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(bad()),
     };
+    // A count too large for seconds to hold is refused, not wrapped around.
+    let secs = n
+        .checked_mul(unit_secs)
+        .ok_or_else(|| format!("\"{s}\" is too long a duration"))?;
     Ok(Duration::from_secs(secs))
 }
 
@@ -32,5 +36,6 @@ mod tests {
         assert!(parse("5").is_err());
         assert!(parse("m").is_err());
         assert!(parse("5 minutes").is_err());
+        assert!(parse("999999999999999999d").is_err());
     }
 }

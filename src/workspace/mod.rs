@@ -1,9 +1,12 @@
-//! The workspace file of SPEC §1: the model, loading with diagnostics, validation,
-//! and the comment-keeping atomic save.
+//! The workspace file: the model, one parser and range per field, loading with
+//! diagnostics, validation across entries, and the comment-keeping atomic save.
 
 pub mod duration;
+mod entries;
+pub mod fields;
 pub mod load;
 pub mod model;
+mod read;
 pub mod save;
 pub mod secret;
 pub mod validate;

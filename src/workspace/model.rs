@@ -1,4 +1,4 @@
-//! The workspace as the program sees it: networks, schemas and jobs (SPEC §1).
+//! The workspace as the program sees it: networks, schemas and jobs.
 //!
 //! Optional keys stay `Option` so that a save writes back only what the user wrote;
 //! the accessors apply the defaults of the spec.
@@ -10,6 +10,8 @@ use super::secret::Secret;
 
 pub const DEFAULT_BATCH_SIZE: u64 = 1000;
 pub const DEFAULT_MAX_DELETE_PERCENT: f64 = 50.0;
+/// The zone of a network's timestamps stored without one, unless it names another.
+pub const DEFAULT_TIMEZONE: &str = "UTC";
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Workspace {
@@ -169,7 +171,7 @@ impl Network {
     }
 
     pub fn timezone_name(&self) -> &str {
-        self.timezone.as_deref().unwrap_or("UTC")
+        self.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE)
     }
 
     /// The password to connect with: the environment variable named by `password_env`

@@ -1,4 +1,4 @@
-//! Rules across entries (SPEC §1): unique names, references that resolve, key and
+//! Rules across entries: unique names, references that resolve, key and
 //! cursor columns that the mapping holds. Also used by the TUI's forms, so it works
 //! on the model, not on the file.
 
@@ -66,62 +66,79 @@ impl Lines {
 
 /// Every cross-entry problem of the workspace.
 pub fn validate(ws: &Workspace) -> Vec<Problem> {
-    let mut out = Vec::new();
-    let mut push = |kind: Kind, index: usize, name: &str, field: Option<&str>, message: String| {
-        out.push(Problem {
+    let mut out = Problems::default();
+    unique_names(ws, &mut out);
+    schema_rules(ws, &mut out);
+    network_rules(ws, &mut out);
+    job_rules(ws, &mut out);
+    out.0
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, kind: Kind, index: usize, name: &str, field: &str, message: String) {
+        self.0.push(Problem {
             kind,
             index,
             entry: format!("{} \"{name}\"", kind.as_str()),
-            field: field.map(str::to_string),
+            field: Some(field.to_string()),
             message,
         });
-    };
+    }
+}
 
-    let dup = |names: Vec<&str>| -> Vec<usize> {
-        let mut seen = HashSet::new();
-        names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| !seen.insert(**n))
-            .map(|(i, _)| i)
-            .collect()
-    };
-    for i in dup(ws.networks.iter().map(|n| n.name.as_str()).collect()) {
-        push(
+/// Positions of the names that an earlier entry already has.
+fn duplicates<'a>(names: impl Iterator<Item = &'a str>) -> Vec<usize> {
+    let mut seen = HashSet::new();
+    names
+        .enumerate()
+        .filter(|(_, n)| !seen.insert(*n))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Names are unique within each kind, since entries refer to each other by name.
+fn unique_names(ws: &Workspace, out: &mut Problems) {
+    let kinds: [(Kind, Vec<&str>); 3] = [
+        (
             Kind::Network,
-            i,
-            &ws.networks[i].name,
-            Some("name"),
-            "another network has the same name; names must be unique".into(),
-        );
-    }
-    for i in dup(ws.schemas.iter().map(|n| n.name.as_str()).collect()) {
-        push(
+            ws.networks.iter().map(|n| n.name.as_str()).collect(),
+        ),
+        (
             Kind::Schema,
-            i,
-            &ws.schemas[i].name,
-            Some("name"),
-            "another schema has the same name; names must be unique".into(),
-        );
+            ws.schemas.iter().map(|s| s.name.as_str()).collect(),
+        ),
+        (Kind::Job, ws.jobs.iter().map(|j| j.name.as_str()).collect()),
+    ];
+    for (kind, names) in kinds {
+        for i in duplicates(names.iter().copied()) {
+            out.push(
+                kind,
+                i,
+                names[i],
+                "name",
+                format!(
+                    "another {} has the same name; names must be unique",
+                    kind.as_str()
+                ),
+            );
+        }
     }
-    for i in dup(ws.jobs.iter().map(|n| n.name.as_str()).collect()) {
-        push(
-            Kind::Job,
-            i,
-            &ws.jobs[i].name,
-            Some("name"),
-            "another job has the same name; names must be unique".into(),
-        );
-    }
+}
 
+/// Key columns are mapped (the target is matched by key), and no source or
+/// target column appears twice.
+fn schema_rules(ws: &Workspace, out: &mut Problems) {
     for (i, s) in ws.schemas.iter().enumerate() {
         for key in &s.primary_key {
             if s.column(key).is_none() {
-                push(
+                out.push(
                     Kind::Schema,
                     i,
                     &s.name,
-                    Some("primary_key"),
+                    "primary_key",
                     format!(
                         "key column \"{key}\" is not in `columns`; map it so the target can be matched by key"
                     ),
@@ -132,63 +149,70 @@ pub fn validate(ws: &Workspace) -> Vec<Problem> {
         let mut targets = HashSet::new();
         for c in &s.columns {
             if !sources.insert(c.source.as_str()) {
-                push(
+                out.push(
                     Kind::Schema,
                     i,
                     &s.name,
-                    Some("columns"),
+                    "columns",
                     format!("source column \"{}\" is mapped twice", c.source),
                 );
             }
             if !targets.insert(c.target.as_str()) {
-                push(
+                out.push(
                     Kind::Schema,
                     i,
                     &s.name,
-                    Some("columns"),
+                    "columns",
                     format!("target column \"{}\" is written twice", c.target),
                 );
             }
         }
     }
+}
 
+/// A SQLite network is a file: a host or port on one is a mistake.
+fn network_rules(ws: &Workspace, out: &mut Problems) {
     for (i, n) in ws.networks.iter().enumerate() {
         if n.kind == EngineKind::Sqlite && (n.host.is_some() || n.port.is_some()) {
-            push(
+            out.push(
                 Kind::Network,
                 i,
                 &n.name,
-                Some("host"),
+                "host",
                 "a sqlite network has no host or port; `database` is the file's path".into(),
             );
         }
     }
+}
 
+/// A job's networks and schema exist, an incremental job has a cursor, and a job
+/// does not copy a table onto itself.
+fn job_rules(ws: &Workspace, out: &mut Problems) {
     for (i, j) in ws.jobs.iter().enumerate() {
         for (field, name) in [("source", &j.source), ("target", &j.target)] {
             if ws.network(name).is_none() {
-                push(
+                out.push(
                     Kind::Job,
                     i,
                     &j.name,
-                    Some(field),
+                    field,
                     format!("no network is named \"{name}\""),
                 );
             }
         }
         match ws.schema(&j.schema) {
-            None => push(
+            None => out.push(
                 Kind::Job,
                 i,
                 &j.name,
-                Some("schema"),
+                "schema",
                 format!("no schema is named \"{}\"", j.schema),
             ),
-            Some(s) if j.mode == SyncMode::Incremental && s.cursor_column.is_none() => push(
+            Some(s) if j.mode == SyncMode::Incremental && s.cursor_column.is_none() => out.push(
                 Kind::Job,
                 i,
                 &j.name,
-                Some("mode"),
+                "mode",
                 format!(
                     "incremental mode needs a cursor_column in schema \"{}\"",
                     s.name
@@ -200,16 +224,15 @@ pub fn validate(ws: &Workspace) -> Vec<Problem> {
             && let Some(s) = ws.schema(&j.schema)
             && s.source_table == s.target_table
         {
-            push(
+            out.push(
                 Kind::Job,
                 i,
                 &j.name,
-                Some("target"),
+                "target",
                 "source and target are the same table on the same network".into(),
             );
         }
     }
-    out
 }
 
 /// What is allowed but deserves a warning (`dsp check`, the TUI).

@@ -1,5 +1,6 @@
 //! The add/edit form popup: one line per field, the focused one marked with `>`
-//! and reversed, errors beside their field, passwords masked.
+//! and reversed, errors beside their field, passwords masked, and an empty field
+//! showing the default it stands for.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -24,17 +25,118 @@ pub fn draw(f: &mut Frame, area: Rect, form: &Form, theme: &Theme) {
     let inner = block.inner(rect);
     f.render_widget(block, rect);
 
-    let mut lines: Vec<Line> = Vec::new();
-    let start = form.columns_start();
-    let mut focus_line = 0;
-    let cell = |i: usize, width: usize| -> Span<'static> {
-        let field = &form.fields[i];
+    let mut out = Lines {
+        form,
+        theme,
+        width: inner.width as usize,
+        lines: Vec::new(),
+        focus_line: 0,
+    };
+    out.entry_fields();
+    if form.is_schema() {
+        out.column_rows();
+    }
+    if let Some(note) = &form.note {
+        out.lines.push(Line::from(""));
+        out.lines
+            .push(Line::from(Span::styled(note.clone(), theme.warn())));
+    }
+    // Keep the focused field in view on small screens.
+    let height = inner.height as usize;
+    let skip = out.focus_line.saturating_sub(height.saturating_sub(2));
+    let visible: Vec<Line> = out.lines.into_iter().skip(skip).collect();
+    f.render_widget(Paragraph::new(visible), inner);
+}
+
+/// The form's lines as they are laid out, and which one holds the focus.
+struct Lines<'f> {
+    form: &'f Form,
+    theme: &'f Theme,
+    /// Columns inside the popup's border.
+    width: usize,
+    lines: Vec<Line<'static>>,
+    focus_line: usize,
+}
+
+impl Lines<'_> {
+    /// The entry's own fields, one per line with its label.
+    fn entry_fields(&mut self) {
+        for i in 0..self.form.columns_start() {
+            let field = &self.form.fields[i];
+            let focused = i == self.form.focus;
+            if focused {
+                self.focus_line = self.lines.len();
+            }
+            let mut spans = vec![
+                Span::raw(if focused { "> " } else { "  " }),
+                Span::raw(format!("{:<20} ", field.label)),
+                self.cell(i, 0),
+            ];
+            if let Some(hint) = self.form.default_hint(i) {
+                let gap = if focused { " " } else { "" };
+                spans.push(Span::styled(format!("{gap}({hint})"), self.theme.dim()));
+            }
+            self.lines.push(Line::from(spans));
+            // Under the value and wrapped, so a long reason is never cut at the
+            // popup's edge.
+            if let Some(e) = &field.error {
+                let room = self.width.saturating_sub(25).max(20);
+                for (n, part) in wrap(e, room).into_iter().enumerate() {
+                    let mark = if n == 0 { "✗ " } else { "  " };
+                    self.lines.push(Line::from(Span::styled(
+                        format!("{:<23}{mark}{part}", ""),
+                        self.theme.error(),
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The column mapping of a schema: one line per column, source, target and
+    /// type side by side under a header.
+    fn column_rows(&mut self) {
+        let form = self.form;
+        self.lines.push(Line::from(Span::styled(
+            format!(
+                "  {:<20} {:<20} {}",
+                "source column", "target column", "type"
+            ),
+            self.theme.title(),
+        )));
+        for row in (form.columns_start()..form.fields.len()).step_by(3) {
+            let focused = (row..row + 3).contains(&form.focus);
+            if focused {
+                self.focus_line = self.lines.len();
+            }
+            let spans = vec![
+                Span::raw(if focused { "> " } else { "  " }),
+                self.cell(row, 20),
+                Span::raw(" "),
+                self.cell(row + 1, 20),
+                Span::raw(" "),
+                self.cell(row + 2, 0),
+            ];
+            self.lines.push(Line::from(spans));
+            for f in &form.fields[row..row + 3] {
+                if let Some(e) = &f.error {
+                    self.lines.push(Line::from(Span::styled(
+                        format!("  ✗ {e}"),
+                        self.theme.error(),
+                    )));
+                }
+            }
+        }
+    }
+
+    /// A field's value as drawn, padded to `width` when that is not 0.
+    fn cell(&self, i: usize, width: usize) -> Span<'static> {
+        let field = &self.form.fields[i];
         let value = match &field.kind {
             FieldKind::Secret => "*".repeat(field.value.chars().count()),
             FieldKind::Choice(_) => format!("‹ {} ›", field.value),
             FieldKind::Text => field.value.clone(),
         };
-        let focused = i == form.focus;
+        let focused = i == self.form.focus;
         let cursor = if focused && !field.is_choice() {
             "▏"
         } else {
@@ -49,69 +151,59 @@ pub fn draw(f: &mut Frame, area: Rect, form: &Form, theme: &Theme) {
         Span::styled(
             text,
             if focused {
-                theme.selected()
+                self.theme.selected()
             } else {
                 Style::default()
             },
         )
-    };
-    for i in 0..start {
-        let field = &form.fields[i];
-        let focused = i == form.focus;
-        if focused {
-            focus_line = lines.len();
+    }
+}
+
+/// Splits `text` into lines of at most `width` characters, between words where
+/// it can (a word longer than a line is cut).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut line));
         }
-        let spans = vec![
-            Span::raw(if focused { "> " } else { "  " }),
-            Span::raw(format!("{:<20} ", field.label)),
-            cell(i, 0),
-        ];
-        lines.push(Line::from(spans));
-        // On its own line, so a long reason is never cut at the popup's edge.
-        if let Some(e) = &field.error {
-            lines.push(Line::from(Span::styled(
-                format!("{:<23}✗ {e}", ""),
-                theme.error(),
-            )));
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        while line.chars().count() > width {
+            let cut: String = line.chars().take(width).collect();
+            line = line.chars().skip(width).collect();
+            lines.push(cut);
         }
     }
-    if form.is_schema() {
-        lines.push(Line::from(Span::styled(
-            format!(
-                "  {:<20} {:<20} {}",
-                "source column", "target column", "type"
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_between_words_and_cuts_only_long_words() {
+        assert_eq!(wrap("is required", 40), vec!["is required"]);
+        assert_eq!(
+            wrap(
+                "\"61 * * * *\" is not a valid cron expression: Minutes out of range",
+                49
             ),
-            theme.title(),
-        )));
-        // One line per column: source, target and type side by side.
-        for row in (start..form.fields.len()).step_by(3) {
-            let focused = (row..row + 3).contains(&form.focus);
-            if focused {
-                focus_line = lines.len();
-            }
-            let spans = vec![
-                Span::raw(if focused { "> " } else { "  " }),
-                cell(row, 20),
-                Span::raw(" "),
-                cell(row + 1, 20),
-                Span::raw(" "),
-                cell(row + 2, 0),
-            ];
-            lines.push(Line::from(spans));
-            for f in &form.fields[row..row + 3] {
-                if let Some(e) = &f.error {
-                    lines.push(Line::from(Span::styled(format!("  ✗ {e}"), theme.error())));
-                }
-            }
-        }
+            vec![
+                "\"61 * * * *\" is not a valid cron expression:",
+                "Minutes out of range"
+            ]
+        );
+        assert_eq!(wrap("abcdefgh", 3), vec!["abc", "def", "gh"]);
+        assert_eq!(wrap("", 10), vec![""]);
     }
-    if let Some(note) = &form.note {
-        lines.push(Line::from(""));
-        lines.push(Line::from(Span::styled(note.clone(), theme.warn())));
-    }
-    // Keep the focused field in view on small screens.
-    let height = inner.height as usize;
-    let skip = focus_line.saturating_sub(height.saturating_sub(2));
-    let visible: Vec<Line> = lines.into_iter().skip(skip).collect();
-    f.render_widget(Paragraph::new(visible), inner);
 }
