@@ -224,8 +224,20 @@ pub fn schedule(expr: &str) -> Result<(), String> {
 
 /// `lookback`: a number and a unit, such as `5m`.
 pub fn lookback(text: &str) -> Result<Duration, String> {
-    super::duration::parse(text)
+    let d = super::duration::parse(text)?;
+    // Far past any real late commit, and past it the timestamp arithmetic of
+    // the read's lower bound leaves the range every engine can store.
+    if d > MAX_LOOKBACK {
+        return Err(format!(
+            "\"{}\" is too long a lookback; use at most 3650d",
+            text.trim()
+        ));
+    }
+    Ok(d)
 }
+
+/// Ten years.
+const MAX_LOOKBACK: Duration = Duration::from_secs(3650 * 86_400);
 
 /// `primary_key` as typed: column names separated by commas.
 pub fn primary_key_text(text: &str) -> Result<Vec<String>, String> {
@@ -243,6 +255,15 @@ pub fn primary_key_text(text: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lookback_past_ten_years_is_refused() {
+        assert_eq!(lookback("3650d"), Ok(Duration::from_secs(3650 * 86_400)));
+        assert_eq!(
+            lookback("100000000d"),
+            Err("\"100000000d\" is too long a lookback; use at most 3650d".into())
+        );
+    }
 
     #[test]
     fn whole_numbers_from_text() {
