@@ -200,3 +200,88 @@ fn the_seed_itself_loads() {
     let ws = dsp::workspace::load_str(SEED, Path::new("seed.toml")).expect("seed loads");
     assert_eq!(ws.jobs.len(), 1);
 }
+
+/// `dsp check` on what is not a workspace file: a device that never ends, a
+/// directory, a pipe nobody writes, a file of 20 MiB. Each is refused at once
+/// with exit 2 and one sentence naming the path, instead of reading until the
+/// machine runs out of memory (or waiting forever on the pipe).
+#[test]
+fn hostile_workspace_paths_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, vec![b'#'; 20 * 1024 * 1024]).unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    let made_fifo = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut paths = vec![
+        std::path::PathBuf::from("/dev/zero"),
+        dir.path().to_path_buf(),
+        big,
+    ];
+    if made_fifo {
+        paths.push(fifo);
+    }
+    for path in paths {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsp"))
+            .arg("--workspace")
+            .arg(&path)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("check")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("dsp check {} did not return", path.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", path.display());
+        assert!(
+            err.contains(&path.display().to_string())
+                && (err.contains("not a regular file") || err.contains("too large")),
+            "{}: {err}",
+            path.display()
+        );
+        assert!(err.lines().count() <= 3, "{err}");
+    }
+}
+
+/// A workspace reached through a symlink (dotfiles kept in a repository) is
+/// saved through it: the real file changes, the link stays a link.
+#[test]
+fn saving_through_a_symlink_updates_the_real_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("dotfiles").join("workspace.toml");
+    std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+    std::fs::write(&real, SEED).unwrap();
+    let link = dir.path().join("workspace.toml");
+    std::os::unix::fs::symlink("dotfiles/workspace.toml", &link).unwrap();
+
+    let mut ws = dsp::workspace::load(&link).unwrap();
+    ws.jobs[0].batch_size = Some(500);
+    dsp::workspace::save::save(&ws, &link).unwrap();
+
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let reloaded = dsp::workspace::load(&real).unwrap();
+    assert_eq!(reloaded.jobs[0].batch_size, Some(500));
+    // The hand-written comments of the real file are still there.
+    assert!(
+        std::fs::read_to_string(&real)
+            .unwrap()
+            .contains("# daily at midnight")
+    );
+}

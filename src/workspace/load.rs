@@ -64,24 +64,63 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// A workspace file larger than this is not one: a hand-written file of
+/// hundreds of jobs is a few hundred KiB.
+const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Loads the workspace at `path`; a missing file is an empty workspace.
 pub fn load(path: &Path) -> Result<Workspace, LoadError> {
-    match std::fs::read_to_string(path) {
+    let refuse = |message: String| LoadError {
+        diagnostics: vec![Diagnostic {
+            file: path.display().to_string(),
+            line: None,
+            entry: None,
+            field: None,
+            message,
+        }],
+    };
+    match read_limited(path) {
         Ok(text) => load_str(&text, path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Workspace {
             path: Some(path.to_path_buf()),
             ..Workspace::default()
         }),
-        Err(e) => Err(LoadError {
-            diagnostics: vec![Diagnostic {
-                file: path.display().to_string(),
-                line: None,
-                entry: None,
-                field: None,
-                message: format!("cannot read the workspace file: {e}"),
-            }],
-        }),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(refuse(e.to_string())),
+        Err(e) => Err(refuse(format!("cannot read the workspace file: {e}"))),
     }
+}
+
+/// The file's text, refusing what cannot be a workspace before reading it: a
+/// device, pipe or directory (`/dev/zero` would be read until memory runs
+/// out) or a file past `MAX_FILE_BYTES`. Such refusals are `InvalidInput`.
+fn read_limited(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    // `metadata` follows links: a symlink to a regular file is fine.
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(invalid(
+            "is not a regular file; pass the path of a workspace .toml file".into(),
+        ));
+    }
+    let too_big = || {
+        invalid(format!(
+            "is larger than {} MiB, too large for a workspace file; check the path",
+            MAX_FILE_BYTES / (1024 * 1024)
+        ))
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    // The file may grow between the look and the read.
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
 }
 
 /// Parses workspace text; `file` names it in diagnostics (and anchors relative

@@ -45,8 +45,11 @@ pub fn save(workspace: &Workspace, path: &Path) -> std::io::Result<()> {
 }
 
 /// Writes a file so that a crash leaves either the old or the new content, never
-/// a mix, readable only by its owner.
+/// a mix, readable only by its owner. A symlink is written through: its target
+/// is replaced and the link stays (replacing the link itself would leave the
+/// real file silently stale).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let path = &through_links(path)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -69,6 +72,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The file a chain of symlinks ends at (which may not exist yet); `path`
+/// itself when it is no link.
+fn through_links(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let mut path = path.to_path_buf();
+    // The kernel's own limit on links followed in one lookup.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "{} is a chain of too many symlinks",
+        path.display()
+    )))
 }
 
 type Fields = Vec<(&'static str, Option<Value>)>;
