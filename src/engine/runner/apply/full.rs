@@ -186,3 +186,65 @@ fn refuse_merged_keys(plan: &Plan, written: u64, after: u64) -> Result<(), Stop>
         plan.target_table
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::SyncMode;
+
+    fn plan() -> Plan {
+        Plan {
+            source_table: "src_users".into(),
+            target_table: "users".into(),
+            read: Vec::new(),
+            targets: Vec::new(),
+            key_read: Vec::new(),
+            cursor_read: None,
+        }
+    }
+
+    fn failure(r: Result<(), Stop>) -> String {
+        match r {
+            Err(Stop::Failed(e)) => e,
+            Err(Stop::Cancelled(e)) => panic!("cancelled, not failed: {e}"),
+            Ok(()) => panic!("the guard let it pass"),
+        }
+    }
+
+    #[test]
+    fn an_empty_source_empties_the_target_only_when_the_job_allows_it() {
+        let mut job = Job::new("J", "a", "b", "s", SyncMode::Full);
+        assert_eq!(
+            failure(refuse_emptying(&job, &plan(), 0, 1200)),
+            "the source table src_users returned no rows while the target table users holds 1,200; \
+             refusing to empty it (set allow_empty = true on the job if that is intended); the target \
+             was left unchanged"
+        );
+        assert!(refuse_emptying(&job, &plan(), 1, 1200).is_ok());
+        job.allow_empty = Some(true);
+        assert!(refuse_emptying(&job, &plan(), 0, 1200).is_ok());
+        // Emptying allowed, deleting everything is no longer "too many".
+        assert!(refuse_mass_delete(&job, &plan(), 1200, 1200, 0).is_ok());
+    }
+
+    #[test]
+    fn deleting_more_than_max_delete_percent_is_refused() {
+        let mut job = Job::new("J", "a", "b", "s", SyncMode::Full);
+        job.max_delete_percent = Some(10.0);
+        assert!(refuse_mass_delete(&job, &plan(), 100, 1000, 900).is_ok());
+        assert_eq!(
+            failure(refuse_mass_delete(&job, &plan(), 101, 1000, 899)),
+            "the sync would delete 101 of 1,000 rows (10%) from the target table users, more than \
+             max_delete_percent = 10; nothing was changed (raise max_delete_percent on the job if the \
+             source really lost those rows)"
+        );
+    }
+
+    #[test]
+    fn a_target_short_of_rows_after_the_merge_means_keys_merged() {
+        assert!(refuse_merged_keys(&plan(), 5, 5).is_ok());
+        assert!(failure(refuse_merged_keys(&plan(), 5, 4)).starts_with(
+            "the source table src_users has 5 rows but only 4 distinct values of its primary key ()"
+        ));
+    }
+}
