@@ -121,7 +121,7 @@ async fn refuse_merging_keys(
 
 /// The statements that read the source. Built in one place, so that the
 /// count and the rows always agree on the filter.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(super) struct ReadQuery {
     pub(super) count: String,
     pub(super) select: String,
@@ -226,8 +226,13 @@ pub(super) async fn read_query(
         bound,
         nulls_first: source.asc_nulls_first(),
     };
-    let q = ReadQuery::new(d, &plan.source_table, &select_list, Some(cursor), watermark);
-    Ok(q)
+    Ok(ReadQuery::new(
+        d,
+        &plan.source_table,
+        &select_list,
+        Some(cursor),
+        watermark,
+    ))
 }
 
 /// Past a watermark, rows whose cursor is NULL are never read again: say how

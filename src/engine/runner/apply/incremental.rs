@@ -4,13 +4,14 @@
 //! still commit one after the other, in order, and only the committing writer
 //! touches the target table.
 
+use tokio_util::sync::CancellationToken;
+
 use super::super::report::Report;
 use super::super::setup::{Setup, Side};
 use super::super::stop::Stop;
 use super::super::stream::Reader;
 use crate::engine::db::Writer;
 use crate::engine::state;
-use tokio_util::sync::CancellationToken;
 
 /// A batch read and staged, its transaction open (`open`) unless none of its
 /// rows could be converted.
