@@ -1,0 +1,93 @@
+//! The fourth phase: the rows into the target. A full sync stages everything
+//! and applies it in one transaction, behind its guards; an incremental sync
+//! commits batch by batch and moves the watermark after each commit.
+
+mod full;
+mod incremental;
+
+use std::time::Duration;
+
+use super::report::Report;
+use super::setup::Setup;
+use super::stop::Stop;
+use super::stream::Reader;
+use crate::engine::db::Writer;
+use crate::engine::db::connect::Conn;
+use crate::engine::db::plan::Plan;
+use crate::workspace::SyncMode;
+
+/// The target's writers: the one that commits, and for an incremental run
+/// into a target that allows it, a second that stages the next batch meanwhile.
+pub(super) struct Writers {
+    main: Writer,
+    ahead: Option<Writer>,
+}
+
+impl Writers {
+    /// Prepares the writers and their staging tables (outside any transaction).
+    /// Staging ahead is an optimisation: a spare that cannot stage is closed,
+    /// and the run goes on without it.
+    pub(super) async fn open(
+        target: Conn,
+        spare: Option<Conn>,
+        plan: &Plan,
+        s: &Setup<'_>,
+    ) -> Result<Self, Stop> {
+        let (t, cancel) = (&s.target, s.cancel);
+        let mut main = t.op(cancel, Writer::new(target, plan)).await?;
+        if let Err(e) = t.op(cancel, main.create_stage()).await {
+            main.close().await;
+            return Err(e);
+        }
+        let ahead = match spare {
+            Some(c) => {
+                let mut w = t.op(cancel, Writer::new(c, plan)).await?;
+                match t.op(cancel, w.create_stage()).await {
+                    Ok(()) => Some(w),
+                    Err(_) => {
+                        w.close().await;
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        Ok(Writers { main, ahead })
+    }
+
+    /// Closes the writers. After a failure, whatever the target was doing must
+    /// not commit: roll back if the connection still answers, else closing it
+    /// makes the server do so.
+    pub(super) async fn close(self, succeeded: bool) {
+        let all = std::iter::once(self.main).chain(self.ahead);
+        if succeeded {
+            for w in all {
+                w.close().await;
+            }
+            return;
+        }
+        for mut w in all {
+            let _ = tokio::time::timeout(Duration::from_secs(1), w.rollback()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), w.close()).await;
+        }
+    }
+}
+
+/// Drains the reader into the target, the job's mode deciding how;
+/// `watermark` is where the last incremental run stopped.
+pub(super) async fn apply(
+    report: &mut Report,
+    s: &Setup<'_>,
+    plan: &Plan,
+    writers: &mut Writers,
+    reader: &mut Reader,
+    watermark: Option<String>,
+) -> Result<(), Stop> {
+    match s.job.mode {
+        SyncMode::Full => full::apply(report, s, plan, &mut writers.main, reader).await,
+        SyncMode::Incremental => {
+            let ahead = writers.ahead.as_mut();
+            incremental::apply(report, s, &mut writers.main, ahead, reader, watermark).await
+        }
+    }
+}

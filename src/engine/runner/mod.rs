@@ -1,0 +1,145 @@
+//! The sync algorithm: full and incremental runs.
+//!
+//! OWNER: engine helper. `run_job` is the contract the TUI, `dsp run` and the
+//! scheduler use.
+//!
+//! A run goes through named phases, one module each: `open` connects to both
+//! ends at once; `plan` introspects both tables, checks or creates the target
+//! and builds the read; `stream` counts the rows and spawns the reader, which
+//! streams the source inside its snapshot and converts rows into batches on a
+//! bounded channel; `apply` writes them (a full sync stages everything and
+//! applies it in one target transaction; an incremental sync commits batch by
+//! batch and advances the watermark only after each commit); `finish` words
+//! the outcome. `report` is what the phases tell the listener, kept apart from
+//! the work itself.
+
+mod apply;
+mod finish;
+mod open;
+mod plan;
+mod report;
+mod setup;
+mod stop;
+mod stream;
+
+use chrono::Utc;
+use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use self::report::Report;
+use self::setup::Setup;
+use self::stop::{Stop, or_cancel};
+use crate::engine::progress::{Level, ProgressEvent, Reporter, RunStatus, RunSummary};
+use crate::engine::state;
+use crate::paths::DataDir;
+use crate::workspace::Workspace;
+
+/// Runs one job to its end: takes the job's lock, reports progress through
+/// `reporter`, records the run in the history, and returns its summary. Never
+/// panics on bad input; every failure is a `RunSummary` with status Failed and
+/// an operator-readable `error`.
+pub async fn run_job(
+    workspace: &Workspace,
+    job: &str,
+    data: &DataDir,
+    cancel: CancellationToken,
+    reporter: Reporter,
+) -> RunSummary {
+    let mut report = Report::new(reporter, job);
+    let started = Utc::now();
+    let mode = workspace.job(job).map(|j| j.mode).unwrap_or_default();
+    let lock = match state::lock_job(data, job) {
+        Ok(l) => l,
+        Err(msg) => {
+            report.log(Level::Error, msg.clone());
+            let summary = report.summary(mode, RunStatus::Failed, started, Some(msg));
+            report.send(ProgressEvent::Finished(summary.clone()));
+            return summary;
+        }
+    };
+    report.send(ProgressEvent::Began {
+        job: job.to_string(),
+        mode,
+    });
+    report.log(Level::Info, format!("Starting sync job: {job}"));
+    let outcome = execute_guarded(&mut report, workspace, data, job, &cancel).await;
+    let summary = finish::summarize(&mut report, mode, started, outcome);
+    finish::record(&mut report, data, &summary);
+    report.send(ProgressEvent::Finished(summary.clone()));
+    drop(lock);
+    summary
+}
+
+/// Runs the phases; a panic inside them (a bug) becomes a failed run.
+async fn execute_guarded(
+    report: &mut Report,
+    ws: &Workspace,
+    data: &DataDir,
+    job: &str,
+    cancel: &CancellationToken,
+) -> Result<(), Stop> {
+    // Boxed as `Send` here, where every lifetime is concrete: callers spawn
+    // runs on the multi-threaded runtime, and without this the compiler cannot
+    // prove that sqlx's futures inside are `Send` for all lifetimes.
+    let execute: futures::future::BoxFuture<'_, Result<(), Stop>> =
+        Box::pin(execute(report, ws, data, job, cancel));
+    std::panic::AssertUnwindSafe(execute)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            Err(Stop::Failed(
+                "internal error in DSP (a bug); the run stopped and the target keeps its last committed state".into(),
+            ))
+        })
+}
+
+/// The run's phases, in order: open both ends, plan, stream, apply.
+async fn execute(
+    report: &mut Report,
+    ws: &Workspace,
+    data: &DataDir,
+    job: &str,
+    cancel: &CancellationToken,
+) -> Result<(), Stop> {
+    let s = Setup::new(ws, data, job, cancel)?;
+    report.log(
+        Level::Info,
+        format!("Fetching records from source: {}", s.schema.source_table),
+    );
+    let ends = open::open(&s).await;
+    let plan::Planned {
+        target,
+        mut source,
+        plan,
+        target_created,
+    } = plan::plan(report, &s, ends.target, ends.source, ends.counter).await?;
+
+    or_cancel(cancel, source.begin_snapshot())
+        .await
+        .map_err(|e| s.source.name(e))?;
+    let query = plan::read_query(report, &s, &mut source, &plan, target_created).await?;
+    stream::count(report, &s, &mut source, &query.count).await?;
+    // The first run reads the whole table; the planner's own choice
+    // (often a sequential scan and a sort) stands then.
+    if query.watermark.is_some() {
+        source
+            .stream_in_index_order()
+            .await
+            .map_err(|e| s.source.fail(e))?;
+    }
+    let mut writers = apply::Writers::open(target, ends.spare, &plan, &s).await?;
+    let mut reader = stream::Reader::spawn(source, plan.clone(), query.select, &s);
+
+    let result = apply::apply(
+        report,
+        &s,
+        &plan,
+        &mut writers,
+        &mut reader,
+        query.watermark,
+    )
+    .await;
+    reader.finish(result.is_ok()).await;
+    writers.close(result.is_ok()).await;
+    result
+}

@@ -1,0 +1,369 @@
+//! The second phase: what the run moves and how it reads it. Both tables are
+//! introspected, the target is checked (or created) before any row moves, and
+//! the statements that read the source are built in one place.
+
+use std::sync::Arc;
+
+use super::report::Report;
+use super::setup::Setup;
+use super::stop::Stop;
+use crate::engine::db::connect::Conn;
+use crate::engine::db::plan::{self, NativeColumn, Plan, TargetColumn};
+use crate::engine::db::sql::Dialect;
+use crate::engine::db::{self, Source};
+use crate::engine::progress::{Level, thousands};
+use crate::engine::state;
+use crate::workspace::SyncMode;
+
+/// Introspects both tables and resolves the plan. The target's problems are
+/// reported first, and its table is created or checked here, so that DDL
+/// stays outside the data transaction.
+pub(super) async fn plan(
+    report: &mut Report,
+    s: &Setup<'_>,
+    target: Result<Conn, Stop>,
+    source: Result<Conn, Stop>,
+    counter: Option<Conn>,
+) -> Result<Planned, Stop> {
+    let (src, tgt) = (&s.source, &s.target);
+    let mut target = target?;
+    let existing = db::columns(&mut target, tgt.table)
+        .await
+        .map_err(|e| tgt.fail(e))?;
+
+    let mut source = Source::new(source?, counter);
+    let src_natives = db::columns(&mut source.conn, src.table)
+        .await
+        .map_err(|e| src.fail(e))?
+        .ok_or_else(|| db::no_table(src.net, src.table))?;
+    let rules = plan::TargetRules::of(target.dialect());
+    // The source must fit the mapping before the target is touched at all.
+    plan::resolve(
+        s.schema,
+        src.net,
+        &src_natives,
+        plan::target_columns(s.schema),
+        &[],
+        rules,
+    )?;
+
+    let mut targets = plan::target_columns(s.schema);
+    let target_created = existing.is_none();
+    let natives = match existing {
+        Some(n) => n,
+        None => create_target(report, s, &mut target, &targets).await?,
+    };
+    let limits =
+        db::check_existing_target(&mut target, tgt.net, tgt.table, &mut targets, &natives).await?;
+    if s.job.mode == SyncMode::Incremental {
+        refuse_merging_keys(s, &mut target, &targets).await?;
+    }
+    let plan = plan::resolve(s.schema, src.net, &src_natives, targets, &limits, rules)?;
+    Ok(Planned {
+        target,
+        source,
+        plan: Arc::new(plan),
+        target_created,
+    })
+}
+
+/// What planning leaves the later phases.
+pub(super) struct Planned {
+    pub(super) target: Conn,
+    pub(super) source: Source,
+    pub(super) plan: Arc<Plan>,
+    /// The target table did not exist and this run created it.
+    pub(super) target_created: bool,
+}
+
+/// Creates the missing target table; returns its columns as the database now
+/// describes them.
+async fn create_target(
+    report: &mut Report,
+    s: &Setup<'_>,
+    target: &mut Conn,
+    targets: &[TargetColumn],
+) -> Result<Vec<NativeColumn>, Stop> {
+    let tgt = &s.target;
+    db::create_table(target, tgt.table, targets)
+        .await
+        .map_err(|e| {
+            tgt.fail(format!(
+                "cannot create the table ({e}); create it by hand or grant CREATE"
+            ))
+        })?;
+    report.log(
+        Level::Info,
+        format!(
+            "Created target table {} on network \"{}\"",
+            tgt.table, tgt.net.name
+        ),
+    );
+    Ok(db::columns(target, tgt.table)
+        .await
+        .map_err(|e| tgt.fail(e))?
+        .unwrap_or_default())
+}
+
+/// A full sync notices keys merging (its row count comes out short); an
+/// incremental upsert would let them overwrite each other silently, so an
+/// incremental run refuses a key column whose collation equates them.
+async fn refuse_merging_keys(
+    s: &Setup<'_>,
+    target: &mut Conn,
+    targets: &[TargetColumn],
+) -> Result<(), Stop> {
+    let tgt = &s.target;
+    let keys: Vec<String> = targets
+        .iter()
+        .filter(|t| t.key)
+        .map(|t| t.name.clone())
+        .collect();
+    let merging = db::insensitive_keys(target, tgt.table, &keys)
+        .await
+        .map_err(|e| tgt.fail(e))?;
+    match merging.first() {
+        None => Ok(()),
+        Some((col, collation)) => Err(Stop::Failed(format!(
+            "target key column {}.{col} on network \"{}\" uses collation {collation}, which treats keys \
+             differing only in case or accents as equal, so an incremental run would let such rows \
+             overwrite each other; give the column a binary collation (e.g. ALTER TABLE {} MODIFY \
+             {col} VARCHAR(255) COLLATE utf8mb4_bin) or sync this job in full mode",
+            tgt.table, tgt.net.name, tgt.table
+        ))),
+    }
+}
+
+/// The statements that read the source. Built in one place, so that the
+/// count and the rows always agree on the filter.
+#[derive(Debug)]
+pub(super) struct ReadQuery {
+    pub(super) count: String,
+    pub(super) select: String,
+    /// Where the last incremental run stopped; `None` on a first run and in
+    /// full mode.
+    pub(super) watermark: Option<String>,
+}
+
+/// An incremental read: ordered by the cursor, then the key; past the
+/// watermark (`bound`) when there is one.
+struct CursorRead<'a> {
+    column: &'a str,
+    keys: Vec<&'a str>,
+    bound: Option<String>,
+    /// The dialect's `ASC` with NULLs first.
+    nulls_first: &'static str,
+}
+
+impl ReadQuery {
+    fn new(
+        d: Dialect,
+        table: &str,
+        select_list: &str,
+        cursor: Option<CursorRead>,
+        watermark: Option<String>,
+    ) -> Self {
+        let table = d.table(table);
+        let (filter, order) = match cursor {
+            None => (String::new(), String::new()),
+            Some(c) => {
+                let filter = match &c.bound {
+                    Some(b) => format!(" WHERE {b}"),
+                    None => String::new(),
+                };
+                // NULL cursors come first on the first run; later runs filter
+                // them out, and a plain ASC lets the cursor's index give the order.
+                let nulls = if c.bound.is_none() { c.nulls_first } else { "" };
+                let mut keys = vec![format!("{}{nulls}", d.ident(c.column))];
+                keys.extend(c.keys.iter().map(|k| d.ident(k)));
+                (filter, format!(" ORDER BY {}", keys.join(", ")))
+            }
+        };
+        ReadQuery {
+            count: format!("SELECT COUNT(*) FROM {table}{filter}"),
+            select: format!("SELECT {select_list} FROM {table}{filter}{order}"),
+            watermark,
+        }
+    }
+}
+
+/// Builds the read for this run. Call inside the source's snapshot: an
+/// incremental run past a watermark counts the rows it will skip for a NULL
+/// cursor, and says so.
+pub(super) async fn read_query(
+    report: &mut Report,
+    s: &Setup<'_>,
+    source: &mut Source,
+    plan: &Plan,
+    target_created: bool,
+) -> Result<ReadQuery, Stop> {
+    let d = source.dialect();
+    let select_list = source.select_list(plan);
+    if s.job.mode != SyncMode::Incremental {
+        return Ok(ReadQuery::new(
+            d,
+            &plan.source_table,
+            &select_list,
+            None,
+            None,
+        ));
+    }
+    let ci = plan.cursor_read.ok_or_else(|| {
+        format!(
+            "job \"{}\" is incremental but schema \"{}\" has no cursor_column; set one",
+            s.job.name, s.schema.name
+        )
+    })?;
+    let cur = &plan.read[ci].native;
+    let watermark = starting_watermark(report, s, target_created)?;
+    let mut bound = None;
+    if let Some(wm) = &watermark {
+        let lookback = s.job.lookback().map(|d| d.as_secs()).unwrap_or(0);
+        bound = Some(source.cursor_bound(cur, wm, lookback));
+        warn_null_cursors(report, s, source, plan, cur).await?;
+        report.log(
+            Level::Info,
+            format!("Reading rows with {} >= {wm}", cur.name),
+        );
+    }
+    let cursor = CursorRead {
+        column: &cur.name,
+        keys: plan
+            .key_read
+            .iter()
+            .map(|&k| plan.read[k].name.as_str())
+            .collect(),
+        bound,
+        nulls_first: source.asc_nulls_first(),
+    };
+    Ok(ReadQuery::new(
+        d,
+        &plan.source_table,
+        &select_list,
+        Some(cursor),
+        watermark,
+    ))
+}
+
+/// The watermark this run reads from: none (everything is read) when the
+/// target table was just created or the stored watermark belongs to another
+/// source, table, cursor or target, saying why in the log.
+fn starting_watermark(
+    report: &mut Report,
+    s: &Setup<'_>,
+    target_created: bool,
+) -> Result<Option<String>, Stop> {
+    let value = match s.watermarks.load()? {
+        state::Watermark::None => return Ok(None),
+        state::Watermark::Current(v) | state::Watermark::Unowned(v) => v,
+        state::Watermark::Stale { value, why } => {
+            report.log(
+                Level::Warn,
+                format!(
+                    "the stored watermark {value} belongs to another configuration ({why}); \
+                     reading every row again"
+                ),
+            );
+            return Ok(None);
+        }
+    };
+    if target_created {
+        report.log(
+            Level::Warn,
+            format!(
+                "the target table {} was just created, so the stored watermark {value} does not \
+                 describe it; reading every row again",
+                s.target.table
+            ),
+        );
+        return Ok(None);
+    }
+    Ok(Some(value))
+}
+
+/// Past a watermark, rows whose cursor is NULL are never read again: say how
+/// many there are.
+async fn warn_null_cursors(
+    report: &mut Report,
+    s: &Setup<'_>,
+    source: &mut Source,
+    plan: &Plan,
+    cur: &NativeColumn,
+) -> Result<(), Stop> {
+    let d = source.dialect();
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} WHERE {} IS NULL",
+        d.table(&plan.source_table),
+        d.ident(&cur.name)
+    );
+    let nulls = source.count(&sql).await.map_err(|e| s.source.fail(e))?;
+    if nulls > 0 {
+        report.log(
+            Level::Warn,
+            format!(
+                "{} rows of {} have a NULL {}; incremental runs do not read them (a full sync does)",
+                thousands(nulls),
+                plan.source_table,
+                cur.name
+            ),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursor(bound: Option<&str>, nulls_first: &'static str) -> Option<CursorRead<'static>> {
+        Some(CursorRead {
+            column: "updated_at",
+            keys: vec!["id", "region"],
+            bound: bound.map(String::from),
+            nulls_first,
+        })
+    }
+
+    #[test]
+    fn a_full_read_takes_the_whole_table_in_no_order() {
+        let q = ReadQuery::new(Dialect::Postgres, "public.users", "a, b", None, None);
+        assert_eq!(q.count, r#"SELECT COUNT(*) FROM "public"."users""#);
+        assert_eq!(q.select, r#"SELECT a, b FROM "public"."users""#);
+    }
+
+    #[test]
+    fn a_first_incremental_read_orders_null_cursors_first() {
+        let q = ReadQuery::new(
+            Dialect::Postgres,
+            "users",
+            "a",
+            cursor(None, " ASC NULLS FIRST"),
+            None,
+        );
+        assert_eq!(q.count, r#"SELECT COUNT(*) FROM "users""#);
+        assert_eq!(
+            q.select,
+            r#"SELECT a FROM "users" ORDER BY "updated_at" ASC NULLS FIRST, "id", "region""#
+        );
+    }
+
+    #[test]
+    fn a_later_incremental_read_counts_and_reads_past_the_same_bound() {
+        let q = ReadQuery::new(
+            Dialect::Mysql,
+            "users",
+            "a",
+            cursor(Some("`updated_at` >= '2024-01-01'"), " ASC"),
+            Some("2024-01-01".into()),
+        );
+        assert_eq!(
+            q.count,
+            "SELECT COUNT(*) FROM `users` WHERE `updated_at` >= '2024-01-01'"
+        );
+        assert_eq!(
+            q.select,
+            "SELECT a FROM `users` WHERE `updated_at` >= '2024-01-01' ORDER BY `updated_at`, `id`, `region`"
+        );
+        assert_eq!(q.watermark.as_deref(), Some("2024-01-01"));
+    }
+}

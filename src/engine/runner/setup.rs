@@ -1,0 +1,127 @@
+//! What every phase of a run works from: the job, its schema, both ends, and
+//! how an error names the end it happened on.
+
+use std::fmt::Display;
+
+use tokio_util::sync::CancellationToken;
+
+use super::stop::{Stop, or_cancel};
+use crate::engine::db;
+use crate::engine::db::connect::describe;
+use crate::engine::state;
+use crate::paths::DataDir;
+use crate::workspace::{EngineKind, Job, Network, Schema, Workspace};
+
+pub(super) struct Setup<'a> {
+    pub(super) ws: &'a Workspace,
+    pub(super) data: &'a DataDir,
+    pub(super) job: Job,
+    pub(super) schema: &'a Schema,
+    pub(super) source: Side<'a>,
+    pub(super) target: Side<'a>,
+    pub(super) cancel: &'a CancellationToken,
+    /// The job's watermark, tied to this source, cursor and target.
+    pub(super) watermarks: state::WatermarkStore<'a>,
+}
+
+/// One end of the run: its network and table, and the words that name both
+/// in its errors.
+pub(super) struct Side<'a> {
+    pub(super) net: &'a Network,
+    pub(super) table: &'a str,
+    /// `source network "S" (postgresql://h:5432/db), table users`
+    pub(super) label: String,
+}
+
+impl<'a> Setup<'a> {
+    /// Finds the job and what it names; fails when the workspace lacks any.
+    pub(super) fn new(
+        ws: &'a Workspace,
+        data: &'a DataDir,
+        job: &str,
+        cancel: &'a CancellationToken,
+    ) -> Result<Self, Stop> {
+        let found = ws
+            .job(job)
+            .ok_or_else(|| format!("there is no job named \"{job}\" in the workspace"))?;
+        let job = found.clone();
+        let (schema, source, target) = db::job_parts(ws, &job)?;
+        let watermarks = state::WatermarkStore {
+            data,
+            job: &found.name,
+            owner: state::WatermarkOwner {
+                source: location(ws, source),
+                source_table: schema.source_table.clone(),
+                cursor_column: schema.cursor_column.clone().unwrap_or_default(),
+                target: location(ws, target),
+                target_table: schema.target_table.clone(),
+            },
+        };
+        Ok(Setup {
+            ws,
+            data,
+            watermarks,
+            schema,
+            source: Side::new(ws, "source", source, &schema.source_table),
+            target: Side::new(ws, "target", target, &schema.target_table),
+            cancel,
+            job,
+        })
+    }
+
+    /// Rows per batch (never zero: a batch must hold a row).
+    pub(super) fn batch_size(&self) -> u64 {
+        self.job.batch_size().max(1)
+    }
+}
+
+impl<'a> Side<'a> {
+    fn new(ws: &Workspace, role: &str, net: &'a Network, table: &'a str) -> Self {
+        Side {
+            net,
+            table,
+            label: format!(
+                "{role} network \"{}\" ({}), table {table}",
+                net.name,
+                describe(ws, net)
+            ),
+        }
+    }
+
+    /// A failure on this end, named.
+    pub(super) fn fail(&self, e: impl Display) -> Stop {
+        Stop::Failed(format!("{}: {e}", self.label))
+    }
+
+    /// Names a failure on this end; a cancel stays a cancel.
+    pub(super) fn name(&self, s: Stop) -> Stop {
+        match s {
+            Stop::Failed(e) => self.fail(e),
+            c => c,
+        }
+    }
+
+    /// Awaits an operation on this end unless the run is cancelled first.
+    pub(super) async fn op<T, E: Display>(
+        &self,
+        cancel: &CancellationToken,
+        fut: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, Stop> {
+        or_cancel(cancel, fut).await.map_err(|s| self.name(s))
+    }
+}
+
+/// Where a network's data lives, without user or password: what a watermark
+/// is tied to (a new password is the same database; a new host is not).
+fn location(ws: &Workspace, net: &Network) -> String {
+    match net.kind {
+        EngineKind::Sqlite => format!("sqlite:{}", ws.sqlite_path(net).display()),
+        kind => format!(
+            "{}://{}:{}/{}",
+            kind.as_str(),
+            net.host.as_deref().unwrap_or("localhost"),
+            net.effective_port().unwrap_or(0),
+            net.database
+        ),
+    }
+}

@@ -1,0 +1,106 @@
+//! The third phase: the source's rows on their way. The count comes first, or
+//! runs beside the read where the snapshot can be shared; then a reader task
+//! streams the snapshot into batches on a bounded channel, which the apply
+//! phase drains.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::report::Report;
+use super::setup::Setup;
+use super::stop::{Stop, or_cancel};
+use crate::engine::db::Source;
+use crate::engine::db::plan::Plan;
+use crate::engine::db::read::{Batch, BatchBuilder, CHUNK_ROWS, ReadMsg};
+
+/// Rows in flight between the reader and the writer: enough to keep the
+/// source streaming while the target digests a bulk write, few enough to
+/// bound memory (chunks are also cut at 4 MB, so at most ~40 MB wait here).
+const CHANNEL_ROWS: u64 = 50_000;
+
+/// Counts the rows `count` selects: beside the read when the source can
+/// share its snapshot with a second connection, else now, before the read.
+pub(super) async fn count(
+    report: &mut Report,
+    s: &Setup<'_>,
+    source: &mut Source,
+    count: &str,
+) -> Result<(), Stop> {
+    let alongside = or_cancel(s.cancel, source.count_alongside(count.to_string()))
+        .await
+        .map_err(|e| s.source.name(e))?;
+    match alongside {
+        Some(handle) => report.count_alongside(handle, s.batch_size(), s.source.label.clone()),
+        None => {
+            let total = s.source.op(s.cancel, source.count(count)).await?;
+            report.announce_total(total, s.batch_size());
+        }
+    }
+    Ok(())
+}
+
+/// The reader task and the receiving end of its batches.
+pub(super) struct Reader {
+    rx: mpsc::Receiver<ReadMsg>,
+    /// Stops the reader without cancelling the run.
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Reader {
+    /// Streams `select` from the source's snapshot, then ends the snapshot
+    /// and closes the source.
+    pub(super) fn spawn(mut source: Source, plan: Arc<Plan>, select: String, s: &Setup) -> Self {
+        let batch_size = s.batch_size();
+        let chunk = batch_size.min(CHUNK_ROWS as u64);
+        let (tx, rx) = mpsc::channel::<ReadMsg>((CHANNEL_ROWS / chunk).clamp(2, 64) as usize);
+        let stop = s.cancel.child_token();
+        let label = s.source.label.clone();
+        let task = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut b = BatchBuilder::new(plan, batch_size as usize, tx, stop);
+                let r = source.stream(&select, &mut b).await;
+                source.end_snapshot().await;
+                source.conn.close().await;
+                match r {
+                    Ok(()) => {
+                        let _ = b.finish().await;
+                    }
+                    Err(e) if !b.is_cancelled() => b.fail(format!("{label}: {e}")).await,
+                    Err(_) => {}
+                }
+            })
+        };
+        Reader { rx, stop, task }
+    }
+
+    /// Receives the next chunk of a batch; `None` when the source is done.
+    pub(super) async fn next(&mut self, cancel: &CancellationToken) -> Result<Option<Batch>, Stop> {
+        let msg = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Stop::by_operator()),
+            m = self.rx.recv() => m,
+        };
+        match msg {
+            None => Ok(None),
+            Some(Err(e)) => Err(Stop::Failed(e)),
+            Some(Ok(batch)) => Ok(Some(batch)),
+        }
+    }
+
+    /// Stops reading. After a run that succeeded the reader has finished its
+    /// work, and is awaited; after one that failed it is aborted wherever it is.
+    pub(super) async fn finish(self, succeeded: bool) {
+        self.stop.cancel();
+        drop(self.rx);
+        if succeeded {
+            let _ = self.task.await;
+        } else {
+            self.task.abort();
+        }
+    }
+}
