@@ -6,11 +6,11 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent};
 use tokio_util::sync::CancellationToken;
 
 use super::form::{Form, FormKind};
-use super::keymap::Context;
+use super::keymap::{self, Command, Context};
 use crate::engine::progress::{Level, LogLine, ProgressEvent, RunStatus, RunSummary};
 use crate::engine::schedule::Zone;
 use crate::engine::state::{self, RunRecord};
@@ -271,13 +271,24 @@ impl App {
         self.jobs.get(name)
     }
 
-    /// The keys that apply now, for the footer.
+    /// Where the keys are now, general first: what the keymap resolves a key
+    /// against and what the footer lists.
     pub fn contexts(&self) -> Vec<Context> {
         match &self.popup {
             Some(Popup::Confirm(_)) => vec![Context::Confirm],
-            Some(Popup::Form(f)) if f.is_schema() => vec![Context::Form, Context::SchemaForm],
-            Some(Popup::Form(_)) => vec![Context::Form],
-            Some(Popup::Help) => vec![],
+            Some(Popup::Form(f)) => {
+                let field = match f.fields.get(f.focus) {
+                    Some(field) if field.is_choice() => Context::ChoiceField,
+                    _ => Context::TextField,
+                };
+                let mut contexts = vec![Context::Form, field];
+                if f.is_schema() {
+                    contexts.push(Context::SchemaForm);
+                }
+                contexts
+            }
+            Some(Popup::Help) => vec![Context::Help],
+            Some(Popup::Runs(r)) if r.open.is_some() => vec![Context::RunLog],
             Some(Popup::Runs(_)) => vec![Context::Runs],
             None => vec![
                 Context::Global,
@@ -303,32 +314,40 @@ impl App {
         view.history = history;
     }
 
+    /// Asks the keymap what `key` means here and lets the screen in front act
+    /// on it; a key the keymap does not bind changes nothing.
     pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let command = keymap::action(&self.contexts(), key);
         match self.popup.take() {
             Some(Popup::Help) => {
-                // Any key closes help.
+                if command != Some(Command::CloseHelp) {
+                    self.popup = Some(Popup::Help);
+                }
                 Vec::new()
             }
-            Some(Popup::Confirm(c)) => self.on_confirm_key(c, key),
+            Some(Popup::Confirm(c)) => self.on_confirm_key(c, command),
             Some(Popup::Runs(r)) => {
-                self.on_runs_key(r, key);
+                self.on_runs_key(r, command);
                 Vec::new()
             }
-            Some(Popup::Form(f)) => self.on_form_key(f, key),
-            None => self.on_list_key(key),
+            Some(Popup::Form(f)) => self.on_form_key(f, command, key),
+            None => match command {
+                Some(command) => self.on_list_key(command),
+                None => Vec::new(),
+            },
         }
     }
 
-    fn on_confirm_key(&mut self, c: Confirm, key: KeyEvent) -> Vec<Effect> {
-        match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => match c {
+    fn on_confirm_key(&mut self, c: Confirm, command: Option<Command>) -> Vec<Effect> {
+        match command {
+            Some(Command::Yes) => match c {
                 Confirm::Delete { tab, index, name } => self.delete(tab, index, &name),
                 Confirm::Quit { .. } => {
                     self.quit_now();
                     Vec::new()
                 }
             },
-            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Vec::new(),
+            Some(Command::No) => Vec::new(),
             _ => {
                 self.popup = Some(Popup::Confirm(c));
                 Vec::new()
@@ -345,49 +364,43 @@ impl App {
         }
     }
 
-    fn on_list_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && key.code == KeyCode::Char('c') {
-            return self.ask_quit();
-        }
+    fn on_list_key(&mut self, command: Command) -> Vec<Effect> {
         let n = self.len(self.tab);
         let ti = self.tab.index();
-        match key.code {
-            KeyCode::Char('q') => return self.ask_quit(),
-            KeyCode::Char('?') => self.popup = Some(Popup::Help),
-            KeyCode::Esc => self.message = None,
-            KeyCode::Tab => self.switch(Tab::ALL[(self.tab.index() + 1) % 3]),
-            KeyCode::BackTab => self.switch(Tab::ALL[(self.tab.index() + 2) % 3]),
-            KeyCode::Char('1') => self.switch(Tab::Network),
-            KeyCode::Char('2') => self.switch(Tab::Schema),
-            KeyCode::Char('3') => self.switch(Tab::Jobs),
-            KeyCode::Char('j') | KeyCode::Down => {
+        match command {
+            Command::Quit => return self.ask_quit(),
+            Command::Help => self.popup = Some(Popup::Help),
+            Command::DismissMessage => self.message = None,
+            Command::NextTab => self.switch(Tab::ALL[(self.tab.index() + 1) % 3]),
+            Command::PrevTab => self.switch(Tab::ALL[(self.tab.index() + 2) % 3]),
+            Command::ShowTab(tab) => self.switch(tab),
+            Command::Down => {
                 self.selected[ti] = (self.selected[ti] + 1).min(n.saturating_sub(1));
                 self.after_move();
             }
-            KeyCode::Char('k') | KeyCode::Up => {
+            Command::Up => {
                 self.selected[ti] = self.selected[ti].saturating_sub(1).min(n.saturating_sub(1));
                 self.after_move();
             }
-            KeyCode::Char('a') => self.open_form(None),
-            KeyCode::Char('e') | KeyCode::Enter if n > 0 => self.open_form(Some(self.selection())),
-            KeyCode::Char('d') if n > 0 => self.ask_delete(),
-            KeyCode::Char('t') if self.tab == Tab::Network && n > 0 => {
+            Command::Add => self.open_form(None),
+            Command::Edit if n > 0 => self.open_form(Some(self.selection())),
+            Command::Delete if n > 0 => self.ask_delete(),
+            Command::TestConnection if self.tab == Tab::Network && n > 0 => {
                 let name = self.ws.networks[self.selection()].name.clone();
                 self.tested.insert(name.clone(), Ok("testing…".into()));
                 return vec![Effect::TestConnection(name)];
             }
-            KeyCode::Char('f') if self.tab == Tab::Schema && n > 0 => {
+            Command::FillColumns if self.tab == Tab::Schema && n > 0 => {
                 self.open_form(Some(self.selection()));
                 return self.fill_columns();
             }
-            KeyCode::Char('r') if self.tab == Tab::Jobs && n > 0 => return self.run_selected(),
-            KeyCode::Char('c') if self.tab == Tab::Jobs && n > 0 => self.cancel_selected(),
-            KeyCode::Char('h') if self.tab == Tab::Jobs && n > 0 => self.open_runs(),
-            KeyCode::PageUp | KeyCode::PageDown | KeyCode::Home | KeyCode::End
+            Command::RunNow if self.tab == Tab::Jobs && n > 0 => return self.run_selected(),
+            Command::CancelRun if self.tab == Tab::Jobs && n > 0 => self.cancel_selected(),
+            Command::PastRuns if self.tab == Tab::Jobs && n > 0 => self.open_runs(),
+            Command::PageUp | Command::PageDown | Command::Top | Command::Bottom
                 if self.tab == Tab::Jobs =>
             {
-                self.scroll_log(key.code)
+                self.scroll_log(command)
             }
             _ => {}
         }
@@ -511,45 +524,47 @@ impl App {
         self.popup = Some(Popup::Form(form));
     }
 
-    fn on_form_key(&mut self, mut form: Form, key: KeyEvent) -> Vec<Effect> {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    /// `key` is still needed for the character a `Type` command types.
+    fn on_form_key(
+        &mut self,
+        mut form: Form,
+        command: Option<Command>,
+        key: KeyEvent,
+    ) -> Vec<Effect> {
         let last = form.fields.len() - 1;
-        let mut effects = Vec::new();
-        match key.code {
-            KeyCode::Esc => {
+        let choice = form.fields.get(form.focus).is_some_and(|f| f.is_choice());
+        match command {
+            Some(Command::Cancel) => {
                 self.message = Some((Level::Info, "Cancelled; nothing was saved".into()));
-                return effects;
+                return Vec::new();
             }
-            KeyCode::Char('s') if ctrl => return self.submit(form),
-            KeyCode::Char('n') if ctrl && form.is_schema() => form.add_column_row(),
-            KeyCode::Char('d') if ctrl && form.is_schema() => form.delete_column_row(),
-            KeyCode::Char('f') if ctrl && form.is_schema() => {
+            Some(Command::Save) => return self.submit(form),
+            Some(Command::AddColumn) if form.is_schema() => form.add_column_row(),
+            Some(Command::DeleteColumn) if form.is_schema() => form.delete_column_row(),
+            Some(Command::FillColumns) if form.is_schema() => {
                 self.popup = Some(Popup::Form(form));
                 return self.fill_columns();
             }
-            KeyCode::Enter if form.focus == last => return self.submit(form),
-            KeyCode::Enter | KeyCode::Tab | KeyCode::Down => {
+            Some(Command::NextOrSave) if form.focus == last => return self.submit(form),
+            Some(Command::NextOrSave | Command::NextField) => {
                 form.focus = (form.focus + 1).min(last)
             }
-            KeyCode::BackTab | KeyCode::Up => form.focus = form.focus.saturating_sub(1),
-            KeyCode::Left if form.fields[form.focus].is_choice() => {
-                form.fields[form.focus].cycle(-1)
-            }
-            KeyCode::Right | KeyCode::Char(' ') if form.fields[form.focus].is_choice() => {
-                form.fields[form.focus].cycle(1)
-            }
-            KeyCode::Backspace if !form.fields[form.focus].is_choice() => {
+            Some(Command::PrevField) => form.focus = form.focus.saturating_sub(1),
+            Some(Command::ChoicePrev) if choice => form.fields[form.focus].cycle(-1),
+            Some(Command::ChoiceNext) if choice => form.fields[form.focus].cycle(1),
+            Some(Command::Erase) if !choice => {
                 form.fields[form.focus].value.pop();
             }
-            KeyCode::Char(c) if !ctrl && !form.fields[form.focus].is_choice() => {
-                form.fields[form.focus].value.push(c);
+            Some(Command::Type) if !choice => {
+                if let KeyCode::Char(c) = key.code {
+                    form.fields[form.focus].value.push(c);
+                }
             }
             _ => {}
         }
         form.validate(&self.ws);
         self.popup = Some(Popup::Form(form));
-        effects.clear();
-        effects
+        Vec::new()
     }
 
     /// Saves a valid form; renaming a network or schema also updates the jobs
@@ -705,42 +720,42 @@ impl App {
         }));
     }
 
-    fn on_runs_key(&mut self, mut r: RunsView, key: KeyEvent) {
+    fn on_runs_key(&mut self, mut r: RunsView, command: Option<Command>) {
         let runs = self.jobs.get(&r.job).map(|v| v.history.len()).unwrap_or(0);
-        match (&mut r.open, key.code) {
-            (None, KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('h')) => return,
-            (Some(_), KeyCode::Esc | KeyCode::Char('q')) => r.open = None,
-            (None, KeyCode::Char('j') | KeyCode::Down) => {
-                r.selected = (r.selected + 1).min(runs.saturating_sub(1))
-            }
-            (None, KeyCode::Char('k') | KeyCode::Up) => r.selected = r.selected.saturating_sub(1),
-            (None, KeyCode::Enter) => r.open = Some((r.selected, 0)),
-            (Some((_, scroll)), KeyCode::Char('j') | KeyCode::Down) => *scroll += 1,
-            (Some((_, scroll)), KeyCode::Char('k') | KeyCode::Up) => {
-                *scroll = scroll.saturating_sub(1)
-            }
-            (Some((_, scroll)), KeyCode::PageDown) => *scroll += 10,
-            (Some((_, scroll)), KeyCode::PageUp) => *scroll = scroll.saturating_sub(10),
-            (Some((_, scroll)), KeyCode::Home) => *scroll = 0,
+        let Some(command) = command else {
+            self.popup = Some(Popup::Runs(r));
+            return;
+        };
+        match (&mut r.open, command) {
+            (None, Command::Back) => return,
+            (Some(_), Command::Back) => r.open = None,
+            (None, Command::Down) => r.selected = (r.selected + 1).min(runs.saturating_sub(1)),
+            (None, Command::Up) => r.selected = r.selected.saturating_sub(1),
+            (None, Command::Open) => r.open = Some((r.selected, 0)),
+            (Some((_, scroll)), Command::Down) => *scroll += 1,
+            (Some((_, scroll)), Command::Up) => *scroll = scroll.saturating_sub(1),
+            (Some((_, scroll)), Command::PageDown) => *scroll += 10,
+            (Some((_, scroll)), Command::PageUp) => *scroll = scroll.saturating_sub(10),
+            (Some((_, scroll)), Command::Top) => *scroll = 0,
             _ => {}
         }
         self.popup = Some(Popup::Runs(r));
     }
 
-    fn scroll_log(&mut self, code: KeyCode) {
+    fn scroll_log(&mut self, command: Command) {
         let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
             return;
         };
         let view = self.jobs.entry(job).or_default();
         let max = view.log.len();
         const PAGE: usize = 10;
-        view.scroll = match code {
-            KeyCode::PageUp => Some((view.scroll.unwrap_or(0) + PAGE).min(max)),
-            KeyCode::PageDown => view
+        view.scroll = match command {
+            Command::PageUp => Some((view.scroll.unwrap_or(0) + PAGE).min(max)),
+            Command::PageDown => view
                 .scroll
                 .and_then(|s| s.checked_sub(PAGE))
                 .filter(|s| *s > 0),
-            KeyCode::Home => Some(max),
+            Command::Top => Some(max),
             _ => None,
         };
     }

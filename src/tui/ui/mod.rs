@@ -77,7 +77,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         );
     }
     f.render_widget(
-        Paragraph::new(keymap::footer(&app.contexts())).style(theme.dim()),
+        Paragraph::new(keymap::footer(&app.contexts(), footer.width.into())).style(theme.dim()),
         footer,
     );
 

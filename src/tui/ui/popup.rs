@@ -8,39 +8,30 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::centered;
 use crate::engine::progress::thousands;
 use crate::tui::app::{App, Confirm, RunsView};
-use crate::tui::keymap::{BINDINGS, Context};
+use crate::tui::keymap::{BINDINGS, Context, HELP_COLUMNS};
 use crate::tui::theme::Theme;
 
 pub fn draw_help(f: &mut Frame, area: Rect, theme: &Theme) {
     // Two columns, so every key fits on an 80x24 screen.
-    let column = |contexts: &[Context]| -> Vec<Line<'static>> {
+    let column = |sections: &[(&str, &[Context])]| -> Vec<Line<'static>> {
         let mut lines = Vec::new();
-        for c in contexts {
-            lines.push(Line::from(Span::styled(c.title(), theme.title())));
-            for b in BINDINGS.iter().filter(|b| b.context == *c) {
-                lines.push(Line::from(format!(" {:<10} {}", b.keys, b.action)));
+        for (title, contexts) in sections {
+            lines.push(Line::from(Span::styled(title.to_string(), theme.title())));
+            for c in *contexts {
+                for b in BINDINGS.iter().filter(|b| b.context == *c) {
+                    lines.push(Line::from(format!(" {:<10} {}", b.keys, b.action)));
+                }
             }
         }
         lines
     };
-    let left = column(&[
-        Context::Global,
-        Context::Network,
-        Context::Schema,
-        Context::Jobs,
-    ]);
-    let right = column(&[
-        Context::Form,
-        Context::SchemaForm,
-        Context::Runs,
-        Context::Confirm,
-    ]);
+    let [left, right] = HELP_COLUMNS.map(column);
     let h = (left.len().max(right.len()) as u16 + 2).min(area.height);
     let rect = centered(area, 78, h);
     f.render_widget(Clear, rect);
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(" Keys (any key closes) ");
+        .title(format!(" Keys ({}) ", how_help_closes()));
     let inner = block.inner(rect);
     f.render_widget(block, rect);
     let [l, r] = ratatui::layout::Layout::horizontal([
@@ -50,6 +41,16 @@ pub fn draw_help(f: &mut Frame, area: Rect, theme: &Theme) {
     .areas(inner);
     f.render_widget(Paragraph::new(left), l);
     f.render_widget(Paragraph::new(right), r);
+}
+
+/// The help popup's own binding, named in its title.
+fn how_help_closes() -> String {
+    BINDINGS
+        .iter()
+        .filter(|b| b.context == Context::Help)
+        .map(|b| format!("{} {}", b.keys, b.action))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn draw_confirm(f: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
