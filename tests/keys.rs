@@ -329,7 +329,7 @@ async fn every_binding_is_reachable_listed_and_does_something() {
         if !help.contains(&help_line(b)) {
             failures.push(format!("`{}` is not in ?", help_line(b)));
         }
-        for (k, command) in b.events {
+        for (k, action) in b.events {
             let key = example(*k);
             let mut effective = false;
             for (screen, setup, contexts, start) in
@@ -337,10 +337,10 @@ async fn every_binding_is_reachable_listed_and_does_something() {
             {
                 let resolved = keymap::binding(contexts, key);
                 if resolved.map(|(r, c)| (r.keys, r.context, c))
-                    != Some((b.keys, b.context, *command))
+                    != Some((b.keys, b.context, *action))
                 {
                     failures.push(format!(
-                        "{screen}: {key:?} should trigger `{}` ({command:?}) but resolves to {:?}",
+                        "{screen}: {key:?} should trigger `{}` ({action:?}) but resolves to {:?}",
                         b.keys,
                         resolved.map(|(r, c)| (r.keys, c))
                     ));

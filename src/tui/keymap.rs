@@ -1,4 +1,4 @@
-//! Every key binding as data: the key events, the command each one triggers,
+//! Every key binding as data: the key events, the action each one triggers,
 //! the label, where it applies and whether the footer shows it. Handlers ask
 //! [`action`] what a key means instead of matching key codes, and the footer
 //! and the `?` popup are built from the same table, so none of the three can
@@ -6,6 +6,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::action::Action;
 use super::app::Tab;
 
 /// Where a binding applies. Several apply at once (a text field in a schema
@@ -67,51 +68,6 @@ impl Key {
     }
 }
 
-/// What a key asks for. The handler of the screen in front decides what it
-/// means there (`Down` moves a list selection or scrolls a log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
-    ShowTab(Tab),
-    NextTab,
-    PrevTab,
-    Up,
-    Down,
-    PageUp,
-    PageDown,
-    Top,
-    /// The end of the log, following new lines again.
-    Bottom,
-    Add,
-    Edit,
-    Delete,
-    DismissMessage,
-    Help,
-    Quit,
-    TestConnection,
-    FillColumns,
-    RunNow,
-    CancelRun,
-    PastRuns,
-    NextField,
-    PrevField,
-    /// Enter in a form: the next field, or save on the last one.
-    NextOrSave,
-    Save,
-    Cancel,
-    ChoiceNext,
-    ChoicePrev,
-    /// Appends the typed character to the focused text field.
-    Type,
-    Erase,
-    AddColumn,
-    DeleteColumn,
-    Open,
-    Back,
-    Yes,
-    No,
-    CloseHelp,
-}
-
 /// Whether the footer shows a binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Footer {
@@ -130,8 +86,8 @@ pub struct Binding {
     /// What the binding does, in words.
     pub action: &'static str,
     pub footer: Footer,
-    /// The key events and the command each one triggers.
-    pub events: &'static [(Key, Command)],
+    /// The key events and the action each one triggers.
+    pub events: &'static [(Key, Action)],
 }
 
 const fn b(
@@ -139,7 +95,7 @@ const fn b(
     keys: &'static str,
     action: &'static str,
     footer: Footer,
-    events: &'static [(Key, Command)],
+    events: &'static [(Key, Action)],
 ) -> Binding {
     Binding {
         context,
@@ -150,7 +106,7 @@ const fn b(
     }
 }
 
-use Command as C;
+use Action as C;
 use Context::*;
 use Footer::{Always, Hidden, IfRoom};
 use Key::{Any, Ctrl, Is, Typed};
@@ -233,23 +189,23 @@ pub const HELP_COLUMNS: [&[(&str, &[Context])]; 2] = [
 ];
 
 /// The binding a key triggers where `contexts` apply (listed general first,
-/// as `App::contexts` does), and the command it triggers.
-pub fn binding(contexts: &[Context], key: KeyEvent) -> Option<(&'static Binding, Command)> {
+/// as `App::contexts` does), and the action it triggers.
+pub fn binding(contexts: &[Context], key: KeyEvent) -> Option<(&'static Binding, Action)> {
     (0..=3).find_map(|rank| {
         contexts.iter().rev().find_map(|c| {
             BINDINGS.iter().filter(|b| b.context == *c).find_map(|b| {
                 b.events
                     .iter()
                     .find(|(k, _)| k.rank() == rank && k.matches(&key))
-                    .map(|(_, cmd)| (b, *cmd))
+                    .map(|(_, action)| (b, *action))
             })
         })
     })
 }
 
 /// What a key asks for where `contexts` apply; `None` if nothing there binds it.
-pub fn action(contexts: &[Context], key: KeyEvent) -> Option<Command> {
-    binding(contexts, key).map(|(_, cmd)| cmd)
+pub fn action(contexts: &[Context], key: KeyEvent) -> Option<Action> {
+    binding(contexts, key).map(|(_, action)| action)
 }
 
 /// The footer for the contexts that apply now, the most specific first. When

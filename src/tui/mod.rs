@@ -4,6 +4,7 @@
 //! background work; database work only ever runs in spawned tasks. A redraw
 //! timer is armed only while a job runs, so an idle screen costs no CPU.
 
+pub mod action;
 pub mod app;
 pub mod form;
 pub mod keymap;
