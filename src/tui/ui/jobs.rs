@@ -15,7 +15,7 @@ use crate::tui::theme::Theme;
 use crate::workspace::Job;
 
 /// A text marker per state, readable without colour.
-pub fn marker(view: Option<&JobView>) -> &'static str {
+fn marker(view: Option<&JobView>) -> &'static str {
     match view {
         Some(v) if v.running => "▶",
         Some(v) => match v.last.as_ref().map(|s| s.status) {
@@ -37,7 +37,7 @@ fn duration(d: std::time::Duration) -> String {
     }
 }
 
-pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let [left, right] = split(area);
     let names = app
         .ws
