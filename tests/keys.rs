@@ -90,9 +90,12 @@ fn focus(app: &mut App, pick: impl Fn(&dsp::tui::form::Field) -> bool) {
     form.focus = form.fields.iter().position(pick).expect("no such field");
 }
 
+/// Puts a fresh app on one screen.
+type Setup = fn(&mut App);
+
 /// Every screen the keys behave differently in, each with something for
 /// its keys to change (a message to clear, a scrolled log, a second run).
-fn screens() -> Vec<(&'static str, fn(&mut App))> {
+fn screens() -> Vec<(&'static str, Setup)> {
     fn lists(app: &mut App) {
         app.message = Some((Level::Info, "a message".into()));
     }
@@ -317,7 +320,7 @@ async fn every_key_that_changes_the_app_is_bound_and_listed_in_help() {
 async fn every_binding_is_reachable_listed_and_does_something() {
     let fixture = Fixture::new().await;
     let help = help_text(&fixture);
-    let mut prepared: Vec<(&str, fn(&mut App), Vec<Context>, String)> = Vec::new();
+    let mut prepared: Vec<(&str, Setup, Vec<Context>, String)> = Vec::new();
     for (screen, setup) in screens() {
         let mut app = fixture.app();
         setup(&mut app);
