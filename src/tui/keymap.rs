@@ -35,7 +35,9 @@ pub enum Context {
 /// A key event a binding answers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
-    /// This key, whatever modifiers the terminal reports with it.
+    /// This key, whatever modifiers the terminal reports with it: terminals
+    /// differ in whether `?` comes with Shift, and a stray modifier should not
+    /// make a key do nothing.
     Is(KeyCode),
     /// This letter with Ctrl held.
     Ctrl(char),
@@ -79,11 +81,12 @@ pub enum Footer {
     Always,
 }
 
+/// One line of the `?` popup and, if it fits, one item of the footer.
 pub struct Binding {
     pub context: Context,
     /// The keys as the footer and `?` name them.
     pub keys: &'static str,
-    /// What the binding does, in words.
+    /// What the binding does, in words (the [`Action`] is in `events`).
     pub action: &'static str,
     pub footer: Footer,
     /// The key events and the action each one triggers.
