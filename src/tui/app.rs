@@ -2,25 +2,23 @@
 //! on a database: work that does is returned as an [`Effect`] for the event loop
 //! to start in the background, and its results come back as messages.
 
-use std::collections::{HashMap, VecDeque};
+mod edit;
+mod job_view;
+mod keys;
+mod runs;
+
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tokio_util::sync::CancellationToken;
-
-use super::form::{Form, FormKind};
+use super::form::Form;
 use super::keymap::Context;
-use crate::engine::progress::{Level, LogLine, ProgressEvent, RunStatus, RunSummary};
+use crate::engine::progress::{Level, ProgressEvent, RunStatus};
 use crate::engine::schedule::Zone;
-use crate::engine::state::{self, RunRecord};
+use crate::engine::state;
 use crate::paths::DataDir;
 use crate::workspace::{ColumnType, Workspace};
-
-/// Seconds of throughput the sparkline shows.
-pub const SPARK_SECONDS: usize = 60;
-/// Log lines kept per job in memory (the full log is in the run history).
-const LOG_KEEP: usize = 5000;
+pub use job_view::{JobView, SPARK_SECONDS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -108,105 +106,6 @@ pub struct RunsView {
     pub open: Option<(usize, usize)>,
 }
 
-/// What the Jobs tab shows of one job.
-#[derive(Debug, Default)]
-pub struct JobView {
-    pub running: bool,
-    pub cancel: Option<CancellationToken>,
-    /// The run's total is known (a PostgreSQL source counts while the first
-    /// rows already move, so it can come a moment after the start).
-    pub counted: bool,
-    pub total: u64,
-    pub done: u64,
-    pub failed: u64,
-    pub started: Option<Instant>,
-    pub ended: Option<Instant>,
-    pub log: VecDeque<LogLine>,
-    /// Lines scrolled up from the tail; `None` follows the tail.
-    pub scroll: Option<usize>,
-    /// Records per second, one sample a second, newest last.
-    pub samples: VecDeque<u64>,
-    sampled_done: u64,
-    pub last: Option<RunSummary>,
-    pub history: Vec<RunRecord>,
-}
-
-impl JobView {
-    /// A new run of this job begins: everything of the last run goes but its
-    /// summary and the history.
-    fn restart(&mut self) {
-        *self = JobView {
-            history: std::mem::take(&mut self.history),
-            last: self.last.take(),
-            running: true,
-            started: Some(Instant::now()),
-            ..JobView::default()
-        };
-    }
-    /// Running, its total not known yet.
-    pub fn counting(&self) -> bool {
-        self.running && !self.counted
-    }
-    pub fn percent(&self) -> f64 {
-        if self.counting() {
-            return 0.0;
-        }
-        if self.total == 0 {
-            if self
-                .last
-                .as_ref()
-                .is_some_and(|s| s.status == RunStatus::Succeeded)
-            {
-                100.0
-            } else {
-                0.0
-            }
-        } else {
-            (self.done as f64 / self.total as f64 * 100.0).min(100.0)
-        }
-    }
-    /// Records per second over the last second (the average so far until the
-    /// first sample is taken).
-    pub fn rate(&self) -> u64 {
-        match self.samples.back() {
-            Some(r) => *r,
-            None => {
-                let secs = self.elapsed().map(|e| e.as_secs_f64()).unwrap_or(0.0);
-                if secs > 0.0 {
-                    (self.done as f64 / secs) as u64
-                } else {
-                    0
-                }
-            }
-        }
-    }
-    pub fn elapsed(&self) -> Option<std::time::Duration> {
-        let start = self.started?;
-        Some(
-            self.ended
-                .unwrap_or_else(Instant::now)
-                .duration_since(start),
-        )
-    }
-    /// Remaining time at the average rate so far.
-    pub fn eta(&self) -> Option<std::time::Duration> {
-        if !self.running || self.done == 0 || self.total <= self.done {
-            return None;
-        }
-        let secs = self.elapsed()?.as_secs_f64();
-        let per_row = secs / self.done as f64;
-        Some(std::time::Duration::from_secs_f64(
-            per_row * (self.total - self.done) as f64,
-        ))
-    }
-    fn push_log(&mut self, line: LogLine) {
-        if self.log.len() >= LOG_KEEP {
-            self.log.pop_front();
-        }
-        self.log.push_back(line);
-    }
-}
-
 pub struct App {
     pub ws: Workspace,
     pub ws_path: PathBuf,
@@ -271,13 +170,24 @@ impl App {
         self.jobs.get(name)
     }
 
-    /// The keys that apply now, for the footer.
+    /// Where the keys are now, general first: what the keymap resolves a key
+    /// against and what the footer lists.
     pub fn contexts(&self) -> Vec<Context> {
         match &self.popup {
             Some(Popup::Confirm(_)) => vec![Context::Confirm],
-            Some(Popup::Form(f)) if f.is_schema() => vec![Context::Form, Context::SchemaForm],
-            Some(Popup::Form(_)) => vec![Context::Form],
-            Some(Popup::Help) => vec![],
+            Some(Popup::Form(f)) => {
+                let field = match f.fields.get(f.focus) {
+                    Some(field) if field.is_choice() => Context::ChoiceField,
+                    _ => Context::TextField,
+                };
+                let mut contexts = vec![Context::Form, field];
+                if f.is_schema() {
+                    contexts.push(Context::SchemaForm);
+                }
+                contexts
+            }
+            Some(Popup::Help) => vec![Context::Help],
+            Some(Popup::Runs(r)) if r.open.is_some() => vec![Context::RunLog],
             Some(Popup::Runs(_)) => vec![Context::Runs],
             None => vec![
                 Context::Global,
@@ -301,448 +211,6 @@ impl App {
             view.last = history.first().map(|r| r.summary.clone());
         }
         view.history = history;
-    }
-
-    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        match self.popup.take() {
-            Some(Popup::Help) => {
-                // Any key closes help.
-                Vec::new()
-            }
-            Some(Popup::Confirm(c)) => self.on_confirm_key(c, key),
-            Some(Popup::Runs(r)) => {
-                self.on_runs_key(r, key);
-                Vec::new()
-            }
-            Some(Popup::Form(f)) => self.on_form_key(f, key),
-            None => self.on_list_key(key),
-        }
-    }
-
-    fn on_confirm_key(&mut self, c: Confirm, key: KeyEvent) -> Vec<Effect> {
-        match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => match c {
-                Confirm::Delete { tab, index, name } => self.delete(tab, index, &name),
-                Confirm::Quit { .. } => {
-                    self.quit_now();
-                    Vec::new()
-                }
-            },
-            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Vec::new(),
-            _ => {
-                self.popup = Some(Popup::Confirm(c));
-                Vec::new()
-            }
-        }
-    }
-
-    fn quit_now(&mut self) {
-        self.quitting = true;
-        for view in self.jobs.values() {
-            if let Some(c) = &view.cancel {
-                c.cancel();
-            }
-        }
-    }
-
-    fn on_list_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && key.code == KeyCode::Char('c') {
-            return self.ask_quit();
-        }
-        let n = self.len(self.tab);
-        let ti = self.tab.index();
-        match key.code {
-            KeyCode::Char('q') => return self.ask_quit(),
-            KeyCode::Char('?') => self.popup = Some(Popup::Help),
-            KeyCode::Esc => self.message = None,
-            KeyCode::Tab => self.switch(Tab::ALL[(self.tab.index() + 1) % 3]),
-            KeyCode::BackTab => self.switch(Tab::ALL[(self.tab.index() + 2) % 3]),
-            KeyCode::Char('1') => self.switch(Tab::Network),
-            KeyCode::Char('2') => self.switch(Tab::Schema),
-            KeyCode::Char('3') => self.switch(Tab::Jobs),
-            KeyCode::Char('j') | KeyCode::Down => {
-                self.selected[ti] = (self.selected[ti] + 1).min(n.saturating_sub(1));
-                self.after_move();
-            }
-            KeyCode::Char('k') | KeyCode::Up => {
-                self.selected[ti] = self.selected[ti].saturating_sub(1).min(n.saturating_sub(1));
-                self.after_move();
-            }
-            KeyCode::Char('a') => self.open_form(None),
-            KeyCode::Char('e') | KeyCode::Enter if n > 0 => self.open_form(Some(self.selection())),
-            KeyCode::Char('d') if n > 0 => self.ask_delete(),
-            KeyCode::Char('t') if self.tab == Tab::Network && n > 0 => {
-                let name = self.ws.networks[self.selection()].name.clone();
-                self.tested.insert(name.clone(), Ok("testing…".into()));
-                return vec![Effect::TestConnection(name)];
-            }
-            KeyCode::Char('f') if self.tab == Tab::Schema && n > 0 => {
-                self.open_form(Some(self.selection()));
-                return self.fill_columns();
-            }
-            KeyCode::Char('r') if self.tab == Tab::Jobs && n > 0 => return self.run_selected(),
-            KeyCode::Char('c') if self.tab == Tab::Jobs && n > 0 => self.cancel_selected(),
-            KeyCode::Char('h') if self.tab == Tab::Jobs && n > 0 => self.open_runs(),
-            KeyCode::PageUp | KeyCode::PageDown | KeyCode::Home | KeyCode::End
-                if self.tab == Tab::Jobs =>
-            {
-                self.scroll_log(key.code)
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn switch(&mut self, tab: Tab) {
-        self.tab = tab;
-        self.after_move();
-    }
-
-    fn after_move(&mut self) {
-        if self.tab == Tab::Jobs {
-            self.load_history();
-        }
-    }
-
-    fn ask_quit(&mut self) -> Vec<Effect> {
-        let running = self.running();
-        if running > 0 {
-            self.popup = Some(Popup::Confirm(Confirm::Quit { running }));
-        } else {
-            self.quitting = true;
-        }
-        Vec::new()
-    }
-
-    fn ask_delete(&mut self) {
-        let index = self.selection();
-        let (name, users): (String, Vec<String>) = match self.tab {
-            Tab::Network => {
-                let name = self.ws.networks[index].name.clone();
-                let users = self
-                    .ws
-                    .jobs
-                    .iter()
-                    .filter(|j| j.source == name || j.target == name);
-                (name.clone(), users.map(|j| j.name.clone()).collect())
-            }
-            Tab::Schema => {
-                let name = self.ws.schemas[index].name.clone();
-                let users = self.ws.jobs.iter().filter(|j| j.schema == name);
-                (name.clone(), users.map(|j| j.name.clone()).collect())
-            }
-            Tab::Jobs => (self.ws.jobs[index].name.clone(), Vec::new()),
-        };
-        if !users.is_empty() {
-            self.message = Some((
-                Level::Warn,
-                format!(
-                    "{} \"{name}\" is used by job{} {}; change or delete {} first",
-                    self.tab.noun(),
-                    if users.len() == 1 { "" } else { "s" },
-                    users
-                        .iter()
-                        .map(|u| format!("\"{u}\""))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if users.len() == 1 { "it" } else { "them" }
-                ),
-            ));
-            return;
-        }
-        if self.tab == Tab::Jobs && self.jobs.get(&name).is_some_and(|v| v.running) {
-            self.message = Some((
-                Level::Warn,
-                format!("job \"{name}\" is running; cancel it (c) first"),
-            ));
-            return;
-        }
-        self.popup = Some(Popup::Confirm(Confirm::Delete {
-            tab: self.tab,
-            index,
-            name,
-        }));
-    }
-
-    fn delete(&mut self, tab: Tab, index: usize, name: &str) -> Vec<Effect> {
-        let mut ws = self.ws.clone();
-        match tab {
-            Tab::Network => drop(ws.networks.remove(index)),
-            Tab::Schema => drop(ws.schemas.remove(index)),
-            Tab::Jobs => drop(ws.jobs.remove(index)),
-        }
-        if self.save(ws) {
-            self.message = Some((Level::Info, format!("Deleted {} \"{name}\"", tab.noun())));
-            let len = self.len(tab);
-            let sel = &mut self.selected[tab.index()];
-            *sel = sel.saturating_sub(usize::from(*sel >= len));
-            return vec![Effect::WorkspaceSaved];
-        }
-        Vec::new()
-    }
-
-    /// Writes the workspace; on failure keeps the old one and says why.
-    fn save(&mut self, ws: Workspace) -> bool {
-        match crate::workspace::save(&ws, &self.ws_path) {
-            Ok(()) => {
-                self.ws = ws;
-                true
-            }
-            Err(e) => {
-                self.message = Some((
-                    Level::Error,
-                    format!("could not save {}: {e}", self.ws_path.display()),
-                ));
-                false
-            }
-        }
-    }
-
-    fn open_form(&mut self, index: Option<usize>) {
-        let mut form = match self.tab {
-            Tab::Network => Form::network(index.map(|i| &self.ws.networks[i]), index),
-            Tab::Schema => Form::schema(index.map(|i| &self.ws.schemas[i]), index),
-            Tab::Jobs => Form::job(index.map(|i| &self.ws.jobs[i]), &self.ws, index),
-        };
-        if index.is_some() {
-            form.validate(&self.ws);
-        }
-        self.popup = Some(Popup::Form(form));
-    }
-
-    fn on_form_key(&mut self, mut form: Form, key: KeyEvent) -> Vec<Effect> {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let last = form.fields.len() - 1;
-        let mut effects = Vec::new();
-        match key.code {
-            KeyCode::Esc => {
-                self.message = Some((Level::Info, "Cancelled; nothing was saved".into()));
-                return effects;
-            }
-            KeyCode::Char('s') if ctrl => return self.submit(form),
-            KeyCode::Char('n') if ctrl && form.is_schema() => form.add_column_row(),
-            KeyCode::Char('d') if ctrl && form.is_schema() => form.delete_column_row(),
-            KeyCode::Char('f') if ctrl && form.is_schema() => {
-                self.popup = Some(Popup::Form(form));
-                return self.fill_columns();
-            }
-            KeyCode::Enter if form.focus == last => return self.submit(form),
-            KeyCode::Enter | KeyCode::Tab | KeyCode::Down => {
-                form.focus = (form.focus + 1).min(last)
-            }
-            KeyCode::BackTab | KeyCode::Up => form.focus = form.focus.saturating_sub(1),
-            KeyCode::Left if form.fields[form.focus].is_choice() => {
-                form.fields[form.focus].cycle(-1)
-            }
-            KeyCode::Right | KeyCode::Char(' ') if form.fields[form.focus].is_choice() => {
-                form.fields[form.focus].cycle(1)
-            }
-            KeyCode::Backspace if !form.fields[form.focus].is_choice() => {
-                form.fields[form.focus].value.pop();
-            }
-            KeyCode::Char(c) if !ctrl && !form.fields[form.focus].is_choice() => {
-                form.fields[form.focus].value.push(c);
-            }
-            _ => {}
-        }
-        form.validate(&self.ws);
-        self.popup = Some(Popup::Form(form));
-        effects.clear();
-        effects
-    }
-
-    /// Saves a valid form; renaming a network or schema also updates the jobs
-    /// that name it, so no reference is left dangling.
-    fn submit(&mut self, mut form: Form) -> Vec<Effect> {
-        let Some(mut ws) = form.validate(&self.ws) else {
-            self.message = Some((Level::Warn, "Fix the fields marked ✗ before saving".into()));
-            self.popup = Some(Popup::Form(form));
-            return Vec::new();
-        };
-        let mut renamed = 0;
-        let (tab, index) = match form.kind {
-            FormKind::Network => (Tab::Network, form.editing.unwrap_or(ws.networks.len() - 1)),
-            FormKind::Schema => (Tab::Schema, form.editing.unwrap_or(ws.schemas.len() - 1)),
-            FormKind::Job => (Tab::Jobs, form.editing.unwrap_or(ws.jobs.len() - 1)),
-        };
-        if let Some(i) = form.editing {
-            match form.kind {
-                FormKind::Network => {
-                    let (old, new) = (
-                        self.ws.networks[i].name.clone(),
-                        ws.networks[i].name.clone(),
-                    );
-                    for j in ws.jobs.iter_mut() {
-                        for end in [&mut j.source, &mut j.target] {
-                            if *end == old && old != new {
-                                *end = new.clone();
-                                renamed += 1;
-                            }
-                        }
-                    }
-                }
-                FormKind::Schema => {
-                    let (old, new) = (self.ws.schemas[i].name.clone(), ws.schemas[i].name.clone());
-                    for j in ws.jobs.iter_mut().filter(|j| j.schema == old && old != new) {
-                        j.schema = new.clone();
-                        renamed += 1;
-                    }
-                }
-                FormKind::Job => {}
-            }
-        }
-        if !self.save(ws) {
-            self.popup = Some(Popup::Form(form));
-            return Vec::new();
-        }
-        self.selected[tab.index()] = index;
-        let mut msg = format!("Saved to {}", self.ws_path.display());
-        if renamed > 0 {
-            msg.push_str(&format!(
-                "; {renamed} job reference{} updated to the new name",
-                if renamed == 1 { "" } else { "s" }
-            ));
-        }
-        self.message = Some((Level::Info, msg));
-        vec![Effect::WorkspaceSaved]
-    }
-
-    /// Asks the engine for the source table's columns: the source network is the
-    /// one a job using this schema reads from, else the first network.
-    fn fill_columns(&mut self) -> Vec<Effect> {
-        let Some(Popup::Form(form)) = &mut self.popup else {
-            return Vec::new();
-        };
-        let schema_name = form.fields[0].value.trim().to_string();
-        let table = form
-            .fields
-            .iter()
-            .find(|f| f.key == "source_table")
-            .map(|f| f.value.trim().to_string());
-        let network = self
-            .ws
-            .jobs
-            .iter()
-            .find(|j| j.schema == schema_name)
-            .map(|j| j.source.clone())
-            .or_else(|| self.ws.networks.first().map(|n| n.name.clone()));
-        match (network, table.filter(|t| !t.is_empty())) {
-            (Some(network), Some(table)) => {
-                form.note = Some(format!("Reading the columns of {table} on \"{network}\"…"));
-                vec![Effect::Introspect { network, table }]
-            }
-            (None, _) => {
-                form.note =
-                    Some("Add a network first: columns are read from the source table".into());
-                Vec::new()
-            }
-            (_, None) => {
-                form.note = Some("Type the source table first".into());
-                Vec::new()
-            }
-        }
-    }
-
-    fn run_selected(&mut self) -> Vec<Effect> {
-        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
-            return Vec::new();
-        };
-        let view = self.jobs.entry(job.clone()).or_default();
-        if view.running {
-            self.message = Some((Level::Warn, format!("job \"{job}\" is already running")));
-            return Vec::new();
-        }
-        view.restart();
-        self.message = None;
-        vec![Effect::RunJob(job)]
-    }
-
-    /// The loop hands back the run's cancel token once it has started the run.
-    pub fn set_cancel(&mut self, job: &str, token: CancellationToken) {
-        self.jobs.entry(job.to_string()).or_default().cancel = Some(token);
-    }
-
-    fn cancel_selected(&mut self) {
-        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
-            return;
-        };
-        match self.jobs.get(&job) {
-            Some(v) if v.running => {
-                if let Some(c) = &v.cancel {
-                    c.cancel();
-                    self.message = Some((
-                        Level::Info,
-                        format!("Cancelling \"{job}\"; the target keeps its last consistent state"),
-                    ));
-                } else {
-                    self.message = Some((
-                        Level::Warn,
-                        format!("\"{job}\" was started by the schedule; it stops when DSP quits"),
-                    ));
-                }
-            }
-            _ => self.message = Some((Level::Info, format!("job \"{job}\" is not running"))),
-        }
-    }
-
-    fn open_runs(&mut self) {
-        self.load_history();
-        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
-            return;
-        };
-        if self.jobs.get(&job).is_none_or(|v| v.history.is_empty()) {
-            self.message = Some((
-                Level::Info,
-                format!("job \"{job}\" has no recorded runs yet"),
-            ));
-            return;
-        }
-        self.popup = Some(Popup::Runs(RunsView {
-            job,
-            selected: 0,
-            open: None,
-        }));
-    }
-
-    fn on_runs_key(&mut self, mut r: RunsView, key: KeyEvent) {
-        let runs = self.jobs.get(&r.job).map(|v| v.history.len()).unwrap_or(0);
-        match (&mut r.open, key.code) {
-            (None, KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('h')) => return,
-            (Some(_), KeyCode::Esc | KeyCode::Char('q')) => r.open = None,
-            (None, KeyCode::Char('j') | KeyCode::Down) => {
-                r.selected = (r.selected + 1).min(runs.saturating_sub(1))
-            }
-            (None, KeyCode::Char('k') | KeyCode::Up) => r.selected = r.selected.saturating_sub(1),
-            (None, KeyCode::Enter) => r.open = Some((r.selected, 0)),
-            (Some((_, scroll)), KeyCode::Char('j') | KeyCode::Down) => *scroll += 1,
-            (Some((_, scroll)), KeyCode::Char('k') | KeyCode::Up) => {
-                *scroll = scroll.saturating_sub(1)
-            }
-            (Some((_, scroll)), KeyCode::PageDown) => *scroll += 10,
-            (Some((_, scroll)), KeyCode::PageUp) => *scroll = scroll.saturating_sub(10),
-            (Some((_, scroll)), KeyCode::Home) => *scroll = 0,
-            _ => {}
-        }
-        self.popup = Some(Popup::Runs(r));
-    }
-
-    fn scroll_log(&mut self, code: KeyCode) {
-        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
-            return;
-        };
-        let view = self.jobs.entry(job).or_default();
-        let max = view.log.len();
-        const PAGE: usize = 10;
-        view.scroll = match code {
-            KeyCode::PageUp => Some((view.scroll.unwrap_or(0) + PAGE).min(max)),
-            KeyCode::PageDown => view
-                .scroll
-                .and_then(|s| s.checked_sub(PAGE))
-                .filter(|s| *s > 0),
-            KeyCode::Home => Some(max),
-            _ => None,
-        };
     }
 
     pub fn on_msg(&mut self, msg: Msg) {
@@ -808,12 +276,7 @@ impl App {
     /// Once a second while jobs run: the throughput sample for the sparkline.
     pub fn sample(&mut self) {
         for view in self.jobs.values_mut().filter(|v| v.running) {
-            let delta = view.done.saturating_sub(view.sampled_done);
-            view.sampled_done = view.done;
-            if view.samples.len() >= SPARK_SECONDS {
-                view.samples.pop_front();
-            }
-            view.samples.push_back(delta);
+            view.sample();
         }
     }
 }

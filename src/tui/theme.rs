@@ -25,29 +25,29 @@ impl Theme {
             Style::default()
         }
     }
-    pub fn selected(&self) -> Style {
+    pub(crate) fn selected(&self) -> Style {
         Style::default().add_modifier(Modifier::REVERSED)
     }
-    pub fn title(&self) -> Style {
+    pub(crate) fn title(&self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
-    pub fn dim(&self) -> Style {
+    pub(crate) fn dim(&self) -> Style {
         if self.color {
             Style::default().fg(Color::DarkGray)
         } else {
             Style::default()
         }
     }
-    pub fn error(&self) -> Style {
+    pub(crate) fn error(&self) -> Style {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
-    pub fn warn(&self) -> Style {
+    pub(crate) fn warn(&self) -> Style {
         self.fg(Color::Yellow)
     }
-    pub fn ok(&self) -> Style {
+    pub(crate) fn ok(&self) -> Style {
         self.fg(Color::Green)
     }
-    pub fn gauge(&self) -> Style {
+    pub(crate) fn gauge(&self) -> Style {
         self.fg(Color::Green)
     }
 }

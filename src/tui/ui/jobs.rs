@@ -3,17 +3,19 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Sparkline};
+use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Sparkline, Wrap};
 
 use super::lists::list;
 use super::split;
-use crate::engine::progress::{RunStatus, thousands};
+use crate::engine::progress::{Level, LogLine, RunStatus, thousands};
 use crate::tui::app::{App, JobView};
 use crate::tui::theme::Theme;
+use crate::workspace::Job;
 
 /// A text marker per state, readable without colour.
-pub fn marker(view: Option<&JobView>) -> &'static str {
+fn marker(view: Option<&JobView>) -> &'static str {
     match view {
         Some(v) if v.running => "▶",
         Some(v) => match v.last.as_ref().map(|s| s.status) {
@@ -35,7 +37,7 @@ fn duration(d: std::time::Duration) -> String {
     }
 }
 
-pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let [left, right] = split(area);
     let names = app
         .ws
@@ -69,6 +71,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     ])
     .areas(inner);
 
+    draw_settings(f, info, app, job);
+    draw_gauge(f, gauge, view, theme);
+    f.render_widget(Paragraph::new(stats_line(view)), stats);
+    let data: Vec<u64> = view.samples.iter().copied().collect();
+    f.render_widget(Sparkline::default().data(&data).style(theme.ok()), spark);
+    draw_log(f, log, view, theme);
+    draw_last_runs(f, runs, app, view, theme);
+}
+
+/// Where the job reads and writes, and when it runs next.
+fn draw_settings(f: &mut Frame, area: Rect, app: &App, job: &Job) {
     let next = crate::engine::schedule::next_run(job, &app.zone, chrono::Utc::now())
         .map(|t| app.zone.format(t))
         .unwrap_or_else(|| "—".into());
@@ -82,8 +95,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             job.schedule.as_deref().unwrap_or("none"),
         )),
     ];
-    f.render_widget(Paragraph::new(lines), info);
+    f.render_widget(Paragraph::new(lines), area);
+}
 
+fn draw_gauge(f: &mut Frame, area: Rect, view: &JobView, theme: &Theme) {
     let pct = view.percent();
     let label = if view.counting() {
         "counting rows…".to_string()
@@ -99,9 +114,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .gauge_style(theme.gauge())
             .ratio(pct / 100.0)
             .label(label),
-        gauge,
+        area,
     );
+}
 
+/// The rate (or the last run's average), elapsed time, ETA and failures.
+fn stats_line(view: &JobView) -> String {
     let mut s = if view.running {
         format!("{} rec/s", thousands(view.rate()))
     } else {
@@ -122,16 +140,16 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if view.failed > 0 {
         s.push_str(&format!(" · {} failed", thousands(view.failed)));
     }
-    f.render_widget(Paragraph::new(s), stats);
-    let data: Vec<u64> = view.samples.iter().copied().collect();
-    f.render_widget(Sparkline::default().data(&data).style(theme.ok()), spark);
+    s
+}
 
-    // The log: the tail, or a window scrolled up from it. Long lines wrap, so
-    // the lines that fit are counted by their wrapped height.
-    let height = log.height.saturating_sub(1) as usize;
-    let width = log.width.max(1) as usize;
-    let with_time = log.width >= 84;
-    let text = |l: &crate::engine::progress::LogLine| {
+/// The log: the tail, or a window scrolled up from it. Long lines wrap, so
+/// the lines that fit are counted by their wrapped height.
+fn draw_log(f: &mut Frame, area: Rect, view: &JobView, theme: &Theme) {
+    let height = area.height.saturating_sub(1) as usize;
+    let width = area.width.max(1) as usize;
+    let with_time = area.width >= 84;
+    let text = |l: &LogLine| {
         if with_time {
             format!("{} {l}", l.at.format("%H:%M:%S"))
         } else {
@@ -159,9 +177,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .range(start..end)
         .map(|l| {
             let style = match l.level {
-                crate::engine::progress::Level::Error => theme.error(),
-                crate::engine::progress::Level::Warn => theme.warn(),
-                crate::engine::progress::Level::Info => ratatui::style::Style::default(),
+                Level::Error => theme.error(),
+                Level::Warn => theme.warn(),
+                Level::Info => Style::default(),
             };
             Line::from(Span::styled(text(l), style))
         })
@@ -173,16 +191,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     };
     f.render_widget(
         Paragraph::new(lines)
-            .wrap(ratatui::widgets::Wrap { trim: false })
+            .wrap(Wrap { trim: false })
             .block(Block::default().borders(Borders::TOP).title(title)),
-        log,
+        area,
     );
+}
 
+fn draw_last_runs(f: &mut Frame, area: Rect, app: &App, view: &JobView, theme: &Theme) {
     let mut lines = Vec::new();
     for r in view
         .history
         .iter()
-        .take(runs.height.saturating_sub(1) as usize)
+        .take(area.height.saturating_sub(1) as usize)
     {
         let s = &r.summary;
         lines.push(Line::from(format!(
@@ -204,7 +224,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     f.render_widget(
         Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(" Last runs ")),
-        runs,
+        area,
     );
 }
 

@@ -1,9 +1,13 @@
 //! Pure rendering of the app state: nothing here changes state or does I/O.
 
+mod confirm;
 mod form;
+mod help;
 mod jobs;
 mod lists;
-mod popup;
+mod network;
+mod runs;
+mod schema;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -16,8 +20,8 @@ use super::theme::Theme;
 use crate::engine::progress::Level;
 
 /// Below this the layout cannot show a list beside its details.
-pub const MIN_WIDTH: u16 = 60;
-pub const MIN_HEIGHT: u16 = 16;
+const MIN_WIDTH: u16 = 60;
+const MIN_HEIGHT: u16 = 16;
 
 pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
     let area = f.area();
@@ -60,8 +64,8 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
     );
 
     match app.tab {
-        Tab::Network => lists::draw_networks(f, body, app, theme),
-        Tab::Schema => lists::draw_schemas(f, body, app, theme),
+        Tab::Network => network::draw(f, body, app, theme),
+        Tab::Schema => schema::draw(f, body, app, theme),
         Tab::Jobs => jobs::draw(f, body, app, theme),
     }
 
@@ -77,21 +81,21 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         );
     }
     f.render_widget(
-        Paragraph::new(keymap::footer(&app.contexts())).style(theme.dim()),
+        Paragraph::new(keymap::footer(&app.contexts(), footer.width.into())).style(theme.dim()),
         footer,
     );
 
     match &app.popup {
-        Some(Popup::Help) => popup::draw_help(f, area, theme),
-        Some(Popup::Confirm(c)) => popup::draw_confirm(f, area, c, theme),
+        Some(Popup::Help) => help::draw(f, area, theme),
+        Some(Popup::Confirm(c)) => confirm::draw(f, area, c, theme),
         Some(Popup::Form(form)) => form::draw(f, area, form, theme),
-        Some(Popup::Runs(r)) => popup::draw_runs(f, area, app, r, theme),
+        Some(Popup::Runs(r)) => runs::draw(f, area, app, r, theme),
         None => {}
     }
 }
 
 /// A rectangle of `w`x`h` (clamped) centred in `area`.
-pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
     Rect {
@@ -103,7 +107,7 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// Splits a tab's body into the list (left) and the details (right).
-pub fn split(area: Rect) -> [Rect; 2] {
+pub(crate) fn split(area: Rect) -> [Rect; 2] {
     let list_w = (area.width / 3).clamp(30, 40);
     Layout::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(area)
 }

@@ -1,0 +1,49 @@
+//! What the keys ask for, named apart from the keys themselves: the keymap
+//! turns a key event into an [`Action`] and the screen in front carries it out.
+
+use super::app::Tab;
+
+/// What a key asks for. The handler of the screen in front decides what it
+/// means there (`Down` moves a list selection or scrolls a log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ShowTab(Tab),
+    NextTab,
+    PrevTab,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    /// The end of the log, following new lines again.
+    Bottom,
+    Add,
+    Edit,
+    Delete,
+    DismissMessage,
+    Help,
+    Quit,
+    TestConnection,
+    FillColumns,
+    RunNow,
+    CancelRun,
+    PastRuns,
+    NextField,
+    PrevField,
+    /// Enter in a form: the next field, or save on the last one.
+    NextOrSave,
+    Save,
+    Cancel,
+    ChoiceNext,
+    ChoicePrev,
+    /// Appends the typed character to the focused text field.
+    Type,
+    Erase,
+    AddColumn,
+    DeleteColumn,
+    Open,
+    Back,
+    Yes,
+    No,
+    CloseHelp,
+}

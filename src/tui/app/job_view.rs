@@ -1,0 +1,122 @@
+//! What the Jobs tab shows of one job: progress, rate, ETA and the log.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::progress::{LogLine, RunStatus, RunSummary};
+use crate::engine::state::RunRecord;
+
+/// Seconds of throughput the sparkline shows.
+pub const SPARK_SECONDS: usize = 60;
+/// Log lines kept per job in memory (the full log is in the run history).
+const LOG_KEEP: usize = 5000;
+
+/// What the Jobs tab shows of one job.
+#[derive(Debug, Default)]
+pub struct JobView {
+    pub running: bool,
+    pub cancel: Option<CancellationToken>,
+    /// The run's total is known (a PostgreSQL source counts while the first
+    /// rows already move, so it can come a moment after the start).
+    pub counted: bool,
+    pub total: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub started: Option<Instant>,
+    pub ended: Option<Instant>,
+    pub log: VecDeque<LogLine>,
+    /// Lines scrolled up from the tail; `None` follows the tail.
+    pub scroll: Option<usize>,
+    /// Records per second, one sample a second, newest last.
+    pub samples: VecDeque<u64>,
+    sampled_done: u64,
+    pub last: Option<RunSummary>,
+    pub history: Vec<RunRecord>,
+}
+
+impl JobView {
+    /// A new run of this job begins: everything of the last run goes but its
+    /// summary and the history.
+    pub(super) fn restart(&mut self) {
+        *self = JobView {
+            history: std::mem::take(&mut self.history),
+            last: self.last.take(),
+            running: true,
+            started: Some(Instant::now()),
+            ..JobView::default()
+        };
+    }
+    /// Running, its total not known yet.
+    pub fn counting(&self) -> bool {
+        self.running && !self.counted
+    }
+    pub fn percent(&self) -> f64 {
+        if self.counting() {
+            return 0.0;
+        }
+        if self.total == 0 {
+            if self
+                .last
+                .as_ref()
+                .is_some_and(|s| s.status == RunStatus::Succeeded)
+            {
+                100.0
+            } else {
+                0.0
+            }
+        } else {
+            (self.done as f64 / self.total as f64 * 100.0).min(100.0)
+        }
+    }
+    /// Records per second over the last second (the average so far until the
+    /// first sample is taken).
+    pub fn rate(&self) -> u64 {
+        match self.samples.back() {
+            Some(r) => *r,
+            None => {
+                let secs = self.elapsed().map(|e| e.as_secs_f64()).unwrap_or(0.0);
+                if secs > 0.0 {
+                    (self.done as f64 / secs) as u64
+                } else {
+                    0
+                }
+            }
+        }
+    }
+    pub fn elapsed(&self) -> Option<std::time::Duration> {
+        let start = self.started?;
+        Some(
+            self.ended
+                .unwrap_or_else(Instant::now)
+                .duration_since(start),
+        )
+    }
+    /// Remaining time at the average rate so far.
+    pub fn eta(&self) -> Option<std::time::Duration> {
+        if !self.running || self.done == 0 || self.total <= self.done {
+            return None;
+        }
+        let secs = self.elapsed()?.as_secs_f64();
+        let per_row = secs / self.done as f64;
+        Some(std::time::Duration::from_secs_f64(
+            per_row * (self.total - self.done) as f64,
+        ))
+    }
+    pub(super) fn push_log(&mut self, line: LogLine) {
+        if self.log.len() >= LOG_KEEP {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
+    }
+    /// The rows done since the last sample, for the sparkline.
+    pub(super) fn sample(&mut self) {
+        let delta = self.done.saturating_sub(self.sampled_done);
+        self.sampled_done = self.done;
+        if self.samples.len() >= SPARK_SECONDS {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(delta);
+    }
+}

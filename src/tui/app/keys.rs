@@ -1,0 +1,206 @@
+//! Keys: the keymap names the action, and the screen in front carries it out.
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::{App, Confirm, Effect, Popup, RunsView, Tab};
+use crate::engine::progress::Level;
+use crate::tui::action::Action;
+use crate::tui::form::Form;
+use crate::tui::keymap;
+
+impl App {
+    /// Asks the keymap what `key` means here and lets the screen in front act
+    /// on it; a key the keymap does not bind changes nothing.
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let action = keymap::action(&self.contexts(), key);
+        match self.popup.take() {
+            Some(Popup::Help) => {
+                if action != Some(Action::CloseHelp) {
+                    self.popup = Some(Popup::Help);
+                }
+                Vec::new()
+            }
+            Some(Popup::Confirm(c)) => self.on_confirm_key(c, action),
+            Some(Popup::Runs(r)) => {
+                self.on_runs_key(r, action);
+                Vec::new()
+            }
+            Some(Popup::Form(f)) => self.on_form_key(f, action, key),
+            None => match action {
+                Some(action) => self.on_list_key(action),
+                None => Vec::new(),
+            },
+        }
+    }
+
+    fn on_confirm_key(&mut self, c: Confirm, action: Option<Action>) -> Vec<Effect> {
+        match action {
+            Some(Action::Yes) => match c {
+                Confirm::Delete { tab, index, name } => self.delete(tab, index, &name),
+                Confirm::Quit { .. } => {
+                    self.quit_now();
+                    Vec::new()
+                }
+            },
+            Some(Action::No) => Vec::new(),
+            _ => {
+                self.popup = Some(Popup::Confirm(c));
+                Vec::new()
+            }
+        }
+    }
+
+    fn quit_now(&mut self) {
+        self.quitting = true;
+        for view in self.jobs.values() {
+            if let Some(c) = &view.cancel {
+                c.cancel();
+            }
+        }
+    }
+
+    fn on_list_key(&mut self, action: Action) -> Vec<Effect> {
+        let n = self.len(self.tab);
+        let ti = self.tab.index();
+        match action {
+            Action::Quit => return self.ask_quit(),
+            Action::Help => self.popup = Some(Popup::Help),
+            Action::DismissMessage => self.message = None,
+            Action::NextTab => self.switch(Tab::ALL[(self.tab.index() + 1) % 3]),
+            Action::PrevTab => self.switch(Tab::ALL[(self.tab.index() + 2) % 3]),
+            Action::ShowTab(tab) => self.switch(tab),
+            Action::Down => {
+                self.selected[ti] = (self.selected[ti] + 1).min(n.saturating_sub(1));
+                self.after_move();
+            }
+            Action::Up => {
+                self.selected[ti] = self.selected[ti].saturating_sub(1).min(n.saturating_sub(1));
+                self.after_move();
+            }
+            Action::Add => self.open_form(None),
+            Action::Edit if n > 0 => self.open_form(Some(self.selection())),
+            Action::Delete if n > 0 => self.ask_delete(),
+            Action::TestConnection if self.tab == Tab::Network && n > 0 => {
+                let name = self.ws.networks[self.selection()].name.clone();
+                self.tested.insert(name.clone(), Ok("testing…".into()));
+                return vec![Effect::TestConnection(name)];
+            }
+            Action::FillColumns if self.tab == Tab::Schema && n > 0 => {
+                self.open_form(Some(self.selection()));
+                return self.fill_columns();
+            }
+            Action::RunNow if self.tab == Tab::Jobs && n > 0 => return self.run_selected(),
+            Action::CancelRun if self.tab == Tab::Jobs && n > 0 => self.cancel_selected(),
+            Action::PastRuns if self.tab == Tab::Jobs && n > 0 => self.open_runs(),
+            Action::PageUp | Action::PageDown | Action::Top | Action::Bottom
+                if self.tab == Tab::Jobs =>
+            {
+                self.scroll_log(action)
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn switch(&mut self, tab: Tab) {
+        self.tab = tab;
+        self.after_move();
+    }
+
+    pub(super) fn after_move(&mut self) {
+        if self.tab == Tab::Jobs {
+            self.load_history();
+        }
+    }
+
+    fn ask_quit(&mut self) -> Vec<Effect> {
+        let running = self.running();
+        if running > 0 {
+            self.popup = Some(Popup::Confirm(Confirm::Quit { running }));
+        } else {
+            self.quitting = true;
+        }
+        Vec::new()
+    }
+
+    /// `key` is still needed for the character a `Type` action types.
+    fn on_form_key(
+        &mut self,
+        mut form: Form,
+        action: Option<Action>,
+        key: KeyEvent,
+    ) -> Vec<Effect> {
+        let last = form.fields.len() - 1;
+        let choice = form.fields.get(form.focus).is_some_and(|f| f.is_choice());
+        match action {
+            Some(Action::Cancel) => {
+                self.message = Some((Level::Info, "Cancelled; nothing was saved".into()));
+                return Vec::new();
+            }
+            Some(Action::Save) => return self.submit(form),
+            Some(Action::AddColumn) if form.is_schema() => form.add_column_row(),
+            Some(Action::DeleteColumn) if form.is_schema() => form.delete_column_row(),
+            Some(Action::FillColumns) if form.is_schema() => {
+                self.popup = Some(Popup::Form(form));
+                return self.fill_columns();
+            }
+            Some(Action::NextOrSave) if form.focus == last => return self.submit(form),
+            Some(Action::NextOrSave | Action::NextField) => form.focus = (form.focus + 1).min(last),
+            Some(Action::PrevField) => form.focus = form.focus.saturating_sub(1),
+            Some(Action::ChoicePrev) if choice => form.fields[form.focus].cycle(-1),
+            Some(Action::ChoiceNext) if choice => form.fields[form.focus].cycle(1),
+            Some(Action::Erase) if !choice => {
+                form.fields[form.focus].value.pop();
+            }
+            Some(Action::Type) if !choice => {
+                if let KeyCode::Char(c) = key.code {
+                    form.fields[form.focus].value.push(c);
+                }
+            }
+            _ => {}
+        }
+        form.validate(&self.ws);
+        self.popup = Some(Popup::Form(form));
+        Vec::new()
+    }
+
+    fn on_runs_key(&mut self, mut r: RunsView, action: Option<Action>) {
+        let runs = self.jobs.get(&r.job).map(|v| v.history.len()).unwrap_or(0);
+        let Some(action) = action else {
+            self.popup = Some(Popup::Runs(r));
+            return;
+        };
+        match (&mut r.open, action) {
+            (None, Action::Back) => return,
+            (Some(_), Action::Back) => r.open = None,
+            (None, Action::Down) => r.selected = (r.selected + 1).min(runs.saturating_sub(1)),
+            (None, Action::Up) => r.selected = r.selected.saturating_sub(1),
+            (None, Action::Open) => r.open = Some((r.selected, 0)),
+            (Some((_, scroll)), Action::Down) => *scroll += 1,
+            (Some((_, scroll)), Action::Up) => *scroll = scroll.saturating_sub(1),
+            (Some((_, scroll)), Action::PageDown) => *scroll += 10,
+            (Some((_, scroll)), Action::PageUp) => *scroll = scroll.saturating_sub(10),
+            (Some((_, scroll)), Action::Top) => *scroll = 0,
+            _ => {}
+        }
+        self.popup = Some(Popup::Runs(r));
+    }
+
+    fn scroll_log(&mut self, action: Action) {
+        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
+            return;
+        };
+        let view = self.jobs.entry(job).or_default();
+        let max = view.log.len();
+        const PAGE: usize = 10;
+        view.scroll = match action {
+            Action::PageUp => Some((view.scroll.unwrap_or(0) + PAGE).min(max)),
+            Action::PageDown => view
+                .scroll
+                .and_then(|s| s.checked_sub(PAGE))
+                .filter(|s| *s > 0),
+            Action::Top => Some(max),
+            _ => None,
+        };
+    }
+}

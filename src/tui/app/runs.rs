@@ -1,0 +1,69 @@
+//! Run Now, cancel, and the past runs of the selected job.
+
+use tokio_util::sync::CancellationToken;
+
+use super::{App, Effect, Popup, RunsView};
+use crate::engine::progress::Level;
+
+impl App {
+    pub(super) fn run_selected(&mut self) -> Vec<Effect> {
+        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
+            return Vec::new();
+        };
+        let view = self.jobs.entry(job.clone()).or_default();
+        if view.running {
+            self.message = Some((Level::Warn, format!("job \"{job}\" is already running")));
+            return Vec::new();
+        }
+        view.restart();
+        self.message = None;
+        vec![Effect::RunJob(job)]
+    }
+
+    /// The loop hands back the run's cancel token once it has started the run.
+    pub fn set_cancel(&mut self, job: &str, token: CancellationToken) {
+        self.jobs.entry(job.to_string()).or_default().cancel = Some(token);
+    }
+
+    pub(super) fn cancel_selected(&mut self) {
+        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
+            return;
+        };
+        match self.jobs.get(&job) {
+            Some(v) if v.running => {
+                if let Some(c) = &v.cancel {
+                    c.cancel();
+                    self.message = Some((
+                        Level::Info,
+                        format!("Cancelling \"{job}\"; the target keeps its last consistent state"),
+                    ));
+                } else {
+                    self.message = Some((
+                        Level::Warn,
+                        format!("\"{job}\" was started by the schedule; it stops when DSP quits"),
+                    ));
+                }
+            }
+            _ => self.message = Some((Level::Info, format!("job \"{job}\" is not running"))),
+        }
+    }
+
+    pub(super) fn open_runs(&mut self) {
+        self.load_history();
+        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
+            return;
+        };
+        if self.jobs.get(&job).is_none_or(|v| v.history.is_empty()) {
+            self.message = Some((
+                Level::Info,
+                format!("job \"{job}\" has no recorded runs yet"),
+            ));
+            return;
+        }
+        self.popup = Some(Popup::Runs(RunsView {
+            job,
+            selected: 0,
+            open: None,
+        }));
+    }
+}

@@ -1,0 +1,50 @@
+//! The Schema tab: the schemas, and the selected one's tables, keys and
+//! column mapping.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+
+use super::lists::{details, kv, list};
+use super::split;
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+
+pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let [left, right] = split(area);
+    let names = app.ws.schemas.iter().map(|s| s.name.clone()).collect();
+    list(f, left, "Schemas", names, app.selection(), theme);
+    let Some(s) = app.ws.schemas.get(app.selection()) else {
+        details(
+            f,
+            right,
+            "Details",
+            vec![Line::from("No schemas yet. Press a to add one.")],
+            theme,
+        );
+        return;
+    };
+    let mut lines = vec![
+        kv("Name", s.name.clone()),
+        kv("Tables", format!("{} → {}", s.source_table, s.target_table)),
+        kv("Primary key", s.primary_key.join(", ")),
+        kv(
+            "Cursor",
+            s.cursor_column
+                .clone()
+                .unwrap_or_else(|| "— (full sync only)".into()),
+        ),
+        Line::from(""),
+        Line::from(Span::styled(
+            format!("{:<18} {:<18} {}", "source", "target", "type"),
+            theme.title(),
+        )),
+    ];
+    for c in &s.columns {
+        lines.push(Line::from(format!(
+            "{:<18} {:<18} {}",
+            c.source, c.target, c.ty
+        )));
+    }
+    details(f, right, "Details", lines, theme);
+}
