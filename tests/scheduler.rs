@@ -1,4 +1,4 @@
-//! Scheduling (SPEC §5) and `dsp daemon` (SPEC §3): fires on time under a paused
+//! Scheduling and `dsp daemon`: fires on time under a paused
 //! clock, skips and logs an overlapping fire, follows schedule edits; the daemon
 //! process runs a per-second SQLite job and stops cleanly on SIGTERM; a run held
 //! elsewhere (the TUI) keeps the daemon's run from overlapping it.

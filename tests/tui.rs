@@ -1,4 +1,4 @@
-//! The terminal UI (SPEC §6) without a terminal: rendering into ratatui's
+//! The terminal UI without a terminal: rendering into ratatui's
 //! TestBackend at 80x24 and 120x40, and keys driving the app state — forms that
 //! save to the workspace file, deletes that confirm, Run Now on a real SQLite job.
 #![cfg(feature = "tui")]

@@ -1,4 +1,4 @@
-//! The workspace file (SPEC §1) and `dsp check` (SPEC §3): the seed example loads,
+//! The workspace file and `dsp check`: the seed example loads,
 //! each kind of bad input is rejected with its field and line, a save keeps the
 //! user's comments and is private to the user, and no secret is ever printed.
 

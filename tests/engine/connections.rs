@@ -13,6 +13,7 @@ use crate::small_job::*;
 use crate::support;
 use crate::support::cli::*;
 use crate::support::end::{End, Kind};
+use crate::support::workspace::{SchemaJob, WorkspaceToml};
 
 /// A MariaDB/MySQL user with a password, dropped with the guard.
 struct MyUser {
@@ -113,12 +114,16 @@ async fn a_wrong_password_is_a_failed_run_naming_the_network() {
     small_source(&src).await;
     let user = MyUser::create(db, "SuperSecret123!").await;
     let wrong = "WrongPassword987!";
-    let text = my_network_as(db, "Source", &user.name, &format!("password = \"{wrong}\""))
-        + &format!(
-            "\n[[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
-            env.sqlite("t").display()
-        )
-        + &schema_job("src", "dst", 1000, COLS);
+    let text = WorkspaceToml::new()
+        .entry(&my_network_as(
+            db,
+            "Source",
+            &user.name,
+            &format!("password = \"{wrong}\""),
+        ))
+        .sqlite("Target", &env.sqlite("t"))
+        .schema_job(&SchemaJob::new("src", "dst"))
+        .build();
     env.write(&text);
     let out = env.dsp(&["run", "J"], &[]);
     out.assert_failed_naming("wrong password", &["\"Source\""]);

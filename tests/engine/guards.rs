@@ -13,6 +13,7 @@ use crate::small_job::*;
 use crate::support;
 use crate::support::cli::*;
 use crate::support::end::{End, Kind};
+use crate::support::workspace::{SchemaJob, WorkspaceToml};
 
 #[tokio::test]
 async fn full_sync_refuses_to_empty_or_mostly_delete_the_target() {
@@ -121,19 +122,26 @@ async fn a_missing_source_table_or_column_is_named() {
         return;
     };
     small_source(&src).await;
-    let base = src.network_toml("Source")
-        + &format!(
-            "\n[[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
-            env.sqlite("t").display()
-        );
+    let base = WorkspaceToml::new()
+        .entry(&src.network_toml("Source"))
+        .sqlite("Target", &env.sqlite("t"));
 
-    env.write(&(base.clone() + &schema_job("no_such_table", "dst", 1000, COLS)));
+    env.write(
+        &base
+            .clone()
+            .schema_job(&SchemaJob::new("no_such_table", "dst"))
+            .build(),
+    );
     let out = env.dsp(&["run", "J"], &[]);
     out.assert_failed_naming("missing table", &["no_such_table"]);
 
     let cols =
         format!("{COLS}\n  {{ source = \"ghost_column\", target = \"g\", type = \"string\" }},");
-    env.write(&(base + &schema_job("src", "dst", 1000, &cols)));
+    env.write(
+        &base
+            .schema_job(&SchemaJob::new("src", "dst").columns(&cols))
+            .build(),
+    );
     let out = env.dsp(&["run", "J"], &[]);
     out.assert_failed_naming("missing column", &["ghost_column"]);
 }

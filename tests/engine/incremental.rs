@@ -13,6 +13,7 @@ use crate::small_job::*;
 use crate::support;
 use crate::support::cli::*;
 use crate::support::end::{End, Kind};
+use crate::support::run::run_and_collect;
 use crate::typed::*;
 
 #[tokio::test]
@@ -360,7 +361,7 @@ batch_size = 7
         (format!("{test}: {round}"), want)
     };
 
-    let (s, lines) = run_named(&ws, &data, "J").await;
+    let (s, lines) = run_and_collect(&ws, "J", &data).await.into_parts();
     assert_succeeded(&s, &lines, 50, &format!("{test}: first run"));
     let (what, want) = check("first run", &expect);
     compare(
@@ -380,7 +381,7 @@ batch_size = 7
     ))
     .await;
     expect.insert(3, ("changed".into(), 12));
-    let (s, lines) = run_named(&ws, &data, "J").await;
+    let (s, lines) = run_and_collect(&ws, "J", &data).await.into_parts();
     assert_eq!(
         s.status,
         RunStatus::Succeeded,
@@ -399,7 +400,7 @@ batch_size = 7
     // A row committed late with exactly the watermark's value.
     src.exec(&insert(53, "r53", 12)).await;
     expect.insert(53, ("r53".into(), 12));
-    let (s, lines) = run_named(&ws, &data, "J").await;
+    let (s, lines) = run_and_collect(&ws, "J", &data).await.into_parts();
     assert_eq!(
         s.status,
         RunStatus::Succeeded,

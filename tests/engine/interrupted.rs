@@ -6,12 +6,10 @@
 use std::io::Read;
 use std::process::Command;
 
-use dsp::engine::progress::{ProgressEvent, Reporter, RunStatus};
-use dsp::engine::runner::run_job;
+use dsp::engine::progress::{ProgressEvent, RunStatus};
 use dsp::paths::DataDir;
 use dsp::workspace::SyncMode;
 use sqlx::Executor;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::seed::*;
@@ -19,6 +17,7 @@ use crate::small_job::*;
 use crate::support;
 use crate::support::cli::*;
 use crate::support::end::{End, Kind};
+use crate::support::run::spawn_run;
 
 #[tokio::test]
 async fn cancel_mid_full_sync_leaves_the_target_as_it_was() {
@@ -34,12 +33,8 @@ async fn cancel_mid_full_sync_leaves_the_target_as_it_was() {
     s.execute("UPDATE users SET name = 'changed' WHERE id <= 1000")
         .await
         .unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
-    let run = {
-        let (ws, data, cancel) = (ws.clone(), data.clone(), cancel.clone());
-        tokio::spawn(async move { run_job(&ws, JOB, &data, cancel, Reporter::new(JOB, tx)).await })
-    };
+    let (run, mut rx) = spawn_run(&ws, JOB, &data, cancel.clone());
     // Cancel as soon as the first batch is through.
     while let Some(ev) = rx.recv().await {
         if matches!(ev, ProgressEvent::Batch { .. }) {
@@ -65,15 +60,7 @@ async fn cancelled_after_first_batch(target: Kind) {
     };
     let ws = dsp::workspace::load_str(&text, &env.ws()).expect("workspace");
     let data = DataDir::new(env.data());
-    let run = |cancel: CancellationToken| {
-        let (ws, data) = (ws.clone(), data.clone());
-        let (tx, rx) = mpsc::unbounded_channel();
-        let handle =
-            tokio::spawn(
-                async move { run_job(&ws, "J", &data, cancel, Reporter::new("J", tx)).await },
-            );
-        (handle, rx)
-    };
+    let run = |cancel: CancellationToken| spawn_run(&ws, "J", &data, cancel);
     let (h, _rx) = run(CancellationToken::new());
     let first = h.await.unwrap();
     assert_eq!(

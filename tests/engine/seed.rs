@@ -2,16 +2,14 @@
 //! between two PostgreSQL test databases, with the data and read-backs the
 //! full-sync, guard and incremental tests share.
 
-use dsp::engine::progress::{ProgressEvent, Reporter, RunSummary};
-use dsp::engine::runner::run_job;
+use dsp::engine::progress::RunSummary;
 use dsp::paths::DataDir;
 use dsp::workspace::{ColumnMap, ColumnType, Job, Schema, SyncMode, Workspace};
 use sqlx::{Executor, PgPool};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::support;
 use crate::support::end::{End, Kind, lite_pool};
+use crate::support::run::run_and_collect;
 
 pub(crate) const JOB: &str = "Sync Users to Analytics";
 
@@ -29,20 +27,6 @@ pub(crate) fn seed_workspace(
     tgt: &support::TestDb,
     mode: SyncMode,
 ) -> Workspace {
-    let schema = Schema {
-        name: "Users Sync Schema".into(),
-        source_table: "users".into(),
-        target_table: "dim_users".into(),
-        primary_key: vec!["id".into()],
-        cursor_column: Some("updated_at".into()),
-        columns: vec![
-            col("id", "user_id", ColumnType::Integer),
-            col("email", "email", ColumnType::String),
-            col("name", "full_name", ColumnType::String),
-            col("created_at", "created_at", ColumnType::Timestamp),
-            col("score", "score", ColumnType::Integer),
-        ],
-    };
     let job = Job::new(
         JOB,
         "Production DB (Source)",
@@ -56,11 +40,12 @@ pub(crate) fn seed_workspace(
             src.network("Production DB (Source)"),
             tgt.network("Analytics DB (Target)"),
         ],
-        schemas: vec![schema],
+        schemas: seed_workspace_schema(),
         jobs: vec![job],
     }
 }
 
+/// The seed's mapping of `users` onto `dim_users`, cursor `updated_at`.
 pub(crate) fn seed_workspace_schema() -> Vec<Schema> {
     vec![Schema {
         name: "Users Sync Schema".into(),
@@ -84,22 +69,7 @@ pub(crate) fn job_mut(ws: &mut Workspace) -> &mut Job {
 
 /// Runs the job; returns its summary and the log lines it reported.
 pub(crate) async fn run(ws: &Workspace, data: &DataDir) -> (RunSummary, Vec<String>) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let summary = run_job(
-        ws,
-        JOB,
-        data,
-        CancellationToken::new(),
-        Reporter::new(JOB, tx),
-    )
-    .await;
-    let mut lines = Vec::new();
-    while let Ok(ev) = rx.try_recv() {
-        if let ProgressEvent::Log { line, .. } = ev {
-            lines.push(line.to_string());
-        }
-    }
-    (summary, lines)
+    run_and_collect(ws, JOB, data).await.into_parts()
 }
 
 pub(crate) async fn create_users(pool: &PgPool, rows: i64) {

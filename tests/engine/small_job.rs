@@ -6,39 +6,23 @@ use sqlx::Row;
 
 use crate::support::cli::*;
 use crate::support::end::{End, Kind, lite_pool};
+use crate::support::workspace::{ID_V_N, SchemaJob, WorkspaceToml};
 
 /// A schema `S` of `(id, v, n)` from `source` to `target` and a full job `J`.
+/// The schema `S` and full job `J` copying `source_table` into `target_table`.
 pub(crate) fn schema_job(
     source_table: &str,
     target_table: &str,
     batch_size: u64,
     columns: &str,
 ) -> String {
-    format!(
-        r#"
-[[schema]]
-name = "S"
-source_table = "{source_table}"
-target_table = "{target_table}"
-primary_key = "id"
-columns = [
-{columns}
-]
-
-[[job]]
-name = "J"
-source = "Source"
-target = "Target"
-schema = "S"
-mode = "full"
-batch_size = {batch_size}
-"#
-    )
+    SchemaJob::new(source_table, target_table)
+        .batch_size(batch_size)
+        .columns(columns)
+        .toml()
 }
 
-pub(crate) const COLS: &str = r#"  { source = "id", target = "id", type = "integer" },
-  { source = "v", target = "v", type = "string" },
-  { source = "n", target = "n", type = "integer" },"#;
+pub(crate) const COLS: &str = ID_V_N;
 
 pub(crate) async fn small_source(src: &End) {
     src.exec("CREATE TABLE src (id BIGINT PRIMARY KEY, v TEXT, n BIGINT)")
@@ -118,10 +102,9 @@ pub(crate) async fn change_every_row(src: &End) {
 }
 
 pub(crate) fn sqlite_only_workspace(env: &Env) -> String {
-    format!(
-        "[[network]]\nname = \"Source\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n\n\
-         [[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
-        env.sqlite("s").display(),
-        env.sqlite("t").display()
-    ) + &schema_job("src", "dst", 1000, COLS)
+    WorkspaceToml::new()
+        .sqlite("Source", &env.sqlite("s"))
+        .sqlite("Target", &env.sqlite("t"))
+        .schema_job(&SchemaJob::new("src", "dst"))
+        .build()
 }

@@ -3,13 +3,9 @@
 //! normalises each engine's spelling of the same value.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use dsp::engine::progress::{Reporter, RunStatus, RunSummary};
-use dsp::engine::runner::run_job;
-use dsp::paths::DataDir;
-use dsp::workspace::{ColumnType, Workspace};
+use dsp::engine::progress::{RunStatus, RunSummary};
+use dsp::workspace::ColumnType;
 use sqlx::Row;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::end::{End, Kind};
 
@@ -444,29 +440,6 @@ batch_size = 3
         columns.join("\n")
     ));
     t
-}
-
-pub(crate) async fn run_named(
-    ws: &Workspace,
-    data: &DataDir,
-    job: &str,
-) -> (RunSummary, Vec<String>) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let summary = run_job(
-        ws,
-        job,
-        data,
-        CancellationToken::new(),
-        Reporter::new(job, tx),
-    )
-    .await;
-    let mut lines = Vec::new();
-    while let Ok(ev) = rx.try_recv() {
-        if let dsp::engine::progress::ProgressEvent::Log { line, .. } = ev {
-            lines.push(line.to_string());
-        }
-    }
-    (summary, lines)
 }
 
 pub(crate) fn assert_succeeded(s: &RunSummary, lines: &[String], rows: u64, what: &str) {

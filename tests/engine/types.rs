@@ -1,19 +1,17 @@
 //! Every canonical column type through every engine, MySQL's TINYINT(1) and
 //! big unsigned integers, and existing PostgreSQL targets of narrower types.
 
-use dsp::engine::progress::{ProgressEvent, Reporter, RunStatus};
-use dsp::engine::runner::run_job;
+use dsp::engine::progress::RunStatus;
 use dsp::paths::DataDir;
 use dsp::workspace::{ColumnType, Job, Schema, SyncMode, Workspace};
 use sqlx::Executor;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::seed::*;
-use crate::small_job::*;
 use crate::support;
 use crate::support::cli::*;
 use crate::support::end::{End, Kind, lite_pool};
+use crate::support::run::run_and_collect;
+use crate::support::workspace::{SchemaJob, WorkspaceToml};
 
 fn typed_schema(name: &str, source: &str, target: &str) -> Schema {
     use ColumnType::*;
@@ -97,19 +95,7 @@ async fn type_trip(test: &str, route: &[&str]) {
     let data = DataDir::new(dir.path().join("data"));
     for job in &hops {
         let job = job.as_str();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let summary = run_job(
-            &ws,
-            job,
-            &data,
-            CancellationToken::new(),
-            Reporter::new(job, tx),
-        )
-        .await;
-        let mut lines = Vec::new();
-        while let Ok(ProgressEvent::Log { line, .. }) = rx.try_recv() {
-            lines.push(line.to_string());
-        }
+        let (summary, lines) = run_and_collect(&ws, job, &data).await.into_parts();
         assert_eq!(summary.status, RunStatus::Succeeded, "{job}: {lines:#?}");
         assert_eq!((summary.success, summary.failed), (3, 0), "{job}");
     }
@@ -314,11 +300,11 @@ async fn existing_pg_target_types(fallback: bool) {
   { source = "j", target = "j", type = "json" },
   { source = "f", target = "f", type = "float" },"#;
     env.write(
-        &(format!(
-            "[[network]]\nname = \"Source\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n\n",
-            env.sqlite("s").display()
-        ) + &tgt.network_toml("Target")
-            + &schema_job("src", "dst", 1000, cols)),
+        &WorkspaceToml::new()
+            .sqlite("Source", &env.sqlite("s"))
+            .entry(&tgt.network_toml("Target"))
+            .schema_job(&SchemaJob::new("src", "dst").columns(cols))
+            .build(),
     );
     let out = env.dsp(&["run", "J"], &[]);
     out.assert_no_panic(test);

@@ -12,6 +12,7 @@ use dsp::workspace::ColumnType;
 
 use crate::support;
 use crate::support::end::{End, Kind};
+use crate::support::run::run_and_collect;
 use crate::typed::*;
 
 async fn matrix(source: Kind, target: Kind) {
@@ -44,7 +45,7 @@ async fn matrix(source: Kind, target: Kind) {
         "{test}: source as written"
     );
 
-    let (s, lines) = run_named(&ws, &data, "types").await;
+    let (s, lines) = run_and_collect(&ws, "types", &data).await.into_parts();
     assert_succeeded(&s, &lines, cases.len() as u64, &test);
     compare(&test, &want, &tgt.rows("dst_types", &tgt_cols).await);
 
@@ -56,7 +57,7 @@ async fn matrix(source: Kind, target: Kind) {
         MULTI.len(),
         "{test}: composite source rows"
     );
-    let (s, lines) = run_named(&ws, &data, "multi").await;
+    let (s, lines) = run_and_collect(&ws, "multi", &data).await.into_parts();
     assert_succeeded(&s, &lines, MULTI.len() as u64, &format!("{test} composite"));
     compare(
         &format!("{test} composite key"),
@@ -96,7 +97,7 @@ async fn matrix(source: Kind, target: Kind) {
             &cols(&["order", "User Name", "select", "CamelCase"], &names_types),
         )
         .await;
-    let (s, lines) = run_named(&ws, &data, "names").await;
+    let (s, lines) = run_and_collect(&ws, "names", &data).await.into_parts();
     assert_succeeded(&s, &lines, 2, &format!("{test} names"));
     compare(
         &format!("{test} quoted names"),
@@ -130,7 +131,7 @@ async fn matrix(source: Kind, target: Kind) {
     .await;
     let want = src.rows("src_types", &src_cols).await;
     assert_eq!(want.len(), cases.len(), "{test}: source after changes");
-    let (s, lines) = run_named(&ws, &data, "types").await;
+    let (s, lines) = run_and_collect(&ws, "types", &data).await.into_parts();
     assert_succeeded(
         &s,
         &lines,
@@ -143,7 +144,7 @@ async fn matrix(source: Kind, target: Kind) {
         &tgt.rows("dst_types", &tgt_cols).await,
     );
     let multi_want = src.rows("src_multi", &multi_src).await;
-    let (s, lines) = run_named(&ws, &data, "multi").await;
+    let (s, lines) = run_and_collect(&ws, "multi", &data).await.into_parts();
     assert_succeeded(
         &s,
         &lines,
@@ -245,7 +246,7 @@ schema = "S"
     let ws = dsp::workspace::load_str(&text, &dir.path().join("workspace.toml")).unwrap();
     let data = DataDir::new(dir.path().join("data"));
     for round in 0..2 {
-        let (s, lines) = run_named(&ws, &data, "J").await;
+        let (s, lines) = run_and_collect(&ws, "J", &data).await.into_parts();
         assert_succeeded(&s, &lines, 2, &format!("{test} round {round}"));
         let c = cols(&["id", "v"], &[ColumnType::Integer, ColumnType::String]);
         compare(
@@ -318,7 +319,7 @@ max_delete_percent = 100
 "#;
     let ws = dsp::workspace::load_str(&text, &dir.path().join("workspace.toml")).unwrap();
     let data = DataDir::new(dir.path().join("data"));
-    let (s, lines) = run_named(&ws, &data, "J").await;
+    let (s, lines) = run_and_collect(&ws, "J", &data).await.into_parts();
     assert_succeeded(&s, &lines, 3, &test);
     let types = [
         ColumnType::Integer,
@@ -411,7 +412,7 @@ batch_size = 4
 "#;
     let ws = dsp::workspace::load_str(&text, &dir.path().join("workspace.toml")).unwrap();
     let data = DataDir::new(dir.path().join("data"));
-    let (s, lines) = run_named(&ws, &data, "J").await;
+    let (s, lines) = run_and_collect(&ws, "J", &data).await.into_parts();
     assert_succeeded(&s, &lines, 6, &test);
     let types = [ColumnType::Integer, ColumnType::String, ColumnType::Json];
     let c = cols(&["id", "body", "doc"], &types);

@@ -6,6 +6,7 @@ use dsp::workspace::ColumnType;
 
 use crate::support;
 use crate::support::end::{End, Kind};
+use crate::support::run::run_and_collect;
 use crate::typed::*;
 
 /// Timestamps stored without a zone are read in the source network's
@@ -79,7 +80,7 @@ schema = "S"
     let ws = dsp::workspace::load_str(&text, &dir.path().join("workspace.toml"))
         .unwrap_or_else(|e| panic!("{test}: {e}\n{text}"));
     let data = DataDir::new(dir.path().join("data"));
-    let (s, lines) = run_named(&ws, &data, "J").await;
+    let (s, lines) = run_and_collect(&ws, "J", &data).await.into_parts();
     assert_succeeded(&s, &lines, rows.len() as u64, &test);
     let mut want: Vec<Vec<Norm>> = rows
         .iter()
@@ -176,7 +177,7 @@ schema = "Back"
     let ws = dsp::workspace::load_str(&text, &dir.path().join("workspace.toml")).unwrap();
     let data = DataDir::new(dir.path().join("data"));
     for job in ["there", "back"] {
-        let (s, lines) = run_named(&ws, &data, job).await;
+        let (s, lines) = run_and_collect(&ws, job, &data).await.into_parts();
         assert_succeeded(&s, &lines, 3, &format!("{test}: {job}"));
     }
     // The middle holds Berlin wall clock (UTC+1 in winter, +2 in summer).

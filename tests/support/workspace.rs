@@ -82,7 +82,7 @@ batch_size = {batch_size}
 
 /// Workspace text assembled from its entries in order, each entry's TOML
 /// separated from the previous one by a blank line.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct WorkspaceToml {
     text: String,
 }
