@@ -2,12 +2,12 @@
 //! each kind of bad input is rejected with its field and line, a save keeps the
 //! user's comments and is private to the user, and no secret is ever printed.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dsp::workspace::{self, ColumnType, EngineKind, Network, Secret, SyncMode};
+
+use crate::support;
 
 fn seed_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/seed.toml")

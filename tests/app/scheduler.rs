@@ -3,8 +3,6 @@
 //! process runs a per-second SQLite job and stops cleanly on SIGTERM; a run held
 //! elsewhere (the TUI) keeps the daemon's run from overlapping it.
 
-mod support;
-
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +17,8 @@ use dsp::workspace::{self, Workspace};
 use sqlx::Connection;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+
+use crate::support;
 
 fn ws_with_schedule(expr: &str) -> Workspace {
     let text = format!(
