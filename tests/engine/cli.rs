@@ -10,6 +10,7 @@ use crate::small_job::*;
 use crate::support;
 use crate::support::cli::*;
 use crate::support::end::{End, lite_pool};
+use crate::support::workspace::{SchemaJob, WorkspaceToml};
 
 fn dsp_run(ws: &std::path::Path, data: &std::path::Path, jobs: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(support::dsp_bin())
@@ -206,21 +207,23 @@ fn a_malformed_workspace_is_a_usage_error_with_its_line() {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Killed, cancelled and concurrent runs
-
+/// A missing SQLite source file is an error naming the network, and is not
+/// created; relative paths are resolved against the workspace file, not the
+/// current directory; a run leaves the source file byte for byte as it was.
 #[tokio::test]
 async fn sqlite_files_missing_relative_and_untouched() {
     let env = Env::new();
     std::fs::create_dir_all(env.dir.path().join("dbs")).unwrap();
     let rel = |name: &str| format!("dbs/{name}.db");
-    let text = format!(
-        "[[network]]\nname = \"Lite Source\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n\n\
-         [[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
-        rel("src"),
-        rel("dst")
-    ) + &schema_job("src", "dst", 2, COLS)
-        .replace("source = \"Source\"", "source = \"Lite Source\"");
+    let text = WorkspaceToml::new()
+        .sqlite("Lite Source", Path::new(&rel("src")))
+        .sqlite("Target", Path::new(&rel("dst")))
+        .schema_job(
+            &SchemaJob::new("src", "dst")
+                .batch_size(2)
+                .source("Lite Source"),
+        )
+        .build();
     env.write(&text);
     let src_path = env.dir.path().join(rel("src"));
 
@@ -290,6 +293,3 @@ async fn sqlite_files_missing_relative_and_untouched() {
     );
     assert_eq!(t.dump("dst").await.len(), 5);
 }
-
-// ---------------------------------------------------------------------------
-// Least privilege

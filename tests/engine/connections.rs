@@ -141,13 +141,15 @@ async fn a_wrong_password_is_a_failed_run_naming_the_network() {
 async fn an_unreachable_port_fails_quickly_naming_the_network() {
     for kind in ["postgresql", "mysql"] {
         let env = Env::new();
-        let text = format!(
+        let dead = format!(
             "[[network]]\nname = \"Dead {kind}\"\ntype = \"{kind}\"\nhost = \"127.0.0.1\"\nport = 1\n\
-             database = \"nothing\"\nusername = \"nobody\"\nssl_mode = \"disable\"\n\n\
-             [[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
-            env.sqlite("t").display()
-        ) + &schema_job("src", "dst", 1000, COLS)
-            .replace("source = \"Source\"", &format!("source = \"Dead {kind}\""));
+             database = \"nothing\"\nusername = \"nobody\"\nssl_mode = \"disable\"\n"
+        );
+        let text = WorkspaceToml::new()
+            .entry(&dead)
+            .sqlite("Target", &env.sqlite("t"))
+            .schema_job(&SchemaJob::new("src", "dst").source(&format!("Dead {kind}")))
+            .build();
         env.write(&text);
         let out = env.dsp(&["run", "J"], &[]);
         out.assert_failed_naming(&format!("unreachable {kind}"), &[&format!("Dead {kind}")]);
@@ -180,8 +182,6 @@ async fn an_unreachable_source_is_a_failed_run_naming_the_network() {
         .unwrap();
     assert!(!exists);
 }
-
-// ---- every canonical type through every engine ----
 
 #[tokio::test]
 async fn secrets_never_reach_output_or_the_data_dir() {
@@ -279,9 +279,6 @@ async fn secrets_never_reach_output_or_the_data_dir() {
     drop((su, tu));
 }
 
-// ---------------------------------------------------------------------------
-// Tables, columns, types
-
 /// A password full of URL syntax still logs in (no URL is built from it) and
 /// is never echoed, whether the login works or not.
 #[tokio::test]
@@ -298,15 +295,16 @@ async fn a_password_with_url_syntax_logs_in_and_stays_secret() {
     let user = MyUser::create(db, &sql_literal).await;
     let var = "DSP_TEST_URL_PASSWORD";
     env.write(
-        &(my_network_as(
-            db,
-            "Source",
-            &user.name,
-            &format!("password_env = \"{var}\""),
-        ) + &format!(
-            "\n[[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
-            env.sqlite("t").display()
-        ) + &schema_job("src", "dst", 1000, COLS)),
+        &WorkspaceToml::new()
+            .entry(&my_network_as(
+                db,
+                "Source",
+                &user.name,
+                &format!("password_env = \"{var}\""),
+            ))
+            .sqlite("Target", &env.sqlite("t"))
+            .schema_job(&SchemaJob::new("src", "dst"))
+            .build(),
     );
     let out = env.dsp(&["run", "J"], &[(var, secret)]);
     out.assert_no_panic("URL-syntax password");
@@ -333,9 +331,6 @@ async fn a_password_with_url_syntax_logs_in_and_stays_secret() {
     }
     drop(user);
 }
-
-// ---------------------------------------------------------------------------
-// SQLite files
 
 /// A source login that may only SELECT the table is enough: the source is
 /// used read-only.
@@ -374,12 +369,11 @@ async fn a_select_only_source_login_is_enough() {
             End::Lite(..) => unreachable!(),
         };
         env.write(
-            &(network
-                + &format!(
-                    "\n[[network]]\nname = \"Target\"\ntype = \"sqlite\"\ndatabase = \"{}\"\n",
-                    env.sqlite("t").display()
-                )
-                + &schema_job("src", "dst", 2, COLS)),
+            &WorkspaceToml::new()
+                .entry(&network)
+                .sqlite("Target", &env.sqlite("t"))
+                .schema_job(&SchemaJob::new("src", "dst").batch_size(2))
+                .build(),
         );
         let out = env.dsp(&["run", "J"], &[]);
         out.assert_no_panic(&test);
@@ -451,9 +445,6 @@ async fn a_dml_only_mysql_target_login_syncs_or_names_the_privilege() {
     }
     drop(user);
 }
-
-// ---------------------------------------------------------------------------
-// Failed rows
 
 #[tokio::test]
 async fn connection_test_introspection_and_job_check() {

@@ -107,5 +107,3 @@ async fn sqlite_to_pg() {
 async fn pg_to_sqlite() {
     cross_engine(Kind::Pg, Kind::Lite).await;
 }
-
-// ---- cancel and bad targets ----

@@ -399,9 +399,6 @@ async fn integers_too_large_for_a_mysql_decimal_5_0_fail_their_row() {
     integer_into_narrow_decimal(Kind::My).await;
 }
 
-/// A missing SQLite source file is an error naming the network, and is not
-/// created; relative paths are resolved against the workspace file, not the
-/// current directory; a run leaves the source file byte for byte as it was.
 /// SQLite stores whatever bytes it is given as TEXT. A value that is not
 /// UTF-8 fails its own row, named by key, within max_failed; a bytes column
 /// keeps such a value exactly; every other row arrives.

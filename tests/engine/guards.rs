@@ -201,9 +201,6 @@ async fn json_or_text_into_an_existing_mysql_integer_column_is_refused() {
     type_mismatch(Kind::My).await;
 }
 
-// ---------------------------------------------------------------------------
-// Usage and workspace errors (exit 2, before any database is touched)
-
 #[tokio::test]
 async fn null_and_duplicate_source_keys_are_reported_by_key() {
     let (src, tgt, s, t) = dbs!("null_and_duplicate_source_keys_are_reported_by_key");

@@ -130,8 +130,6 @@ async fn incremental_integer_cursor_is_read_in_numeric_order() {
     assert_eq!(wm.as_deref(), Some("30"));
 }
 
-// ---- the same sync between every kind of engine ----
-
 #[tokio::test]
 async fn lookback_catches_rows_committed_late_with_an_older_cursor() {
     let (src, tgt, s, t) = dbs!("lookback_catches_rows_committed_late_with_an_older_cursor");
@@ -165,8 +163,6 @@ async fn lookback_catches_rows_committed_late_with_an_older_cursor() {
     let wm = dsp::engine::state::read_watermark(&data, JOB).unwrap();
     assert_eq!(wm.as_deref(), Some("2024-01-01 00:00:00+00"));
 }
-
-// ---- `dsp run` ----
 
 /// The target refusing a batch (here a CHECK constraint) stops an incremental
 /// run there: the batches before it stay committed and the watermark stands

@@ -31,9 +31,6 @@ pub(crate) async fn small_source(src: &End) {
         .await;
 }
 
-// ---------------------------------------------------------------------------
-// Connections
-
 impl End {
     /// `SELECT id, v, n FROM table ORDER BY id`.
     pub(crate) async fn dump(&self, table: &str) -> Vec<(i64, Option<String>, Option<i64>)> {

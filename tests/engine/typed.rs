@@ -126,9 +126,6 @@ pub(crate) fn lite_cell(r: &sqlx::sqlite::SqliteRow, i: usize, ty: ColumnType) -
     }
 }
 
-// ---------------------------------------------------------------------------
-// The data
-
 pub(crate) const TYPES: [ColumnType; 8] = [
     ColumnType::Integer,
     ColumnType::Integer,

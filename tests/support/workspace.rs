@@ -20,8 +20,9 @@ pub const ID_V_N: &str = r#"  { source = "id", target = "id", type = "integer" }
   { source = "n", target = "n", type = "integer" },"#;
 
 /// A schema `S` keyed on `id` and a full job `J` that copies it from network
-/// `Source` to network `Target`.
+/// `Source` (unless told otherwise) to network `Target`.
 pub struct SchemaJob {
+    source: String,
     source_table: String,
     target_table: String,
     batch_size: u64,
@@ -32,11 +33,18 @@ impl SchemaJob {
     /// `source_table` into `target_table` in batches of 1000, mapping `(id, v, n)`.
     pub fn new(source_table: &str, target_table: &str) -> SchemaJob {
         SchemaJob {
+            source: "Source".into(),
             source_table: source_table.into(),
             target_table: target_table.into(),
             batch_size: 1000,
             columns: ID_V_N.into(),
         }
+    }
+
+    /// The job reads from the network named `network`.
+    pub fn source(mut self, network: &str) -> SchemaJob {
+        self.source = network.into();
+        self
     }
 
     pub fn batch_size(mut self, rows: u64) -> SchemaJob {
@@ -52,6 +60,7 @@ impl SchemaJob {
 
     pub fn toml(&self) -> String {
         let SchemaJob {
+            source,
             source_table,
             target_table,
             batch_size,
@@ -70,7 +79,7 @@ columns = [
 
 [[job]]
 name = "J"
-source = "Source"
+source = "{source}"
 target = "Target"
 schema = "S"
 mode = "full"
