@@ -1,13 +1,13 @@
-//! The workspace file (SPEC §1) and `dsp check` (SPEC §3): the seed example loads,
+//! The workspace file and `dsp check`: the seed example loads,
 //! each kind of bad input is rejected with its field and line, a save keeps the
 //! user's comments and is private to the user, and no secret is ever printed.
-
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dsp::workspace::{self, ColumnType, EngineKind, Network, Secret, SyncMode};
+
+use crate::support;
 
 fn seed_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/seed.toml")

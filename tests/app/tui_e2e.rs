@@ -4,11 +4,11 @@
 //! Needs tmux and `target/release/dsp` (`cargo build --release`; `.ci/run` builds
 //! it first). Without them the test says it skipped; in CI it fails instead.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use crate::support;
 
 fn release_bin() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

@@ -1,9 +1,6 @@
-//! The terminal UI (SPEC §6) without a terminal: rendering into ratatui's
+//! The terminal UI without a terminal: rendering into ratatui's
 //! TestBackend at 80x24 and 120x40, and keys driving the app state — forms that
 //! save to the workspace file, deletes that confirm, Run Now on a real SQLite job.
-#![cfg(feature = "tui")]
-
-mod support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +17,8 @@ use dsp::workspace::{self, SyncMode};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::{mpsc, watch};
+
+use crate::support;
 
 fn screen(app: &App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();

@@ -1,9 +1,7 @@
-//! Scheduling (SPEC §5) and `dsp daemon` (SPEC §3): fires on time under a paused
+//! Scheduling and `dsp daemon`: fires on time under a paused
 //! clock, skips and logs an overlapping fire, follows schedule edits; the daemon
 //! process runs a per-second SQLite job and stops cleanly on SIGTERM; a run held
 //! elsewhere (the TUI) keeps the daemon's run from overlapping it.
-
-mod support;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,6 +17,8 @@ use dsp::workspace::{self, Workspace};
 use sqlx::Connection;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+
+use crate::support;
 
 fn ws_with_schedule(expr: &str) -> Workspace {
     let text = format!(

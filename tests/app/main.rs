@@ -1,0 +1,12 @@
+//! The application around the engine: the workspace file and `dsp check`, the
+//! scheduler and `dsp daemon`, and the terminal UI (in a test backend, and the
+//! release binary in a real terminal).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod scheduler;
+#[cfg(feature = "tui")]
+mod tui;
+mod tui_e2e;
+mod workspace_file;

@@ -1,0 +1,26 @@
+//! The sync engine against real servers, one module per theme. Each test gets
+//! private databases (see `support`); without a server it says it skipped.
+//!
+//! Fixtures shared by several themes: `seed` (the seed example's job between
+//! PostgreSQL databases), `typed` (hard values of every type, compared after
+//! normalising), `small_job` (a small table and job `J` for the failure tests).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[macro_use]
+mod seed;
+mod small_job;
+mod typed;
+
+mod cli;
+mod connections;
+mod cross_engine;
+mod failed_rows;
+mod full_sync;
+mod guards;
+mod incremental;
+mod interrupted;
+mod types;
+mod values;
+mod zones;
