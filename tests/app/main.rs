@@ -5,6 +5,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[cfg(feature = "tui")]
+mod form_fields;
+mod fuzz_workspace;
+#[cfg(feature = "tui")]
+mod keys;
 mod scheduler;
 #[cfg(feature = "tui")]
 mod tui;

@@ -23,4 +23,5 @@ mod incremental;
 mod interrupted;
 mod types;
 mod values;
+mod watermark;
 mod zones;

@@ -3,7 +3,6 @@
 //! TestBackend at 80x24, lists it. Checked two ways: each binding's own key
 //! events, and a brute-force sweep of printable, Ctrl and special keys through
 //! `App::on_key` in every screen the app has.
-#![cfg(feature = "tui")]
 
 use std::path::PathBuf;
 

@@ -3,7 +3,6 @@
 //! Whenever the form accepts, the file it saves loads and carries the same entry;
 //! whenever the loader refuses the value written in a file, the form refuses it
 //! too, beside that field and with the loader's own sentence.
-#![cfg(feature = "tui")]
 
 use std::path::{Path, PathBuf};
 

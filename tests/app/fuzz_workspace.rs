@@ -10,7 +10,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-const SEED: &str = include_str!("../examples/seed.toml");
+const SEED: &str = include_str!("../../examples/seed.toml");
 const CASES: u32 = 3000;
 
 /// Pieces of TOML that tend to break parsers and validators.

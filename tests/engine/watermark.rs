@@ -3,7 +3,7 @@
 //! target table DSP had to create, the job starts over and says why, instead
 //! of reading only the rows past a watermark that describes another table.
 
-mod support;
+use crate::support;
 
 use dsp::engine::progress::{ProgressEvent, Reporter, RunStatus, RunSummary};
 use dsp::engine::runner::run_job;
