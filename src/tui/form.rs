@@ -156,6 +156,11 @@ impl Form {
                 "Time zone",
                 n.timezone.clone().unwrap_or_default(),
             ),
+            Field::text(
+                "stall_timeout",
+                "Stall timeout",
+                n.stall_timeout.clone().unwrap_or_default(),
+            ),
         ];
         Form {
             kind: FormKind::Network,
@@ -388,6 +393,11 @@ impl Form {
                 .map(|tz| fields::timezone(&tz).map(|_| tz))
                 .transpose()
         });
+        let stall_timeout = self.read("stall_timeout", |t| {
+            fields::optional_text(t)
+                .map(|d| fields::stall_timeout(&d).map(|_| d))
+                .transpose()
+        });
         let password = self.get("password");
         Some(Network {
             name: self.get("name").trim().to_string(),
@@ -402,6 +412,7 @@ impl Form {
                 .then(|| SslMode::parse(self.get("ssl_mode")))
                 .flatten(),
             timezone: timezone?,
+            stall_timeout: stall_timeout?,
         })
     }
 
@@ -502,6 +513,9 @@ impl Form {
                 .and_then(EngineKind::default_port)?
                 .to_string(),
             (FormKind::Network, "timezone") => DEFAULT_TIMEZONE.to_string(),
+            (FormKind::Network, "stall_timeout") => {
+                format!("{}m", fields::DEFAULT_STALL_TIMEOUT.as_secs() / 60)
+            }
             (FormKind::Job, "batch_size") => fields::BATCH_SIZE.default?.to_string(),
             (FormKind::Job, "max_failed") => fields::MAX_FAILED.default?.to_string(),
             (FormKind::Job, "max_delete_percent") => {

@@ -33,6 +33,12 @@ impl<'d> Fields<'_, '_, 'd> {
         {
             self.error("timezone", e);
         }
+        let stall_timeout = self.str_opt("stall_timeout");
+        if let Ok(Some(t)) = &stall_timeout
+            && let Err(e) = fields::stall_timeout(t)
+        {
+            self.error("stall_timeout", e);
+        }
         if let (Ok(k), Ok(None)) = (&kind, &host)
             && *k != EngineKind::Sqlite
         {
@@ -55,6 +61,7 @@ impl<'d> Fields<'_, '_, 'd> {
             password: password.unwrap_or(None).map(Secret::new),
             ssl_mode: ssl_mode.unwrap_or(None),
             timezone: timezone.unwrap_or(None),
+            stall_timeout: stall_timeout.unwrap_or(None),
         })
     }
 

@@ -13,7 +13,7 @@ use toml_edit::Value;
 use super::model::{ColumnType, DEFAULT_BATCH_SIZE, DEFAULT_MAX_DELETE_PERCENT};
 
 /// The keys a `[[network]]` entry may hold, in the order they are written.
-pub const NETWORK_KEYS: [&str; 10] = [
+pub const NETWORK_KEYS: [&str; 11] = [
     "name",
     "type",
     "host",
@@ -24,6 +24,7 @@ pub const NETWORK_KEYS: [&str; 10] = [
     "password",
     "ssl_mode",
     "timezone",
+    "stall_timeout",
 ];
 
 /// The keys a `[[schema]]` entry may hold.
@@ -215,6 +216,20 @@ pub fn timezone(name: &str) -> Result<chrono_tz::Tz, String> {
     name.parse::<chrono_tz::Tz>().map_err(|_| {
         format!("\"{name}\" is not an IANA time zone name such as \"UTC\" or \"Europe/Berlin\"")
     })
+}
+
+/// A run that hears nothing from a server for this long gives up on it: long
+/// enough for a large statement to finish, short enough that a dead network
+/// does not hold a job (and its schedule) for hours.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `stall_timeout`: a duration of at least one second and at most a day.
+pub fn stall_timeout(text: &str) -> Result<Duration, String> {
+    let d = super::duration::parse(text)?;
+    if d.is_zero() || d > Duration::from_secs(86_400) {
+        return Err(format!("\"{}\" is out of range; use 1s to 1d", text.trim()));
+    }
+    Ok(d)
 }
 
 /// `schedule`: a crontab expression, 5 fields or 6 with seconds first.

@@ -144,6 +144,9 @@ pub struct Network {
     pub ssl_mode: Option<SslMode>,
     /// IANA zone of timestamps stored without one; default UTC.
     pub timezone: Option<String>,
+    /// How long a run waits for this server to answer before it gives up on a
+    /// connection that went silent (a duration such as `5m`).
+    pub stall_timeout: Option<String>,
 }
 
 impl Network {
@@ -159,6 +162,7 @@ impl Network {
             password: None,
             ssl_mode: None,
             timezone: None,
+            stall_timeout: None,
         }
     }
 
@@ -168,6 +172,15 @@ impl Network {
 
     pub fn ssl(&self) -> SslMode {
         self.ssl_mode.unwrap_or_default()
+    }
+
+    /// How long a run waits for an answer from this network (the loader has
+    /// checked the text).
+    pub fn stall_timeout(&self) -> std::time::Duration {
+        self.stall_timeout
+            .as_deref()
+            .and_then(|t| crate::workspace::fields::stall_timeout(t).ok())
+            .unwrap_or(crate::workspace::fields::DEFAULT_STALL_TIMEOUT)
     }
 
     pub fn timezone_name(&self) -> &str {

@@ -122,6 +122,7 @@ fn network_fields(n: &Network) -> Fields {
         ),
         ("ssl_mode", n.ssl_mode.map(|m| Value::from(m.as_str()))),
         ("timezone", opt_s(&n.timezone)),
+        ("stall_timeout", opt_s(&n.stall_timeout)),
     ]
 }
 

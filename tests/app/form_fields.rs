@@ -226,6 +226,7 @@ fn entry_toml(form: &Form) -> String {
                 ),
                 ("ssl_mode", string("ssl_mode")),
                 ("timezone", string("timezone")),
+                ("stall_timeout", string("stall_timeout")),
             ]);
         }
         FormKind::Schema => {
@@ -304,6 +305,7 @@ fn form_keys(field: &str) -> Vec<&'static str> {
         "password",
         "ssl_mode",
         "timezone",
+        "stall_timeout",
         "source_table",
         "target_table",
         "primary_key",

@@ -11,6 +11,7 @@ mod support;
 #[macro_use]
 mod seed;
 mod small_job;
+mod stalls;
 mod typed;
 
 mod cli;

@@ -15,12 +15,15 @@
 
 mod apply;
 mod finish;
+mod liveness;
 mod open;
 mod plan;
 mod report;
 mod setup;
 mod stop;
 mod stream;
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use futures::FutureExt;
@@ -70,7 +73,9 @@ pub async fn run_job(
     summary
 }
 
-/// Runs the phases; a panic inside them (a bug) becomes a failed run.
+/// Runs the phases; a panic inside them (a bug) becomes a failed run, and so
+/// does a server that stops answering (see `liveness`): the phases are then
+/// dropped where they wait, closing their connections.
 async fn execute_guarded(
     report: &mut Report,
     ws: &Workspace,
@@ -78,19 +83,38 @@ async fn execute_guarded(
     job: &str,
     cancel: &CancellationToken,
 ) -> Result<(), Stop> {
+    let live = Arc::new(liveness::Liveness::new(
+        "the source and target networks".into(),
+        connect_limit(ws, job),
+    ));
     // Boxed as `Send` here, where every lifetime is concrete: callers spawn
     // runs on the multi-threaded runtime, and without this the compiler cannot
     // prove that sqlx's futures inside are `Send` for all lifetimes.
     let execute: futures::future::BoxFuture<'_, Result<(), Stop>> =
-        Box::pin(execute(report, ws, data, job, cancel));
-    std::panic::AssertUnwindSafe(execute)
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| {
+        Box::pin(execute(report, ws, data, job, cancel, &live));
+    let guarded = std::panic::AssertUnwindSafe(execute).catch_unwind();
+    tokio::select! {
+        r = guarded => r.unwrap_or_else(|_| {
             Err(Stop::Failed(
                 "internal error in DSP (a bug); the run stopped and the target keeps its last committed state".into(),
             ))
-        })
+        }),
+        why = live.stalled() => Err(Stop::Failed(why)),
+    }
+}
+
+/// While connecting, the run waits on both ends, each connection bounded by
+/// its own network's limit (which names it); the watchdog stays behind them.
+fn connect_limit(ws: &Workspace, job: &str) -> std::time::Duration {
+    let job = ws.job(job);
+    [job.map(|j| &j.source), job.map(|j| &j.target)]
+        .into_iter()
+        .flatten()
+        .filter_map(|n| ws.network(n))
+        .map(|n| n.stall_timeout())
+        .max()
+        .unwrap_or(crate::workspace::fields::DEFAULT_STALL_TIMEOUT)
+        + std::time::Duration::from_secs(5)
 }
 
 /// The run's phases, in order: open both ends, plan, stream, apply.
@@ -100,8 +124,9 @@ async fn execute(
     data: &DataDir,
     job: &str,
     cancel: &CancellationToken,
+    live: &Arc<liveness::Liveness>,
 ) -> Result<(), Stop> {
-    let s = Setup::new(ws, data, job, cancel)?;
+    let s = Setup::new(ws, data, job, cancel, live)?;
     report.log(
         Level::Info,
         format!("Fetching records from source: {}", s.schema.source_table),

@@ -2,9 +2,11 @@
 //! how an error names the end it happened on.
 
 use std::fmt::Display;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::liveness::Liveness;
 use super::stop::{Stop, or_cancel};
 use crate::engine::db;
 use crate::engine::db::connect::describe;
@@ -27,6 +29,8 @@ pub(super) struct Setup<'a> {
 /// One end of the run: its network and table, and the words that name both
 /// in its errors.
 pub(super) struct Side<'a> {
+    /// What the run heard last, shared by both ends and the watchdog.
+    live: Arc<Liveness>,
     pub(super) net: &'a Network,
     pub(super) table: &'a str,
     /// `source network "S" (postgresql://h:5432/db), table users`
@@ -40,6 +44,7 @@ impl<'a> Setup<'a> {
         data: &'a DataDir,
         job: &str,
         cancel: &'a CancellationToken,
+        live: &Arc<Liveness>,
     ) -> Result<Self, Stop> {
         let found = ws
             .job(job)
@@ -62,8 +67,8 @@ impl<'a> Setup<'a> {
             data,
             watermarks,
             schema,
-            source: Side::new(ws, "source", source, &schema.source_table),
-            target: Side::new(ws, "target", target, &schema.target_table),
+            source: Side::new(ws, "source", source, &schema.source_table, live),
+            target: Side::new(ws, "target", target, &schema.target_table, live),
             cancel,
             job,
         })
@@ -76,8 +81,15 @@ impl<'a> Setup<'a> {
 }
 
 impl<'a> Side<'a> {
-    fn new(ws: &Workspace, role: &str, net: &'a Network, table: &'a str) -> Self {
+    fn new(
+        ws: &Workspace,
+        role: &str,
+        net: &'a Network,
+        table: &'a str,
+        live: &Arc<Liveness>,
+    ) -> Self {
         Side {
+            live: live.clone(),
             net,
             table,
             label: format!(
@@ -101,13 +113,28 @@ impl<'a> Side<'a> {
         }
     }
 
-    /// Awaits an operation on this end unless the run is cancelled first.
+    /// Awaits an operation on this end unless the run is cancelled first;
+    /// the run's watchdog gives it this network's `stall_timeout`.
     pub(super) async fn op<T, E: Display>(
         &self,
         cancel: &CancellationToken,
         fut: impl Future<Output = Result<T, E>>,
     ) -> Result<T, Stop> {
-        or_cancel(cancel, fut).await.map_err(|s| self.name(s))
+        self.waiting("answer");
+        let r = or_cancel(cancel, fut).await.map_err(|s| self.name(s));
+        self.live.beat();
+        r
+    }
+
+    /// From now on the run waits on this end for `what`.
+    pub(super) fn waiting(&self, what: &'static str) {
+        self.live
+            .waiting_for(&self.label, what, self.net.stall_timeout());
+    }
+
+    /// This end answered.
+    pub(super) fn answered(&self) {
+        self.live.beat();
     }
 }
 

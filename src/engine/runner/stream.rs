@@ -47,7 +47,18 @@ pub(super) struct Reader {
     rx: mpsc::Receiver<ReadMsg>,
     /// Stops the reader without cancelling the run.
     stop: CancellationToken,
-    task: JoinHandle<()>,
+    /// `None` once `finish` has taken it.
+    task: Option<JoinHandle<()>>,
+}
+
+/// A run dropped where it waits (a stalled server) stops its reader too,
+/// closing the source connection and its snapshot.
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
 }
 
 impl Reader {
@@ -75,16 +86,22 @@ impl Reader {
                 }
             })
         };
-        Reader { rx, stop, task }
+        Reader {
+            rx,
+            stop,
+            task: Some(task),
+        }
     }
 
     /// Receives the next chunk of a batch; `None` when the source is done.
-    pub(super) async fn next(&mut self, cancel: &CancellationToken) -> Result<Option<Batch>, Stop> {
+    pub(super) async fn next(&mut self, s: &Setup<'_>) -> Result<Option<Batch>, Stop> {
+        s.source.waiting("rows");
         let msg = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return Err(Stop::by_operator()),
+            _ = s.cancel.cancelled() => return Err(Stop::by_operator()),
             m = self.rx.recv() => m,
         };
+        s.source.answered();
         match msg {
             None => Ok(None),
             Some(Err(e)) => Err(Stop::Failed(e)),
@@ -94,13 +111,16 @@ impl Reader {
 
     /// Stops reading. After a run that succeeded the reader has finished its
     /// work, and is awaited; after one that failed it is aborted wherever it is.
-    pub(super) async fn finish(self, succeeded: bool) {
+    pub(super) async fn finish(mut self, succeeded: bool) {
         self.stop.cancel();
-        drop(self.rx);
-        if succeeded {
-            let _ = self.task.await;
-        } else {
-            self.task.abort();
+        let task = self.task.take();
+        drop(self);
+        if let Some(task) = task {
+            if succeeded {
+                let _ = task.await;
+            } else {
+                task.abort();
+            }
         }
     }
 }

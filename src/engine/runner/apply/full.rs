@@ -70,7 +70,7 @@ async fn load(
         written: 0,
         kept: Vec::new(),
     };
-    while let Some(mut chunk) = reader.next(cancel).await? {
+    while let Some(mut chunk) = reader.next(s).await? {
         report.account(&s.job, &chunk, cancel).await?;
         loaded.kept.append(&mut chunk.kept);
         t.op(cancel, w.write(&chunk.rows, stage)).await?;

@@ -98,7 +98,7 @@ async fn stage_batch(
 ) -> Result<Option<StagedBatch>, Stop> {
     let (t, cancel) = (&s.target, s.cancel);
     let mut b = StagedBatch::default();
-    while let Some(chunk) = reader.next(cancel).await? {
+    while let Some(chunk) = reader.next(s).await? {
         report.account(&s.job, &chunk, cancel).await?;
         if chunk.last_cursor.is_some() {
             b.cursor = chunk.last_cursor.clone();

@@ -1,0 +1,229 @@
+//! A run never waits forever: a server that stops answering mid-run (no
+//! packets, no reset — a TCP proxy on 127.0.0.1 that stops forwarding) fails
+//! the run within the network's `stall_timeout`, naming the network and what
+//! the run waited for; the target keeps its last consistent state, and the
+//! next run, once the network is back, leaves the target equal to the source.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use dsp::engine::progress::{ProgressEvent, RunStatus, RunSummary};
+use dsp::paths::DataDir;
+use dsp::workspace::{Job, SyncMode, Workspace};
+use tokio_util::sync::CancellationToken;
+
+use crate::seed::*;
+use crate::support::end::{End, Kind};
+use crate::support::proxy::Proxy;
+use crate::support::run::{run_and_collect, spawn_run};
+
+/// Far below the default, so that a stall shows in seconds.
+const STALL: &str = "2s";
+/// A run that outlives this has hung: the test fails instead of waiting.
+const HUNG: Duration = Duration::from_secs(60);
+
+fn upstream(end: &End) -> SocketAddr {
+    match end {
+        End::Pg(db, _) | End::My(db, _) => {
+            let host = db.host.replace("localhost", "127.0.0.1");
+            format!("{host}:{}", db.port).parse().expect("host:port")
+        }
+        End::Lite(..) => unreachable!("SQLite has no network"),
+    }
+}
+
+/// The seed's job between `src` and `tgt`, one of them reached through `proxy`.
+fn workspace(src: &End, tgt: &End, proxied: &str, proxy: &Proxy, mode: SyncMode) -> Workspace {
+    let mut networks = vec![
+        src.network("Production DB (Source)"),
+        tgt.network("Analytics DB (Target)"),
+    ];
+    for n in &mut networks {
+        n.stall_timeout = Some(STALL.into());
+        if n.name == proxied {
+            n.host = Some("127.0.0.1".into());
+            n.port = Some(proxy.addr.port());
+        }
+    }
+    let mut job = Job::new(
+        JOB,
+        "Production DB (Source)",
+        "Analytics DB (Target)",
+        "Users Sync Schema",
+        mode,
+    );
+    job.batch_size = Some(1000);
+    Workspace {
+        path: None,
+        networks,
+        schemas: seed_workspace_schema(),
+        jobs: vec![job],
+    }
+}
+
+/// Source and target with `rows` users in the source; `None` when a server
+/// is missing (the test has said it skipped).
+async fn ends(
+    test: &str,
+    dir: &tempfile::TempDir,
+    source: Kind,
+    target: Kind,
+    rows: i64,
+) -> Option<(End, End, Mirror)> {
+    let src = End::new(source, test, dir, "source").await?;
+    let tgt = End::new(target, test, dir, "target").await?;
+    src.exec(users_ddl(source)).await;
+    let (sql, expect) = users_insert(1, rows, "2024-01-01 00:00:00");
+    // Only MySQL reads backslashes in literals as escapes.
+    let sql = if source == Kind::My {
+        sql
+    } else {
+        sql.replace("\\\\", "\\")
+    };
+    src.exec(&sql).await;
+    Some((src, tgt, expect))
+}
+
+async fn bounded(run: impl Future<Output = RunSummary>) -> (RunSummary, Duration) {
+    let t = Instant::now();
+    let summary = tokio::time::timeout(HUNG, run)
+        .await
+        .expect("the run hung past its stall_timeout");
+    (summary, t.elapsed())
+}
+
+/// The network is back: old connections are gone, new ones go through.
+fn network_back(proxy: &Proxy) {
+    proxy.cut();
+    proxy.forward();
+}
+
+async fn source_stalls_mid_read(source: Kind) {
+    let test = format!("source_stalls_mid_read {source:?}");
+    let dir = crate::support::temp_dir();
+    let Some((src, tgt, expect)) = ends(&test, &dir, source, Kind::Pg, 20_000).await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream(&src)).await;
+    let ws = workspace(&src, &tgt, "Production DB (Source)", &proxy, SyncMode::Full);
+    let data = DataDir::new(dir.path().join("data"));
+
+    // Past the handshake and the introspection, inside the rows.
+    proxy.fault_after(300_000, false);
+    let (summary, took) = bounded(async { run_and_collect(&ws, JOB, &data).await.summary }).await;
+    assert_eq!(summary.status, RunStatus::Failed, "{test}: {summary:?}");
+    let why = summary.error.unwrap_or_default();
+    assert!(
+        why.starts_with("source network \"Production DB (Source)\"")
+            && why.contains("no rows for 2s")
+            && why.contains("stall_timeout"),
+        "{test}: {why}"
+    );
+    assert!(took < Duration::from_secs(30), "{test}: took {took:?}");
+    assert_eq!(
+        tgt.target_rows().await,
+        Vec::new(),
+        "{test}: all or nothing"
+    );
+
+    network_back(&proxy);
+    let c = run_and_collect(&ws, JOB, &data).await;
+    assert_eq!(
+        c.summary.status,
+        RunStatus::Succeeded,
+        "{test}: {:#?}",
+        c.lines()
+    );
+    assert_eq!(tgt.target_rows().await, expect, "{test}");
+}
+
+#[tokio::test]
+async fn a_pg_source_that_stops_answering_mid_read_fails_the_run() {
+    source_stalls_mid_read(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn a_mysql_source_that_stops_answering_mid_read_fails_the_run() {
+    source_stalls_mid_read(Kind::My).await;
+}
+
+async fn target_stalls_mid_write(target: Kind, mode: SyncMode) {
+    let test = format!("target_stalls_mid_write {target:?} {mode:?}");
+    let dir = crate::support::temp_dir();
+    let Some((src, tgt, expect)) = ends(&test, &dir, Kind::Pg, target, 20_000).await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream(&tgt)).await;
+    let ws = workspace(&src, &tgt, "Analytics DB (Target)", &proxy, mode);
+    let data = DataDir::new(dir.path().join("data"));
+
+    let (handle, mut events) = spawn_run(&ws, JOB, &data, CancellationToken::new());
+    let t = Instant::now();
+    let stall = async {
+        // The first batch is written: from here the target hears nothing.
+        while let Some(ev) = events.recv().await {
+            if matches!(ev, ProgressEvent::Batch { .. }) {
+                proxy.stall();
+                break;
+            }
+        }
+        // Keep draining, so the run never waits on its listener.
+        while events.recv().await.is_some() {}
+    };
+    let (summary, _) = tokio::join!(async { tokio::time::timeout(HUNG, handle).await }, stall);
+    let summary = summary
+        .expect("the run hung past its stall_timeout")
+        .expect("run task");
+    assert_eq!(summary.status, RunStatus::Failed, "{test}: {summary:?}");
+    let why = summary.error.unwrap_or_default();
+    assert!(
+        why.starts_with("target network \"Analytics DB (Target)\"")
+            && why.contains("no answer for 2s"),
+        "{test}: {why}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(30), "{test}");
+
+    network_back(&proxy);
+    let c = run_and_collect(&ws, JOB, &data).await;
+    assert_eq!(
+        c.summary.status,
+        RunStatus::Succeeded,
+        "{test}: {:#?}",
+        c.lines()
+    );
+    assert_eq!(tgt.target_rows().await, expect, "{test}");
+}
+
+#[tokio::test]
+async fn a_pg_target_that_stops_answering_mid_full_sync_fails_the_run() {
+    target_stalls_mid_write(Kind::Pg, SyncMode::Full).await;
+}
+
+#[tokio::test]
+async fn a_mysql_target_that_stops_answering_mid_incremental_sync_fails_the_run() {
+    target_stalls_mid_write(Kind::My, SyncMode::Incremental).await;
+}
+
+/// A server that accepts the connection and then says nothing at all.
+#[tokio::test]
+async fn a_server_silent_from_the_first_byte_fails_the_run() {
+    let test = "a_server_silent_from_the_first_byte_fails_the_run";
+    let dir = crate::support::temp_dir();
+    let Some((src, tgt, _)) = ends(test, &dir, Kind::Pg, Kind::Pg, 10).await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream(&src)).await;
+    proxy.stall();
+    let ws = workspace(&src, &tgt, "Production DB (Source)", &proxy, SyncMode::Full);
+    let data = DataDir::new(dir.path().join("data"));
+    let (summary, took) = bounded(async { run_and_collect(&ws, JOB, &data).await.summary }).await;
+    assert_eq!(summary.status, RunStatus::Failed, "{summary:?}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let why = summary.error.unwrap_or_default();
+    assert!(
+        why.contains("network \"Production DB (Source)\"")
+            && why.contains("no answer for 2s")
+            && why.contains("stall_timeout"),
+        "{why}"
+    );
+}
