@@ -158,6 +158,12 @@ impl From<String> for Stop {
     }
 }
 
+impl From<crate::engine::Error> for Stop {
+    fn from(e: crate::engine::Error) -> Self {
+        Stop::Failed(e.to_string())
+    }
+}
+
 struct Run {
     reporter: Reporter,
     lines: Vec<LogLine>,
@@ -181,7 +187,7 @@ struct Run {
 /// (`Source::count_alongside`). Batch lines and progress wait for it, so the
 /// log reads as if it came first: the total, then batch k of N.
 struct PendingTotal {
-    count: tokio::task::JoinHandle<Result<u64, String>>,
+    count: tokio::task::JoinHandle<Result<u64, crate::engine::Error>>,
     batch_size: u64,
     /// Names the source in the count's error.
     label: String,
@@ -201,14 +207,14 @@ impl Drop for PendingTotal {
 /// Awaits `fut` unless the run is cancelled first.
 async fn or_cancel<T>(
     cancel: &CancellationToken,
-    fut: impl Future<Output = Result<T, String>>,
+    fut: impl Future<Output = Result<T, crate::engine::Error>>,
 ) -> Result<T, Stop> {
     tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(Stop::Cancelled(
             "cancelled by the operator".into(),
         )),
-        r = fut => r.map_err(Stop::Failed),
+        r = fut => r.map_err(Stop::from),
     }
 }
 
@@ -311,7 +317,7 @@ impl Run {
         };
         let existing = db::columns(&mut tconn, &schema.target_table)
             .await
-            .map_err(in_target)?;
+            .map_err(|e| in_target(e.into()))?;
 
         let mut source = Source::new(sconn?, counter.ok().flatten());
         let in_source = |e: String| {
@@ -324,7 +330,7 @@ impl Run {
         };
         let src_natives = db::columns(&mut source.conn, &schema.source_table)
             .await
-            .map_err(in_source)?
+            .map_err(|e| in_source(e.into()))?
             .ok_or_else(|| db::no_table(src_net, &schema.source_table))?;
         let rules = plan::TargetRules::of(tdialect);
         // The source must fit the mapping before the target is touched at all.
@@ -357,7 +363,7 @@ impl Run {
                 );
                 db::columns(&mut tconn, &schema.target_table)
                     .await
-                    .map_err(in_target)?
+                    .map_err(|e| in_target(e.into()))?
                     .unwrap_or_default()
             }
         };
@@ -379,7 +385,7 @@ impl Run {
                 .collect();
             let merging = db::insensitive_keys(&mut tconn, &schema.target_table, &keys)
                 .await
-                .map_err(in_target)?;
+                .map_err(|e| in_target(e.into()))?;
             if let Some((col, collation)) = merging.first() {
                 return Err(Stop::Failed(format!(
                     "target key column {}.{col} on network \"{}\" uses collation {collation}, which treats keys \
@@ -425,7 +431,7 @@ impl Run {
                         d.ident(&cur.name)
                     ))
                     .await
-                    .map_err(in_source)?;
+                    .map_err(|e| in_source(e.into()))?;
                 if nulls > 0 {
                     self.log(
                         Level::Warn,
@@ -489,7 +495,10 @@ impl Run {
         // The first run reads the whole table; the planner's own choice
         // (often a sequential scan and a sort) stands then.
         if watermark.is_some() {
-            source.stream_in_index_order().await.map_err(in_source)?;
+            source
+                .stream_in_index_order()
+                .await
+                .map_err(|e| in_source(e.into()))?;
         }
         let mut writer = or_cancel(cancel, Writer::new(tconn, &plan))
             .await
@@ -641,7 +650,7 @@ impl Run {
     /// Announces the total that has just arrived, then what waited for it.
     fn settle_total(
         &mut self,
-        r: Option<Result<Result<u64, String>, tokio::task::JoinError>>,
+        r: Option<Result<Result<u64, crate::engine::Error>, tokio::task::JoinError>>,
     ) -> Result<(), Stop> {
         let Some(mut p) = self.pending.take() else {
             return Ok(());
@@ -1025,7 +1034,7 @@ fn map_failed(s: Stop, f: impl Fn(String) -> Stop) -> Stop {
 async fn tw<T>(
     cancel: &CancellationToken,
     label: &str,
-    fut: impl Future<Output = Result<T, String>>,
+    fut: impl Future<Output = Result<T, crate::engine::Error>>,
 ) -> Result<T, Stop> {
     or_cancel(cancel, fut)
         .await
@@ -1123,7 +1132,7 @@ mod tests {
         let (tx, _rx) = mpsc::unbounded_channel();
         let mut run = Run::new(Reporter::new("J", tx), "J");
         run.pending = Some(PendingTotal {
-            count: tokio::spawn(async { Err("permission denied for table users".to_string()) }),
+            count: tokio::spawn(async { Err("permission denied for table users".into()) }),
             batch_size: 1000,
             label: "source network \"S\" (postgresql://h/db), table users".into(),
             lines: Vec::new(),
