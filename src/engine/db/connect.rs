@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-pub use super::dialect::Conn;
+pub use super::session::Conn;
 use crate::engine::error::{Error, Result};
 use crate::workspace::{EngineKind, Network, Workspace};
 

@@ -7,9 +7,9 @@
 //! - `check_job` (`dsp check --connect`): problems with a job's tables.
 //!
 //! An engine is a [`Dialect`] (its SQL and rules), a [`Connection`] (a
-//! session that introspects and reads) and a [`dialect::Target`] (the write
-//! side), defined in `dialect` with what the engines share as default
-//! methods, and registered in [`dialect_of`]. The runner talks to them
+//! session that introspects and reads) and a [`target::Target`] (the write
+//! side), each trait carrying what the engines share as default methods;
+//! an engine is registered in [`dialect_of`]. The runner talks to them
 //! through [`Source`] and [`Writer`]. A source streams text (or SQLite's own
 //! values) that `types::convert` turns into canonical values; a writer
 //! bulk-loads them (PostgreSQL: one streaming COPY; MySQL: prepared multi-row
@@ -19,17 +19,20 @@
 
 pub mod connect;
 pub mod dialect;
-pub mod mysql;
+pub(crate) mod mysql;
 pub mod plan;
-pub mod postgres;
+pub(crate) mod postgres;
 pub mod read;
-pub mod sql;
-pub mod sqlite;
+pub mod session;
+pub(crate) mod sql;
+pub(crate) mod sqlite;
+pub mod target;
 
 use connect::{Role, connect};
-pub use dialect::{Conn, Connection, Dialect};
+pub use dialect::Dialect;
 use plan::{NativeColumn, Plan, TargetColumn};
 use read::BatchBuilder;
+pub use session::{Conn, Connection};
 
 use crate::engine::error::{Error, Result};
 use crate::workspace::{ColumnType, EngineKind, Job, Network, Schema, Workspace};
@@ -164,7 +167,7 @@ async fn check_job_target(
 
 /// The schema and networks a job names (the loader has checked that they exist;
 /// a workspace built in code may not have).
-pub fn job_parts<'a>(
+pub(crate) fn job_parts<'a>(
     ws: &'a Workspace,
     job: &Job,
 ) -> Result<(&'a Schema, &'a Network, &'a Network)> {
@@ -181,28 +184,28 @@ pub fn job_parts<'a>(
     Ok((schema, net(&job.source)?, net(&job.target)?))
 }
 
-pub fn no_table(net: &Network, table: &str) -> String {
+pub(crate) fn no_table(net: &Network, table: &str) -> String {
     format!(
         "table {table} does not exist on network \"{}\"; check the schema's table name",
         net.name
     )
 }
 
-pub async fn version(conn: &mut Conn) -> Result<String> {
+pub(crate) async fn version(conn: &mut Conn) -> Result<String> {
     conn.version().await
 }
 
-pub async fn columns(conn: &mut Conn, table: &str) -> Result<Option<Vec<NativeColumn>>> {
+pub(crate) async fn columns(conn: &mut Conn, table: &str) -> Result<Option<Vec<NativeColumn>>> {
     conn.columns(table).await
 }
 
-pub async fn has_unique_key(conn: &mut Conn, table: &str, keys: &[String]) -> Result<bool> {
+pub(crate) async fn has_unique_key(conn: &mut Conn, table: &str, keys: &[String]) -> Result<bool> {
     conn.has_unique_key(table, keys).await
 }
 
 /// Target key columns that compare case- or accent-insensitively (MySQL
 /// collations), as `(column, collation)`.
-pub async fn insensitive_keys(
+pub(crate) async fn insensitive_keys(
     conn: &mut Conn,
     table: &str,
     keys: &[String],
@@ -213,7 +216,7 @@ pub async fn insensitive_keys(
 /// Checks an existing target table: every mapped column present and able to
 /// hold its type, and a unique key to match rows by. Returns the columns'
 /// text length limits.
-pub async fn check_existing_target(
+pub(crate) async fn check_existing_target(
     conn: &mut Conn,
     net: &Network,
     table: &str,
@@ -283,7 +286,11 @@ fn column_limits(
     Ok(())
 }
 
-pub async fn create_table(conn: &mut Conn, table: &str, cols: &[TargetColumn]) -> Result<()> {
+pub(crate) async fn create_table(
+    conn: &mut Conn,
+    table: &str,
+    cols: &[TargetColumn],
+) -> Result<()> {
     conn.create_table(table, cols).await
 }
 
@@ -363,7 +370,7 @@ impl Source {
 }
 
 /// The write side of a run: bulk loads, the merge, and the transaction.
-pub struct Writer(Box<dyn dialect::Target>);
+pub(crate) struct Writer(Box<dyn target::Target>);
 
 impl Writer {
     pub async fn new(conn: Conn, plan: &Plan) -> Result<Self> {

@@ -8,12 +8,12 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use sqlx::{ConnectOptions, Executor, MySqlConnection, Row};
 
 use super::connect::Role;
-use super::dialect::{
-    Conn, Connection, CursorIndex, Dialect, Target, close_quietly, push_text_rows, same_columns,
-};
+use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::read::BatchBuilder;
+use super::session::{Conn, Connection, close_quietly, push_text_rows, same_columns};
 use super::sql::{push_mysql_escaped, split_table};
+use super::target::Target;
 use crate::engine::error::Result;
 use crate::engine::types::TimestampLimit;
 use crate::workspace::{ColumnType, Network, SslMode, Workspace};

@@ -8,12 +8,12 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Executor, PgConnection, Row};
 
 use super::connect::Role;
-use super::dialect::{
-    Conn, Connection, CursorIndex, Dialect, Target, close_quietly, push_text_rows, query_i64,
-};
+use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::read::BatchBuilder;
+use super::session::{Conn, Connection, close_quietly, push_text_rows, query_i64};
 use super::sql::split_table;
+use super::target::Target;
 use crate::engine::error::Result;
 use crate::workspace::{ColumnType, Network, SslMode, Workspace};
 

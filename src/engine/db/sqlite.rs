@@ -9,12 +9,12 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Executor, Row, SqliteConnection};
 
 use super::connect::Role;
-use super::dialect::{
-    Conn, Connection, CursorIndex, Dialect, Target, close_quietly, query_i64, same_columns,
-};
+use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn};
 use super::read::BatchBuilder;
+use super::session::{Conn, Connection, close_quietly, query_i64, same_columns};
 use super::sql::split_table;
+use super::target::Target;
 use crate::engine::error::Result;
 use crate::engine::types::{parse_timestamp, ts_text};
 use crate::workspace::{ColumnType, Network, Workspace};

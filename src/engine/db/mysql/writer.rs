@@ -6,8 +6,10 @@ use futures::future::BoxFuture;
 use sqlx::mysql::MySqlArguments;
 use sqlx::{Arguments, MySqlConnection};
 
-use super::super::dialect::{Connection, Dialect, Target, TargetNames};
+use super::super::dialect::Dialect;
 use super::super::plan::Plan;
+use super::super::session::Connection;
+use super::super::target::{Target, TargetNames};
 use super::D;
 use crate::engine::error::{DbErrorKind, Error, Result};
 use crate::engine::types::Value;

@@ -6,9 +6,10 @@ use futures::future::BoxFuture;
 use sqlx::{PgConnection, Row};
 use tokio::sync::mpsc;
 
-use super::super::dialect::Connection;
-use super::super::dialect::{Dialect, Target, TargetNames};
+use super::super::dialect::Dialect;
 use super::super::plan::Plan;
+use super::super::session::Connection;
+use super::super::target::{Target, TargetNames};
 use super::{D, binary};
 use crate::engine::error::{DbErrorKind, Error, Result};
 use crate::engine::types::{Value, date_text, time_text, ts_text};

@@ -5,8 +5,10 @@ use futures::future::BoxFuture;
 use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteArguments;
 
-use super::super::dialect::{Connection, Dialect, Target, TargetNames};
+use super::super::dialect::Dialect;
 use super::super::plan::Plan;
+use super::super::session::Connection;
+use super::super::target::{Target, TargetNames};
 use super::D;
 use crate::engine::error::Result;
 use crate::engine::types::{Value, date_text, time_text, ts_text};
