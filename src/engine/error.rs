@@ -116,8 +116,8 @@ fn mysql_kind(number: u16) -> DbErrorKind {
         1044 | 1045 | 1142 | 1143 | 1227 | 1370 | 1698 => DbErrorKind::AccessDenied,
         // ER_NO_SUCH_TABLE
         1146 => DbErrorKind::UndefinedTable,
-        // CR_SERVER_GONE_ERROR, CR_SERVER_LOST
-        2006 | 2013 => DbErrorKind::ConnectionLost,
+        // ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED
+        1053 | 1927 => DbErrorKind::ConnectionLost,
         _ => DbErrorKind::Other,
     }
 }

@@ -207,3 +207,46 @@ pub trait Dialect: Sync {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::mysql::MYSQL;
+    use super::super::postgres::POSTGRES;
+    use super::super::sqlite::SQLITE;
+    use super::*;
+
+    fn cols() -> Vec<TargetColumn> {
+        let col = |name: &str, ty, key, cursor| TargetColumn {
+            name: name.into(),
+            ty,
+            key,
+            cursor,
+            native: None,
+        };
+        vec![
+            col("id", ColumnType::Integer, true, false),
+            col("at", ColumnType::Timestamp, false, true),
+        ]
+    }
+
+    /// The shared CREATE TABLE with each engine's types and cursor index.
+    #[test]
+    fn create_table_per_engine() {
+        let c = cols();
+        assert_eq!(
+            POSTGRES.create_table_sql("s.t", &c, &|t| POSTGRES.column_type(t)),
+            "CREATE TABLE IF NOT EXISTS \"s\".\"t\" (\"id\" BIGINT NOT NULL, \"at\" TIMESTAMPTZ, \
+             PRIMARY KEY (\"id\")); CREATE INDEX IF NOT EXISTS \"t_at_idx\" ON \"s\".\"t\" (\"at\")"
+        );
+        assert_eq!(
+            MYSQL.create_table_sql("t", &c, &|t| MYSQL.column_type(t)),
+            "CREATE TABLE IF NOT EXISTS `t` (`id` BIGINT NOT NULL, `at` DATETIME(6), \
+             PRIMARY KEY (`id`), KEY `at` (`at`)) DEFAULT CHARSET=utf8mb4"
+        );
+        assert_eq!(
+            SQLITE.create_table_sql("s.t", &c, &|t| SQLITE.column_type(t)),
+            "CREATE TABLE IF NOT EXISTS \"s\".\"t\" (\"id\" INTEGER NOT NULL, \"at\" TIMESTAMP, \
+             PRIMARY KEY (\"id\")); CREATE INDEX IF NOT EXISTS \"s\".\"t_at_idx\" ON \"t\" (\"at\")"
+        );
+    }
+}
