@@ -7,7 +7,7 @@ use std::time::Duration;
 
 pub use super::session::Conn;
 use crate::engine::error::{Error, Result};
-use crate::workspace::{EngineKind, Network, Workspace};
+use crate::workspace::{Network, Workspace};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -18,28 +18,10 @@ pub enum Role {
     Target,
 }
 
-/// `postgresql://user:***@host:5432/db`: how messages name a connection. The
-/// password is never part of it.
+/// How messages name a connection (`postgresql://user:***@host:5432/db`,
+/// `sqlite:path`); the password is never part of it.
 pub fn describe(ws: &Workspace, net: &Network) -> String {
-    match net.kind {
-        EngineKind::Sqlite => format!("sqlite:{}", ws.sqlite_path(net).display()),
-        kind => {
-            let user = match &net.username {
-                Some(u) if net.password.is_some() || net.password_env.is_some() => {
-                    format!("{u}:***@")
-                }
-                Some(u) => format!("{u}@"),
-                None => String::new(),
-            };
-            format!(
-                "{}://{user}{}:{}/{}",
-                kind.as_str(),
-                net.host.as_deref().unwrap_or("localhost"),
-                net.effective_port().unwrap_or(0),
-                net.database
-            )
-        }
-    }
+    super::dialect_of(net.kind).describe(ws, net)
 }
 
 /// Connects to `net`; every error is one sentence naming the network.

@@ -32,6 +32,31 @@ pub trait Dialect: Sync {
         password: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Conn>>;
 
+    /// How messages name a connection: `postgresql://user:***@host:5432/db`.
+    /// The password is never part of it.
+    fn describe(&self, _ws: &Workspace, net: &Network) -> String {
+        let user = match &net.username {
+            Some(u) if net.password.is_some() || net.password_env.is_some() => {
+                format!("{u}:***@")
+            }
+            Some(u) => format!("{u}@"),
+            None => String::new(),
+        };
+        format!(
+            "{}://{user}{}:{}/{}",
+            net.kind.as_str(),
+            net.host.as_deref().unwrap_or("localhost"),
+            net.effective_port().unwrap_or(0),
+            net.database
+        )
+    }
+
+    /// For a database that a writing job creates and that does not exist
+    /// yet: what the connection test says instead of a server version.
+    fn not_created_yet(&self, _ws: &Workspace, _net: &Network) -> Option<String> {
+        None
+    }
+
     /// The character that quotes identifiers.
     fn quote(&self) -> char {
         '"'
@@ -91,6 +116,12 @@ pub trait Dialect: Sync {
     /// values (a column that keeps any text answers no).
     fn enforces_column_limits(&self) -> bool {
         true
+    }
+
+    /// Whether a timestamp column of this native type stores wall-clock
+    /// time without a zone (written and read in the network's time zone).
+    fn zone_less(&self, _native: &str) -> bool {
+        false
     }
 
     /// The precision and range an existing timestamp column holds.

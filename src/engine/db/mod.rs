@@ -52,11 +52,8 @@ pub async fn test_connection(
     workspace: &Workspace,
     network: &Network,
 ) -> std::result::Result<String, String> {
-    if network.kind == EngineKind::Sqlite && !workspace.sqlite_path(network).exists() {
-        return Ok(format!(
-            "SQLite (the file {} does not exist yet; a job writing to it creates it)",
-            workspace.sqlite_path(network).display()
-        ));
+    if let Some(v) = dialect_of(network.kind).not_created_yet(workspace, network) {
+        return Ok(v);
     }
     let mut conn = connect(workspace, network, Role::Source).await?;
     let v = version(&mut conn)
@@ -95,9 +92,10 @@ pub async fn check_job(workspace: &Workspace, job: &Job) -> Vec<String> {
         Err(e) => return vec![e.to_string()],
     };
     let mut problems = Vec::new();
-    let target_file_missing =
-        target.kind == EngineKind::Sqlite && !workspace.sqlite_path(target).exists();
-    let (targets, limits) = if target_file_missing {
+    let target_missing = dialect_of(target.kind)
+        .not_created_yet(workspace, target)
+        .is_some();
+    let (targets, limits) = if target_missing {
         let targets = plan::target_columns(schema);
         let limits = vec![plan::Limit::default(); targets.len()];
         (targets, limits)
@@ -225,9 +223,9 @@ pub(crate) async fn check_existing_target(
 ) -> Result<Vec<plan::Limit>> {
     let d = conn.dialect();
     let mut limits = plan::check_target(net, table, targets, natives, d)?;
-    // PostgreSQL and MySQL round a decimal to its column's scale without a
-    // word (or refuse the whole statement when it is too large): such a value
-    // fails its row instead. SQLite keeps any text.
+    // A server rounds a decimal to its column's scale without a word (or
+    // refuses the whole statement when it is too large): such a value fails
+    // its row instead. A column that keeps any text has no such limits.
     if d.enforces_column_limits() {
         for (limit, t) in limits.iter_mut().zip(targets.iter()) {
             column_limits(d, net, limit, t)?;
@@ -264,15 +262,11 @@ fn column_limits(
         ColumnType::Decimal | ColumnType::Integer => {
             limit.decimal = native.and_then(crate::engine::types::DecimalLimit::parse);
         }
-        // Likewise a timestamp's fraction (and MySQL's ranges).
+        // Likewise a timestamp's fraction (and, on some engines, its range).
         ColumnType::Timestamp => {
             limit.timestamp = native.and_then(|n| d.timestamp_limit(n));
-            // A column without zone (MySQL DATETIME, PostgreSQL
-            // timestamp) holds the network's local time, both ways.
-            let naive = native.is_some_and(|n| {
-                n.starts_with("datetime")
-                    || (n.starts_with("timestamp") && n.contains("without time zone"))
-            });
+            // A column without zone holds the network's local time, both ways.
+            let naive = native.is_some_and(|n| d.zone_less(n));
             if naive && net.timezone.is_some() {
                 let tz = crate::engine::types::parse_tz(net.timezone_name())
                     .map_err(|e| format!("network \"{}\": timezone {e}", net.name))?;

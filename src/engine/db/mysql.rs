@@ -136,6 +136,11 @@ impl Dialect for Mysql {
         TimestampLimit::parse(native, true)
     }
 
+    /// DATETIME; TIMESTAMP is stored as an instant.
+    fn zone_less(&self, native: &str) -> bool {
+        native.starts_with("datetime")
+    }
+
     /// Without a looked-up collation, string keys get the binary one every
     /// server has (see `key_collation`).
     fn column_type(&self, t: &TargetColumn) -> String {

@@ -109,6 +109,10 @@ impl Dialect for Postgres {
         }
     }
 
+    fn zone_less(&self, native: &str) -> bool {
+        native.starts_with("timestamp") && native.contains("without time zone")
+    }
+
     fn column_type(&self, t: &TargetColumn) -> String {
         match t.ty {
             ColumnType::Integer => "BIGINT",

@@ -68,6 +68,21 @@ impl Dialect for Sqlite {
         })
     }
 
+    fn describe(&self, ws: &Workspace, net: &Network) -> String {
+        format!("sqlite:{}", ws.sqlite_path(net).display())
+    }
+
+    /// The file does not exist until a job writes to it.
+    fn not_created_yet(&self, ws: &Workspace, net: &Network) -> Option<String> {
+        let path = ws.sqlite_path(net);
+        (!path.exists()).then(|| {
+            format!(
+                "SQLite (the file {} does not exist yet; a job writing to it creates it)",
+                path.display()
+            )
+        })
+    }
+
     fn guess(&self, n: &NativeColumn) -> ColumnType {
         let t = n.type_name.as_str();
         if t.contains("bool") || t.starts_with("tinyint(1)") {
