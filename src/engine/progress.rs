@@ -85,10 +85,7 @@ pub struct RunSummary {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgressEvent {
     /// A run took its job's lock and begins; every event of that run follows.
-    Began {
-        job: String,
-        mode: SyncMode,
-    },
+    Began { job: String, mode: SyncMode },
     /// The count before streaming is known.
     Started {
         job: String,
