@@ -1,6 +1,7 @@
 //! The sync engine: no UI here. The TUI and the headless commands are its clients.
 
 pub mod db;
+pub mod error;
 pub mod progress;
 pub mod runner;
 pub mod schedule;
@@ -8,4 +9,5 @@ pub mod scheduler;
 pub mod state;
 pub mod types;
 
+pub use error::{DbErrorKind, Error};
 pub use progress::{Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary};

@@ -2,6 +2,7 @@
 //! read (and how each converts), which target columns are written, the key and
 //! the cursor. Built once per run, before any row moves.
 
+use crate::engine::error::Result;
 use crate::engine::types::{Convert, parse_tz};
 use crate::workspace::{ColumnType, Network, Schema};
 
@@ -43,12 +44,8 @@ pub struct TargetRules {
 }
 
 impl TargetRules {
-    pub fn of(d: super::sql::Dialect) -> Self {
-        use super::sql::Dialect;
-        TargetRules {
-            finite_floats: d == Dialect::Mysql,
-            no_nul: d == Dialect::Postgres,
-        }
+    pub fn of(d: &dyn super::dialect::Dialect) -> Self {
+        d.target_rules()
     }
 }
 
@@ -134,27 +131,27 @@ pub fn find<'a>(cols: &'a [NativeColumn], name: &str) -> Option<&'a NativeColumn
 }
 
 /// Checks an existing target table against the mapping, before any row moves.
-/// `compatible` is the dialect's judgement of a native type for a canonical one.
+/// The dialect judges whether a native type can hold a canonical one.
 pub fn check_target(
     net: &Network,
     table: &str,
     targets: &mut [TargetColumn],
     natives: &[NativeColumn],
-    compatible: fn(ColumnType, &NativeColumn) -> bool,
-) -> Result<Vec<Limit>, String> {
+    dialect: &dyn super::dialect::Dialect,
+) -> Result<Vec<Limit>> {
     let mut limits: Vec<Limit> = Vec::with_capacity(targets.len());
     for t in targets.iter_mut() {
         let Some(n) = find(natives, &t.name) else {
             return Err(format!(
                 "target table {table} on network \"{}\" has no column {}; add it or fix the schema's mapping",
                 net.name, t.name
-            ));
+            ).into());
         };
-        if !compatible(t.ty, n) {
+        if !dialect.compatible(t.ty, n) {
             return Err(format!(
                 "target column {table}.{} on network \"{}\" is {}, which cannot hold {} values; change the column or the mapped type",
                 n.name, net.name, n.type_name, t.ty
-            ));
+            ).into());
         }
         t.name = n.name.clone();
         t.native = Some(n.type_name.clone());
@@ -178,7 +175,7 @@ pub fn resolve(
     targets: Vec<TargetColumn>,
     limits: &[Limit],
     rules: TargetRules,
-) -> Result<Plan, String> {
+) -> Result<Plan> {
     let tz = parse_tz(source.timezone_name())
         .map_err(|e| format!("network \"{}\": timezone {e}", source.name))?;
     let missing = |col: &str| {
@@ -226,7 +223,8 @@ pub fn resolve(
         return Err(format!(
             "schema \"{}\" has no primary key; set primary_key",
             schema.name
-        ));
+        )
+        .into());
     }
     let cursor_read = match &schema.cursor_column {
         None => None,

@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::plan::Plan;
+use crate::engine::error::Result;
 use crate::engine::types::{Raw, Value, convert};
 
 /// Rows per message at most: a batch of `batch_size` rows travels as
@@ -48,7 +49,7 @@ pub struct Batch {
 }
 
 /// What the reader sends: a batch, or why reading stopped.
-pub type ReadMsg = Result<Batch, String>;
+pub type ReadMsg = std::result::Result<Batch, String>;
 
 pub struct BatchBuilder {
     plan: Arc<Plan>,
@@ -88,7 +89,7 @@ impl BatchBuilder {
 
     /// Converts one source row (values in `plan.read` order) and sends the batch
     /// when it is full. `Err` means stop reading (cancelled or nobody listens).
-    pub async fn push(&mut self, raws: Vec<Raw>) -> Result<(), String> {
+    pub async fn push(&mut self, raws: Vec<Raw>) -> Result<()> {
         let plan = &self.plan;
         self.cur.read += 1;
         self.cur.batch_read += 1;
@@ -157,7 +158,7 @@ impl BatchBuilder {
     }
 
     /// Boxed: keeps the spawned reader's future provably `Send`.
-    fn send(&mut self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+    fn send(&mut self) -> futures::future::BoxFuture<'_, Result<()>> {
         let next = Batch {
             index: self.cur.index + u64::from(self.cur.last),
             batch_read: if self.cur.last {
@@ -173,13 +174,13 @@ impl BatchBuilder {
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => Err("cancelled".into()),
-                r = self.tx.send(Ok(batch)) => r.map_err(|_| "the writer stopped".to_string()),
+                r = self.tx.send(Ok(batch)) => r.map_err(|_| "the writer stopped".into()),
             }
         })
     }
 
     /// Sends the last, partial batch.
-    pub async fn finish(mut self) -> Result<(), String> {
+    pub async fn finish(mut self) -> Result<()> {
         if self.cur.batch_read > 0 {
             self.cur.last = true;
             self.send().await?;

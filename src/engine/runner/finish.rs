@@ -24,7 +24,7 @@ pub(super) fn summarize(
         Err(Stop::Cancelled(why)) => cancelled(report, mode, started, why, total_known),
         Err(Stop::Failed(why)) => {
             report.log(Level::Error, format!("Sync failed: {why}"));
-            report.summary(mode, RunStatus::Failed, started, Some(why))
+            report.summary(mode, RunStatus::Failed, started, Some(why.to_string()))
         }
     }
 }

@@ -95,11 +95,11 @@ async fn execute_guarded(
     let guarded = std::panic::AssertUnwindSafe(execute).catch_unwind();
     tokio::select! {
         r = guarded => r.unwrap_or_else(|_| {
-            Err(Stop::Failed(
-                "internal error in DSP (a bug); the run stopped and the target keeps its last committed state".into(),
+            Err(Stop::failed(
+                "internal error in DSP (a bug); the run stopped and the target keeps its last committed state",
             ))
         }),
-        why = live.stalled() => Err(Stop::Failed(why)),
+        why = live.stalled() => Err(Stop::failed(why)),
     }
 }
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use super::report::Report;
 use super::setup::Setup;
 use super::stop::Stop;
+use crate::engine::db::Dialect;
 use crate::engine::db::connect::Conn;
 use crate::engine::db::plan::{self, NativeColumn, Plan, TargetColumn};
-use crate::engine::db::sql::Dialect;
 use crate::engine::db::{self, Source};
 use crate::engine::progress::{Level, thousands};
 use crate::engine::state;
@@ -35,7 +35,7 @@ pub(super) async fn plan(
     let src_natives = db::columns(&mut source.conn, src.table)
         .await
         .map_err(|e| src.fail(e))?
-        .ok_or_else(|| db::no_table(src.net, src.table))?;
+        .ok_or_else(|| Stop::failed(db::no_table(src.net, src.table)))?;
     let rules = plan::TargetRules::of(target.dialect());
     // The source must fit the mapping before the target is touched at all.
     plan::resolve(
@@ -124,7 +124,7 @@ async fn refuse_merging_keys(
         .map_err(|e| tgt.fail(e))?;
     match merging.first() {
         None => Ok(()),
-        Some((col, collation)) => Err(Stop::Failed(format!(
+        Some((col, collation)) => Err(Stop::failed(format!(
             "target key column {}.{col} on network \"{}\" uses collation {collation}, which treats keys \
              differing only in case or accents as equal, so an incremental run would let such rows \
              overwrite each other; give the column a binary collation (e.g. ALTER TABLE {} MODIFY \
@@ -157,7 +157,7 @@ struct CursorRead<'a> {
 
 impl ReadQuery {
     fn new(
-        d: Dialect,
+        d: &dyn Dialect,
         table: &str,
         select_list: &str,
         cursor: Option<CursorRead>,
@@ -209,10 +209,10 @@ pub(super) async fn read_query(
         ));
     }
     let ci = plan.cursor_read.ok_or_else(|| {
-        format!(
+        Stop::failed(format!(
             "job \"{}\" is incremental but schema \"{}\" has no cursor_column; set one",
             s.job.name, s.schema.name
-        )
+        ))
     })?;
     let cur = &plan.read[ci].native;
     let watermark = starting_watermark(report, s, target_created)?;
@@ -253,7 +253,7 @@ fn starting_watermark(
     s: &Setup<'_>,
     target_created: bool,
 ) -> Result<Option<String>, Stop> {
-    let value = match s.watermarks.load()? {
+    let value = match s.watermarks.load().map_err(Stop::failed)? {
         state::Watermark::None => return Ok(None),
         state::Watermark::Current(v) | state::Watermark::Unowned(v) => v,
         state::Watermark::Stale { value, why } => {
@@ -314,6 +314,7 @@ async fn warn_null_cursors(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workspace::EngineKind;
 
     fn cursor(bound: Option<&str>, nulls_first: &'static str) -> Option<CursorRead<'static>> {
         Some(CursorRead {
@@ -326,7 +327,13 @@ mod tests {
 
     #[test]
     fn a_full_read_takes_the_whole_table_in_no_order() {
-        let q = ReadQuery::new(Dialect::Postgres, "public.users", "a, b", None, None);
+        let q = ReadQuery::new(
+            db::dialect_of(EngineKind::Postgres),
+            "public.users",
+            "a, b",
+            None,
+            None,
+        );
         assert_eq!(q.count, r#"SELECT COUNT(*) FROM "public"."users""#);
         assert_eq!(q.select, r#"SELECT a, b FROM "public"."users""#);
     }
@@ -334,7 +341,7 @@ mod tests {
     #[test]
     fn a_first_incremental_read_orders_null_cursors_first() {
         let q = ReadQuery::new(
-            Dialect::Postgres,
+            db::dialect_of(EngineKind::Postgres),
             "users",
             "a",
             cursor(None, " ASC NULLS FIRST"),
@@ -350,7 +357,7 @@ mod tests {
     #[test]
     fn a_later_incremental_read_counts_and_reads_past_the_same_bound() {
         let q = ReadQuery::new(
-            Dialect::Mysql,
+            db::dialect_of(EngineKind::Mysql),
             "users",
             "a",
             cursor(Some("`updated_at` >= '2024-01-01'"), " ASC"),

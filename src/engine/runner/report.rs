@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::stop::Stop;
 use crate::engine::db::read::Batch;
+use crate::engine::error::Error;
 use crate::engine::progress::{
     Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, thousands,
 };
@@ -47,7 +48,7 @@ pub(super) struct Report {
 /// (`Source::count_alongside`). Batch lines and progress wait for it, so the
 /// log reads as if it came first: the total, then batch k of N.
 struct PendingTotal {
-    count: tokio::task::JoinHandle<Result<u64, String>>,
+    count: tokio::task::JoinHandle<Result<u64, Error>>,
     batch_size: u64,
     /// Names the source in the count's error.
     label: String,
@@ -59,7 +60,7 @@ struct PendingTotal {
 
 impl PendingTotal {
     fn new(
-        count: tokio::task::JoinHandle<Result<u64, String>>,
+        count: tokio::task::JoinHandle<Result<u64, Error>>,
         batch_size: u64,
         label: String,
     ) -> Self {
@@ -109,7 +110,7 @@ impl Report {
     /// batch lines and progress wait for it until then.
     pub(super) fn count_alongside(
         &mut self,
-        count: tokio::task::JoinHandle<Result<u64, String>>,
+        count: tokio::task::JoinHandle<Result<u64, Error>>,
         batch_size: u64,
         label: String,
     ) {
@@ -187,16 +188,16 @@ impl Report {
     /// Announces the total that has just arrived, then what waited for it.
     fn settle_total(
         &mut self,
-        r: Option<Result<Result<u64, String>, tokio::task::JoinError>>,
+        r: Option<Result<Result<u64, Error>, tokio::task::JoinError>>,
     ) -> Result<(), Stop> {
         let Some(mut p) = self.pending.take() else {
             return Ok(());
         };
         let total = match r {
             Some(Ok(Ok(n))) => n,
-            Some(Ok(Err(e))) => return Err(Stop::Failed(format!("{}: {e}", p.label))),
+            Some(Ok(Err(e))) => return Err(Stop::Failed(e.context(&p.label))),
             _ => {
-                return Err(Stop::Failed(format!(
+                return Err(Stop::failed(format!(
                     "{}: counting the rows stopped unexpectedly",
                     p.label
                 )));
@@ -240,7 +241,7 @@ impl Report {
         }
         if self.failed > job.max_failed() {
             let last = chunk.failures.last().map(String::as_str).unwrap_or("");
-            return Err(Stop::Failed(format!(
+            return Err(Stop::failed(format!(
                 "{} row{} failed, more than max_failed = {} allows ({}{last}); fix the source values or raise max_failed",
                 thousands(self.failed),
                 if self.failed == 1 { "" } else { "s" },
@@ -408,7 +409,7 @@ mod tests {
         let (tx, _rx) = mpsc::unbounded_channel();
         let mut run = Report::new(Reporter::new("J", tx), "J");
         run.pending = Some(PendingTotal {
-            count: tokio::spawn(async { Err("permission denied for table users".to_string()) }),
+            count: tokio::spawn(async { Err(Error::from("permission denied for table users")) }),
             batch_size: 1000,
             label: "source network \"S\" (postgresql://h/db), table users".into(),
             lines: Vec::new(),
@@ -416,7 +417,7 @@ mod tests {
         });
         match run.wait_total(&CancellationToken::new()).await {
             Err(Stop::Failed(e)) => assert_eq!(
-                e,
+                e.to_string(),
                 "source network \"S\" (postgresql://h/db), table users: permission denied for table users"
             ),
             _ => panic!("the run should fail"),

@@ -1,7 +1,6 @@
 //! What every phase of a run works from: the job, its schema, both ends, and
 //! how an error names the end it happened on.
 
-use std::fmt::Display;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -10,6 +9,7 @@ use super::liveness::Liveness;
 use super::stop::{Stop, or_cancel};
 use crate::engine::db;
 use crate::engine::db::connect::describe;
+use crate::engine::error::Error;
 use crate::engine::state;
 use crate::paths::DataDir;
 use crate::workspace::{EngineKind, Job, Network, Schema, Workspace};
@@ -46,9 +46,9 @@ impl<'a> Setup<'a> {
         cancel: &'a CancellationToken,
         live: &Arc<Liveness>,
     ) -> Result<Self, Stop> {
-        let found = ws
-            .job(job)
-            .ok_or_else(|| format!("there is no job named \"{job}\" in the workspace"))?;
+        let found = ws.job(job).ok_or_else(|| {
+            Stop::failed(format!("there is no job named \"{job}\" in the workspace"))
+        })?;
         let job = found.clone();
         let (schema, source, target) = db::job_parts(ws, &job)?;
         let watermarks = state::WatermarkStore {
@@ -100,9 +100,9 @@ impl<'a> Side<'a> {
         }
     }
 
-    /// A failure on this end, named.
-    pub(super) fn fail(&self, e: impl Display) -> Stop {
-        Stop::Failed(format!("{}: {e}", self.label))
+    /// A failure on this end, named (its kind kept).
+    pub(super) fn fail(&self, e: impl Into<Error>) -> Stop {
+        Stop::Failed(e.into().context(&self.label))
     }
 
     /// Names a failure on this end; a cancel stays a cancel.
@@ -115,7 +115,7 @@ impl<'a> Side<'a> {
 
     /// Awaits an operation on this end unless the run is cancelled first;
     /// the run's watchdog gives it this network's `stall_timeout`.
-    pub(super) async fn op<T, E: Display>(
+    pub(super) async fn op<T, E: Into<Error>>(
         &self,
         cancel: &CancellationToken,
         fut: impl Future<Output = Result<T, E>>,

@@ -104,7 +104,7 @@ impl Reader {
         s.source.answered();
         match msg {
             None => Ok(None),
-            Some(Err(e)) => Err(Stop::Failed(e)),
+            Some(Err(e)) => Err(Stop::failed(e)),
             Some(Ok(batch)) => Ok(Some(batch)),
         }
     }

@@ -12,7 +12,7 @@ use libsqlite3_sys as ffi;
 use sqlx::SqliteConnection;
 
 use super::super::read::BatchBuilder;
-use super::super::sql::db_err;
+use crate::engine::error::Result;
 use crate::engine::types::Raw;
 
 /// A prepared statement, finalized when dropped — also when the reading future
@@ -29,8 +29,8 @@ struct Stmt {
 unsafe impl Send for Stmt {}
 
 impl Stmt {
-    fn prepare(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Stmt, String> {
-        let len = c_int::try_from(sql.len()).map_err(|_| "the query is too long".to_string())?;
+    fn prepare(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Stmt> {
+        let len = c_int::try_from(sql.len()).map_err(|_| "the query is too long")?;
         let mut stmt = ptr::null_mut();
         // SAFETY: `db` is an open connection we hold the lock of; `sql` is
         // valid for `len` bytes (no NUL terminator needed when a length is given).
@@ -48,20 +48,20 @@ impl Stmt {
             Some(stmt) if rc == ffi::SQLITE_OK => Ok(Stmt { db, stmt }),
             Some(stmt) => {
                 drop(Stmt { db, stmt });
-                Err(errmsg(db))
+                Err(errmsg(db).into())
             }
             None if rc == ffi::SQLITE_OK => Err("the query is empty".into()),
-            None => Err(errmsg(db)),
+            None => Err(errmsg(db).into()),
         }
     }
 
     /// `Ok(true)` when a row is ready to read.
-    fn step(&mut self) -> Result<bool, String> {
+    fn step(&mut self) -> Result<bool> {
         // SAFETY: a live statement on a connection we hold.
         match unsafe { ffi::sqlite3_step(self.stmt.as_ptr()) } {
             ffi::SQLITE_ROW => Ok(true),
             ffi::SQLITE_DONE => Ok(false),
-            _ => Err(errmsg(self.db)),
+            _ => Err(errmsg(self.db).into()),
         }
     }
 
@@ -132,21 +132,22 @@ fn errmsg(db: NonNull<ffi::sqlite3>) -> String {
 
 /// Runs `sql` on `c` and pushes every row into `b`. Boxed so that the spawned
 /// reader's future is `Send`.
-pub fn stream<'a>(
+pub(super) fn stream<'a>(
     c: &'a mut SqliteConnection,
     sql: &'a str,
     b: &'a mut BatchBuilder,
-) -> futures::future::BoxFuture<'a, Result<(), String>> {
+) -> futures::future::BoxFuture<'a, Result<()>> {
     Box::pin(async move {
         let n = b.plan().read.len();
         // Order matters: the statement must be finalized before the lock goes.
-        let mut lock = c.lock_handle().await.map_err(|e| db_err(&e))?;
+        let mut lock = c.lock_handle().await?;
         let mut stmt = Stmt::prepare(lock.as_raw_handle(), sql)?;
         if stmt.columns() < n {
             return Err(format!(
                 "the query returned {} columns where {n} were expected",
                 stmt.columns()
-            ));
+            )
+            .into());
         }
         while stmt.step()? {
             let mut raws = Vec::with_capacity(n);

@@ -36,7 +36,7 @@ pub(super) async fn apply(
     t.op(cancel, w.flush()).await?;
     let landed = t.op(cancel, w.count(stage)).await?;
     if landed != loaded.written {
-        return Err(Stop::Failed(format!(
+        return Err(Stop::failed(format!(
             "{} rows were read but {} arrived in the target's {}; nothing was changed",
             thousands(loaded.written),
             thousands(landed),
@@ -127,7 +127,7 @@ async fn merge(
 /// unless the job allows it.
 fn refuse_emptying(job: &Job, plan: &Plan, written: u64, before: u64) -> Result<(), Stop> {
     if written == 0 && !job.allow_empty() {
-        return Err(Stop::Failed(format!(
+        return Err(Stop::failed(format!(
             "the source table {} returned no rows while the target table {} holds {}; refusing to empty it \
              (set allow_empty = true on the job if that is intended); the target was left unchanged",
             plan.source_table,
@@ -151,7 +151,7 @@ fn refuse_mass_delete(
     let limit = job.max_delete_percent();
     let emptying_allowed = written == 0 && job.allow_empty();
     if pct > limit && !emptying_allowed {
-        return Err(Stop::Failed(format!(
+        return Err(Stop::failed(format!(
             "the sync would delete {} of {} rows ({pct:.0}%) from the target table {}, more than \
              max_delete_percent = {limit}; nothing was changed (raise max_delete_percent on the job \
              if the source really lost those rows)",
@@ -174,7 +174,7 @@ fn refuse_merged_keys(plan: &Plan, written: u64, after: u64) -> Result<(), Stop>
         .iter()
         .map(|&k| plan.read[k].name.as_str())
         .collect();
-    Err(Stop::Failed(format!(
+    Err(Stop::failed(format!(
         "the source table {} has {} rows but only {} distinct values of its primary key ({}) \
          as the target table {} compares them; the schema's primary_key must be unique in the \
          source, and the target's key columns must not treat different values as equal \
@@ -205,7 +205,7 @@ mod tests {
 
     fn failure(r: Result<(), Stop>) -> String {
         match r {
-            Err(Stop::Failed(e)) => e,
+            Err(Stop::Failed(e)) => e.to_string(),
             Err(Stop::Cancelled(e)) => panic!("cancelled, not failed: {e}"),
             Ok(()) => panic!("the guard let it pass"),
         }

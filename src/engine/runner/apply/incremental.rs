@@ -80,7 +80,7 @@ pub(super) async fn apply(
 
 fn save_watermark(s: &Setup<'_>, cursor: &str) -> Result<(), Stop> {
     s.watermarks.save(cursor).map_err(|e| {
-        Stop::Failed(format!(
+        Stop::failed(format!(
             "rows up to {cursor} were committed but the watermark could not be saved under {} ({e}); \
              the next run re-reads them",
             s.data.root().display()

@@ -1,0 +1,175 @@
+//! An open session on an engine ([`Connection`]): introspection, DDL and
+//! the source's read, with what the engines share as default methods. The
+//! trait is object-safe (futures are boxed) and called once per statement;
+//! the per-row work (decoding a row) stays in each engine's concrete code,
+//! or in the generic helpers below, which are monomorphized per driver.
+
+use futures::future::BoxFuture;
+
+use super::dialect::Dialect;
+use super::plan::{NativeColumn, Plan, TargetColumn};
+use super::read::BatchBuilder;
+use super::target::Target;
+use crate::engine::error::Result;
+
+/// An open session on some engine.
+pub type Conn = Box<dyn Connection>;
+
+/// An open session: introspection, DDL, and the source's read.
+pub trait Connection: Send {
+    fn dialect(&self) -> &'static dyn Dialect;
+
+    /// Runs one or more statements; returns the rows they affected.
+    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>>;
+
+    /// Runs a query that returns one integer.
+    fn scalar<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<i64>>;
+
+    /// Runs a `SELECT count(*)`.
+    fn count<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move { Ok(self.scalar(sql).await?.max(0) as u64) })
+    }
+
+    /// The server's product and version.
+    fn version(&mut self) -> BoxFuture<'_, Result<String>>;
+
+    /// The table's columns, or `None` when there is no such table.
+    fn columns<'a>(
+        &'a mut self,
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<NativeColumn>>>>;
+
+    /// Whether the primary key or a unique index covers exactly `keys`.
+    fn has_unique_key<'a>(
+        &'a mut self,
+        table: &'a str,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<bool>>;
+
+    /// Key columns that compare case- or accent-insensitively, as
+    /// `(column, collation)`.
+    fn insensitive_keys<'a>(
+        &'a mut self,
+        _table: &'a str,
+        _keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn create_table<'a>(
+        &'a mut self,
+        table: &'a str,
+        cols: &'a [TargetColumn],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let d = self.dialect();
+            let sql = d.create_table_sql(table, cols, &|t| d.column_type(t));
+            self.exec(&sql).await.map(|_| ())
+        })
+    }
+
+    fn begin_snapshot(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.exec(self.dialect().snapshot_sql()).await.map(|_| ()) })
+    }
+
+    /// Ends the read transaction. By default nothing is sent: the reader
+    /// closes the connection right after, which ends it.
+    fn end_snapshot(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    /// Starts the count `sql` on `counter` inside this session's snapshot.
+    /// `Ok(None)` where snapshots cannot be shared: count in line then.
+    fn count_alongside(
+        &mut self,
+        counter: Conn,
+        _sql: String,
+    ) -> BoxFuture<'_, Result<Option<tokio::task::JoinHandle<Result<u64>>>>> {
+        Box::pin(async move {
+            counter.close().await;
+            Ok(None)
+        })
+    }
+
+    /// For a read ordered by an indexed cursor: rows should flow as they are
+    /// read, not after the whole range is sorted. Most engines' indexes carry
+    /// the key after the cursor, so their index order already is (cursor, key).
+    fn stream_in_index_order(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Runs `sql` and pushes every row into `b`.
+    fn stream<'a>(&'a mut self, sql: &'a str, b: &'a mut BatchBuilder)
+    -> BoxFuture<'a, Result<()>>;
+
+    /// The write side of a run over this session.
+    fn into_target<'a>(self: Box<Self>, plan: &'a Plan) -> BoxFuture<'a, Result<Box<dyn Target>>>;
+
+    /// Closes politely; a connection that cannot say goodbye is just dropped.
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// Pushes rows whose columns were all selected as text (binary ones as hex)
+/// into `b`: the read loop of the engines that send text.
+pub(crate) async fn push_text_rows<R, S>(mut rows: S, b: &mut BatchBuilder) -> Result<()>
+where
+    R: sqlx::Row,
+    S: futures::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin + Send,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    use futures::TryStreamExt;
+    let binary: Vec<bool> = b.plan().read.iter().map(|r| r.native.binary).collect();
+    while let Some(row) = rows.try_next().await? {
+        let mut raws = Vec::with_capacity(binary.len());
+        for (i, bin) in binary.iter().enumerate() {
+            let v: Option<String> = row.try_get_unchecked(i)?;
+            raws.push(match v {
+                None => crate::engine::types::Raw::Null,
+                Some(s) if *bin => {
+                    crate::engine::types::Raw::Bytes(crate::engine::types::hex_decode(&s)?)
+                }
+                Some(s) => crate::engine::types::Raw::Text(s),
+            });
+        }
+        b.push(raws).await?;
+    }
+    Ok(())
+}
+
+/// Closes a driver's connection; one that cannot say goodbye is just dropped.
+pub(crate) fn close_quietly<C: sqlx::Connection>(c: C) -> BoxFuture<'static, ()> {
+    let closing = c.close();
+    Box::pin(async move {
+        let _ = closing.await;
+    })
+}
+
+/// Whether an index's columns are exactly `keys`, in any order and letter case.
+pub(crate) fn same_columns(mut cols: Vec<String>, keys: &[String]) -> bool {
+    let mut want: Vec<String> = keys.iter().map(|k| k.to_lowercase()).collect();
+    want.sort();
+    cols.iter_mut().for_each(|c| *c = c.to_lowercase());
+    cols.sort();
+    cols == want
+}
+
+/// Runs a query that returns one integer, unprepared, on a driver's connection.
+pub(crate) fn query_i64<'a, DB>(
+    c: &'a mut DB::Connection,
+    sql: &'a str,
+) -> BoxFuture<'a, Result<i64>>
+where
+    DB: sqlx::Database + sqlx::database::HasStatementCache,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    Box::pin(async move {
+        Ok(sqlx::query_scalar::<DB, i64>(sql)
+            .persistent(false)
+            .fetch_one(c)
+            .await?)
+    })
+}

@@ -1,0 +1,142 @@
+//! The write side of a run ([`Target`]): bulk loads into a staging table (or
+//! the target), the merge, and the transaction, with what the engines share
+//! as default methods. Called once per statement or batch; encoding and
+//! binding rows stays in each engine's writer.
+
+use futures::future::BoxFuture;
+
+use super::dialect::Dialect;
+use super::plan::Plan;
+use crate::engine::error::Result;
+use crate::engine::types::Value;
+
+/// The quoted names a writer's statements use.
+pub struct TargetNames {
+    pub dialect: &'static dyn Dialect,
+    /// The target table, quoted.
+    pub table: String,
+    /// The mapped columns, quoted and comma-separated.
+    pub cols: String,
+    pub names: Vec<String>,
+    pub keys: Vec<String>,
+    pub non_keys: Vec<String>,
+}
+
+impl TargetNames {
+    pub fn new(dialect: &'static dyn Dialect, plan: &Plan) -> Self {
+        TargetNames {
+            dialect,
+            table: dialect.table(&plan.target_table),
+            cols: dialect.idents(&plan.target_names(), ""),
+            names: plan.target_names(),
+            keys: plan.key_names(),
+            non_keys: plan.non_key_names(),
+        }
+    }
+
+    /// `a.k = b.k AND ...` over the key columns.
+    pub fn key_match(&self, a: &str, b: &str) -> String {
+        self.keys
+            .iter()
+            .map(|k| format!("{a}.{k} = {b}.{k}", k = self.dialect.ident(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// The staging table, or the target.
+    pub fn dest(&self, stage: bool) -> &str {
+        if stage {
+            self.dialect.stage_table()
+        } else {
+            &self.table
+        }
+    }
+}
+
+/// The write side of a run: bulk loads into a staging table (or the target),
+/// the merge, and the transaction.
+pub trait Target: Send {
+    fn names(&self) -> &TargetNames;
+
+    /// Runs one or more statements; returns the rows they affected.
+    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>>;
+
+    /// Runs a `SELECT count(*)`.
+    fn count_rows<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>>;
+
+    /// Creates the session's staging table (outside any transaction).
+    fn create_stage(&mut self) -> BoxFuture<'_, Result<()>>;
+
+    fn begin(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let sql = self.names().dialect.begin_sql();
+            self.exec(sql).await.map(|_| ())
+        })
+    }
+
+    fn commit(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.exec("COMMIT").await.map(|_| ()) })
+    }
+
+    fn rollback(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.exec("ROLLBACK").await;
+        })
+    }
+
+    /// Rows in the staging table (`stage`) or the target table.
+    fn count(&mut self, stage: bool) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let sql = format!("SELECT count(*) FROM {}", self.names().dest(stage));
+            self.count_rows(&sql).await
+        })
+    }
+
+    /// Queues rows for the staging table (`stage`) or straight for the target.
+    fn write<'a>(&'a mut self, rows: &'a [Vec<Value>], stage: bool) -> BoxFuture<'a, Result<()>>;
+
+    /// Sends whatever `write` still holds.
+    fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Deletes target rows whose key is not staged; returns how many.
+    fn delete_missing(&mut self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let n = self.names();
+            let sql = format!(
+                "DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})",
+                n.table,
+                n.dialect.stage_table(),
+                n.key_match("s", "t")
+            );
+            self.exec(&sql).await
+        })
+    }
+
+    /// Inserts new and updates changed target rows from the staging table;
+    /// `unchanged_likely` when many staged rows may already be in the target
+    /// as they are.
+    fn upsert(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>>;
+
+    /// Applies the whole stage to a target that held `before` rows: inserts
+    /// new rows, updates changed ones, deletes those not staged. Returns the
+    /// rows deleted and the rows in the target afterwards.
+    fn merge(&mut self, _before: u64) -> BoxFuture<'_, Result<(u64, u64)>> {
+        Box::pin(async move {
+            self.upsert(true).await?;
+            let deleted = self.delete_missing().await?;
+            Ok((deleted, self.count(false).await?))
+        })
+    }
+
+    /// Empties the staging table for the next batch.
+    fn clear_stage(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let sql = format!("DELETE FROM {}", self.names().dialect.stage_table());
+            self.exec(&sql).await.map(|_| ())
+        })
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}

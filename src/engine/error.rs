@@ -1,0 +1,171 @@
+//! The engine's error: a sentence for the operator, plus, for a database's
+//! refusal, what kind of refusal it was, read from the SQLSTATE or the MySQL
+//! error number rather than from the message text (which servers word
+//! differently across versions and locales).
+
+/// What a database error means to the engine: the few cases some caller
+/// answers differently, and everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// The login may not do this (a missing grant, a wrong password).
+    AccessDenied,
+    /// A statement met the same row twice: two staged rows share a key.
+    Cardinality,
+    /// The statement names a table that does not exist.
+    UndefinedTable,
+    /// The connection broke underneath the statement.
+    ConnectionLost,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A database failed a statement; the message is its own words.
+    #[error("{message}")]
+    Database { kind: DbErrorKind, message: String },
+    /// A sentence written by the engine.
+    #[error("{0}")]
+    Message(String),
+    /// Another error, prefixed by where it happened (`network "x"`).
+    #[error("{context}: {source}")]
+    Context { context: String, source: Box<Error> },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The database's kind of failure; `Other` for the engine's own sentences.
+    pub fn kind(&self) -> DbErrorKind {
+        match self {
+            Error::Database { kind, .. } => *kind,
+            Error::Message(_) => DbErrorKind::Other,
+            Error::Context { source, .. } => source.kind(),
+        }
+    }
+
+    /// Prefixes the sentence with `context` and ": ", keeping the kind.
+    pub fn context(self, context: impl Into<String>) -> Error {
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+}
+
+impl From<String> for Error {
+    fn from(s: String) -> Self {
+        Error::Message(s)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(s: &str) -> Self {
+        Error::Message(s.to_string())
+    }
+}
+
+/// For the callers that report errors as plain sentences (the UI, `dsp check`).
+impl From<Error> for String {
+    fn from(e: Error) -> Self {
+        e.to_string()
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Database {
+            kind: classify(&e),
+            message: db_message(&e),
+        }
+    }
+}
+
+fn classify(e: &sqlx::Error) -> DbErrorKind {
+    match e {
+        sqlx::Error::Io(_) => DbErrorKind::ConnectionLost,
+        sqlx::Error::Database(d) => {
+            if let Some(my) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                mysql_kind(my.number())
+            } else if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                pg_kind(pg.code())
+            } else {
+                DbErrorKind::Other
+            }
+        }
+        _ => DbErrorKind::Other,
+    }
+}
+
+/// PostgreSQL's SQLSTATE classes and codes.
+fn pg_kind(sqlstate: &str) -> DbErrorKind {
+    match sqlstate {
+        "21000" => DbErrorKind::Cardinality,
+        "42P01" => DbErrorKind::UndefinedTable,
+        "42501" | "28000" | "28P01" => DbErrorKind::AccessDenied,
+        s if s.starts_with("08") => DbErrorKind::ConnectionLost,
+        _ => DbErrorKind::Other,
+    }
+}
+
+/// MySQL/MariaDB error numbers (their SQLSTATE 42000 covers syntax errors too).
+fn mysql_kind(number: u16) -> DbErrorKind {
+    match number {
+        // ER_DBACCESS_DENIED, ER_ACCESS_DENIED, ER_TABLEACCESS_DENIED,
+        // ER_COLUMNACCESS_DENIED, ER_SPECIFIC_ACCESS_DENIED,
+        // ER_PROCACCESS_DENIED, ER_ACCESS_DENIED_NO_PASSWORD
+        1044 | 1045 | 1142 | 1143 | 1227 | 1370 | 1698 => DbErrorKind::AccessDenied,
+        // ER_NO_SUCH_TABLE
+        1146 => DbErrorKind::UndefinedTable,
+        // ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED
+        1053 | 1927 => DbErrorKind::ConnectionLost,
+        _ => DbErrorKind::Other,
+    }
+}
+
+/// The database's own words for an error, without sqlx's wrapping.
+fn db_message(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => {
+            // PostgreSQL puts the useful part (which key, which value) in DETAIL.
+            let detail = d
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .and_then(|pg| pg.detail());
+            match detail {
+                Some(detail) => format!("{} ({detail})", d.message()),
+                None => d.message().to_string(),
+            }
+        }
+        sqlx::Error::PoolTimedOut => "timed out waiting for a connection".into(),
+        sqlx::Error::Io(io) => format!("connection lost ({io})"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_keeps_the_sentence_and_the_kind() {
+        let e = Error::Database {
+            kind: DbErrorKind::AccessDenied,
+            message: "permission denied for table t".into(),
+        }
+        .context("network \"N\"");
+        assert_eq!(
+            e.to_string(),
+            "network \"N\": permission denied for table t"
+        );
+        assert_eq!(e.kind(), DbErrorKind::AccessDenied);
+        assert_eq!(Error::from("plain").kind(), DbErrorKind::Other);
+    }
+
+    #[test]
+    fn codes_not_words_decide_the_kind() {
+        assert_eq!(pg_kind("21000"), DbErrorKind::Cardinality);
+        assert_eq!(pg_kind("42P01"), DbErrorKind::UndefinedTable);
+        assert_eq!(pg_kind("23505"), DbErrorKind::Other);
+        assert_eq!(mysql_kind(1142), DbErrorKind::AccessDenied);
+        assert_eq!(mysql_kind(1064), DbErrorKind::Other);
+    }
+}
