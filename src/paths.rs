@@ -13,7 +13,10 @@ pub struct Paths {
 impl Paths {
     /// Resolves the locations: an explicit value (flag or its environment variable,
     /// which clap has already merged) wins, then the platform default.
-    pub fn resolve(workspace: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<Self, String> {
+    pub(crate) fn resolve(
+        workspace: Option<PathBuf>,
+        data_dir: Option<PathBuf>,
+    ) -> Result<Self, String> {
         let dirs = || {
             directories::ProjectDirs::from("", "", "dsp").ok_or_else(|| {
                 "cannot find a home directory for the default locations; pass --workspace and --data-dir".to_string()
@@ -31,13 +34,6 @@ impl Paths {
             workspace,
             data_dir,
         })
-    }
-
-    pub fn new(workspace: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
-        Paths {
-            workspace: workspace.into(),
-            data_dir: data_dir.into(),
-        }
     }
 
     pub fn data(&self) -> DataDir {
@@ -63,13 +59,13 @@ impl DataDir {
         self.root.join("jobs").join(job_slug(job))
     }
     /// The demo's workspace and SQLite files.
-    pub fn demo_dir(&self) -> PathBuf {
+    pub(crate) fn demo_dir(&self) -> PathBuf {
         self.root.join("demo")
     }
     /// Creates a directory, and any missing parent, readable only by the user
     /// (job names and watermarks are nobody else's business). A directory that
     /// already exists keeps its mode: `--data-dir` may name a shared one.
-    pub fn ensure(dir: &Path) -> std::io::Result<()> {
+    pub(crate) fn ensure(dir: &Path) -> std::io::Result<()> {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -78,7 +74,7 @@ impl DataDir {
     }
     /// A job's state directory, created 0700 like `jobs/` above it; both are
     /// DSP's own, so an older, wider mode is narrowed too.
-    pub fn ensure_job_dir(&self, job: &str) -> std::io::Result<PathBuf> {
+    pub(crate) fn ensure_job_dir(&self, job: &str) -> std::io::Result<PathBuf> {
         let dir = self.job_dir(job);
         Self::ensure(&dir)?;
         #[cfg(unix)]
@@ -94,7 +90,7 @@ impl DataDir {
 
 /// A file-name-safe, collision-free name for a job: the readable part keeps
 /// letters and digits, the hash keeps "A b" and "A_b" apart.
-pub fn job_slug(job: &str) -> String {
+pub(crate) fn job_slug(job: &str) -> String {
     let readable: String = job
         .chars()
         .map(|c| {
@@ -131,6 +127,7 @@ mod tests {
     #[test]
     fn explicit_paths_win() {
         let p = Paths::resolve(Some("/w.toml".into()), Some("/d".into())).unwrap();
-        assert_eq!(p, Paths::new("/w.toml", "/d"));
+        assert_eq!(p.workspace, std::path::Path::new("/w.toml"));
+        assert_eq!(p.data_dir, std::path::Path::new("/d"));
     }
 }

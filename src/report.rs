@@ -10,7 +10,7 @@ use crate::engine::progress::ProgressEvent;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Style {
+pub(crate) struct Style {
     /// Prefix each line with its UTC time (`2024-05-01T12:00:00Z [INFO] ...`).
     pub time: bool,
     /// Prefix each line with the job's name in brackets (after the time): for
@@ -20,7 +20,7 @@ pub struct Style {
 
 /// The text `dsp run` prints for an event, if any: only log lines are
 /// printed; starts, batches and the finish are already log lines too.
-pub fn line_for(event: &ProgressEvent, style: Style) -> Option<String> {
+pub(crate) fn line_for(event: &ProgressEvent, style: Style) -> Option<String> {
     match event {
         ProgressEvent::Log { job, line } => {
             let mut text = String::new();
@@ -39,7 +39,7 @@ pub fn line_for(event: &ProgressEvent, style: Style) -> Option<String> {
 
 /// Prints events until the sender side closes. Stdout errors (a closed pipe)
 /// do not stop the run; the lines are still in the run history.
-pub async fn print_events(mut rx: mpsc::UnboundedReceiver<ProgressEvent>, style: Style) {
+pub(crate) async fn print_events(mut rx: mpsc::UnboundedReceiver<ProgressEvent>, style: Style) {
     while let Some(ev) = rx.recv().await {
         if let Some(text) = line_for(&ev, style) {
             let mut out = std::io::stdout().lock();

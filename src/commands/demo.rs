@@ -13,7 +13,7 @@ use crate::workspace;
 
 use super::{EXIT_RUN_FAILED, EXIT_USAGE};
 
-pub const DEMO_ROWS: i64 = 50_000;
+pub(crate) const DEMO_ROWS: i64 = 50_000;
 
 const DEMO_WORKSPACE: &str = r#"# The DSP demo: the user guide's example on local SQLite files.
 # Press 3 for the Jobs tab, select a job and press r to run it.
@@ -129,7 +129,7 @@ pub async fn run(paths: &Paths) -> u8 {
     open(&ws_path, data).await
 }
 
-pub async fn open_tui(paths: &Paths) -> u8 {
+pub(crate) async fn open_tui(paths: &Paths) -> u8 {
     open(&paths.workspace, paths.data()).await
 }
 

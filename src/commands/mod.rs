@@ -12,9 +12,9 @@ use std::path::Path;
 use crate::paths::Paths;
 use crate::workspace::{self, Workspace};
 
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_RUN_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_RUN_FAILED: u8 = 1;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Loads the workspace for a command, printing every diagnostic as an
 /// `error:` line; `Err` carries how many there were. With `must_exist` (a

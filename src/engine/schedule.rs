@@ -122,7 +122,7 @@ impl Zone {
     }
 
     /// For the UI and `dsp check`: "Asia/Jakarta (from DSP_TZ)" or "local time (UTC+07:00)".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Zone::Named { tz, from } => format!("{} (from {from})", tz.name()),
             Zone::Local => format!("local time (UTC{})", chrono::Local::now().format("%:z")),
@@ -130,7 +130,7 @@ impl Zone {
     }
 
     /// The first time the schedule fires strictly after `after`.
-    pub fn next_after(
+    pub(crate) fn next_after(
         &self,
         schedule: &cron::Schedule,
         after: DateTime<Utc>,
@@ -164,7 +164,7 @@ impl Zone {
 
 /// When a job's schedule next fires after `now`; `None` for an unscheduled job
 /// (or an expression that never fires again).
-pub fn next_run(
+pub(crate) fn next_run(
     job: &crate::workspace::Job,
     zone: &Zone,
     now: DateTime<Utc>,

@@ -24,7 +24,7 @@ pub trait Clock: Send + Sync + 'static {
 }
 
 /// The wall clock.
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
@@ -63,7 +63,7 @@ pub type RunFn = Arc<
 >;
 
 /// The real engine as a `RunFn`.
-pub fn engine_runner(data: DataDir) -> RunFn {
+pub(crate) fn engine_runner(data: DataDir) -> RunFn {
     Arc::new(move |ws, job, cancel, reporter| {
         let data = data.clone();
         Box::pin(

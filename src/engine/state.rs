@@ -16,7 +16,7 @@ use crate::workspace::SyncMode;
 use crate::workspace::save::write_atomic;
 
 /// How many past runs a job keeps; older ones are pruned when a run is recorded.
-pub const HISTORY_KEEP: usize = 100;
+pub(crate) const HISTORY_KEEP: usize = 100;
 
 /// Held while a job runs; dropping it (or the process dying) releases the lock.
 #[derive(Debug)]
@@ -64,7 +64,7 @@ fn watermark_path(data: &DataDir, job: &str) -> PathBuf {
 /// from and the target it was written to: point the job elsewhere and it must
 /// start over, or the rows before the watermark are silently never copied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WatermarkOwner {
+pub(crate) struct WatermarkOwner {
     /// Where the source lives (`postgresql://host:5432/db`; no user, no password).
     pub source: String,
     pub source_table: String,
@@ -99,7 +99,7 @@ struct StoredWatermark {
 
 /// A job's stored watermark, judged against what the job syncs now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Watermark {
+pub(crate) enum Watermark {
     /// No watermark: the run loads everything.
     None,
     /// The watermark of this very source, cursor and target.
@@ -125,7 +125,7 @@ pub fn read_watermark(data: &DataDir, job: &str) -> std::io::Result<Option<Strin
 }
 
 /// One job's watermark in the data dir, for the source and target it syncs now.
-pub struct WatermarkStore<'a> {
+pub(crate) struct WatermarkStore<'a> {
     pub data: &'a DataDir,
     pub job: &'a str,
     pub owner: WatermarkOwner,
@@ -204,14 +204,6 @@ fn write_watermark(
     let mut json = serde_json::to_vec_pretty(&stored).map_err(std::io::Error::other)?;
     json.push(b'\n');
     write_atomic(&watermark_path(data, job), &json)
-}
-
-/// Forgets the watermark, so the next incremental run loads everything.
-pub fn clear_watermark(data: &DataDir, job: &str) -> std::io::Result<()> {
-    match std::fs::remove_file(watermark_path(data, job)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// One past run, as recorded.
@@ -427,8 +419,6 @@ mod tests {
         );
         let files: Vec<_> = std::fs::read_dir(data.job_dir("J")).unwrap().collect();
         assert_eq!(files.len(), 1, "no temp files left: {files:?}");
-        clear_watermark(&data, "J").unwrap();
-        assert_eq!(read_watermark(&data, "J").unwrap(), None);
     }
 
     fn owner() -> WatermarkOwner {

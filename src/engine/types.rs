@@ -174,7 +174,7 @@ impl DecimalLimit {
 /// apart without allocating: the target-limit check and PostgreSQL's binary
 /// numeric both work on its digits, for every decimal value of a run.
 #[derive(Debug, Clone, Copy)]
-pub struct DecimalText<'a> {
+pub(crate) struct DecimalText<'a> {
     pub negative: bool,
     /// Digits before the point, as written.
     pub int: &'a str,
@@ -209,7 +209,7 @@ impl<'a> DecimalText<'a> {
     /// Where the significant digits start in `digits()`, how many there are,
     /// and the power of ten their point stands at (the value is
     /// 0.d1d2... x 10^point); `None` for zero.
-    pub fn significant(&self) -> Option<(usize, usize, i64)> {
+    pub(crate) fn significant(&self) -> Option<(usize, usize, i64)> {
         let total = self.int.len() + self.frac.len();
         let lead = self.digits().take_while(|&d| d == 0).count();
         if lead == total {
@@ -293,14 +293,14 @@ impl TimestampLimit {
 
 /// Parses an IANA zone name; the workspace loader rejects bad names, but a
 /// workspace built in code may still carry one.
-pub fn parse_tz(name: &str) -> Result<Tz, String> {
+pub(crate) fn parse_tz(name: &str) -> Result<Tz, String> {
     name.parse::<Tz>().map_err(|_| {
         format!("\"{name}\" is not a known time zone; use an IANA name such as \"Europe/Berlin\"")
     })
 }
 
 /// Converts a source value to the mapped canonical type, or says why it cannot.
-pub fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
+pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
     if raw == Raw::Null {
         return Ok(Value::Null);
     }
@@ -495,7 +495,7 @@ fn to_float(raw: Raw) -> Result<Value, String> {
 }
 
 /// `-12`, `3.50`, `.5`, `1e-3`: what every engine accepts as an exact decimal.
-pub fn is_decimal_text(s: &str) -> bool {
+pub(crate) fn is_decimal_text(s: &str) -> bool {
     let digits = |x: &str| x.bytes().all(|c| c.is_ascii_digit());
     // An exponent too large for an i64 is not a number any target stores.
     DecimalText::parse(s).is_some_and(|d| {
@@ -551,7 +551,7 @@ fn to_timestamp(raw: Raw, c: &Convert) -> Result<DateTime<Utc>, String> {
 
 /// Parses the timestamp spellings of all three engines; one without an offset
 /// is read in `tz`.
-pub fn parse_timestamp(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_timestamp(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     let bad = || format!("\"{}\" is not a timestamp", clip(s));
     let t = s.trim();
     if let Some((naive, offset)) = fast_timestamp(t) {
@@ -601,19 +601,19 @@ fn in_zone(naive: NaiveDateTime, tz: Tz, s: &str) -> Result<DateTime<Utc>, Strin
     }
 }
 
-pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
     let t = s.trim();
     NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| format!("\"{}\" is not a date", clip(s)))
 }
 
-pub fn parse_time(s: &str) -> Result<NaiveTime, String> {
+pub(crate) fn parse_time(s: &str) -> Result<NaiveTime, String> {
     let t = s.trim();
     NaiveTime::parse_from_str(t, "%H:%M:%S%.f")
         .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M"))
         .map_err(|_| format!("\"{}\" is not a time of day", clip(s)))
 }
 
-pub fn hex_encode(b: &[u8]) -> String {
+pub(crate) fn hex_encode(b: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {
@@ -623,7 +623,7 @@ pub fn hex_encode(b: &[u8]) -> String {
     s
 }
 
-pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
     let s = s.trim();
     if !s.len().is_multiple_of(2) {
         return Err("binary value has an odd number of hex digits".into());
@@ -643,7 +643,7 @@ pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
 /// Timestamp text for the writers: UTC, always six fractional digits so that
 /// text comparisons (SQLite) order like instants. Hand-written: chrono's
 /// formatter was a third of a large run's CPU time.
-pub fn ts_text(t: &DateTime<Utc>, sep: char, suffix: &str) -> String {
+pub(crate) fn ts_text(t: &DateTime<Utc>, sep: char, suffix: &str) -> String {
     use chrono::{Datelike, Timelike};
     let n = t.naive_utc();
     let year = n.year();
@@ -750,11 +750,11 @@ fn fast_timestamp(s: &str) -> Option<(NaiveDateTime, Option<i32>)> {
     Some((NaiveDateTime::new(date, time), offset))
 }
 
-pub fn time_text(t: &NaiveTime) -> String {
+pub(crate) fn time_text(t: &NaiveTime) -> String {
     t.format("%H:%M:%S%.6f").to_string()
 }
 
-pub fn date_text(d: &NaiveDate) -> String {
+pub(crate) fn date_text(d: &NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 

@@ -37,7 +37,7 @@ impl Tab {
         }
     }
     /// What one entry of the tab is called in messages.
-    pub fn noun(self) -> &'static str {
+    pub(crate) fn noun(self) -> &'static str {
         match self {
             Tab::Network => "network",
             Tab::Schema => "schema",
@@ -160,7 +160,7 @@ impl App {
         self.selected[self.tab.index()].min(self.len(self.tab).saturating_sub(1))
     }
 
-    pub fn selected_job(&self) -> Option<&crate::workspace::Job> {
+    pub(crate) fn selected_job(&self) -> Option<&crate::workspace::Job> {
         self.ws
             .jobs
             .get(self.selected[2].min(self.ws.jobs.len().saturating_sub(1)))
@@ -201,7 +201,7 @@ impl App {
     }
 
     /// Loads the selected job's past runs from the data dir (small local files).
-    pub fn load_history(&mut self) {
+    pub(crate) fn load_history(&mut self) {
         let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
             return;
         };

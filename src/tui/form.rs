@@ -51,7 +51,7 @@ impl Field {
         }
     }
     /// Moves a choice field by `step` (wrapping).
-    pub fn cycle(&mut self, step: isize) {
+    pub(crate) fn cycle(&mut self, step: isize) {
         if let FieldKind::Choice(options) = &self.kind
             && !options.is_empty()
         {
@@ -84,7 +84,7 @@ pub struct Form {
 }
 
 /// The model entry a valid form produces.
-pub enum Entry {
+pub(crate) enum Entry {
     Network(Network),
     Schema(Schema),
     Job(Job),
@@ -314,7 +314,7 @@ impl Form {
             .unwrap_or(self.fields.len())
     }
 
-    pub fn is_schema(&self) -> bool {
+    pub(crate) fn is_schema(&self) -> bool {
         self.kind == FormKind::Schema
     }
 
@@ -325,7 +325,7 @@ impl Form {
     }
 
     /// Deletes the column row holding the focus (the last row stays).
-    pub fn delete_column_row(&mut self) {
+    pub(crate) fn delete_column_row(&mut self) {
         let start = self.columns_start();
         if self.focus < start || self.fields.len() - start <= 3 {
             return;
@@ -336,7 +336,7 @@ impl Form {
     }
 
     /// Replaces the column rows with the source table's columns.
-    pub fn fill_columns(&mut self, columns: &[(String, ColumnType)]) {
+    pub(crate) fn fill_columns(&mut self, columns: &[(String, ColumnType)]) {
         if columns.is_empty() {
             return;
         }
@@ -503,7 +503,7 @@ impl Form {
 
     /// What an empty field means, shown in its place: the default the program
     /// applies when the key is left out.
-    pub fn default_hint(&self, index: usize) -> Option<String> {
+    pub(crate) fn default_hint(&self, index: usize) -> Option<String> {
         let field = self.fields.get(index)?;
         if !field.value.is_empty() || field.is_choice() {
             return None;
@@ -558,10 +558,6 @@ impl Form {
             ok = false;
         }
         ok.then_some(candidate)
-    }
-
-    pub fn has_errors(&self) -> bool {
-        self.fields.iter().any(|f| f.error.is_some())
     }
 }
 

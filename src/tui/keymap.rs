@@ -176,7 +176,7 @@ pub const BINDINGS: &[Binding] = &[
 
 /// The `?` popup: two columns of sections, each a heading and the contexts
 /// listed under it. Every context but `Help` appears once.
-pub const HELP_COLUMNS: [&[(&str, &[Context])]; 2] = [
+pub(crate) const HELP_COLUMNS: [&[(&str, &[Context])]; 2] = [
     &[
         ("Everywhere", &[Global]),
         ("Network tab", &[Network]),

@@ -6,6 +6,10 @@
 //! Every `Err` is one sentence written to follow the field's name, as in
 //! ``field `batch_size`: 0 is out of range; use 1 to 1000000``.
 
+// The parsers of typed text (`parse_text`, `*_text`) serve the TUI's forms;
+// a build without the UI has only the loader's half.
+#![cfg_attr(not(feature = "tui"), allow(dead_code))]
+
 use std::time::Duration;
 
 use toml_edit::Value;
@@ -91,12 +95,12 @@ pub const PORT: Whole = Whole {
     max: 65535,
     default: None,
 };
-pub const BATCH_SIZE: Whole = Whole {
+pub(crate) const BATCH_SIZE: Whole = Whole {
     min: 1,
     max: 1_000_000,
     default: Some(DEFAULT_BATCH_SIZE as i64),
 };
-pub const MAX_FAILED: Whole = Whole {
+pub(crate) const MAX_FAILED: Whole = Whole {
     min: 0,
     max: i64::MAX,
     default: Some(0),
@@ -118,7 +122,7 @@ impl Whole {
 
     /// What the operator typed, read as the same number would be in the file;
     /// blank means the key is left out.
-    pub fn parse_text(self, text: &str) -> Result<Option<i64>, String> {
+    pub(crate) fn parse_text(self, text: &str) -> Result<Option<i64>, String> {
         let t = text.trim();
         if t.is_empty() {
             return Ok(None);
@@ -155,7 +159,7 @@ pub struct Decimal {
     pub default: Option<f64>,
 }
 
-pub const MAX_DELETE_PERCENT: Decimal = Decimal {
+pub(crate) const MAX_DELETE_PERCENT: Decimal = Decimal {
     min: 0.0,
     max: 100.0,
     default: Some(DEFAULT_MAX_DELETE_PERCENT),
@@ -175,7 +179,7 @@ impl Decimal {
     }
 
     /// What the operator typed; blank means the key is left out.
-    pub fn parse_text(self, text: &str) -> Result<Option<f64>, String> {
+    pub(crate) fn parse_text(self, text: &str) -> Result<Option<f64>, String> {
         let t = text.trim();
         if t.is_empty() {
             return Ok(None);
@@ -196,7 +200,7 @@ impl Decimal {
 }
 
 /// A required text field as typed: blank is refused.
-pub fn required_text(text: &str) -> Result<String, String> {
+pub(crate) fn required_text(text: &str) -> Result<String, String> {
     let t = text.trim();
     if t.is_empty() {
         Err(REQUIRED.into())
@@ -206,7 +210,7 @@ pub fn required_text(text: &str) -> Result<String, String> {
 }
 
 /// An optional text field as typed: blank leaves the key out.
-pub fn optional_text(text: &str) -> Option<String> {
+pub(crate) fn optional_text(text: &str) -> Option<String> {
     let t = text.trim();
     (!t.is_empty()).then(|| t.to_string())
 }
@@ -221,7 +225,7 @@ pub fn timezone(name: &str) -> Result<chrono_tz::Tz, String> {
 /// A run that hears nothing from a server for this long gives up on it: long
 /// enough for a large statement to finish, short enough that a dead network
 /// does not hold a job (and its schedule) for hours.
-pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `stall_timeout`: a duration of at least one second and at most a day.
 pub fn stall_timeout(text: &str) -> Result<Duration, String> {
@@ -255,7 +259,7 @@ pub fn lookback(text: &str) -> Result<Duration, String> {
 const MAX_LOOKBACK: Duration = Duration::from_secs(3650 * 86_400);
 
 /// `primary_key` as typed: column names separated by commas.
-pub fn primary_key_text(text: &str) -> Result<Vec<String>, String> {
+pub(crate) fn primary_key_text(text: &str) -> Result<Vec<String>, String> {
     if text.trim().is_empty() {
         return Err(REQUIRED.into());
     }

@@ -1,7 +1,7 @@
 //! The workspace file: the model, one parser and range per field, loading with
 //! diagnostics, validation across entries, and the comment-keeping atomic save.
 
-pub mod duration;
+pub(crate) mod duration;
 mod entries;
 pub mod fields;
 pub mod load;

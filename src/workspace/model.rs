@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use super::secret::Secret;
 
-pub const DEFAULT_BATCH_SIZE: u64 = 1000;
-pub const DEFAULT_MAX_DELETE_PERCENT: f64 = 50.0;
+pub(crate) const DEFAULT_BATCH_SIZE: u64 = 1000;
+pub(crate) const DEFAULT_MAX_DELETE_PERCENT: f64 = 50.0;
 /// The zone of a network's timestamps stored without one, unless it names another.
-pub const DEFAULT_TIMEZONE: &str = "UTC";
+pub(crate) const DEFAULT_TIMEZONE: &str = "UTC";
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Workspace {
@@ -34,7 +34,7 @@ impl Workspace {
     }
 
     /// Directory that relative SQLite paths are resolved against.
-    pub fn base_dir(&self) -> PathBuf {
+    pub(crate) fn base_dir(&self) -> PathBuf {
         self.path
             .as_deref()
             .and_then(Path::parent)
@@ -81,7 +81,7 @@ impl EngineKind {
         }
     }
 
-    pub fn default_port(self) -> Option<u16> {
+    pub(crate) fn default_port(self) -> Option<u16> {
         match self {
             EngineKind::Postgres => Some(5432),
             EngineKind::Mysql => Some(3306),
@@ -170,7 +170,7 @@ impl Network {
         self.port.or(self.kind.default_port())
     }
 
-    pub fn ssl(&self) -> SslMode {
+    pub(crate) fn ssl(&self) -> SslMode {
         self.ssl_mode.unwrap_or_default()
     }
 
@@ -183,13 +183,13 @@ impl Network {
             .unwrap_or(crate::workspace::fields::DEFAULT_STALL_TIMEOUT)
     }
 
-    pub fn timezone_name(&self) -> &str {
+    pub(crate) fn timezone_name(&self) -> &str {
         self.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE)
     }
 
     /// The password to connect with: the environment variable named by `password_env`
     /// wins over a literal `password`. `Err` names the variable that is unset.
-    pub fn resolve_password(&self) -> Result<Option<Secret>, String> {
+    pub(crate) fn resolve_password(&self) -> Result<Option<Secret>, String> {
         if let Some(var) = &self.password_env {
             return match std::env::var(var) {
                 Ok(v) => Ok(Some(Secret::new(v))),

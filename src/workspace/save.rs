@@ -48,7 +48,7 @@ pub fn save(workspace: &Workspace, path: &Path) -> std::io::Result<()> {
 /// a mix, readable only by its owner. A symlink is written through: its target
 /// is replaced and the link stays (replacing the link itself would leave the
 /// real file silently stale).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let path = &through_links(path)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

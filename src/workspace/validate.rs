@@ -37,13 +37,13 @@ pub struct Problem {
 
 /// Lines of an entry and its fields, for turning a problem into a diagnostic.
 #[derive(Debug, Clone, Default)]
-pub struct EntryLines {
+pub(crate) struct EntryLines {
     pub entry: Option<usize>,
     pub fields: Vec<(String, usize)>,
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Lines {
+pub(crate) struct Lines {
     pub networks: Vec<EntryLines>,
     pub schemas: Vec<EntryLines>,
     pub jobs: Vec<EntryLines>,
@@ -236,7 +236,7 @@ fn job_rules(ws: &Workspace, out: &mut Problems) {
 }
 
 /// What is allowed but deserves a warning (`dsp check`, the TUI).
-pub fn warnings(ws: &Workspace) -> Vec<String> {
+pub(crate) fn warnings(ws: &Workspace) -> Vec<String> {
     let mut out = Vec::new();
     for n in &ws.networks {
         if n.password.is_some() {

@@ -52,7 +52,7 @@ impl JobView {
     pub fn counting(&self) -> bool {
         self.running && !self.counted
     }
-    pub fn percent(&self) -> f64 {
+    pub(crate) fn percent(&self) -> f64 {
         if self.counting() {
             return 0.0;
         }
@@ -94,7 +94,7 @@ impl JobView {
         )
     }
     /// Remaining time at the average rate so far.
-    pub fn eta(&self) -> Option<std::time::Duration> {
+    pub(crate) fn eta(&self) -> Option<std::time::Duration> {
         if !self.running || self.done == 0 || self.total <= self.done {
             return None;
         }

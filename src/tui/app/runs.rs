@@ -21,7 +21,7 @@ impl App {
     }
 
     /// The loop hands back the run's cancel token once it has started the run.
-    pub fn set_cancel(&mut self, job: &str, token: CancellationToken) {
+    pub(crate) fn set_cancel(&mut self, job: &str, token: CancellationToken) {
         self.jobs.entry(job.to_string()).or_default().cancel = Some(token);
     }
 
