@@ -1,4 +1,4 @@
-//! The command line of SPEC §3.
+//! The command line of docs/SPEC.md §3.
 
 use std::path::PathBuf;
 

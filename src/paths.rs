@@ -1,4 +1,4 @@
-//! Where the workspace file and the data directory live (SPEC §1, §2), and the
+//! Where the workspace file and the data directory live (docs/SPEC.md §1, §2), and the
 //! overrides that move them.
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,4 @@
-//! The headless client: prints engine events as the log lines of SPEC §4.
-//!
-//! OWNER: engine helper.
+//! The headless client: prints engine events as the log lines of docs/SPEC.md §4.
 
 use std::io::Write;
 

@@ -1,4 +1,4 @@
-//! The commands of SPEC §3, each a thin client of the engine. Each returns the
+//! The commands of docs/SPEC.md §3, each a thin client of the engine. Each returns the
 //! process exit status: 0 success, 1 a run failed, 2 usage or workspace error.
 
 pub mod check;

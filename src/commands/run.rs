@@ -1,4 +1,4 @@
-//! `dsp run JOB...` (OWNER: engine helper): runs jobs headless, in order,
+//! `dsp run JOB...`: runs jobs headless, in order,
 //! printing their log lines to stdout (prefixed with the UTC time when
 //! `DSP_LOG_TIME` is set); SIGINT/SIGTERM cancel the running job cleanly.
 //! Exit status: 0 all succeeded, 1 a job failed or was cancelled, 2 the

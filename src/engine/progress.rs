@@ -1,4 +1,4 @@
-//! What a run reports while it works (SPEC §4): typed events on a channel that the
+//! What a run reports while it works (docs/SPEC.md §4): typed events on a channel that the
 //! TUI draws and the headless commands print.
 
 use std::fmt;
@@ -44,7 +44,7 @@ impl LogLine {
 }
 
 impl fmt::Display for LogLine {
-    /// The SPEC §4 form, without a time prefix.
+    /// The form of docs/SPEC.md §4, without a time prefix.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[{}] {}", self.level.as_str(), self.message)
     }
@@ -154,7 +154,7 @@ impl Reporter {
     }
 }
 
-/// `50000` → `50,000`, as the totals of SPEC §4 are written.
+/// `50000` → `50,000`, as the totals of docs/SPEC.md §4 are written.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);

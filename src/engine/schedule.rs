@@ -1,4 +1,4 @@
-//! Cron schedules (SPEC §5) and the time zone they are read in.
+//! Cron schedules (docs/SPEC.md §5) and the time zone they are read in.
 //!
 //! Operators write the 5-field crontab form; the `cron` crate wants seconds first
 //! and numbers weekdays 1-7 from Sunday, where crontab uses 0-7 with 0 and 7 both

@@ -1,4 +1,4 @@
-//! The one scheduler (SPEC §5), used by the TUI and by `dsp daemon`: it starts
+//! The one scheduler (docs/SPEC.md §5), used by the TUI and by `dsp daemon`: it starts
 //! due jobs in background tasks, never starts a job whose previous run is still
 //! going (the skipped fire is logged), survives failed runs, and follows
 //! workspace edits without a restart.

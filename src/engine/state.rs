@@ -1,4 +1,4 @@
-//! Per-job state in the data directory (SPEC §2): the incremental watermark, the
+//! Per-job state in the data directory (docs/SPEC.md §2): the incremental watermark, the
 //! run history with each run's full log, and the lock that keeps a job from running
 //! twice at once, across processes.
 //!

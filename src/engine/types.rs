@@ -1,6 +1,4 @@
-//! Canonical values and conversions between engines (SPEC §1 column types, §4 Types).
-//!
-//! OWNER: engine helper.
+//! Canonical values and conversions between engines (docs/SPEC.md §1 column types, §4 Types).
 //!
 //! Every dialect reads a source value as a [`Raw`] (mostly the database's own text
 //! rendering, so that decimals and timestamps arrive without loss), and

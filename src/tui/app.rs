@@ -69,7 +69,6 @@ pub enum Effect {
 /// Results of background work.
 #[derive(Debug)]
 pub enum Msg {
-    Engine(ProgressEvent),
     Tested {
         network: String,
         result: Result<String, String>,
@@ -215,7 +214,6 @@ impl App {
 
     pub fn on_msg(&mut self, msg: Msg) {
         match msg {
-            Msg::Engine(ev) => self.on_engine(ev),
             Msg::Tested { network, result } => {
                 self.tested.insert(network, result);
             }

@@ -1,6 +1,6 @@
 //! The sync algorithm: full and incremental runs.
 //!
-//! OWNER: engine helper. `run_job` is the contract the TUI, `dsp run` and the
+//! `run_job` is the contract the TUI, `dsp run` and the
 //! scheduler use.
 //!
 //! A run goes through named phases, one module each: `open` connects to both
