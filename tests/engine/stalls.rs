@@ -227,3 +227,54 @@ async fn a_server_silent_from_the_first_byte_fails_the_run() {
         "{why}"
     );
 }
+
+/// The connection to the target breaks right after COMMIT left DSP, before
+/// the server could answer: the server committed, and DSP cannot know. The
+/// run says the outcome is unknown (not "failed" of a target that was in
+/// fact updated), and running it again converges.
+async fn commit_outcome_unknown(target: Kind, commit: &[u8]) {
+    let test = format!("commit_outcome_unknown {target:?}");
+    let dir = crate::support::temp_dir();
+    let Some((src, tgt, expect)) = ends(&test, &dir, Kind::Pg, target, 3_000).await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream(&tgt)).await;
+    let ws = workspace(&src, &tgt, "Analytics DB (Target)", &proxy, SyncMode::Full);
+    let data = DataDir::new(dir.path().join("data"));
+    proxy.cut_after_sending(commit);
+
+    let (summary, _) = bounded(async { run_and_collect(&ws, JOB, &data).await.summary }).await;
+    assert_eq!(summary.status, RunStatus::Failed, "{test}: {summary:?}");
+    let why = summary.error.unwrap_or_default();
+    assert!(
+        why.starts_with("target network \"Analytics DB (Target)\"")
+            && why.contains("whether this run's changes were committed is unknown")
+            && why.contains("running the job again is safe"),
+        "{test}: {why}"
+    );
+    // The server did commit.
+    assert_eq!(tgt.target_rows().await, expect, "{test}");
+
+    network_back(&proxy);
+    proxy.cut_after_sending(b"\0never\0");
+    let c = run_and_collect(&ws, JOB, &data).await;
+    assert_eq!(
+        c.summary.status,
+        RunStatus::Succeeded,
+        "{test}: {:#?}",
+        c.lines()
+    );
+    assert_eq!(tgt.target_rows().await, expect, "{test}");
+}
+
+#[tokio::test]
+async fn a_pg_commit_whose_answer_is_lost_is_reported_as_unknown() {
+    // A simple-protocol query: 'Q', its length, the text and a NUL.
+    commit_outcome_unknown(Kind::Pg, b"COMMIT\0").await;
+}
+
+#[tokio::test]
+async fn a_mysql_commit_whose_answer_is_lost_is_reported_as_unknown() {
+    // COM_QUERY (0x03) followed by the text.
+    commit_outcome_unknown(Kind::My, b"\x03COMMIT").await;
+}

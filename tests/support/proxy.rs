@@ -28,6 +28,7 @@ pub struct Proxy {
     /// Stall or cut once this many server → client bytes have passed (0: never).
     trigger_after: Arc<AtomicU64>,
     trigger_mode: Arc<AtomicU8>,
+    cut_after: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -41,7 +42,9 @@ impl Proxy {
         let downstream = Arc::new(AtomicU64::new(0));
         let trigger_after = Arc::new(AtomicU64::new(0));
         let trigger_mode = Arc::new(AtomicU8::new(STALL));
+        let cut_after = Arc::new(std::sync::Mutex::new(None));
         let shared = Shared {
+            cut_after: cut_after.clone(),
             mode: mode.clone(),
             changed: changed.clone(),
             downstream: downstream.clone(),
@@ -67,8 +70,15 @@ impl Proxy {
             downstream,
             trigger_after,
             trigger_mode,
+            cut_after,
             task,
         }
+    }
+
+    /// Cuts every connection right after forwarding to the server a chunk
+    /// that holds `bytes` (a statement), before any answer can come back.
+    pub fn cut_after_sending(&self, bytes: &[u8]) {
+        *self.cut_after.lock().unwrap() = Some(bytes.to_vec());
     }
 
     /// The upstream of a test server URL (`scheme://user@host:port/db`).
@@ -121,6 +131,7 @@ impl Drop for Proxy {
 
 #[derive(Clone)]
 struct Shared {
+    cut_after: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
     mode: Arc<AtomicU8>,
     changed: watch::Sender<u8>,
     downstream: Arc<AtomicU64>,
@@ -143,6 +154,11 @@ impl Shared {
                 }
             }
         }
+    }
+
+    fn holds_cut_pattern(&self, chunk: &[u8]) -> bool {
+        let pattern = self.cut_after.lock().ok().and_then(|p| p.clone());
+        pattern.is_some_and(|p| !p.is_empty() && chunk.windows(p.len()).any(|w| w == p.as_slice()))
     }
 
     fn count_down(&self, n: usize) {
@@ -170,6 +186,12 @@ async fn pipe(client: TcpStream, server: TcpStream, shared: Shared) {
                     _ = cut(&shared) => return,
                 };
                 if !shared.may_forward().await || sw.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+                if shared.holds_cut_pattern(&buf[..n]) {
+                    let _ = sw.flush().await;
+                    shared.mode.store(CUT, Ordering::SeqCst);
+                    let _ = shared.changed.send(CUT);
                     return;
                 }
             }

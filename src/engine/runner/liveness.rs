@@ -84,10 +84,15 @@ impl Liveness {
             .map(|w| (w.who.clone(), w.what))
             .unwrap_or_default();
         let limit = short(limit);
+        let unknown = if what.contains("COMMIT") {
+            "; whether its COMMIT took effect is unknown, and running the job again is safe"
+        } else {
+            ""
+        };
         format!(
             "{who}: no {what} for {limit}, so the connection was given up (the server or the network \
              stopped answering); the target keeps its last committed state. If the server is only \
-             slow, raise the network's stall_timeout (now {limit})"
+             slow, raise the network's stall_timeout (now {limit}){unknown}"
         )
     }
 }

@@ -51,7 +51,7 @@ pub(super) async fn apply(
     }
     // Never abandoned half-way: a cancel now could not know whether it
     // committed.
-    w.commit().await.map_err(|e| t.fail(e))?;
+    super::commit(w, t).await?;
     report.committed = loaded.written;
     Ok(())
 }

@@ -138,5 +138,5 @@ async fn apply_batch(
     t.op(cancel, w.clear_stage()).await?;
     // Never abandoned half-way: a cancel now could not know whether it
     // committed.
-    w.commit().await.map_err(|e| t.fail(e))
+    super::commit(w, t).await
 }

@@ -8,9 +8,10 @@ mod incremental;
 use std::time::Duration;
 
 use super::report::Report;
-use super::setup::Setup;
+use super::setup::{Setup, Side};
 use super::stop::Stop;
 use super::stream::Reader;
+use crate::engine::DbErrorKind;
 use crate::engine::db::Writer;
 use crate::engine::db::connect::Conn;
 use crate::engine::db::plan::Plan;
@@ -89,5 +90,26 @@ pub(super) async fn apply(
             let ahead = writers.ahead.as_mut();
             incremental::apply(report, s, &mut writers.main, ahead, reader, watermark).await
         }
+    }
+}
+
+/// Commits the target's transaction. A connection lost while the COMMIT was
+/// on its way leaves the outcome unknown (the server may have committed and
+/// not been able to say so): that is reported as such, not as a plain
+/// failure, so nobody reads "failed, 0 rows" of a target that was updated.
+pub(super) async fn commit(w: &mut Writer, t: &Side<'_>) -> Result<(), Stop> {
+    t.waiting("answer to its COMMIT");
+    let r = w.commit().await;
+    t.answered();
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == DbErrorKind::ConnectionLost => Err(Stop::failed(format!(
+            "{}: the connection was lost while the COMMIT was on its way ({e}), so whether this \
+             run's changes were committed is unknown; running the job again is safe: a full sync \
+             mirrors the source either way, an incremental run re-reads the rows past its last \
+             saved watermark",
+            t.label
+        ))),
+        Err(e) => Err(t.fail(e)),
     }
 }
