@@ -168,8 +168,10 @@ pub const BINDINGS: &[Binding] = &[
     ]),
     b(RunLog, "Home", "top of the log", Hidden, &[(Is(Home), C::Top)]),
     b(RunLog, "Esc/q", "back to the runs", Always, &[(Is(Esc), C::Back), (Is(Char('q')), C::Back)]),
-    b(Confirm, "y/Enter", "yes", Always, &[(Is(Char('y')), C::Yes), (Is(Char('Y')), C::Yes), (Is(Enter), C::Yes)]),
-    b(Confirm, "n/Esc", "no", Always, &[(Is(Char('n')), C::No), (Is(Char('N')), C::No), (Is(Esc), C::No)]),
+    // Every confirmation destroys or interrupts something: No is the default,
+    // so Enter (pressed out of habit) answers no.
+    b(Confirm, "y", "yes", Always, &[(Is(Char('y')), C::Yes), (Is(Char('Y')), C::Yes)]),
+    b(Confirm, "n/Esc/Enter", "no", Always, &[(Is(Char('n')), C::No), (Is(Char('N')), C::No), (Is(Esc), C::No), (Is(Enter), C::No)]),
     // Named in the help popup's title rather than in a column of its own.
     b(Help, "any key", "closes", Hidden, &[(Any, C::CloseHelp)]),
 ];

@@ -259,8 +259,12 @@ async fn a_running_job_shows_gauge_rate_sparkline_and_log() {
     assert!(screen(&app, 80, 24).contains("1 job is running. Quit and cancel it?"));
     app.on_key(key(KeyCode::Char('n')));
     assert!(!app.quitting && app.popup.is_none());
+    // Enter answers the default, No: destructive answers take a `y`.
     app.on_key(key(KeyCode::Char('q')));
     app.on_key(key(KeyCode::Enter));
+    assert!(!app.quitting && app.popup.is_none());
+    app.on_key(key(KeyCode::Char('q')));
+    app.on_key(key(KeyCode::Char('y')));
     assert!(app.quitting);
 }
 
@@ -370,6 +374,11 @@ async fn delete_asks_first_and_refuses_entries_in_use() {
     app.on_key(key(KeyCode::Char('d')));
     assert!(screen(&app, 80, 24).contains("Delete job \"Sync Users (Incremental)\"?"));
     app.on_key(key(KeyCode::Esc)); // default is No
+    assert_eq!(workspace::load(&app.ws_path).unwrap().jobs.len(), 2);
+    // Enter, pressed out of habit, is the default too.
+    app.on_key(key(KeyCode::Char('d')));
+    app.on_key(key(KeyCode::Enter));
+    assert!(app.popup.is_none());
     assert_eq!(workspace::load(&app.ws_path).unwrap().jobs.len(), 2);
     app.on_key(key(KeyCode::Char('d')));
     app.on_key(key(KeyCode::Char('y')));

@@ -26,7 +26,7 @@ pub(super) fn draw(f: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
         Line::from(question),
         Line::from(""),
         Line::from(Span::styled(
-            "y/Enter yes   n/Esc no (default)",
+            "y yes   n/Esc/Enter no (default)",
             theme.title(),
         )),
     ];
