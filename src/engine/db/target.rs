@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 
 use super::dialect::Dialect;
 use super::plan::Plan;
+use super::session::Connection;
 use crate::engine::error::Result;
 use crate::engine::types::Value;
 
@@ -20,12 +21,25 @@ pub struct TargetNames {
     pub names: Vec<String>,
     pub keys: Vec<String>,
     pub non_keys: Vec<String>,
+    /// This writer's staging table as statements name it: in the session's
+    /// temporary schema, where the engine has one.
+    pub stage: String,
+    /// The staging table's bare name, and its index's, for creating them.
+    pub stage_name: String,
+    pub stage_key: String,
 }
 
 impl TargetNames {
     pub fn new(dialect: &'static dyn Dialect, plan: &Plan) -> Self {
+        let stage_name = stage_name(&plan.target_table);
         TargetNames {
             dialect,
+            stage: match dialect.temp_schema() {
+                Some(schema) => format!("{schema}.{stage_name}"),
+                None => stage_name.clone(),
+            },
+            stage_key: format!("{stage_name}_key"),
+            stage_name,
             table: dialect.table(&plan.target_table),
             cols: dialect.idents(&plan.target_names(), ""),
             names: plan.target_names(),
@@ -45,12 +59,14 @@ impl TargetNames {
 
     /// The staging table, or the target.
     pub fn dest(&self, stage: bool) -> &str {
-        if stage {
-            self.dialect.stage_table()
-        } else {
-            &self.table
-        }
+        if stage { &self.stage } else { &self.table }
     }
+}
+
+/// The staging table's name; the same in every session, which only sees
+/// its own temporary tables.
+fn stage_name(_target: &str) -> String {
+    "dsp_stage".to_string()
 }
 
 /// The write side of a run: bulk loads into a staging table (or the target),
@@ -58,11 +74,18 @@ impl TargetNames {
 pub trait Target: Send {
     fn names(&self) -> &TargetNames;
 
+    /// The session underneath, once any bulk load in progress has ended.
+    fn session(&mut self) -> BoxFuture<'_, Result<&mut dyn Connection>>;
+
     /// Runs one or more statements; returns the rows they affected.
-    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>>;
+    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move { self.session().await?.exec(sql).await })
+    }
 
     /// Runs a `SELECT count(*)`.
-    fn count_rows<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>>;
+    fn count_rows<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move { self.session().await?.count(sql).await })
+    }
 
     /// Creates the session's staging table (outside any transaction).
     fn create_stage(&mut self) -> BoxFuture<'_, Result<()>>;
@@ -107,7 +130,7 @@ pub trait Target: Send {
             let sql = format!(
                 "DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})",
                 n.table,
-                n.dialect.stage_table(),
+                n.stage,
                 n.key_match("s", "t")
             );
             self.exec(&sql).await
@@ -133,7 +156,7 @@ pub trait Target: Send {
     /// Empties the staging table for the next batch.
     fn clear_stage(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            let sql = format!("DELETE FROM {}", self.names().dialect.stage_table());
+            let sql = format!("DELETE FROM {}", self.names().stage);
             self.exec(&sql).await.map(|_| ())
         })
     }
