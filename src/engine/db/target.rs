@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use super::dialect::Dialect;
 use super::plan::Plan;
 use super::session::Connection;
+use super::sql::split_table;
 use crate::engine::error::Result;
 use crate::engine::types::Value;
 
@@ -63,10 +64,26 @@ impl TargetNames {
     }
 }
 
-/// The staging table's name; the same in every session, which only sees
-/// its own temporary tables.
-fn stage_name(_target: &str) -> String {
-    "dsp_stage".to_string()
+/// A staging table name for a writer into `target`. A temporary table hides
+/// a permanent one of the same name from unqualified references, so a stage
+/// named like the user's table would silently take its rows: the name is
+/// random per writer, and never the target's own (nor its index's).
+fn stage_name(target: &str) -> String {
+    let (_, bare) = split_table(target);
+    loop {
+        let name = format!("dsp_stage_{:016x}", random_u64());
+        let key = format!("{name}_key");
+        if !name.eq_ignore_ascii_case(bare) && !key.eq_ignore_ascii_case(bare) {
+            return name;
+        }
+    }
+}
+
+/// 64 random bits: std's hasher keys are seeded randomly and differ between
+/// instances.
+fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
 /// The write side of a run: bulk loads into a staging table (or the target),
@@ -162,4 +179,22 @@ pub trait Target: Send {
     }
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stage_name;
+
+    /// Each writer its own stage, never named like the target or its index.
+    #[test]
+    fn stage_names_are_fresh_and_never_the_target() {
+        let a = stage_name("dsp_stage");
+        let b = stage_name("s.DSP_STAGE_KEY");
+        assert!(a.starts_with("dsp_stage_") && a.len() == "dsp_stage_".len() + 16);
+        assert_ne!(a, b);
+        for t in [&a, &b] {
+            assert!(!t.eq_ignore_ascii_case("dsp_stage"));
+            assert!(!t.eq_ignore_ascii_case("dsp_stage_key"));
+        }
+    }
 }
