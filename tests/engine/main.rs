@@ -21,6 +21,7 @@ mod failed_rows;
 mod full_sync;
 mod guards;
 mod incremental;
+mod internal_names;
 mod interrupted;
 mod types;
 mod values;

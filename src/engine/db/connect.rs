@@ -18,6 +18,16 @@ pub enum Role {
     Target,
 }
 
+/// What a connection is opened to: a network of the workspace, for a role,
+/// with the password already resolved.
+#[derive(Clone, Copy)]
+pub struct Endpoint<'a> {
+    pub ws: &'a Workspace,
+    pub net: &'a Network,
+    pub role: Role,
+    pub password: Option<&'a str>,
+}
+
 /// How messages name a connection (`postgresql://user:***@host:5432/db`,
 /// `sqlite:path`); the password is never part of it.
 pub fn describe(ws: &Workspace, net: &Network) -> String {
@@ -28,7 +38,13 @@ pub fn describe(ws: &Workspace, net: &Network) -> String {
 pub async fn connect(ws: &Workspace, net: &Network, role: Role) -> Result<Conn> {
     let password = net.resolve_password()?;
     let password = password.as_ref().map(|p| p.expose());
-    let attempt = super::dialect_of(net.kind).connect(ws, net, role, password);
+    let to = Endpoint {
+        ws,
+        net,
+        role,
+        password,
+    };
+    let attempt = super::dialect_of(net.kind).connect(to);
     let fail = |why: Error| {
         why.context(format!(
             "cannot connect to network \"{}\" ({})",

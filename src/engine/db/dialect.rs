@@ -5,7 +5,7 @@
 
 use futures::future::BoxFuture;
 
-use super::connect::Role;
+use super::connect::Endpoint;
 use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::session::Conn;
 use super::sql::split_table;
@@ -24,13 +24,7 @@ pub enum CursorIndex {
 /// An engine's SQL and static rules.
 pub trait Dialect: Sync {
     /// Opens a session (the caller bounds its time and words the failure).
-    fn connect<'a>(
-        &'static self,
-        ws: &'a Workspace,
-        net: &'a Network,
-        role: Role,
-        password: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Conn>>;
+    fn connect<'a>(&'static self, to: Endpoint<'a>) -> BoxFuture<'a, Result<Conn>>;
 
     /// How messages name a connection: `postgresql://user:***@host:5432/db`.
     /// The password is never part of it.
@@ -221,9 +215,10 @@ pub trait Dialect: Sync {
         "BEGIN"
     }
 
-    /// The session's staging table.
-    fn stage_table(&self) -> &'static str {
-        "dsp_stage"
+    /// The schema that holds a session's temporary tables, where naming it
+    /// keeps a permanent table of the same name out of reach.
+    fn temp_schema(&self) -> Option<&'static str> {
+        None
     }
 
     /// Whether a run should open a second source connection to count the

@@ -7,16 +7,16 @@ use futures::future::BoxFuture;
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use sqlx::{ConnectOptions, Executor, MySqlConnection, Row};
 
-use super::connect::Role;
+use super::connect::Endpoint;
 use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::read::BatchBuilder;
-use super::session::{Conn, Connection, close_quietly, push_text_rows, same_columns};
+use super::session::{ColumnTypes, Conn, Connection, driver_basics, push_text_rows, same_columns};
 use super::sql::{push_mysql_escaped, split_table};
 use super::target::Target;
 use crate::engine::error::Result;
 use crate::engine::types::TimestampLimit;
-use crate::workspace::{ColumnType, Network, SslMode, Workspace};
+use crate::workspace::{ColumnType, SslMode};
 
 mod writer;
 
@@ -25,14 +25,9 @@ pub static MYSQL: Mysql = Mysql;
 const D: &Mysql = &MYSQL;
 
 impl Dialect for Mysql {
-    fn connect<'a>(
-        &'static self,
-        _ws: &'a Workspace,
-        net: &'a Network,
-        _role: Role,
-        password: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Conn>> {
+    fn connect<'a>(&'static self, to: Endpoint<'a>) -> BoxFuture<'a, Result<Conn>> {
         Box::pin(async move {
+            let net = to.net;
             let mut o = MySqlConnectOptions::new()
                 .host(net.host.as_deref().unwrap_or("localhost"))
                 .port(net.effective_port().unwrap_or(3306))
@@ -43,7 +38,7 @@ impl Dialect for Mysql {
             if let Some(u) = &net.username {
                 o = o.username(u);
             }
-            if let Some(p) = password {
+            if let Some(p) = to.password {
                 o = o.password(p);
             }
             let mut c = o.disable_statement_logging().connect().await?;
@@ -202,18 +197,8 @@ fn ssl_mode(m: SslMode) -> MySqlSslMode {
     }
 }
 
-async fn exec(c: &mut MySqlConnection, sql: &str) -> Result<u64> {
-    Ok(c.execute(sqlx::raw_sql(sql)).await?.rows_affected())
-}
-
 impl Connection for MySqlConnection {
-    fn dialect(&self) -> &'static dyn Dialect {
-        D
-    }
-
-    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(exec(self, sql))
-    }
+    driver_basics!();
 
     /// As plain SQL: a prepared statement would cost MySQL a round trip more.
     fn scalar<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<i64>> {
@@ -236,21 +221,6 @@ impl Connection for MySqlConnection {
         })
     }
 
-    fn columns<'a>(
-        &'a mut self,
-        table: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<NativeColumn>>>> {
-        Box::pin(columns(self, table))
-    }
-
-    fn has_unique_key<'a>(
-        &'a mut self,
-        table: &'a str,
-        keys: &'a [String],
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(has_unique_key(self, table, keys))
-    }
-
     fn insensitive_keys<'a>(
         &'a mut self,
         table: &'a str,
@@ -261,15 +231,10 @@ impl Connection for MySqlConnection {
 
     /// String keys get a binary collation without pad space, where the
     /// server has one.
-    fn create_table<'a>(
-        &'a mut self,
-        table: &'a str,
-        cols: &'a [TargetColumn],
-    ) -> BoxFuture<'a, Result<()>> {
+    fn column_types(&mut self) -> BoxFuture<'_, ColumnTypes> {
         Box::pin(async move {
             let collation = key_collation(self).await;
-            let sql = D.create_table_sql(table, cols, &|t| column_type(t, &collation));
-            exec(self, &sql).await.map(|_| ())
+            Box::new(move |t: &TargetColumn| column_type(t, &collation)) as ColumnTypes
         })
     }
 
@@ -278,20 +243,14 @@ impl Connection for MySqlConnection {
         sql: &'a str,
         b: &'a mut BatchBuilder,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let rows = (&mut *self).fetch(sqlx::raw_sql(sql));
-            push_text_rows(rows, b).await
-        })
+        let rows = (&mut *self).fetch(sqlx::raw_sql(sql));
+        Box::pin(push_text_rows(rows, b))
     }
 
     fn into_target<'a>(self: Box<Self>, plan: &'a Plan) -> BoxFuture<'a, Result<Box<dyn Target>>> {
         Box::pin(async move {
             Ok(Box::new(writer::MyWriter::new(*self, plan).await?) as Box<dyn Target>)
         })
-    }
-
-    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-        close_quietly(*self)
     }
 }
 

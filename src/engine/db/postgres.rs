@@ -7,15 +7,15 @@ use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Executor, PgConnection, Row};
 
-use super::connect::Role;
+use super::connect::Endpoint;
 use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::read::BatchBuilder;
-use super::session::{Conn, Connection, close_quietly, push_text_rows, query_i64};
+use super::session::{Conn, Connection, driver_basics, push_text_rows, query_i64};
 use super::sql::split_table;
 use super::target::Target;
 use crate::engine::error::Result;
-use crate::workspace::{ColumnType, Network, SslMode, Workspace};
+use crate::workspace::{ColumnType, SslMode};
 
 mod binary;
 mod writer;
@@ -25,14 +25,9 @@ pub static POSTGRES: Postgres = Postgres;
 const D: &Postgres = &POSTGRES;
 
 impl Dialect for Postgres {
-    fn connect<'a>(
-        &'static self,
-        _ws: &'a Workspace,
-        net: &'a Network,
-        _role: Role,
-        password: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Conn>> {
+    fn connect<'a>(&'static self, to: Endpoint<'a>) -> BoxFuture<'a, Result<Conn>> {
         Box::pin(async move {
+            let net = to.net;
             let mut o = PgConnectOptions::new()
                 .host(net.host.as_deref().unwrap_or("localhost"))
                 .port(net.effective_port().unwrap_or(5432))
@@ -43,7 +38,7 @@ impl Dialect for Postgres {
             if let Some(u) = &net.username {
                 o = o.username(u);
             }
-            if let Some(p) = password {
+            if let Some(p) = to.password {
                 o = o.password(p);
             }
             let mut c = o.disable_statement_logging().connect().await?;
@@ -173,6 +168,10 @@ impl Dialect for Postgres {
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     }
 
+    fn temp_schema(&self) -> Option<&'static str> {
+        Some("pg_temp")
+    }
+
     /// PostgreSQL exports snapshots.
     fn counts_alongside(&self) -> bool {
         true
@@ -195,18 +194,8 @@ fn ssl_mode(m: SslMode) -> PgSslMode {
     }
 }
 
-async fn exec(c: &mut PgConnection, sql: &str) -> Result<u64> {
-    Ok(c.execute(sqlx::raw_sql(sql)).await?.rows_affected())
-}
-
 impl Connection for PgConnection {
-    fn dialect(&self) -> &'static dyn Dialect {
-        D
-    }
-
-    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(exec(self, sql))
-    }
+    driver_basics!();
 
     fn scalar<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<i64>> {
         query_i64::<sqlx::Postgres>(self, sql)
@@ -218,34 +207,6 @@ impl Connection for PgConnection {
                 .fetch_one(&mut *self)
                 .await?;
             Ok(format!("PostgreSQL {v}"))
-        })
-    }
-
-    fn columns<'a>(
-        &'a mut self,
-        table: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<NativeColumn>>>> {
-        Box::pin(columns(self, table))
-    }
-
-    fn has_unique_key<'a>(
-        &'a mut self,
-        table: &'a str,
-        keys: &'a [String],
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
-            let mut sorted = keys.to_vec();
-            sorted.sort();
-            Ok(sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1) \
-                 AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL \
-                 AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a \
-                      WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) = $2::text[])",
-            )
-            .bind(D.table(table))
-            .bind(sorted)
-            .fetch_one(&mut *self)
-            .await?)
         })
     }
 
@@ -282,18 +243,12 @@ impl Connection for PgConnection {
         sql: &'a str,
         b: &'a mut BatchBuilder,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let rows = sqlx::query(sql).persistent(false).fetch(&mut *self);
-            push_text_rows(rows, b).await
-        })
+        let rows = sqlx::query(sql).persistent(false).fetch(&mut *self);
+        Box::pin(push_text_rows(rows, b))
     }
 
     fn into_target<'a>(self: Box<Self>, plan: &'a Plan) -> BoxFuture<'a, Result<Box<dyn Target>>> {
         Box::pin(async move { Ok(Box::new(writer::PgWriter::new(*self, plan)) as Box<dyn Target>) })
-    }
-
-    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-        close_quietly(*self)
     }
 }
 
@@ -339,6 +294,22 @@ async fn columns(c: &mut PgConnection, table: &str) -> Result<Option<Vec<NativeC
         });
     }
     Ok(Some(out))
+}
+
+/// Whether the primary key or a unique index covers exactly `keys`.
+async fn has_unique_key(c: &mut PgConnection, table: &str, keys: &[String]) -> Result<bool> {
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1) \
+         AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL \
+         AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a \
+              WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) = $2::text[])",
+    )
+    .bind(D.table(table))
+    .bind(sorted)
+    .fetch_one(&mut *c)
+    .await?)
 }
 
 /// Starts the count `sql` on `counter`, inside `main`'s read transaction's

@@ -15,6 +15,9 @@ use crate::engine::error::Result;
 /// An open session on some engine.
 pub type Conn = Box<dyn Connection>;
 
+/// A target column's type in a CREATE TABLE.
+pub type ColumnTypes = Box<dyn Fn(&TargetColumn) -> String + Send + Sync>;
+
 /// An open session: introspection, DDL, and the source's read.
 pub trait Connection: Send {
     fn dialect(&self) -> &'static dyn Dialect;
@@ -56,14 +59,21 @@ pub trait Connection: Send {
         Box::pin(async { Ok(Vec::new()) })
     }
 
+    /// How `create_table` types each column; by default the dialect's own
+    /// choice, which an engine may refine with what it asks the server.
+    fn column_types(&mut self) -> BoxFuture<'_, ColumnTypes> {
+        let d = self.dialect();
+        Box::pin(async move { Box::new(move |t: &TargetColumn| d.column_type(t)) as ColumnTypes })
+    }
+
     fn create_table<'a>(
         &'a mut self,
         table: &'a str,
         cols: &'a [TargetColumn],
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let d = self.dialect();
-            let sql = d.create_table_sql(table, cols, &|t| d.column_type(t));
+            let types = self.column_types().await;
+            let sql = self.dialect().create_table_sql(table, cols, &*types);
             self.exec(&sql).await.map(|_| ())
         })
     }
@@ -108,6 +118,45 @@ pub trait Connection: Send {
     /// Closes politely; a connection that cannot say goodbye is just dropped.
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
+
+/// The [`Connection`] methods that every engine module writes the same way
+/// for its sqlx driver connection, once: the module's dialect `D`, raw
+/// (unprepared) statements, the module's own `columns` and `has_unique_key`
+/// functions, and a quiet close. Expands inside `impl Connection for ...`.
+macro_rules! driver_basics {
+    () => {
+        fn dialect(&self) -> &'static dyn Dialect {
+            D
+        }
+
+        fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
+            Box::pin(async move {
+                let done = sqlx::Executor::execute(&mut *self, sqlx::raw_sql(sql)).await?;
+                Ok(done.rows_affected())
+            })
+        }
+
+        fn columns<'a>(
+            &'a mut self,
+            table: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Vec<NativeColumn>>>> {
+            Box::pin(columns(self, table))
+        }
+
+        fn has_unique_key<'a>(
+            &'a mut self,
+            table: &'a str,
+            keys: &'a [String],
+        ) -> BoxFuture<'a, Result<bool>> {
+            Box::pin(has_unique_key(self, table, keys))
+        }
+
+        fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+            $crate::engine::db::session::close_quietly(*self)
+        }
+    };
+}
+pub(crate) use driver_basics;
 
 /// Pushes rows whose columns were all selected as text (binary ones as hex)
 /// into `b`: the read loop of the engines that send text.

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Executor, Row, SqliteConnection};
+use sqlx::{ConnectOptions, Row, SqliteConnection};
 
-use super::connect::Role;
+use super::connect::{Endpoint, Role};
 use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn};
 use super::read::BatchBuilder;
-use super::session::{Conn, Connection, close_quietly, query_i64, same_columns};
+use super::session::{Conn, Connection, driver_basics, query_i64, same_columns};
 use super::sql::split_table;
 use super::target::Target;
 use crate::engine::error::Result;
@@ -27,14 +27,9 @@ pub static SQLITE: Sqlite = Sqlite;
 const D: &Sqlite = &SQLITE;
 
 impl Dialect for Sqlite {
-    fn connect<'a>(
-        &'static self,
-        ws: &'a Workspace,
-        net: &'a Network,
-        role: Role,
-        _password: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Conn>> {
+    fn connect<'a>(&'static self, to: Endpoint<'a>) -> BoxFuture<'a, Result<Conn>> {
         Box::pin(async move {
+            let (ws, net, role) = (to.ws, to.net, to.role);
             let path = ws.sqlite_path(net);
             if role == Role::Source && !path.exists() {
                 return Err(format!(
@@ -187,23 +182,13 @@ impl Dialect for Sqlite {
         "BEGIN IMMEDIATE"
     }
 
-    fn stage_table(&self) -> &'static str {
-        "temp.dsp_stage"
+    fn temp_schema(&self) -> Option<&'static str> {
+        Some("temp")
     }
-}
-
-async fn exec(c: &mut SqliteConnection, sql: &str) -> Result<u64> {
-    Ok(c.execute(sqlx::raw_sql(sql)).await?.rows_affected())
 }
 
 impl Connection for SqliteConnection {
-    fn dialect(&self) -> &'static dyn Dialect {
-        D
-    }
-
-    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(exec(self, sql))
-    }
+    driver_basics!();
 
     fn scalar<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<i64>> {
         query_i64::<sqlx::Sqlite>(self, sql)
@@ -218,21 +203,6 @@ impl Connection for SqliteConnection {
         })
     }
 
-    fn columns<'a>(
-        &'a mut self,
-        table: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<NativeColumn>>>> {
-        Box::pin(columns(self, table))
-    }
-
-    fn has_unique_key<'a>(
-        &'a mut self,
-        table: &'a str,
-        keys: &'a [String],
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(has_unique_key(self, table, keys))
-    }
-
     fn stream<'a>(
         &'a mut self,
         sql: &'a str,
@@ -245,10 +215,6 @@ impl Connection for SqliteConnection {
         Box::pin(
             async move { Ok(Box::new(writer::LiteWriter::new(*self, plan)) as Box<dyn Target>) },
         )
-    }
-
-    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-        close_quietly(*self)
     }
 }
 

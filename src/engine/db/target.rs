@@ -7,6 +7,8 @@ use futures::future::BoxFuture;
 
 use super::dialect::Dialect;
 use super::plan::Plan;
+use super::session::Connection;
+use super::sql::split_table;
 use crate::engine::error::Result;
 use crate::engine::types::Value;
 
@@ -20,12 +22,25 @@ pub struct TargetNames {
     pub names: Vec<String>,
     pub keys: Vec<String>,
     pub non_keys: Vec<String>,
+    /// This writer's staging table as statements name it: in the session's
+    /// temporary schema, where the engine has one.
+    pub stage: String,
+    /// The staging table's bare name, and its index's, for creating them.
+    pub stage_name: String,
+    pub stage_key: String,
 }
 
 impl TargetNames {
     pub fn new(dialect: &'static dyn Dialect, plan: &Plan) -> Self {
+        let stage_name = stage_name(&plan.target_table);
         TargetNames {
             dialect,
+            stage: match dialect.temp_schema() {
+                Some(schema) => format!("{schema}.{stage_name}"),
+                None => stage_name.clone(),
+            },
+            stage_key: format!("{stage_name}_key"),
+            stage_name,
             table: dialect.table(&plan.target_table),
             cols: dialect.idents(&plan.target_names(), ""),
             names: plan.target_names(),
@@ -45,12 +60,30 @@ impl TargetNames {
 
     /// The staging table, or the target.
     pub fn dest(&self, stage: bool) -> &str {
-        if stage {
-            self.dialect.stage_table()
-        } else {
-            &self.table
+        if stage { &self.stage } else { &self.table }
+    }
+}
+
+/// A staging table name for a writer into `target`. A temporary table hides
+/// a permanent one of the same name from unqualified references, so a stage
+/// named like the user's table would silently take its rows: the name is
+/// random per writer, and never the target's own (nor its index's).
+fn stage_name(target: &str) -> String {
+    let (_, bare) = split_table(target);
+    loop {
+        let name = format!("dsp_stage_{:016x}", random_u64());
+        let key = format!("{name}_key");
+        if !name.eq_ignore_ascii_case(bare) && !key.eq_ignore_ascii_case(bare) {
+            return name;
         }
     }
+}
+
+/// 64 random bits: std's hasher keys are seeded randomly and differ between
+/// instances.
+fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
 /// The write side of a run: bulk loads into a staging table (or the target),
@@ -58,11 +91,18 @@ impl TargetNames {
 pub trait Target: Send {
     fn names(&self) -> &TargetNames;
 
+    /// The session underneath, once any bulk load in progress has ended.
+    fn session(&mut self) -> BoxFuture<'_, Result<&mut dyn Connection>>;
+
     /// Runs one or more statements; returns the rows they affected.
-    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>>;
+    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move { self.session().await?.exec(sql).await })
+    }
 
     /// Runs a `SELECT count(*)`.
-    fn count_rows<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>>;
+    fn count_rows<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move { self.session().await?.count(sql).await })
+    }
 
     /// Creates the session's staging table (outside any transaction).
     fn create_stage(&mut self) -> BoxFuture<'_, Result<()>>;
@@ -107,7 +147,7 @@ pub trait Target: Send {
             let sql = format!(
                 "DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})",
                 n.table,
-                n.dialect.stage_table(),
+                n.stage,
                 n.key_match("s", "t")
             );
             self.exec(&sql).await
@@ -133,10 +173,28 @@ pub trait Target: Send {
     /// Empties the staging table for the next batch.
     fn clear_stage(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            let sql = format!("DELETE FROM {}", self.names().dialect.stage_table());
+            let sql = format!("DELETE FROM {}", self.names().stage);
             self.exec(&sql).await.map(|_| ())
         })
     }
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stage_name;
+
+    /// Each writer its own stage, never named like the target or its index.
+    #[test]
+    fn stage_names_are_fresh_and_never_the_target() {
+        let a = stage_name("dsp_stage");
+        let b = stage_name("s.DSP_STAGE_KEY");
+        assert!(a.starts_with("dsp_stage_") && a.len() == "dsp_stage_".len() + 16);
+        assert_ne!(a, b);
+        for t in [&a, &b] {
+            assert!(!t.eq_ignore_ascii_case("dsp_stage"));
+            assert!(!t.eq_ignore_ascii_case("dsp_stage_key"));
+        }
+    }
 }

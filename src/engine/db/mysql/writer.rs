@@ -72,15 +72,15 @@ impl MyWriter {
     }
 
     async fn create_stage(&mut self) -> Result<()> {
-        self.conn
-            .exec("DROP TEMPORARY TABLE IF EXISTS dsp_stage")
-            .await?;
+        let drop = format!("DROP TEMPORARY TABLE IF EXISTS {}", self.n.stage);
+        self.conn.exec(&drop).await?;
         // Selected through an outer join, every column comes out nullable
         // (plain CREATE ... SELECT keeps NOT NULL), so a failed row's key can be
         // staged with NULL in the other columns.
         let sql = format!(
-            "CREATE TEMPORARY TABLE dsp_stage AS SELECT {} FROM (SELECT 1 AS dsp_one) AS d \
+            "CREATE TEMPORARY TABLE {} AS SELECT {} FROM (SELECT 1 AS dsp_one) AS d \
              LEFT JOIN {} AS t ON 1 = 0 WHERE 1 = 0",
+            self.n.stage,
             D.idents(&self.n.names, "t."),
             self.n.table
         );
@@ -97,7 +97,9 @@ impl MyWriter {
         // An index for the anti-join of the delete; a key type MySQL cannot
         // index as is only makes that join slower.
         let idx = format!(
-            "ALTER TABLE dsp_stage ADD INDEX dsp_stage_key ({})",
+            "ALTER TABLE {} ADD INDEX {} ({})",
+            self.n.stage,
+            self.n.stage_key,
             D.idents(&self.n.keys, "")
         );
         let _ = self.conn.exec(&idx).await;
@@ -141,8 +143,9 @@ impl MyWriter {
     /// A multi-table DELETE with an anti-join, which uses the stage's index.
     async fn delete_missing(&mut self) -> Result<u64> {
         let sql = format!(
-            "DELETE t FROM {} AS t LEFT JOIN dsp_stage AS s ON {} WHERE s.{} IS NULL",
+            "DELETE t FROM {} AS t LEFT JOIN {} AS s ON {} WHERE s.{} IS NULL",
             self.n.table,
+            self.n.stage,
             self.n.key_match("s", "t"),
             D.ident(&self.n.keys[0])
         );
@@ -162,8 +165,9 @@ impl MyWriter {
                 .collect()
         };
         let sql = format!(
-            "INSERT INTO {} ({cols}) SELECT {cols} FROM dsp_stage ON DUPLICATE KEY UPDATE {}",
+            "INSERT INTO {} ({cols}) SELECT {cols} FROM {} ON DUPLICATE KEY UPDATE {}",
             self.n.table,
+            self.n.stage,
             sets.join(", "),
             cols = self.n.cols
         );
@@ -175,11 +179,8 @@ impl Target for MyWriter {
     fn names(&self) -> &TargetNames {
         &self.n
     }
-    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
-        self.conn.exec(sql)
-    }
-    fn count_rows<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
-        self.conn.count(sql)
+    fn session(&mut self) -> BoxFuture<'_, Result<&mut dyn Connection>> {
+        Box::pin(async move { Ok(&mut self.conn as &mut dyn Connection) })
     }
     fn create_stage(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(MyWriter::create_stage(self))

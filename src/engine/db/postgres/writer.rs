@@ -80,25 +80,20 @@ impl PgWriter {
             .ok_or_else(|| "the connection was lost during a bulk load".into())
     }
 
-    async fn exec_sql(&mut self, sql: &str) -> Result<u64> {
-        let c = self.conn().await?;
-        super::exec(c, sql).await
-    }
-
     async fn create_stage(&mut self) -> Result<()> {
         // A million staged rows overflow the default 8 MB of temp buffers and
         // spill to disk; the setting only takes before the session's first
         // temporary table, and costs memory only as the stage fills.
         let sql = format!(
-            "SET temp_buffers = '256MB'; DROP TABLE IF EXISTS pg_temp.dsp_stage; \
-             CREATE TEMP TABLE dsp_stage ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA",
-            self.n.cols, self.n.table
+            "SET temp_buffers = '256MB'; DROP TABLE IF EXISTS {}; \
+             CREATE TEMP TABLE {} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA",
+            self.n.stage, self.n.stage_name, self.n.cols, self.n.table
         );
-        self.exec_sql(&sql).await.map(|_| ())
+        self.exec(&sql).await.map(|_| ())
     }
 
     async fn commit(&mut self) -> Result<()> {
-        self.exec_sql("COMMIT").await?;
+        self.exec("COMMIT").await?;
         // ON COMMIT DELETE ROWS emptied the stage.
         self.staged = 0;
         Ok(())
@@ -106,7 +101,7 @@ impl PgWriter {
 
     async fn rollback(&mut self) {
         self.abort_copy().await;
-        let _ = self.exec_sql("ROLLBACK").await;
+        let _ = self.exec("ROLLBACK").await;
         self.staged = 0;
     }
 
@@ -156,11 +151,7 @@ impl PgWriter {
             let Some(conn) = self.conn.take() else {
                 return Err("the connection was lost during a bulk load".into());
             };
-            let dest = if stage {
-                "dsp_stage".to_string()
-            } else {
-                self.n.table.clone()
-            };
+            let dest = self.n.dest(stage).to_string();
             let format = if self.binary.is_some() {
                 " WITH (FORMAT binary)"
             } else {
@@ -320,12 +311,13 @@ impl PgWriter {
             String::new()
         };
         let sql = format!(
-            "WITH i AS (INSERT INTO {table} AS t ({cols}) SELECT {staged} FROM dsp_stage s\
+            "WITH i AS (INSERT INTO {table} AS t ({cols}) SELECT {staged} FROM {stage} s\
              {filter} {conflict} RETURNING 1) SELECT count(*) FROM i",
             table = self.n.table,
             cols = self.n.cols,
             staged = D.idents(&self.n.names, "s."),
             conflict = self.on_conflict(),
+            stage = self.n.stage,
         );
         let n = self.exec_merge(&sql).await?;
         Ok(n.first().copied().unwrap_or(0).max(0) as u64)
@@ -348,7 +340,7 @@ impl PgWriter {
             .collect();
         let key0 = D.ident(&self.n.keys[0]);
         let sql = format!(
-            "WITH j AS MATERIALIZED (SELECT {old_keys}, {staged} FROM dsp_stage s \
+            "WITH j AS MATERIALIZED (SELECT {old_keys}, {staged} FROM {stage} s \
                FULL JOIN {table} o ON {on} WHERE s.{key0} IS NULL OR {changed}), \
              d AS (DELETE FROM {table} AS t USING j WHERE j.{key0} IS NULL AND {gone} RETURNING 1), \
              i AS (INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM j WHERE j.{key0} IS NOT NULL \
@@ -360,6 +352,7 @@ impl PgWriter {
             on = self.n.key_match("o", "s"),
             changed = self.changed(),
             gone = gone.join(" AND "),
+            stage = self.n.stage,
             cols = self.n.cols,
             conflict = self.on_conflict(),
         );
@@ -383,11 +376,11 @@ impl Target for PgWriter {
     fn names(&self) -> &TargetNames {
         &self.n
     }
-    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(self.exec_sql(sql))
-    }
-    fn count_rows<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(async move { self.conn().await?.count(sql).await })
+    fn session(&mut self) -> BoxFuture<'_, Result<&mut dyn Connection>> {
+        Box::pin(async move {
+            let c: &mut dyn Connection = self.conn().await?;
+            Ok(c)
+        })
     }
     fn create_stage(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(PgWriter::create_stage(self))

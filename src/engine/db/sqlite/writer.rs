@@ -31,12 +31,15 @@ impl LiteWriter {
 
     async fn create_stage(&mut self) -> Result<()> {
         let sql = format!(
-            "DROP TABLE IF EXISTS temp.dsp_stage; \
-             CREATE TEMP TABLE dsp_stage AS SELECT {} FROM {} WHERE 0; \
-             CREATE INDEX temp.dsp_stage_key ON dsp_stage ({});",
+            "DROP TABLE IF EXISTS {stage}; \
+             CREATE TEMP TABLE {name} AS SELECT {} FROM {} WHERE 0; \
+             CREATE INDEX temp.{key} ON {name} ({});",
             self.n.cols,
             self.n.table,
-            D.idents(&self.n.keys, "")
+            D.idents(&self.n.keys, ""),
+            stage = self.n.stage,
+            name = self.n.stage_name,
+            key = self.n.stage_key,
         );
         self.conn.exec(&sql).await.map(|_| ())
     }
@@ -88,8 +91,9 @@ impl LiteWriter {
         };
         // `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
         let sql = format!(
-            "INSERT INTO {} AS t ({cols}) SELECT {cols} FROM temp.dsp_stage WHERE true ON CONFLICT ({}) {action}",
+            "INSERT INTO {} AS t ({cols}) SELECT {cols} FROM {} WHERE true ON CONFLICT ({}) {action}",
             self.n.table,
+            self.n.stage,
             D.idents(&self.n.keys, ""),
             cols = self.n.cols
         );
@@ -101,11 +105,8 @@ impl Target for LiteWriter {
     fn names(&self) -> &TargetNames {
         &self.n
     }
-    fn exec<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
-        self.conn.exec(sql)
-    }
-    fn count_rows<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
-        self.conn.count(sql)
+    fn session(&mut self) -> BoxFuture<'_, Result<&mut dyn Connection>> {
+        Box::pin(async move { Ok(&mut self.conn as &mut dyn Connection) })
     }
     fn create_stage(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(LiteWriter::create_stage(self))
