@@ -28,7 +28,7 @@ pub trait Dialect: Sync {
 
     /// How messages name a connection: `postgresql://user:***@host:5432/db`.
     /// The password is never part of it.
-    fn describe(&self, _ws: &Workspace, net: &Network) -> String {
+    fn describe(&self, ws: &Workspace, net: &Network) -> String {
         let user = match &net.username {
             Some(u) if net.password.is_some() || net.password_env.is_some() => {
                 format!("{u}:***@")
@@ -36,8 +36,19 @@ pub trait Dialect: Sync {
             Some(u) => format!("{u}@"),
             None => String::new(),
         };
+        let location = self.location(ws, net);
+        match location.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://{user}{rest}"),
+            None => location,
+        }
+    }
+
+    /// Where the data lives, without user or password: `postgresql://host:5432/db`.
+    /// What a watermark is tied to (a new password is the same database; a
+    /// new host is not).
+    fn location(&self, _ws: &Workspace, net: &Network) -> String {
         format!(
-            "{}://{user}{}:{}/{}",
+            "{}://{}:{}/{}",
             net.kind.as_str(),
             net.host.as_deref().unwrap_or("localhost"),
             net.effective_port().unwrap_or(0),

@@ -1,6 +1,6 @@
 //! Each database engine's SQL, reads and bulk writes, one module per engine.
 //!
-//! OWNER: engine helper. Contract used by the TUI and `dsp check`:
+//! Used by the TUI and `dsp check`:
 //! - `test_connection` (Network tab `t`): the server version or an error sentence.
 //! - `introspect_columns` (Schema tab): the source table's columns with a guessed
 //!   canonical type.

@@ -63,7 +63,7 @@ impl Dialect for Sqlite {
         })
     }
 
-    fn describe(&self, ws: &Workspace, net: &Network) -> String {
+    fn location(&self, ws: &Workspace, net: &Network) -> String {
         format!("sqlite:{}", ws.sqlite_path(net).display())
     }
 

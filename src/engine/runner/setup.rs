@@ -12,7 +12,7 @@ use crate::engine::db::connect::describe;
 use crate::engine::error::Error;
 use crate::engine::state;
 use crate::paths::DataDir;
-use crate::workspace::{EngineKind, Job, Network, Schema, Workspace};
+use crate::workspace::{Job, Network, Schema, Workspace};
 
 pub(super) struct Setup<'a> {
     pub(super) ws: &'a Workspace,
@@ -55,10 +55,10 @@ impl<'a> Setup<'a> {
             data,
             job: &found.name,
             owner: state::WatermarkOwner {
-                source: location(ws, source),
+                source: db::dialect_of(source.kind).location(ws, source),
                 source_table: schema.source_table.clone(),
                 cursor_column: schema.cursor_column.clone().unwrap_or_default(),
-                target: location(ws, target),
+                target: db::dialect_of(target.kind).location(ws, target),
                 target_table: schema.target_table.clone(),
             },
         };
@@ -135,20 +135,5 @@ impl<'a> Side<'a> {
     /// This end answered.
     pub(super) fn answered(&self) {
         self.live.beat();
-    }
-}
-
-/// Where a network's data lives, without user or password: what a watermark
-/// is tied to (a new password is the same database; a new host is not).
-fn location(ws: &Workspace, net: &Network) -> String {
-    match net.kind {
-        EngineKind::Sqlite => format!("sqlite:{}", ws.sqlite_path(net).display()),
-        kind => format!(
-            "{}://{}:{}/{}",
-            kind.as_str(),
-            net.host.as_deref().unwrap_or("localhost"),
-            net.effective_port().unwrap_or(0),
-            net.database
-        ),
     }
 }
