@@ -15,6 +15,11 @@ pub enum DbErrorKind {
     UndefinedTable,
     /// The connection broke underneath the statement.
     ConnectionLost,
+    /// Nothing listens at the host and port (the connection was refused).
+    Refused,
+    /// The server answered in another protocol: the port of another kind of
+    /// database, or not a database at all.
+    Protocol,
     Other,
 }
 
@@ -82,7 +87,11 @@ impl From<sqlx::Error> for Error {
 
 fn classify(e: &sqlx::Error) -> DbErrorKind {
     match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            DbErrorKind::Refused
+        }
         sqlx::Error::Io(_) => DbErrorKind::ConnectionLost,
+        sqlx::Error::Protocol(_) => DbErrorKind::Protocol,
         sqlx::Error::Database(d) => {
             if let Some(my) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
                 mysql_kind(my.number())
@@ -136,6 +145,9 @@ fn db_message(e: &sqlx::Error) -> String {
             }
         }
         sqlx::Error::PoolTimedOut => "timed out waiting for a connection".into(),
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "the connection was refused: nothing listens at that host and port; check the port and that the server runs".into()
+        }
         sqlx::Error::Io(io) => format!("connection lost ({io})"),
         other => other.to_string(),
     }

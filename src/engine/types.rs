@@ -83,6 +83,8 @@ pub struct Convert {
     pub finite_floats: bool,
     /// The target cannot store a NUL character in text (PostgreSQL).
     pub no_nul: bool,
+    /// The source column is a 32-bit float read as double-precision text.
+    pub single: bool,
 }
 
 impl Convert {
@@ -99,6 +101,7 @@ impl Convert {
             write_tz: None,
             finite_floats: false,
             no_nul: false,
+            single: false,
         }
     }
 }
@@ -302,6 +305,7 @@ pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
     if raw == Raw::Null {
         return Ok(Value::Null);
     }
+    let raw = if c.single { single_text(raw) } else { raw };
     let v = match c.ty {
         ColumnType::Integer => match to_int(raw)? {
             Value::Int(i) if c.int_range.is_some_and(|(lo, hi)| i < lo || i > hi) => {
@@ -420,6 +424,20 @@ fn check_text(s: &str, c: &Convert) -> Result<(), String> {
         return Err("text contains a NUL character, which the target database cannot store".into());
     }
     Ok(())
+}
+
+/// A 32-bit float read as the exact double text of its value
+/// (`1.0000001192092896`), as the shortest text that reads back as the same
+/// single (`1.0000001`): the number an operator stored.
+fn single_text(raw: Raw) -> Raw {
+    match raw {
+        Raw::Text(t) => match t.trim().parse::<f64>() {
+            Ok(d) if d.is_finite() => Raw::Text((d as f32).to_string()),
+            _ => Raw::Text(t),
+        },
+        Raw::Float(d) if d.is_finite() => Raw::Text((d as f32).to_string()),
+        other => other,
+    }
 }
 
 fn clip(s: &str) -> String {

@@ -161,6 +161,63 @@ async fn an_unreachable_port_fails_quickly_naming_the_network() {
     }
 }
 
+/// Three ways of not reaching a server, each said as what it is (all three
+/// once read "connection lost", or a driver's internals): a port where nothing
+/// listens, a host name that does not resolve, and the port of another kind
+/// of database.
+#[tokio::test]
+async fn a_refused_port_an_unknown_host_and_a_foreign_server_each_say_so() {
+    let free_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mysql_port = support::mysql_admin_url()
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.split('/').next()?.parse::<u16>().ok())
+        .unwrap_or(3306);
+    let cases = [
+        (
+            "refused",
+            "127.0.0.1",
+            free_port,
+            "the connection was refused: nothing listens",
+        ),
+        (
+            "no such host",
+            "no-such-host.invalid",
+            5432,
+            "the host name no-such-host.invalid cannot be resolved",
+        ),
+        (
+            "mysql port",
+            "127.0.0.1",
+            mysql_port,
+            "did not answer as a postgresql server",
+        ),
+    ];
+    for (what, host, port, says) in cases {
+        let env = Env::new();
+        let net = format!(
+            "[[network]]\nname = \"Far\"\ntype = \"postgresql\"\nhost = \"{host}\"\nport = {port}\n\
+             database = \"nothing\"\nusername = \"nobody\"\nssl_mode = \"disable\"\n"
+        );
+        let text = WorkspaceToml::new()
+            .entry(&net)
+            .sqlite("Target", &env.sqlite("t"))
+            .schema_job(&SchemaJob::new("src", "dst").source("Far"))
+            .build();
+        env.write(&text);
+        let out = env.dsp(&["run", "J"], &[]);
+        out.assert_failed_naming(what, &["Far"]);
+        assert!(out.stderr.contains(says), "{what}:\n{}", out.all());
+        assert!(
+            !out.all().contains("connection lost") && !out.all().contains("sqlx"),
+            "{what}:\n{}",
+            out.all()
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_unreachable_source_is_a_failed_run_naming_the_network() {
     let (src, tgt, _s, t) = dbs!("an_unreachable_source_is_a_failed_run_naming_the_network");

@@ -11,18 +11,19 @@ mod support;
 #[macro_use]
 mod seed;
 mod small_job;
-mod stalls;
 mod typed;
 
 mod cli;
 mod connections;
 mod cross_engine;
 mod failed_rows;
+mod floats;
 mod full_sync;
 mod guards;
 mod incremental;
 mod internal_names;
 mod interrupted;
+mod stalls;
 mod types;
 mod values;
 mod watermark;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 pub use super::session::Conn;
-use crate::engine::error::{Error, Result};
+use crate::engine::error::{DbErrorKind, Error, Result};
 use crate::workspace::{Network, Workspace};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -36,6 +36,21 @@ pub fn describe(ws: &Workspace, net: &Network) -> String {
 
 /// Connects to `net`; every error is one sentence naming the network.
 pub async fn connect(ws: &Workspace, net: &Network, role: Role) -> Result<Conn> {
+    let fail = |why: Error| {
+        why.context(format!(
+            "cannot connect to network \"{}\" ({})",
+            net.name,
+            describe(ws, net)
+        ))
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, resolve_host(net)).await {
+        Ok(r) => r.map_err(fail)?,
+        Err(_) => {
+            return Err(fail(
+                "the host name could not be looked up in time; check the host and DNS".into(),
+            ));
+        }
+    }
     let password = net.resolve_password()?;
     let password = password.as_ref().map(|p| p.expose());
     let to = Endpoint {
@@ -45,15 +60,15 @@ pub async fn connect(ws: &Workspace, net: &Network, role: Role) -> Result<Conn> 
         password,
     };
     let attempt = super::dialect_of(net.kind).connect(to);
-    let fail = |why: Error| {
-        why.context(format!(
-            "cannot connect to network \"{}\" ({})",
-            net.name,
-            describe(ws, net)
-        ))
-    };
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) if e.kind() == DbErrorKind::Protocol => Err(fail(
+            format!(
+                "the server did not answer as a {} server; check that the port is that of a {} server",
+                net.kind, net.kind
+            )
+            .into(),
+        )),
         Ok(Err(e)) => Err(fail(e)),
         Err(_) => Err(fail(
             format!(
@@ -62,5 +77,25 @@ pub async fn connect(ws: &Workspace, net: &Network, role: Role) -> Result<Conn> 
             )
             .into(),
         )),
+    }
+}
+
+/// Looks the host name up first, so that a name that does not resolve is
+/// said as such (the driver's own lookup failure reads like a lost
+/// connection). A network without a host (SQLite) has nothing to look up.
+async fn resolve_host(net: &Network) -> Result<()> {
+    let Some(host) = net.host.as_deref() else {
+        return Ok(());
+    };
+    let port = net.effective_port().unwrap_or(0);
+    match tokio::net::lookup_host((host, port))
+        .await
+        .map(|mut a| a.next())
+    {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(format!("the host name {host} has no address; check the host").into()),
+        Err(e) => {
+            Err(format!("the host name {host} cannot be resolved ({e}); check the host").into())
+        }
     }
 }

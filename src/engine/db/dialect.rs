@@ -188,8 +188,15 @@ pub trait Dialect: Sync {
     }
 
     /// How a column is selected as text, or `None` to read it as stored.
-    fn read_expr(&self, _ident: &str, _binary: bool) -> Option<String> {
+    fn read_expr(&self, _ident: &str, _col: &NativeColumn) -> Option<String> {
         None
+    }
+
+    /// A 32-bit float column: its text is read at double precision and
+    /// written back as the shortest text of the stored single (the value
+    /// itself, neither rounded to 6 digits nor padded with binary noise).
+    fn single_precision(&self, _col: &NativeColumn) -> bool {
+        false
     }
 
     /// The source's select list. Expressions are aliased, so that
@@ -201,7 +208,7 @@ pub trait Dialect: Sync {
             .enumerate()
             .map(|(i, r)| {
                 let ident = self.ident(&r.name);
-                match self.read_expr(&ident, r.native.binary) {
+                match self.read_expr(&ident, &r.native) {
                     Some(expr) => format!("{expr} AS dsp_c{i}"),
                     None => ident,
                 }

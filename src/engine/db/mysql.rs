@@ -155,13 +155,20 @@ impl Dialect for Mysql {
     }
 
     /// Each column as text (MariaDB renders doubles and decimals exactly),
-    /// binary columns as hex.
-    fn read_expr(&self, ident: &str, binary: bool) -> Option<String> {
-        Some(if binary {
+    /// binary columns as hex. A FLOAT's own text has 6 significant digits
+    /// (1.0000001 reads as 1): it is widened to DOUBLE first, which is exact.
+    fn read_expr(&self, ident: &str, col: &NativeColumn) -> Option<String> {
+        Some(if col.binary {
             format!("HEX({ident})")
+        } else if self.single_precision(col) {
+            format!("CAST({ident} + 0e0 AS CHAR)")
         } else {
             format!("CAST({ident} AS CHAR)")
         })
+    }
+
+    fn single_precision(&self, col: &NativeColumn) -> bool {
+        base(&col.type_name) == "float"
     }
 
     fn cursor_bound(&self, col: &NativeColumn, watermark: &str, lookback_secs: u64) -> String {

@@ -190,6 +190,7 @@ pub fn resolve(
         let mut convert = Convert::new(c.ty);
         convert.tz = tz;
         convert.naive_is_utc = n.naive_is_utc;
+        convert.single = super::dialect_of(source.kind).single_precision(n);
         let limit = limits.get(i).copied().unwrap_or_default();
         convert.max_chars = limit.max_chars;
         convert.max_bytes = limit.max_bytes;

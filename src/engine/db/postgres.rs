@@ -141,12 +141,16 @@ impl Dialect for Postgres {
     }
 
     /// Each column as text: PostgreSQL's text output is exact for every type.
-    fn read_expr(&self, ident: &str, binary: bool) -> Option<String> {
-        Some(if binary {
+    fn read_expr(&self, ident: &str, col: &NativeColumn) -> Option<String> {
+        Some(if col.binary {
             format!("encode({ident}, 'hex')")
         } else {
             format!("{ident}::text")
         })
+    }
+
+    fn single_precision(&self, col: &NativeColumn) -> bool {
+        col.type_name == "real"
     }
 
     /// `cursor >= watermark - lookback`, in the cursor column's own type.
