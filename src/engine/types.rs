@@ -139,9 +139,11 @@ impl DecimalLimit {
 
     /// Whether the exact decimal text `s` is stored without rounding.
     pub fn check(&self, s: &str) -> Result<(), String> {
-        let t = s.trim();
-        let d =
-            DecimalText::parse(t).ok_or_else(|| format!("{t} is out of range for a decimal"))?;
+        let d = DecimalText::parse(s.trim());
+        // A value of a thousand digits is named by its first ones: the log
+        // line is for a person.
+        let t = clip(s.trim());
+        let d = d.ok_or_else(|| format!("{t} is out of range for a decimal"))?;
         let Some((_, sig_len, point)) = d.significant() else {
             return Ok(());
         };
@@ -780,6 +782,15 @@ mod tests {
 
     fn conv(raw: Raw, ty: ColumnType) -> Result<Value, String> {
         convert(raw, &Convert::new(ty))
+    }
+
+    #[test]
+    fn a_failing_decimal_is_named_by_its_first_digits() {
+        let limit = DecimalLimit::parse("decimal(10,2)").unwrap();
+        let huge = "9".repeat(1100);
+        let e = limit.check(&huge).unwrap_err();
+        assert!(e.len() < 200, "{} characters: {e}", e.len());
+        assert!(e.starts_with("99999") && e.contains("..."), "{e}");
     }
 
     #[test]
