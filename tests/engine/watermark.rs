@@ -201,3 +201,33 @@ async fn a_corrupt_watermark_file_is_named_not_blamed_on_the_source() {
         "{why}"
     );
 }
+
+/// A target emptied since the last run (a truncate, a restore) holds none of
+/// the rows its watermark vouches for: the job reads everything again.
+#[tokio::test]
+async fn an_emptied_target_is_refilled_whole() {
+    let test = "an_emptied_target_is_refilled_whole";
+    let Some(src) = support::pg_db(test).await else {
+        return;
+    };
+    let Some(tgt) = support::pg_db(test).await else {
+        return;
+    };
+    let (sp, tp) = (src.pool_pg().await, tgt.pool_pg().await);
+    users(&sp).await;
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path().join("data"));
+    let ws = workspace(&src, &tgt, "dim_users");
+    let (s, log) = run(&ws, &data).await;
+    assert_eq!(s.status, RunStatus::Succeeded, "{log:#?}");
+
+    tp.execute("DELETE FROM dim_users").await.unwrap();
+    let (s, log) = run(&ws, &data).await;
+    assert_eq!(s.status, RunStatus::Succeeded, "{log:#?}");
+    assert_eq!(count(&tp, "dim_users").await, 300, "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("[WARN]") && l.contains("dim_users is empty")),
+        "{log:#?}"
+    );
+}

@@ -136,13 +136,13 @@ async fn execute(
         target,
         mut source,
         plan,
-        target_created,
+        target_state,
     } = plan::plan(report, &s, ends.target, ends.source, ends.counter).await?;
 
     or_cancel(cancel, source.begin_snapshot())
         .await
         .map_err(|e| s.source.name(e))?;
-    let query = plan::read_query(report, &s, &mut source, &plan, target_created).await?;
+    let query = plan::read_query(report, &s, &mut source, &plan, target_state).await?;
     stream::count(report, &s, &mut source, &query.count).await?;
     // The first run reads the whole table; the planner's own choice
     // (often a sequential scan and a sort) stands then.

@@ -48,10 +48,12 @@ pub(super) async fn plan(
     )?;
 
     let mut targets = plan::target_columns(s.schema);
-    let target_created = existing.is_none();
-    let natives = match existing {
-        Some(n) => n,
-        None => create_target(report, s, &mut target, &targets).await?,
+    let (natives, target_state) = match existing {
+        Some(n) => (n, target_state(s, &mut target).await?),
+        None => (
+            create_target(report, s, &mut target, &targets).await?,
+            TargetState::Created,
+        ),
     };
     let limits =
         db::check_existing_target(&mut target, tgt.net, tgt.table, &mut targets, &natives).await?;
@@ -63,7 +65,7 @@ pub(super) async fn plan(
         target,
         source,
         plan: Arc::new(plan),
-        target_created,
+        target_state,
     })
 }
 
@@ -72,8 +74,35 @@ pub(super) struct Planned {
     pub(super) target: Conn,
     pub(super) source: Source,
     pub(super) plan: Arc<Plan>,
-    /// The target table did not exist and this run created it.
-    pub(super) target_created: bool,
+    pub(super) target_state: TargetState,
+}
+
+/// What the target table held when the run began. An incremental watermark
+/// says "the target holds every row up to here": of a table this run
+/// created, or one that is empty, it cannot be true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TargetState {
+    Created,
+    Empty,
+    Holding,
+}
+
+/// Whether an existing target table holds rows (asked of incremental runs
+/// only, whose watermark depends on it: one row is enough to know).
+async fn target_state(s: &Setup<'_>, target: &mut Conn) -> Result<TargetState, Stop> {
+    if s.job.mode != SyncMode::Incremental {
+        return Ok(TargetState::Holding);
+    }
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 AS one FROM {} LIMIT 1) AS dsp_any",
+        target.dialect().table(s.target.table)
+    );
+    let rows = s.target.op(s.cancel, target.count(&sql)).await?;
+    Ok(if rows == 0 {
+        TargetState::Empty
+    } else {
+        TargetState::Holding
+    })
 }
 
 /// Creates the missing target table; returns its columns as the database now
@@ -195,7 +224,7 @@ pub(super) async fn read_query(
     s: &Setup<'_>,
     source: &mut Source,
     plan: &Plan,
-    target_created: bool,
+    target_state: TargetState,
 ) -> Result<ReadQuery, Stop> {
     let d = source.dialect();
     let select_list = source.select_list(plan);
@@ -215,7 +244,7 @@ pub(super) async fn read_query(
         ))
     })?;
     let cur = &plan.read[ci].native;
-    let watermark = starting_watermark(report, s, target_created)?;
+    let watermark = starting_watermark(report, s, target_state)?;
     let mut bound = None;
     if let Some(wm) = &watermark {
         let lookback = s.job.lookback().map(|d| d.as_secs()).unwrap_or(0);
@@ -251,7 +280,7 @@ pub(super) async fn read_query(
 fn starting_watermark(
     report: &mut Report,
     s: &Setup<'_>,
-    target_created: bool,
+    target_state: TargetState,
 ) -> Result<Option<String>, Stop> {
     let value = match s.watermarks.load().map_err(Stop::failed)? {
         state::Watermark::None => return Ok(None),
@@ -267,18 +296,20 @@ fn starting_watermark(
             return Ok(None);
         }
     };
-    if target_created {
-        report.log(
-            Level::Warn,
-            format!(
-                "the target table {} was just created, so the stored watermark {value} does not \
-                 describe it; reading every row again",
-                s.target.table
-            ),
-        );
-        return Ok(None);
-    }
-    Ok(Some(value))
+    let why = match target_state {
+        TargetState::Holding => return Ok(Some(value)),
+        TargetState::Created => "was just created",
+        TargetState::Empty => "is empty",
+    };
+    report.log(
+        Level::Warn,
+        format!(
+            "the target table {} {why}, so the stored watermark {value} does not describe it; \
+             reading every row again",
+            s.target.table
+        ),
+    );
+    Ok(None)
 }
 
 /// Past a watermark, rows whose cursor is NULL are never read again: say how
