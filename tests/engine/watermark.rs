@@ -231,3 +231,48 @@ async fn an_emptied_target_is_refilled_whole() {
         "{log:#?}"
     );
 }
+
+/// A lookback is a time; on a numeric cursor it used to be ignored without a
+/// word (and rows committed late lost). The run and `dsp check --connect`
+/// both refuse it, before the target is touched.
+#[tokio::test]
+async fn a_lookback_on_a_numeric_cursor_is_refused_by_the_run_and_the_check() {
+    let test = "a_lookback_on_a_numeric_cursor_is_refused_by_the_run_and_the_check";
+    let Some(src) = support::pg_db(test).await else {
+        return;
+    };
+    let Some(tgt) = support::pg_db(test).await else {
+        return;
+    };
+    let (sp, tp) = (src.pool_pg().await, tgt.pool_pg().await);
+    sp.execute(
+        "CREATE TABLE users (id bigint PRIMARY KEY, name text, created_at timestamptz, updated_at bigint);
+         INSERT INTO users SELECT g, 'u' || g, now(), g FROM generate_series(1, 10) g;",
+    )
+    .await
+    .unwrap();
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path().join("data"));
+    let mut ws = workspace(&src, &tgt, "dim_users");
+    ws.schemas[0].columns.retain(|c| c.source != "updated_at");
+    ws.jobs[0].lookback = Some("5m".into());
+
+    let problems = dsp::engine::db::check_job(&ws, &ws.jobs[0]).await;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("lookback = \"5m\"") && p.contains("updated_at is a bigint")),
+        "{problems:#?}"
+    );
+    let (s, log) = run(&ws, &data).await;
+    assert_eq!(s.status, RunStatus::Failed, "{log:#?}");
+    assert!(
+        s.error.unwrap_or_default().contains("remove lookback"),
+        "{log:#?}"
+    );
+    let created: bool = sqlx::query_scalar("SELECT to_regclass('dim_users') IS NOT NULL")
+        .fetch_one(&tp)
+        .await
+        .unwrap();
+    assert!(!created, "refused before the target was touched");
+}

@@ -217,6 +217,12 @@ pub trait Dialect: Sync {
             .join(", ")
     }
 
+    /// Whether a `lookback` (a time) can be taken off this cursor column's
+    /// watermark.
+    fn lookback_applies(&self, _col: &NativeColumn) -> bool {
+        true
+    }
+
     /// `cursor >= watermark - lookback`, in the cursor column's own terms.
     fn cursor_bound(&self, col: &NativeColumn, watermark: &str, lookback_secs: u64) -> String;
 

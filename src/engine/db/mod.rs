@@ -119,12 +119,43 @@ pub async fn check_job(workspace: &Workspace, job: &Job) -> Vec<String> {
                     ) {
                         problems.push(e.to_string());
                     }
+                    if let Err(e) = check_lookback(job, schema, source, &natives) {
+                        problems.push(e.to_string());
+                    }
                 }
             }
             conn.close().await;
         }
     }
     problems
+}
+
+/// A `lookback` is a time: on a cursor the source compares as a number (an
+/// id, a version) it would be silently ignored, and rows committed late
+/// behind the watermark lost. Refused, by the run and by `dsp check
+/// --connect` alike.
+pub(crate) fn check_lookback(
+    job: &Job,
+    schema: &Schema,
+    source: &Network,
+    natives: &[plan::NativeColumn],
+) -> Result<()> {
+    let (Some(lookback), Some(cursor)) = (&job.lookback, &schema.cursor_column) else {
+        return Ok(());
+    };
+    if job.mode != crate::workspace::SyncMode::Incremental {
+        return Ok(());
+    }
+    match plan::find(natives, cursor) {
+        Some(col) if !dialect_of(source.kind).lookback_applies(col) => Err(format!(
+            "job \"{}\" sets lookback = \"{lookback}\", but its cursor column {cursor} is a {} on \
+             network \"{}\", not a time, so a lookback cannot apply; remove lookback, or use a \
+             timestamp cursor",
+            job.name, col.type_name, source.name
+        )
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// `check_job`'s target half: the mapped columns and their limits, with any

@@ -171,9 +171,12 @@ impl Dialect for Mysql {
         base(&col.type_name) == "float"
     }
 
+    fn lookback_applies(&self, col: &NativeColumn) -> bool {
+        matches!(base(&col.type_name), "datetime" | "timestamp" | "date")
+    }
+
     fn cursor_bound(&self, col: &NativeColumn, watermark: &str, lookback_secs: u64) -> String {
-        let b = base(&col.type_name);
-        let bound = if matches!(b, "datetime" | "timestamp" | "date") {
+        let bound = if self.lookback_applies(col) {
             let mut s = format!("CAST({} AS DATETIME(6))", self.literal(watermark));
             if lookback_secs > 0 {
                 s = format!("({s} - INTERVAL {lookback_secs} SECOND)");

@@ -153,9 +153,13 @@ impl Dialect for Postgres {
         col.type_name == "real"
     }
 
+    fn lookback_applies(&self, col: &NativeColumn) -> bool {
+        col.type_name.starts_with("timestamp") || col.type_name == "date"
+    }
+
     /// `cursor >= watermark - lookback`, in the cursor column's own type.
     fn cursor_bound(&self, col: &NativeColumn, watermark: &str, lookback_secs: u64) -> String {
-        let temporal = col.type_name.starts_with("timestamp") || col.type_name == "date";
+        let temporal = self.lookback_applies(col);
         let mut bound = format!("CAST({} AS {})", self.literal(watermark), col.type_name);
         if lookback_secs > 0 && temporal {
             bound = format!("({bound} - interval '{lookback_secs} seconds')");

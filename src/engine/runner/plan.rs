@@ -46,6 +46,7 @@ pub(super) async fn plan(
         &[],
         rules,
     )?;
+    db::check_lookback(&s.job, s.schema, src.net, &src_natives)?;
 
     let mut targets = plan::target_columns(s.schema);
     let (natives, target_state) = match existing {
