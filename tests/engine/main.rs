@@ -16,6 +16,7 @@ mod typed;
 mod cli;
 mod connections;
 mod cross_engine;
+mod duplicate_keys;
 mod failed_rows;
 mod floats;
 mod full_sync;

@@ -122,6 +122,18 @@ pub async fn check_job(workspace: &Workspace, job: &Job) -> Vec<String> {
                     if let Err(e) = check_lookback(job, schema, source, &natives) {
                         problems.push(e.to_string());
                     }
+                    if job.mode == crate::workspace::SyncMode::Incremental {
+                        let table = &schema.source_table;
+                        match shared_keys(&mut conn, table, &schema.primary_key, None).await {
+                            Ok(0) => {}
+                            Ok(n) => problems.push(format!(
+                                "source table {table} on network \"{}\": {}",
+                                source.name,
+                                shared_keys_problem(n, &schema.primary_key)
+                            )),
+                            Err(e) => problems.push(in_network(source, e).to_string()),
+                        }
+                    }
                 }
             }
             conn.close().await;
@@ -156,6 +168,40 @@ pub(crate) fn check_lookback(
         .into()),
         _ => Ok(()),
     }
+}
+
+/// How many values of `keys` stand in more than one row of `table` (among
+/// those `filter` selects); 0 at once when a unique index guarantees none.
+pub(crate) async fn shared_keys(
+    conn: &mut Conn,
+    table: &str,
+    keys: &[String],
+    filter: Option<&str>,
+) -> Result<u64> {
+    if conn.has_unique_key(table, keys).await? {
+        return Ok(0);
+    }
+    let d = conn.dialect();
+    let cols = d.idents(keys, "");
+    let filter = filter.map(|b| format!(" WHERE {b}")).unwrap_or_default();
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT {cols} FROM {}{filter} GROUP BY {cols} HAVING COUNT(*) > 1) AS dsp_dup",
+        d.table(table)
+    );
+    conn.count(&sql).await
+}
+
+/// Why source rows sharing a key are refused: an incremental upsert lets
+/// them overwrite each other in the target (MySQL and SQLite without a word).
+pub(crate) fn shared_keys_problem(shared: u64, keys: &[String]) -> String {
+    format!(
+        "{} value{} of the primary_key ({}) stand in more than one row, and an incremental run \
+         would let those rows overwrite each other in the target; make the schema's primary_key \
+         columns that are unique in the source (with a unique index on them DSP skips this check)",
+        crate::engine::progress::thousands(shared),
+        if shared == 1 { "" } else { "s" },
+        keys.join(", ")
+    )
 }
 
 /// `check_job`'s target half: the mapped columns and their limits, with any

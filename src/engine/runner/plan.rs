@@ -256,6 +256,7 @@ pub(super) async fn read_query(
             format!("Reading rows with {} >= {wm}", cur.name),
         );
     }
+    refuse_duplicate_keys(s, source, plan, bound.as_deref()).await?;
     let cursor = CursorRead {
         column: &cur.name,
         keys: plan
@@ -273,6 +274,28 @@ pub(super) async fn read_query(
         Some(cursor),
         watermark,
     ))
+}
+
+/// An incremental upsert lets source rows that share a key overwrite each
+/// other in the target (MySQL and SQLite without a word; a full sync's
+/// counts notice). A source whose key has no unique index is checked over
+/// the rows this run reads; one that has one cannot hold such rows.
+async fn refuse_duplicate_keys(
+    s: &Setup<'_>,
+    source: &mut Source,
+    plan: &Plan,
+    bound: Option<&str>,
+) -> Result<(), Stop> {
+    let keys: Vec<String> = plan
+        .key_read
+        .iter()
+        .map(|&k| plan.read[k].name.clone())
+        .collect();
+    let shared = db::shared_keys(&mut source.conn, &plan.source_table, &keys, bound);
+    match s.source.op(s.cancel, shared).await? {
+        0 => Ok(()),
+        n => Err(s.source.fail(db::shared_keys_problem(n, &keys))),
+    }
 }
 
 /// The watermark this run reads from: none (everything is read) when the

@@ -1,0 +1,103 @@
+//! A primary_key that is not unique in the source: an incremental run into
+//! MariaDB or SQLite turned 1,000 rows into 7 and reported success. The run
+//! now refuses before any row moves, naming the key; a source whose key has
+//! a unique index is not scanned for it.
+
+use dsp::engine::progress::RunStatus;
+use dsp::paths::DataDir;
+use dsp::workspace::{ColumnMap, ColumnType, Job, Schema, SyncMode, Workspace};
+
+use crate::support::end::{End, Kind};
+use crate::support::run::run_and_collect;
+
+fn workspace(src: &End, tgt: &End) -> Workspace {
+    let col = |s: &str, ty| ColumnMap {
+        source: s.into(),
+        target: s.into(),
+        ty,
+    };
+    Workspace {
+        path: None,
+        networks: vec![src.network("S"), tgt.network("T")],
+        schemas: vec![Schema {
+            name: "E".into(),
+            source_table: "events".into(),
+            target_table: "events".into(),
+            primary_key: vec!["device".into()],
+            cursor_column: Some("at".into()),
+            columns: vec![
+                col("device", ColumnType::Integer),
+                col("v", ColumnType::Integer),
+                col("at", ColumnType::Timestamp),
+            ],
+        }],
+        jobs: vec![Job::new("J", "S", "T", "E", SyncMode::Incremental)],
+    }
+}
+
+async fn refused_into(target: Kind) {
+    let test = format!("duplicate source keys into {target:?}");
+    let dir = crate::support::temp_dir();
+    let Some(src) = End::new(Kind::My, &test, &dir, "source").await else {
+        return;
+    };
+    let Some(tgt) = End::new(target, &test, &dir, "target").await else {
+        return;
+    };
+    // 1,000 events of 7 devices: `device` is no key of this table.
+    src.exec("CREATE TABLE events (device bigint, v bigint, at datetime(6))")
+        .await;
+    let rows: Vec<String> = (0..1000)
+        .map(|i| format!("({}, {i}, '2024-01-01 00:00:00')", i % 7))
+        .collect();
+    src.exec(&format!("INSERT INTO events VALUES {}", rows.join(", ")))
+        .await;
+    let ws = workspace(&src, &tgt);
+    let data = DataDir::new(dir.path().join("data"));
+    // What `dsp check --connect` says is what the run then does.
+    let problems = dsp::engine::db::check_job(&ws, &ws.jobs[0]).await;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("7 values of the primary_key (device)")),
+        "{test}: {problems:#?}"
+    );
+    let c = run_and_collect(&ws, "J", &data).await;
+    assert_eq!(
+        c.summary.status,
+        RunStatus::Failed,
+        "{test}: {:#?}",
+        c.lines()
+    );
+    let why = c.summary.error.unwrap_or_default();
+    assert!(
+        why.starts_with("source network \"S\"")
+            && why.contains("7 values of the primary_key (device)")
+            && why.contains("overwrite each other"),
+        "{test}: {why}"
+    );
+    assert_eq!(c.summary.success, 0, "{test}");
+
+    // Unique in fact and by index: the run goes through.
+    src.exec("DELETE FROM events WHERE v >= 7").await;
+    src.exec("ALTER TABLE events ADD PRIMARY KEY (device)")
+        .await;
+    let c = run_and_collect(&ws, "J", &data).await;
+    assert_eq!(
+        c.summary.status,
+        RunStatus::Succeeded,
+        "{test}: {:#?}",
+        c.lines()
+    );
+    assert_eq!(c.summary.success, 7, "{test}");
+}
+
+#[tokio::test]
+async fn duplicate_source_keys_are_refused_into_mariadb() {
+    refused_into(Kind::My).await;
+}
+
+#[tokio::test]
+async fn duplicate_source_keys_are_refused_into_sqlite() {
+    refused_into(Kind::Lite).await;
+}
