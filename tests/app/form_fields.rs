@@ -4,20 +4,15 @@
 //! whenever the loader refuses the value written in a file, the form refuses it
 //! too, beside that field and with the loader's own sentence.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::tui::{demo_app, key, screen, type_text};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use dsp::engine::schedule::Zone;
-use dsp::paths::DataDir;
-use dsp::tui::app::{App, Popup, Tab};
+use dsp::tui::app::{Popup, Tab};
 use dsp::tui::form::{FieldKind, Form, FormKind};
-use dsp::tui::theme::Theme;
-use dsp::tui::ui;
 use dsp::workspace::{
     self, ColumnMap, ColumnType, EngineKind, LoadError, Network, Schema, Workspace,
 };
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 /// Valid values, the edges of each range and beyond, blanks, non-numbers and
 /// unicode; each is typed into every text field.
@@ -471,45 +466,6 @@ fn every_workspace_key_has_a_form_field() {
             );
         }
     }
-}
-
-fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| ui::draw(f, app, &Theme::plain())).unwrap();
-    let buf = t.backend().buffer().clone();
-    let mut out = String::new();
-    for y in 0..h {
-        for x in 0..w {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
-}
-
-fn key(code: KeyCode) -> KeyEvent {
-    KeyEvent::new(code, KeyModifiers::NONE)
-}
-
-fn type_text(app: &mut App, text: &str) {
-    for c in text.chars() {
-        app.on_key(key(KeyCode::Char(c)));
-    }
-}
-
-async fn demo_app(dir: &Path) -> App {
-    let data = DataDir::new(dir.join("data"));
-    let ws_path = dsp::commands::demo::ensure_demo(&data).await.unwrap();
-    let ws = workspace::load(&ws_path).unwrap();
-    App::new(
-        ws,
-        ws_path,
-        data,
-        Zone::Named {
-            tz: chrono_tz::UTC,
-            from: "test",
-        },
-    )
 }
 
 /// The reported case: a batch size of 2000000 used to be saved by the form and

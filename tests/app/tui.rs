@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::support;
 
-fn screen(app: &App, w: u16, h: u16) -> String {
+pub(crate) fn screen(app: &App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| ui::draw(f, app, &Theme::plain())).unwrap();
     let buf = t.backend().buffer().clone();
@@ -34,22 +34,22 @@ fn screen(app: &App, w: u16, h: u16) -> String {
     out
 }
 
-fn key(code: KeyCode) -> KeyEvent {
+pub(crate) fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
 }
 
-fn ctrl(c: char) -> KeyEvent {
+pub(crate) fn ctrl(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
 }
 
-fn type_text(app: &mut App, text: &str) {
+pub(crate) fn type_text(app: &mut App, text: &str) {
     for c in text.chars() {
         app.on_key(key(KeyCode::Char(c)));
     }
 }
 
 /// The demo workspace in a temp dir (its SQLite source created for real).
-async fn demo_app(dir: &Path) -> App {
+pub(crate) async fn demo_app(dir: &Path) -> App {
     let data = DataDir::new(dir.join("data"));
     let ws_path = dsp::commands::demo::ensure_demo(&data).await.unwrap();
     let ws = workspace::load(&ws_path).unwrap();

@@ -85,19 +85,47 @@ async fn users(pool: &PgPool) {
     .unwrap();
 }
 
-#[tokio::test]
-async fn a_new_target_table_or_cursor_starts_the_job_over() {
-    let test = "a_new_target_table_or_cursor_starts_the_job_over";
-    let Some(src) = support::pg_db(test).await else {
-        return;
-    };
-    let Some(tgt) = support::pg_db(test).await else {
-        return;
-    };
+/// A source with the users and an empty target, both PostgreSQL, and a data dir.
+struct Ends {
+    src: support::TestDb,
+    tgt: support::TestDb,
+    sp: PgPool,
+    tp: PgPool,
+    dir: tempfile::TempDir,
+    data: DataDir,
+}
+
+async fn ends(test: &str) -> Option<Ends> {
+    let src = support::pg_db(test).await?;
+    let tgt = support::pg_db(test).await?;
     let (sp, tp) = (src.pool_pg().await, tgt.pool_pg().await);
     users(&sp).await;
     let dir = support::temp_dir();
     let data = DataDir::new(dir.path().join("data"));
+    Some(Ends {
+        src,
+        tgt,
+        sp,
+        tp,
+        dir,
+        data,
+    })
+}
+
+#[tokio::test]
+async fn a_new_target_table_or_cursor_starts_the_job_over() {
+    let test = "a_new_target_table_or_cursor_starts_the_job_over";
+    let Some(Ends {
+        src,
+        tgt,
+        sp,
+        tp,
+        dir: _dir,
+        data,
+    }) = ends(test).await
+    else {
+        return;
+    };
 
     let ws = workspace(&src, &tgt, "dim_users");
     let (s, log) = run(&ws, &data).await;
@@ -142,16 +170,17 @@ async fn a_new_target_table_or_cursor_starts_the_job_over() {
 #[tokio::test]
 async fn a_dropped_target_is_refilled_whole_even_with_an_old_plain_watermark() {
     let test = "a_dropped_target_is_refilled_whole_even_with_an_old_plain_watermark";
-    let Some(src) = support::pg_db(test).await else {
+    let Some(Ends {
+        src,
+        tgt,
+        sp: _,
+        tp,
+        dir: _dir,
+        data,
+    }) = ends(test).await
+    else {
         return;
     };
-    let Some(tgt) = support::pg_db(test).await else {
-        return;
-    };
-    let (sp, tp) = (src.pool_pg().await, tgt.pool_pg().await);
-    users(&sp).await;
-    let dir = support::temp_dir();
-    let data = DataDir::new(dir.path().join("data"));
     let ws = workspace(&src, &tgt, "dim_users");
     let (s, log) = run(&ws, &data).await;
     assert_eq!(s.status, RunStatus::Succeeded, "{log:#?}");
@@ -177,16 +206,16 @@ async fn a_dropped_target_is_refilled_whole_even_with_an_old_plain_watermark() {
 #[tokio::test]
 async fn a_corrupt_watermark_file_is_named_not_blamed_on_the_source() {
     let test = "a_corrupt_watermark_file_is_named_not_blamed_on_the_source";
-    let Some(src) = support::pg_db(test).await else {
+    let Some(Ends {
+        src,
+        tgt,
+        data,
+        dir: _dir,
+        ..
+    }) = ends(test).await
+    else {
         return;
     };
-    let Some(tgt) = support::pg_db(test).await else {
-        return;
-    };
-    let sp = src.pool_pg().await;
-    users(&sp).await;
-    let dir = support::temp_dir();
-    let data = DataDir::new(dir.path().join("data"));
     let ws = workspace(&src, &tgt, "dim_users");
     let (s, _) = run(&ws, &data).await;
     assert_eq!(s.status, RunStatus::Succeeded);
@@ -207,16 +236,17 @@ async fn a_corrupt_watermark_file_is_named_not_blamed_on_the_source() {
 #[tokio::test]
 async fn an_emptied_target_is_refilled_whole() {
     let test = "an_emptied_target_is_refilled_whole";
-    let Some(src) = support::pg_db(test).await else {
+    let Some(Ends {
+        src,
+        tgt,
+        sp: _,
+        tp,
+        dir: _dir,
+        data,
+    }) = ends(test).await
+    else {
         return;
     };
-    let Some(tgt) = support::pg_db(test).await else {
-        return;
-    };
-    let (sp, tp) = (src.pool_pg().await, tgt.pool_pg().await);
-    users(&sp).await;
-    let dir = support::temp_dir();
-    let data = DataDir::new(dir.path().join("data"));
     let ws = workspace(&src, &tgt, "dim_users");
     let (s, log) = run(&ws, &data).await;
     assert_eq!(s.status, RunStatus::Succeeded, "{log:#?}");
