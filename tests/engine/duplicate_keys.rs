@@ -101,3 +101,62 @@ async fn duplicate_source_keys_are_refused_into_mariadb() {
 async fn duplicate_source_keys_are_refused_into_sqlite() {
     refused_into(Kind::Lite).await;
 }
+
+/// A MariaDB key column of `utf8mb4_bin` ignores trailing spaces (PAD
+/// SPACE): `b` and `b ` are one key there, two in the source. An incremental
+/// run folded them into one row; it now refuses — and only when the source
+/// holds such keys, so the many targets keyed by `utf8mb4_bin` still run.
+#[tokio::test]
+async fn keys_that_differ_by_trailing_spaces_are_not_folded_by_a_pad_space_target() {
+    let test = "keys_that_differ_by_trailing_spaces_are_not_folded_by_a_pad_space_target";
+    let dir = crate::support::temp_dir();
+    let Some(src) = End::new(Kind::Pg, test, &dir, "source").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::My, test, &dir, "target").await else {
+        return;
+    };
+    src.exec(
+        "CREATE TABLE events (device text PRIMARY KEY, v bigint, at timestamp);
+         INSERT INTO events VALUES ('a', 1, '2024-01-01'), ('b', 2, '2024-01-01');",
+    )
+    .await;
+    tgt.exec(
+        "CREATE TABLE events (device VARCHAR(20) COLLATE utf8mb4_bin PRIMARY KEY, v BIGINT, \
+         at DATETIME(6)) DEFAULT CHARSET=utf8mb4",
+    )
+    .await;
+    let mut ws = workspace(&src, &tgt);
+    ws.schemas[0].columns[0].ty = ColumnType::String;
+    let data = DataDir::new(dir.path().join("data"));
+    let c = run_and_collect(&ws, "J", &data).await;
+    assert_eq!(
+        c.summary.status,
+        RunStatus::Succeeded,
+        "{test}: {:#?}",
+        c.lines()
+    );
+
+    src.exec("INSERT INTO events VALUES ('b ', 3, '2024-01-02')")
+        .await;
+    let c = run_and_collect(&ws, "J", &data).await;
+    assert_eq!(
+        c.summary.status,
+        RunStatus::Failed,
+        "{test}: {:#?}",
+        c.lines()
+    );
+    let why = c.summary.error.unwrap_or_default();
+    assert!(
+        why.contains("utf8mb4_bin") && why.contains("PAD SPACE") && why.contains("nopad"),
+        "{test}: {why}"
+    );
+    let End::My(_, pool) = &tgt else {
+        unreachable!()
+    };
+    let v: i64 = sqlx::query_scalar("SELECT v FROM events WHERE device = 'b'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(v, 2, "{test}: the row of 'b' was not overwritten by 'b '");
+}

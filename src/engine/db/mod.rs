@@ -278,13 +278,13 @@ pub(crate) async fn has_unique_key(conn: &mut Conn, table: &str, keys: &[String]
     conn.has_unique_key(table, keys).await
 }
 
-/// Target key columns that compare case- or accent-insensitively (MySQL
-/// collations), as `(column, collation)`.
+/// Target key columns whose collation folds distinct keys into one (MySQL
+/// collations: case, accents, trailing spaces).
 pub(crate) async fn insensitive_keys(
     conn: &mut Conn,
     table: &str,
     keys: &[String],
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<session::FoldingKey>> {
     conn.insensitive_keys(table, keys).await
 }
 

@@ -11,7 +11,9 @@ use super::connect::Endpoint;
 use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::read::BatchBuilder;
-use super::session::{ColumnTypes, Conn, Connection, driver_basics, push_text_rows, same_columns};
+use super::session::{
+    ColumnTypes, Conn, Connection, Folding, FoldingKey, driver_basics, push_text_rows, same_columns,
+};
 use super::sql::{push_mysql_escaped, split_table};
 use super::target::Target;
 use crate::engine::error::Result;
@@ -235,7 +237,7 @@ impl Connection for MySqlConnection {
         &'a mut self,
         table: &'a str,
         keys: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
+    ) -> BoxFuture<'a, Result<Vec<FoldingKey>>> {
         Box::pin(insensitive_keys(self, table, keys))
     }
 
@@ -412,7 +414,7 @@ async fn insensitive_keys(
     c: &mut MySqlConnection,
     table: &str,
     keys: &[String],
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<FoldingKey>> {
     let (schema, name) = split_table(table);
     let rows = sqlx::query(
         "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLLATION_NAME AS CHAR) FROM information_schema.COLUMNS \
@@ -427,14 +429,32 @@ async fn insensitive_keys(
     for r in rows {
         let col: String = r.try_get_unchecked(0)?;
         let coll: String = r.try_get_unchecked(1)?;
-        let lower = coll.to_ascii_lowercase();
-        if keys.iter().any(|k| k.eq_ignore_ascii_case(&col))
-            && (lower.ends_with("_ci") || lower.contains("_ai"))
-        {
-            out.push((col, coll));
+        if !keys.iter().any(|k| k.eq_ignore_ascii_case(&col)) {
+            continue;
+        }
+        if let Some(folds) = folding(&coll) {
+            out.push(FoldingKey {
+                column: col,
+                collation: coll,
+                folds,
+            });
         }
     }
     Ok(out)
+}
+
+/// How a collation folds distinct strings into one: `_ci`/`_ai` fold case
+/// and accents; every collation but the NO PAD ones (MariaDB's `_nopad_`,
+/// MySQL 8's `_0900_`) ignores trailing spaces.
+fn folding(collation: &str) -> Option<Folding> {
+    let lower = collation.to_ascii_lowercase();
+    if lower.ends_with("_ci") || lower.contains("_ai") {
+        Some(Folding::CaseOrAccent)
+    } else if lower == "binary" || lower.contains("_nopad_") || lower.contains("_0900_") {
+        None
+    } else {
+        Some(Folding::TrailingSpace)
+    }
 }
 
 /// Whether a unique index (or the primary key) covers exactly `keys`.

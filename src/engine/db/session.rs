@@ -12,6 +12,23 @@ use super::read::BatchBuilder;
 use super::target::Target;
 use crate::engine::error::Result;
 
+/// How a key column's collation folds distinct keys into one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folding {
+    /// Case or accents (`_ci`, `_ai`): `b` and `B` are one key.
+    CaseOrAccent,
+    /// Trailing spaces (PAD SPACE): `b` and `b ` are one key.
+    TrailingSpace,
+}
+
+/// A key column of the target whose collation folds keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldingKey {
+    pub column: String,
+    pub collation: String,
+    pub folds: Folding,
+}
+
 /// An open session on some engine.
 pub type Conn = Box<dyn Connection>;
 
@@ -49,13 +66,13 @@ pub trait Connection: Send {
         keys: &'a [String],
     ) -> BoxFuture<'a, Result<bool>>;
 
-    /// Key columns that compare case- or accent-insensitively, as
-    /// `(column, collation)`.
+    /// Key columns whose collation folds distinct keys into one, as
+    /// `(column, collation, how)`.
     fn insensitive_keys<'a>(
         &'a mut self,
         _table: &'a str,
         _keys: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
+    ) -> BoxFuture<'a, Result<Vec<FoldingKey>>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 
