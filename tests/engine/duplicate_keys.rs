@@ -137,8 +137,20 @@ async fn keys_that_differ_by_trailing_spaces_are_not_folded_by_a_pad_space_targe
         c.lines()
     );
 
+    assert_eq!(
+        dsp::engine::db::check_job(&ws, &ws.jobs[0]).await,
+        Vec::<String>::new()
+    );
+
     src.exec("INSERT INTO events VALUES ('b ', 3, '2024-01-02')")
         .await;
+    let problems = dsp::engine::db::check_job(&ws, &ws.jobs[0]).await;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("utf8mb4_bin") && p.contains("PAD SPACE")),
+        "{test}: dsp check --connect says what the run will: {problems:#?}"
+    );
     let c = run_and_collect(&ws, "J", &data).await;
     assert_eq!(
         c.summary.status,

@@ -95,10 +95,10 @@ pub async fn check_job(workspace: &Workspace, job: &Job) -> Vec<String> {
     let target_missing = dialect_of(target.kind)
         .not_created_yet(workspace, target)
         .is_some();
-    let (targets, limits) = if target_missing {
+    let (targets, limits, folding) = if target_missing {
         let targets = plan::target_columns(schema);
         let limits = vec![plan::Limit::default(); targets.len()];
-        (targets, limits)
+        (targets, limits, Vec::new())
     } else {
         check_job_target(workspace, schema, target, &mut problems).await
     };
@@ -123,6 +123,18 @@ pub async fn check_job(workspace: &Workspace, job: &Job) -> Vec<String> {
                         problems.push(e.to_string());
                     }
                     if job.mode == crate::workspace::SyncMode::Incremental {
+                        for k in &folding {
+                            match folded_keys(&mut conn, schema, &natives, k).await {
+                                Ok(None) => {}
+                                Ok(Some(why)) => problems.push(folding_problem(
+                                    &schema.target_table,
+                                    target,
+                                    k,
+                                    why,
+                                )),
+                                Err(e) => problems.push(in_network(source, e).to_string()),
+                            }
+                        }
                         let table = &schema.source_table;
                         match shared_keys(&mut conn, table, &schema.primary_key, None).await {
                             Ok(0) => {}
@@ -204,6 +216,62 @@ pub(crate) fn shared_keys_problem(shared: u64, keys: &[String]) -> String {
     )
 }
 
+/// Whether the target key column `k`, whose collation folds keys, would
+/// merge rows the source holds apart: what it equates, or `None`. Any
+/// case- or accent-folding collation would; a PAD SPACE one only once a
+/// source key ends in a space.
+pub(crate) async fn folded_keys(
+    source: &mut Conn,
+    schema: &Schema,
+    natives: &[plan::NativeColumn],
+    k: &session::FoldingKey,
+) -> Result<Option<&'static str>> {
+    match k.folds {
+        session::Folding::CaseOrAccent => Ok(Some("keys differing only in case or accents")),
+        session::Folding::TrailingSpace => {
+            let native = schema
+                .columns
+                .iter()
+                .find(|c| c.target.eq_ignore_ascii_case(&k.column))
+                .and_then(|c| plan::find(natives, &c.source));
+            let Some(native) = native else {
+                return Ok(None);
+            };
+            let d = source.dialect();
+            // The key as text, whatever its type (LIKE needs text on PostgreSQL).
+            let ident = d.ident(&native.name);
+            let text = d.read_expr(&ident, native).unwrap_or(ident);
+            let sql = format!(
+                "SELECT COUNT(*) FROM {} WHERE {text} LIKE '% '",
+                d.table(&schema.source_table)
+            );
+            Ok((source.count(&sql).await? > 0).then_some(
+                "a key and the same key ending in spaces (PAD SPACE), and the source holds keys \
+                 ending in a space,",
+            ))
+        }
+    }
+}
+
+/// Why a target key collation that folds keys the source holds apart is
+/// refused.
+pub(crate) fn folding_problem(
+    table: &str,
+    net: &Network,
+    k: &session::FoldingKey,
+    what: &str,
+) -> String {
+    let (col, collation) = (&k.column, &k.collation);
+    format!(
+        "target key column {table}.{col} on network \"{}\" uses collation {collation}, which treats \
+         {what} as equal, so an incremental run would let such rows overwrite each other; give \
+         the column a binary NO PAD collation (e.g. ALTER TABLE {table} MODIFY {col} VARCHAR(255) \
+         COLLATE utf8mb4_nopad_bin on MariaDB, utf8mb4_0900_bin on MySQL 8) or sync this job \
+         in full mode",
+        net.name
+    )
+}
+
 /// `check_job`'s target half: the mapped columns and their limits, with any
 /// problem pushed to `problems`. A missing target table is no problem: the
 /// first run creates it.
@@ -212,9 +280,14 @@ async fn check_job_target(
     schema: &Schema,
     target: &Network,
     problems: &mut Vec<String>,
-) -> (Vec<TargetColumn>, Vec<plan::Limit>) {
+) -> (
+    Vec<TargetColumn>,
+    Vec<plan::Limit>,
+    Vec<session::FoldingKey>,
+) {
     let mut targets = plan::target_columns(schema);
     let mut limits = vec![plan::Limit::default(); targets.len()];
+    let mut folding = Vec::new();
     match connect(ws, target, Role::Target).await {
         Err(e) => problems.push(e.to_string()),
         Ok(mut conn) => {
@@ -230,14 +303,21 @@ async fn check_job_target(
                 )
                 .await
                 {
-                    Ok(l) => limits = l,
+                    Ok(l) => {
+                        limits = l;
+                        let keys = plan::key_names(&targets);
+                        match insensitive_keys(&mut conn, &schema.target_table, &keys).await {
+                            Ok(f) => folding = f,
+                            Err(e) => problems.push(in_network(target, e).to_string()),
+                        }
+                    }
                     Err(e) => problems.push(e.to_string()),
                 },
             }
             conn.close().await;
         }
     }
-    (targets, limits)
+    (targets, limits, folding)
 }
 
 /// The schema and networks a job names (the loader has checked that they exist;

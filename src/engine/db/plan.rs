@@ -102,6 +102,15 @@ impl Plan {
     }
 }
 
+/// The names of the key columns among `targets`.
+pub fn key_names(targets: &[TargetColumn]) -> Vec<String> {
+    targets
+        .iter()
+        .filter(|t| t.key)
+        .map(|t| t.name.clone())
+        .collect()
+}
+
 /// The target columns the schema defines, in mapping order.
 pub fn target_columns(schema: &Schema) -> Vec<TargetColumn> {
     schema

@@ -10,7 +10,6 @@ use super::stop::Stop;
 use crate::engine::db::Dialect;
 use crate::engine::db::connect::Conn;
 use crate::engine::db::plan::{self, NativeColumn, Plan, TargetColumn};
-use crate::engine::db::session::Folding;
 use crate::engine::db::{self, Source};
 use crate::engine::progress::{Level, thousands};
 use crate::engine::state;
@@ -139,8 +138,7 @@ async fn create_target(
 /// A full sync notices keys merging (its row count comes out short); an
 /// incremental upsert would let them overwrite each other silently, so an
 /// incremental run refuses a key column whose collation equates keys the
-/// source holds apart: any `_ci`/`_ai` one, and a PAD SPACE one once a
-/// source key ends in a space (`b` and `b `).
+/// source holds apart.
 async fn refuse_merging_keys(
     s: &Setup<'_>,
     target: &mut Conn,
@@ -149,64 +147,19 @@ async fn refuse_merging_keys(
     targets: &[TargetColumn],
 ) -> Result<(), Stop> {
     let tgt = &s.target;
-    let keys: Vec<String> = targets
-        .iter()
-        .filter(|t| t.key)
-        .map(|t| t.name.clone())
-        .collect();
+    let keys = plan::key_names(targets);
     let folding = db::insensitive_keys(target, tgt.table, &keys)
         .await
         .map_err(|e| tgt.fail(e))?;
-    for k in folding {
-        let (col, collation) = (&k.column, &k.collation);
-        let what = match k.folds {
-            Folding::CaseOrAccent => "keys differing only in case or accents",
-            Folding::TrailingSpace => {
-                if space_ended_keys(s, source, natives, col).await? == 0 {
-                    continue;
-                }
-                "a key and the same key ending in spaces (PAD SPACE), and the source holds keys \
-                 ending in a space,"
-            }
-        };
-        return Err(Stop::failed(format!(
-            "target key column {}.{col} on network \"{}\" uses collation {collation}, which treats \
-             {what} as equal, so an incremental run would let such rows overwrite each other; give \
-             the column a binary NO PAD collation (e.g. ALTER TABLE {} MODIFY {col} VARCHAR(255) \
-             COLLATE utf8mb4_nopad_bin on MariaDB, utf8mb4_0900_bin on MySQL 8) or sync this job \
-             in full mode",
-            tgt.table, tgt.net.name, tgt.table
-        )));
+    for k in &folding {
+        let folded = db::folded_keys(&mut source.conn, s.schema, natives, k);
+        if let Some(what) = s.source.op(s.cancel, folded).await? {
+            return Err(Stop::failed(db::folding_problem(
+                tgt.table, tgt.net, k, what,
+            )));
+        }
     }
     Ok(())
-}
-
-/// How many source rows hold a key, in the source column mapped to the
-/// target key column `target_col`, that ends in a space.
-async fn space_ended_keys(
-    s: &Setup<'_>,
-    source: &mut Source,
-    natives: &[NativeColumn],
-    target_col: &str,
-) -> Result<u64, Stop> {
-    let native = s
-        .schema
-        .columns
-        .iter()
-        .find(|c| c.target.eq_ignore_ascii_case(target_col))
-        .and_then(|c| plan::find(natives, &c.source));
-    let Some(native) = native else {
-        return Ok(0);
-    };
-    let d = source.dialect();
-    // The key as text, whatever its type (LIKE needs text on PostgreSQL).
-    let ident = d.ident(&native.name);
-    let text = d.read_expr(&ident, native).unwrap_or(ident);
-    let sql = format!(
-        "SELECT COUNT(*) FROM {} WHERE {text} LIKE '% '",
-        d.table(s.source.table)
-    );
-    s.source.op(s.cancel, source.count(&sql)).await
 }
 
 /// The statements that read the source. Built in one place, so that the
