@@ -239,6 +239,10 @@ fn job_rules(ws: &Workspace, out: &mut Problems) {
 pub(crate) fn warnings(ws: &Workspace) -> Vec<String> {
     let mut out = Vec::new();
     for n in &ws.networks {
+        // Valid as written, but every run on this network would fail to log in.
+        if let Err(unset) = n.resolve_password() {
+            out.push(unset);
+        }
         if n.password.is_some() {
             out.push(format!(
                 "network \"{}\": the password is stored in clear in the workspace file; prefer password_env = \"VARIABLE\"",

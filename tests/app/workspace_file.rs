@@ -82,6 +82,26 @@ fn seed_example_loads_as_the_guide_describes() {
     assert_eq!(job.max_delete_percent(), 50.0);
 }
 
+/// A `password_env` that names an unset variable is valid as written, but
+/// every run would fail to log in: `dsp check` says so, naming it.
+#[test]
+fn check_names_an_unset_password_variable() {
+    let var = "DSP_TEST_SURELY_UNSET_PASSWORD_VARIABLE";
+    let text = seed_text().replace("PROD_DB_PASSWORD", var);
+    let (code, stdout, stderr) = check(&text, &[("ANALYTICS_DB_PASSWORD", "x")]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: network \"Production DB (Source)\": environment variable {var} (password_env) is not set"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("ANALYTICS_DB_PASSWORD"),
+        "a set one is not named: {stderr}"
+    );
+}
+
 #[test]
 fn check_accepts_the_seed_example() {
     let out = Command::new(support::dsp_bin())
