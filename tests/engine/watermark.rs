@@ -306,3 +306,58 @@ async fn a_lookback_on_a_numeric_cursor_is_refused_by_the_run_and_the_check() {
         .unwrap();
     assert!(!created, "refused before the target was touched");
 }
+
+/// One row dated in the future (`9999-12-31`, or PostgreSQL's `infinity`)
+/// pinned the watermark there, and every later change was never synced. The
+/// watermark now stays at or before the source's clock: the future row is
+/// read again each run (with a warning), and later changes arrive.
+#[tokio::test]
+async fn a_row_dated_in_the_future_does_not_hide_later_changes() {
+    for far in ["9999-12-31 00:00:00+00", "infinity"] {
+        let test = format!("a_row_dated_in_the_future_does_not_hide_later_changes ({far})");
+        let Some(Ends {
+            src,
+            tgt,
+            sp,
+            tp,
+            dir: _dir,
+            data,
+        }) = ends(&test).await
+        else {
+            return;
+        };
+        sp.execute(format!("UPDATE users SET updated_at = '{far}' WHERE id = 300").as_str())
+            .await
+            .unwrap();
+        let mut ws = workspace(&src, &tgt, "dim_users");
+        if far == "infinity" {
+            // Read as the cursor only: no target type holds infinity.
+            ws.schemas[0].columns.retain(|c| c.source != "updated_at");
+        }
+        let (s, log) = run(&ws, &data).await;
+        assert_eq!(s.status, RunStatus::Succeeded, "{test}: {log:#?}");
+        assert!(
+            log.iter().any(|l| l
+                .starts_with("[WARN] 1 rows of users have a updated_at past the source's clock")),
+            "{test}: {log:#?}"
+        );
+
+        // Changed now, long after the rows synced and long before 9999.
+        sp.execute("UPDATE users SET name = 'changed', updated_at = now() WHERE id <= 5")
+            .await
+            .unwrap();
+        let (s, log) = run(&ws, &data).await;
+        assert_eq!(s.status, RunStatus::Succeeded, "{test}: {log:#?}");
+        let changed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM dim_users WHERE name = 'changed'")
+                .fetch_one(&tp)
+                .await
+                .unwrap();
+        assert_eq!(changed, 5, "{test}: {log:#?}");
+        assert!(
+            s.total < 300,
+            "{test}: read {} rows, not everything again",
+            s.total
+        );
+    }
+}

@@ -231,6 +231,12 @@ pub trait Dialect: Sync {
         " ASC"
     }
 
+    /// The server's clock as microseconds since 1970, read inside the source's
+    /// snapshot; `None` where there is no server (the local clock stands in).
+    fn clock_sql(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Opens the source's read transaction.
     fn snapshot_sql(&self) -> &'static str;
 

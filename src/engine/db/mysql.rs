@@ -190,6 +190,11 @@ impl Dialect for Mysql {
         format!("{} >= {bound}", self.ident(&col.name))
     }
 
+    /// The session runs in UTC, so NOW() converts to the epoch unshifted.
+    fn clock_sql(&self) -> Option<&'static str> {
+        Some("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)")
+    }
+
     fn snapshot_sql(&self) -> &'static str {
         "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
     }

@@ -172,6 +172,11 @@ impl Dialect for Postgres {
         " ASC NULLS FIRST"
     }
 
+    /// `now()` is the transaction's start: the snapshot's own moment.
+    fn clock_sql(&self) -> Option<&'static str> {
+        Some("SELECT CAST(EXTRACT(EPOCH FROM now()) * 1000000 AS bigint)")
+    }
+
     fn snapshot_sql(&self) -> &'static str {
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     }

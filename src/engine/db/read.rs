@@ -44,8 +44,38 @@ pub struct Batch {
     /// NULL in every other column. A full sync must not delete the target's
     /// copy of a row it could not read.
     pub kept: Vec<Vec<Value>>,
-    /// The cursor value of the last row read that had one, as the source wrote it.
+    /// The cursor value of the last row read that had one, as the source wrote
+    /// it (rows past the source's clock excepted, see `Cutoff`).
     pub last_cursor: Option<String>,
+    /// Rows whose cursor is past the source's clock.
+    pub future: u64,
+}
+
+/// The source's clock when its snapshot was taken. A watermark must never
+/// pass it: a row dated in the future (`9999-12-31`, `infinity`) would pin
+/// the watermark there, and every later change would fall behind it unread.
+/// Such rows are read and written, but leave the cursor where it was, so
+/// every run reads them again.
+#[derive(Debug, Clone, Copy)]
+pub struct Cutoff {
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// The zone the cursor's zone-less text is read in.
+    pub tz: chrono_tz::Tz,
+}
+
+impl Cutoff {
+    /// Whether a cursor value is past the clock. Numbers and text that is no
+    /// timestamp are not times: never past it.
+    fn passes(&self, cursor: &Raw) -> bool {
+        let Raw::Text(t) = cursor else {
+            return false;
+        };
+        let t = t.trim();
+        if t == "infinity" {
+            return true;
+        }
+        crate::engine::types::parse_timestamp(t, self.tz).is_ok_and(|at| at > self.now)
+    }
 }
 
 /// What the reader sends: a batch, or why reading stopped.
@@ -60,6 +90,7 @@ pub struct BatchBuilder {
     chunk: usize,
     /// Approximate size of the values in `cur`.
     cur_bytes: usize,
+    cutoff: Option<Cutoff>,
 }
 
 impl BatchBuilder {
@@ -68,6 +99,7 @@ impl BatchBuilder {
         batch_size: usize,
         tx: mpsc::Sender<ReadMsg>,
         cancel: CancellationToken,
+        cutoff: Option<Cutoff>,
     ) -> Self {
         BatchBuilder {
             plan,
@@ -80,6 +112,7 @@ impl BatchBuilder {
             },
             chunk: batch_size.clamp(1, CHUNK_ROWS),
             cur_bytes: 0,
+            cutoff,
         }
     }
 
@@ -97,7 +130,11 @@ impl BatchBuilder {
             && let Some(r) = raws.get(ci)
             && *r != Raw::Null
         {
-            self.cur.last_cursor = Some(r.display());
+            if self.cutoff.is_some_and(|c| c.passes(r)) {
+                self.cur.future += 1;
+            } else {
+                self.cur.last_cursor = Some(r.display());
+            }
         }
         let n = plan.targets.len();
         self.cur_bytes += raws.iter().map(raw_size).sum::<usize>();

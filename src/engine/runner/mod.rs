@@ -153,7 +153,7 @@ async fn execute(
             .map_err(|e| s.source.fail(e))?;
     }
     let mut writers = apply::Writers::open(target, ends.spare, &plan, &s).await?;
-    let mut reader = stream::Reader::spawn(source, plan.clone(), query.select, &s);
+    let mut reader = stream::Reader::spawn(source, plan.clone(), query.select, query.cutoff, &s);
 
     let result = apply::apply(
         report,

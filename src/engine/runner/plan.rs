@@ -10,9 +10,11 @@ use super::stop::Stop;
 use crate::engine::db::Dialect;
 use crate::engine::db::connect::Conn;
 use crate::engine::db::plan::{self, NativeColumn, Plan, TargetColumn};
+use crate::engine::db::read::Cutoff;
 use crate::engine::db::{self, Source};
 use crate::engine::progress::{Level, thousands};
 use crate::engine::state;
+use crate::engine::types::parse_tz;
 use crate::workspace::SyncMode;
 
 /// Introspects both tables and resolves the plan. The target's problems are
@@ -171,6 +173,8 @@ pub(super) struct ReadQuery {
     /// Where the last incremental run stopped; `None` on a first run and in
     /// full mode.
     pub(super) watermark: Option<String>,
+    /// The source's clock at the snapshot (incremental runs).
+    pub(super) cutoff: Option<Cutoff>,
 }
 
 /// An incremental read: ordered by the cursor, then the key; past the
@@ -211,6 +215,7 @@ impl ReadQuery {
             count: format!("SELECT COUNT(*) FROM {table}{filter}"),
             select: format!("SELECT {select_list} FROM {table}{filter}{order}"),
             watermark,
+            cutoff: None,
         }
     }
 }
@@ -255,6 +260,7 @@ pub(super) async fn read_query(
         );
     }
     refuse_duplicate_keys(s, source, plan, bound.as_deref()).await?;
+    let cutoff = source_clock(s, source, cur).await?;
     let cursor = CursorRead {
         column: &cur.name,
         keys: plan
@@ -265,13 +271,31 @@ pub(super) async fn read_query(
         bound,
         nulls_first: source.asc_nulls_first(),
     };
-    Ok(ReadQuery::new(
-        d,
-        &plan.source_table,
-        &select_list,
-        Some(cursor),
-        watermark,
-    ))
+    let mut query = ReadQuery::new(d, &plan.source_table, &select_list, Some(cursor), watermark);
+    query.cutoff = Some(cutoff);
+    Ok(query)
+}
+
+/// The source's clock at the snapshot, with the zone the cursor's zone-less
+/// text is read in (see `Cutoff`).
+async fn source_clock(
+    s: &Setup<'_>,
+    source: &mut Source,
+    cursor: &NativeColumn,
+) -> Result<Cutoff, Stop> {
+    let now = match source.dialect().clock_sql() {
+        Some(sql) => {
+            let micros = s.source.op(s.cancel, source.conn.scalar(sql)).await?;
+            chrono::DateTime::from_timestamp_micros(micros).unwrap_or_else(chrono::Utc::now)
+        }
+        None => chrono::Utc::now(),
+    };
+    let tz = if cursor.naive_is_utc {
+        chrono_tz::Tz::UTC
+    } else {
+        parse_tz(s.source.net.timezone_name()).map_err(|e| s.source.fail(e))?
+    };
+    Ok(Cutoff { now, tz })
 }
 
 /// An incremental upsert lets source rows that share a key overwrite each

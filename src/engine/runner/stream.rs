@@ -14,7 +14,7 @@ use super::setup::Setup;
 use super::stop::{Stop, or_cancel};
 use crate::engine::db::Source;
 use crate::engine::db::plan::Plan;
-use crate::engine::db::read::{Batch, BatchBuilder, CHUNK_ROWS, ReadMsg};
+use crate::engine::db::read::{Batch, BatchBuilder, CHUNK_ROWS, Cutoff, ReadMsg};
 
 /// Rows in flight between the reader and the writer: enough to keep the
 /// source streaming while the target digests a bulk write, few enough to
@@ -64,7 +64,13 @@ impl Drop for Reader {
 impl Reader {
     /// Streams `select` from the source's snapshot, then ends the snapshot
     /// and closes the source.
-    pub(super) fn spawn(mut source: Source, plan: Arc<Plan>, select: String, s: &Setup) -> Self {
+    pub(super) fn spawn(
+        mut source: Source,
+        plan: Arc<Plan>,
+        select: String,
+        cutoff: Option<Cutoff>,
+        s: &Setup,
+    ) -> Self {
         let batch_size = s.batch_size();
         let chunk = batch_size.min(CHUNK_ROWS as u64);
         let (tx, rx) = mpsc::channel::<ReadMsg>((CHANNEL_ROWS / chunk).clamp(2, 64) as usize);
@@ -73,7 +79,7 @@ impl Reader {
         let task = {
             let stop = stop.clone();
             tokio::spawn(async move {
-                let mut b = BatchBuilder::new(plan, batch_size as usize, tx, stop);
+                let mut b = BatchBuilder::new(plan, batch_size as usize, tx, stop, cutoff);
                 let r = source.stream(&select, &mut b).await;
                 source.end_snapshot().await;
                 source.conn.close().await;

@@ -11,6 +11,7 @@ use super::super::setup::{Setup, Side};
 use super::super::stop::Stop;
 use super::super::stream::Reader;
 use crate::engine::db::Writer;
+use crate::engine::progress::{Level, thousands};
 
 /// A batch read and staged, its transaction open (`open`) unless none of its
 /// rows could be converted.
@@ -21,6 +22,8 @@ struct StagedBatch {
     rows: u64,
     cursor: Option<String>,
     open: bool,
+    /// Rows whose cursor is past the source's clock.
+    future: u64,
 }
 
 pub(super) async fn apply(
@@ -38,6 +41,7 @@ pub(super) async fn apply(
     let unchanged_likely = watermark.is_none() || s.job.lookback().is_some();
     let mut cursor: Option<String> = None;
     let mut written = 0;
+    let mut future = 0;
     let mut cur: &mut Writer = w;
     let mut staged = stage_batch(report, s, cur, reader).await?;
     while let Some(batch) = staged {
@@ -61,6 +65,7 @@ pub(super) async fn apply(
         };
         applied?;
         written += batch.rows;
+        future += batch.future;
         report.committed = written;
         if batch.cursor.is_some() {
             cursor = batch.cursor;
@@ -74,6 +79,19 @@ pub(super) async fn apply(
         }
         report.progress(batch.index, batch.read)?;
         staged = next?;
+    }
+    if future > 0 {
+        report.log(
+            Level::Warn,
+            format!(
+                "{} rows of {} have a {} past the source's clock; the watermark stays before \
+                 them, so every run reads them again (correct their cursor in the source if it \
+                 is wrong)",
+                thousands(future),
+                s.source.table,
+                s.schema.cursor_column.as_deref().unwrap_or("cursor"),
+            ),
+        );
     }
     report.wait_total(cancel).await
 }
@@ -103,6 +121,7 @@ async fn stage_batch(
         if chunk.last_cursor.is_some() {
             b.cursor = chunk.last_cursor.clone();
         }
+        b.future += chunk.future;
         if !chunk.rows.is_empty() {
             if !b.open {
                 t.op(cancel, w.begin()).await?;
