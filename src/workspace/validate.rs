@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::model::{EngineKind, SyncMode, Workspace};
+use super::model::{ColumnType, EngineKind, Job, Schema, SyncMode, Workspace};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -133,8 +133,8 @@ fn unique_names(ws: &Workspace, out: &mut Problems) {
 fn schema_rules(ws: &Workspace, out: &mut Problems) {
     for (i, s) in ws.schemas.iter().enumerate() {
         for key in &s.primary_key {
-            if s.column(key).is_none() {
-                out.push(
+            match s.column(key) {
+                None => out.push(
                     Kind::Schema,
                     i,
                     &s.name,
@@ -142,7 +142,18 @@ fn schema_rules(ws: &Workspace, out: &mut Problems) {
                     format!(
                         "key column \"{key}\" is not in `columns`; map it so the target can be matched by key"
                     ),
-                );
+                ),
+                // No engine compares JSON documents as keys.
+                Some(c) if c.ty == ColumnType::Json => out.push(
+                    Kind::Schema,
+                    i,
+                    &s.name,
+                    "primary_key",
+                    format!(
+                        "key column \"{key}\" is mapped as json, which no database can match rows by; map it as string or choose another key"
+                    ),
+                ),
+                Some(_) => {}
             }
         }
         let mut sources = HashSet::new();
@@ -220,6 +231,9 @@ fn job_rules(ws: &Workspace, out: &mut Problems) {
             ),
             Some(_) => {}
         }
+        if let (Some(s), Some(t)) = (ws.schema(&j.schema), ws.network(&j.target)) {
+            target_name_rules(i, j, s, t.kind, out);
+        }
         if j.source == j.target
             && let Some(s) = ws.schema(&j.schema)
             && s.source_table == s.target_table
@@ -230,6 +244,47 @@ fn job_rules(ws: &Workspace, out: &mut Problems) {
                 &j.name,
                 "target",
                 "source and target are the same table on the same network".into(),
+            );
+        }
+    }
+}
+
+/// Names the target engine cannot hold as the schema spells them: MySQL and
+/// SQLite column names ignore case (`Name` and `name` are one column), and
+/// MySQL identifiers hold no character outside the Basic Multilingual Plane
+/// (an emoji). The run would fail creating the table; `dsp check` says so first.
+fn target_name_rules(i: usize, j: &Job, s: &Schema, target: EngineKind, out: &mut Problems) {
+    if target == EngineKind::Postgres {
+        return;
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for c in &s.columns {
+        if let Some(other) = seen.iter().find(|n| n.eq_ignore_ascii_case(&c.target)) {
+            out.push(
+                Kind::Job,
+                i,
+                &j.name,
+                "target",
+                format!(
+                    "schema \"{}\" maps to target columns \"{other}\" and \"{}\", which a {target} database treats as one column; rename one",
+                    s.name, c.target
+                ),
+            );
+        }
+        seen.push(&c.target);
+    }
+    if target == EngineKind::Mysql {
+        let names = std::iter::once(&s.target_table).chain(s.columns.iter().map(|c| &c.target));
+        for name in names.filter(|n| n.chars().any(|c| u32::from(c) > 0xFFFF)) {
+            out.push(
+                Kind::Job,
+                i,
+                &j.name,
+                "target",
+                format!(
+                    "the target name \"{name}\" of schema \"{}\" has a character MySQL and MariaDB names cannot hold (such as an emoji); rename it",
+                    s.name
+                ),
             );
         }
     }

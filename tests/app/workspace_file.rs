@@ -501,3 +501,54 @@ fn secrets_never_appear_in_output() {
     );
     assert_eq!(ws.networks[0].password, Some(Secret::new(secret)));
 }
+
+/// Mappings the target engine cannot hold are workspace errors, so that
+/// `dsp check` (and `--connect`) does not call ready what the run then fails
+/// on: a JSON key, column names differing only in case on MySQL or SQLite, an
+/// emoji in a MySQL name.
+#[test]
+fn mappings_the_target_engine_cannot_hold_are_refused_by_check() {
+    let seed = seed_text();
+    let on_mysql = |text: &str| {
+        text.replacen(
+            "name = \"Analytics DB (Target)\"\ntype = \"postgresql\"",
+            "name = \"Analytics DB (Target)\"\ntype = \"mysql\"",
+            1,
+        )
+    };
+    let load = |text: &str| {
+        workspace::load_str(text, std::path::Path::new("w.toml"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let json_key = seed.replace(
+        r#"{ source = "id",         target = "user_id",    type = "integer" }"#,
+        r#"{ source = "id",         target = "user_id",    type = "json" }"#,
+    );
+    assert!(
+        load(&json_key).contains("is mapped as json"),
+        "{}",
+        load(&json_key)
+    );
+
+    let cased = seed.replace(r#"target = "created_at""#, r#"target = "Full_Name""#);
+    assert!(
+        load(&on_mysql(&seed)).is_empty(),
+        "{}",
+        load(&on_mysql(&seed))
+    );
+    assert_eq!(load(&cased), "", "PostgreSQL keeps both names apart");
+    let e = load(&on_mysql(&cased));
+    assert!(
+        e.contains("\"full_name\" and \"Full_Name\"") && e.contains("mysql"),
+        "{e}"
+    );
+
+    let emoji = on_mysql(&seed.replace(
+        r#"target_table = "dim_users""#,
+        r#"target_table = "dim_users_📈""#,
+    ));
+    let e = load(&emoji);
+    assert!(e.contains("dim_users_📈") && e.contains("emoji"), "{e}");
+}
