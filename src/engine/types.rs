@@ -85,6 +85,8 @@ pub struct Convert {
     pub no_nul: bool,
     /// The source column is a 32-bit float read as double-precision text.
     pub single: bool,
+    /// The target's decimals hold NaN and the infinities (PostgreSQL).
+    pub special_numerics: bool,
 }
 
 impl Convert {
@@ -102,6 +104,7 @@ impl Convert {
             finite_floats: false,
             no_nul: false,
             single: false,
+            special_numerics: false,
         }
     }
 }
@@ -331,6 +334,21 @@ pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
             }
             v => v,
         },
+        ColumnType::Decimal if special_numeric(&raw).is_some() => {
+            let s = special_numeric(&raw).unwrap_or_default();
+            if !c.special_numerics {
+                return Err(format!("{s} cannot be stored by the target database"));
+            }
+            if s != "NaN"
+                && let Some(limit) = c.decimal
+            {
+                return Err(format!(
+                    "{s} does not fit the target column's decimal({},{}); only an unconstrained numeric holds it",
+                    limit.precision, limit.scale
+                ));
+            }
+            Value::Decimal(s.to_string())
+        }
         ColumnType::Decimal => {
             let v = to_decimal(raw)?;
             if let (Some(limit), Value::Decimal(s)) = (c.decimal, &v) {
@@ -519,6 +537,19 @@ pub(crate) fn is_decimal_text(s: &str) -> bool {
     DecimalText::parse(s).is_some_and(|d| {
         digits(d.int) && digits(d.frac) && !(d.int.is_empty() && d.frac.is_empty())
     })
+}
+
+/// PostgreSQL's numeric NaN and infinities, as its text output spells them.
+fn special_numeric(raw: &Raw) -> Option<&'static str> {
+    match raw {
+        Raw::Text(t) => match t.trim() {
+            "NaN" => Some("NaN"),
+            "Infinity" => Some("Infinity"),
+            "-Infinity" => Some("-Infinity"),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn to_decimal(raw: Raw) -> Result<Value, String> {

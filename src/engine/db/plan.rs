@@ -41,6 +41,8 @@ pub struct Limit {
 pub struct TargetRules {
     pub finite_floats: bool,
     pub no_nul: bool,
+    /// Decimals may be NaN or infinite (PostgreSQL's numeric).
+    pub special_numerics: bool,
 }
 
 impl TargetRules {
@@ -208,6 +210,7 @@ pub fn resolve(
         convert.timestamp = limit.timestamp;
         convert.write_tz = limit.write_tz;
         convert.finite_floats = rules.finite_floats;
+        convert.special_numerics = rules.special_numerics;
         convert.no_nul = rules.no_nul;
         read.push(ReadColumn {
             name: n.name.clone(),

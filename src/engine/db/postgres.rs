@@ -100,6 +100,7 @@ impl Dialect for Postgres {
     fn target_rules(&self) -> TargetRules {
         TargetRules {
             no_nul: true,
+            special_numerics: true,
             ..TargetRules::default()
         }
     }

@@ -150,6 +150,20 @@ fn encode(buf: &mut Vec<u8>, v: &Value, f: Field) -> Result<(), String> {
 /// PostgreSQL's numeric: base-10000 digits, the weight of the first one, a
 /// sign, and the display scale the text input would have given it.
 fn numeric(buf: &mut Vec<u8>, s: &str) -> Result<(), String> {
+    // No digits, and the sign word says which special value.
+    let special = match s {
+        "NaN" => Some(0xC000u16),
+        "Infinity" => Some(0xD000),
+        "-Infinity" => Some(0xF000),
+        _ => None,
+    };
+    if let Some(sign) = special {
+        buf.extend_from_slice(&8i32.to_be_bytes());
+        buf.extend_from_slice(&[0, 0, 0, 0]);
+        buf.extend_from_slice(&sign.to_be_bytes());
+        buf.extend_from_slice(&[0, 0]);
+        return Ok(());
+    }
     let too_big = || format!("{s} is out of range for a numeric");
     let d = DecimalText::parse(s.trim()).ok_or_else(too_big)?;
     // As numeric_in: the scale is the digits written after the point, less
@@ -212,6 +226,9 @@ mod tests {
     fn numerics_encode_as_postgres_does() {
         // Values checked against `SELECT numeric_send('...')` on PostgreSQL 15.
         assert_eq!(parts("0"), (0, 0, 0, 0, vec![]));
+        assert_eq!(parts("NaN"), (0, 0, 0xC000, 0, vec![]));
+        assert_eq!(parts("Infinity"), (0, 0, 0xD000, 0, vec![]));
+        assert_eq!(parts("-Infinity"), (0, 0, 0xF000, 0, vec![]));
         assert_eq!(parts("0.00"), (0, 0, 0, 2, vec![]));
         assert_eq!(parts("-0.00"), (0, 0, 0, 2, vec![]));
         assert_eq!(parts("1"), (1, 0, 0, 0, vec![1]));
