@@ -85,15 +85,16 @@ async fn users(pool: &PgPool) {
     .unwrap();
 }
 
-/// A source with the users and an empty target, both PostgreSQL, and a data dir.
-struct Ends {
-    src: support::TestDb,
-    tgt: support::TestDb,
-    sp: PgPool,
-    tp: PgPool,
-    dir: tempfile::TempDir,
-    data: DataDir,
-}
+/// A source with the users and an empty target, both PostgreSQL, their
+/// pools, and a data dir (in a temp dir kept alive by the caller).
+type Ends = (
+    support::TestDb,
+    support::TestDb,
+    PgPool,
+    PgPool,
+    tempfile::TempDir,
+    DataDir,
+);
 
 async fn ends(test: &str) -> Option<Ends> {
     let src = support::pg_db(test).await?;
@@ -102,28 +103,13 @@ async fn ends(test: &str) -> Option<Ends> {
     users(&sp).await;
     let dir = support::temp_dir();
     let data = DataDir::new(dir.path().join("data"));
-    Some(Ends {
-        src,
-        tgt,
-        sp,
-        tp,
-        dir,
-        data,
-    })
+    Some((src, tgt, sp, tp, dir, data))
 }
 
 #[tokio::test]
 async fn a_new_target_table_or_cursor_starts_the_job_over() {
     let test = "a_new_target_table_or_cursor_starts_the_job_over";
-    let Some(Ends {
-        src,
-        tgt,
-        sp,
-        tp,
-        dir: _dir,
-        data,
-    }) = ends(test).await
-    else {
+    let Some((src, tgt, sp, tp, _dir, data)) = ends(test).await else {
         return;
     };
 
@@ -170,15 +156,7 @@ async fn a_new_target_table_or_cursor_starts_the_job_over() {
 #[tokio::test]
 async fn a_dropped_target_is_refilled_whole_even_with_an_old_plain_watermark() {
     let test = "a_dropped_target_is_refilled_whole_even_with_an_old_plain_watermark";
-    let Some(Ends {
-        src,
-        tgt,
-        sp: _,
-        tp,
-        dir: _dir,
-        data,
-    }) = ends(test).await
-    else {
+    let Some((src, tgt, _sp, tp, _dir, data)) = ends(test).await else {
         return;
     };
     let ws = workspace(&src, &tgt, "dim_users");
@@ -206,14 +184,7 @@ async fn a_dropped_target_is_refilled_whole_even_with_an_old_plain_watermark() {
 #[tokio::test]
 async fn a_corrupt_watermark_file_is_named_not_blamed_on_the_source() {
     let test = "a_corrupt_watermark_file_is_named_not_blamed_on_the_source";
-    let Some(Ends {
-        src,
-        tgt,
-        data,
-        dir: _dir,
-        ..
-    }) = ends(test).await
-    else {
+    let Some((src, tgt, _sp, _tp, _dir, data)) = ends(test).await else {
         return;
     };
     let ws = workspace(&src, &tgt, "dim_users");
@@ -236,15 +207,7 @@ async fn a_corrupt_watermark_file_is_named_not_blamed_on_the_source() {
 #[tokio::test]
 async fn an_emptied_target_is_refilled_whole() {
     let test = "an_emptied_target_is_refilled_whole";
-    let Some(Ends {
-        src,
-        tgt,
-        sp: _,
-        tp,
-        dir: _dir,
-        data,
-    }) = ends(test).await
-    else {
+    let Some((src, tgt, _sp, tp, _dir, data)) = ends(test).await else {
         return;
     };
     let ws = workspace(&src, &tgt, "dim_users");
@@ -315,15 +278,7 @@ async fn a_lookback_on_a_numeric_cursor_is_refused_by_the_run_and_the_check() {
 async fn a_row_dated_in_the_future_does_not_hide_later_changes() {
     for far in ["9999-12-31 00:00:00+00", "infinity"] {
         let test = format!("a_row_dated_in_the_future_does_not_hide_later_changes ({far})");
-        let Some(Ends {
-            src,
-            tgt,
-            sp,
-            tp,
-            dir: _dir,
-            data,
-        }) = ends(&test).await
-        else {
+        let Some((src, tgt, sp, tp, _dir, data)) = ends(&test).await else {
             return;
         };
         sp.execute(format!("UPDATE users SET updated_at = '{far}' WHERE id = 300").as_str())
