@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use super::form::Form;
 use super::keymap::Context;
+use tokio_util::sync::CancellationToken;
+
 use crate::engine::progress::{Level, ProgressEvent, RunStatus};
 use crate::engine::schedule::Zone;
 use crate::engine::state;
@@ -69,6 +71,11 @@ pub enum Effect {
 /// Results of background work.
 #[derive(Debug)]
 pub enum Msg {
+    /// The schedule started `job`; `cancel` stops it, as `c` does a Run Now.
+    Scheduled {
+        job: String,
+        cancel: CancellationToken,
+    },
     Tested {
         network: String,
         result: Result<String, String>,
@@ -214,6 +221,7 @@ impl App {
 
     pub fn on_msg(&mut self, msg: Msg) {
         match msg {
+            Msg::Scheduled { job, cancel } => self.set_cancel(&job, cancel),
             Msg::Tested { network, result } => {
                 self.tested.insert(network, result);
             }

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::schedule::Zone;
-use crate::engine::scheduler::{Scheduler, SystemClock, engine_runner};
+use crate::engine::scheduler::{RunFn, Scheduler, SystemClock, engine_runner};
 use crate::paths::DataDir;
 use crate::workspace::Workspace;
 use app::App;
@@ -46,7 +46,7 @@ pub async fn run(ws: Workspace, data: DataDir) -> u8 {
     let scheduler = tokio::spawn(
         Scheduler {
             workspace: ws_rx,
-            run: engine_runner(data),
+            run: cancellable_here(engine_runner(data), msg_tx.clone()),
             clock: Arc::new(SystemClock),
             zone,
             events: ev_tx.clone(),
@@ -73,4 +73,16 @@ pub async fn run(ws: Workspace, data: DataDir) -> u8 {
             1
         }
     }
+}
+
+/// The scheduler's runs, with each run's cancel token handed to the app, so
+/// that `c` stops a scheduled run as it stops a Run Now.
+fn cancellable_here(run: RunFn, msgs: mpsc::UnboundedSender<app::Msg>) -> RunFn {
+    Arc::new(move |ws, job, cancel, reporter| {
+        let _ = msgs.send(app::Msg::Scheduled {
+            job: job.clone(),
+            cancel: cancel.clone(),
+        });
+        run(ws, job, cancel, reporter)
+    })
 }

@@ -486,3 +486,26 @@ async fn run_now_on_a_sqlite_job_reaches_the_summary() {
     let s = screen(&app, 120, 40);
     assert!(s.contains("updated_at"), "introspected columns shown:\n{s}");
 }
+
+/// `c` stops a run the schedule started, as it stops a Run Now (it used to
+/// say the run "stops when DSP quits" and let it write on).
+#[tokio::test]
+async fn c_cancels_a_run_the_schedule_started() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.on_key(key(KeyCode::Char('3')));
+    let job = "Sync Users to Analytics".to_string();
+    let token = tokio_util::sync::CancellationToken::new();
+    app.on_msg(Msg::Scheduled {
+        job: job.clone(),
+        cancel: token.clone(),
+    });
+    app.on_engine(ProgressEvent::Began {
+        job: job.clone(),
+        mode: SyncMode::Full,
+    });
+    app.on_key(key(KeyCode::Char('c')));
+    assert!(token.is_cancelled(), "the scheduled run was told to stop");
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Cancelling"), "{s}");
+}

@@ -43,6 +43,8 @@ impl JobView {
         *self = JobView {
             history: std::mem::take(&mut self.history),
             last: self.last.take(),
+            // A scheduled run's token can arrive before its first event.
+            cancel: self.cancel.take(),
             running: true,
             started: Some(Instant::now()),
             ..JobView::default()

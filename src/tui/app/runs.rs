@@ -38,9 +38,10 @@ impl App {
                         format!("Cancelling \"{job}\"; the target keeps its last consistent state"),
                     ));
                 } else {
+                    // Run by another DSP process (a daemon): not ours to stop.
                     self.message = Some((
                         Level::Warn,
-                        format!("\"{job}\" was started by the schedule; it stops when DSP quits"),
+                        format!("\"{job}\" was not started here; stop it where it runs"),
                     ));
                 }
             }
