@@ -32,7 +32,7 @@ impl fmt::Display for Diagnostic {
         }
         write!(f, ":")?;
         if let Some(entry) = &self.entry {
-            write!(f, " {entry}")?;
+            write!(f, " {}", one_line(entry))?;
         }
         if let Some(field) = &self.field {
             write!(f, " field `{field}`")?;
@@ -40,8 +40,27 @@ impl fmt::Display for Diagnostic {
         if self.entry.is_some() || self.field.is_some() {
             write!(f, ":")?;
         }
-        write!(f, " {}", self.message)
+        write!(f, " {}", one_line(&self.message))
     }
+}
+
+/// A diagnostic is one line even when it quotes a value (or an entry name)
+/// holding a line break or another control character: those are written
+/// escaped, as TOML would write them.
+fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => format!("\\u{:04X}", u32::from(c)),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Everything wrong with a file; nothing is half-loaded.

@@ -195,6 +195,25 @@ proptest! {
     }
 }
 
+/// Found by the fuzz test: a value holding a line break (`"stri\ng"`, an
+/// escape TOML allows) made its diagnostic two lines.
+#[test]
+fn a_diagnostic_quoting_a_line_break_stays_one_line() {
+    let text = SEED
+        .replacen(r#"type = "string""#, r#"type = "stri\ng""#, 1)
+        .replacen(
+            r#"name = "Sync Users to Analytics""#,
+            r#"name = "Sync\nUsers""#,
+            1,
+        );
+    let e = dsp::workspace::load_str(&text, Path::new("workspace.toml")).unwrap_err();
+    for d in &e.diagnostics {
+        let line = d.to_string();
+        assert!(!line.contains('\n'), "{line:?}");
+    }
+    assert!(e.to_string().contains(r#""stri\ng""#), "{e}");
+}
+
 #[test]
 fn the_seed_itself_loads() {
     let ws = dsp::workspace::load_str(SEED, Path::new("seed.toml")).expect("seed loads");
