@@ -334,28 +334,7 @@ pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
             }
             v => v,
         },
-        ColumnType::Decimal if special_numeric(&raw).is_some() => {
-            let s = special_numeric(&raw).unwrap_or_default();
-            if !c.special_numerics {
-                return Err(format!("{s} cannot be stored by the target database"));
-            }
-            if s != "NaN"
-                && let Some(limit) = c.decimal
-            {
-                return Err(format!(
-                    "{s} does not fit the target column's decimal({},{}); only an unconstrained numeric holds it",
-                    limit.precision, limit.scale
-                ));
-            }
-            Value::Decimal(s.to_string())
-        }
-        ColumnType::Decimal => {
-            let v = to_decimal(raw)?;
-            if let (Some(limit), Value::Decimal(s)) = (c.decimal, &v) {
-                limit.check(s)?;
-            }
-            v
-        }
+        ColumnType::Decimal => decimal_for(raw, c)?,
         ColumnType::String => {
             let s = match raw {
                 Raw::Text(s) => s,
@@ -537,6 +516,29 @@ pub(crate) fn is_decimal_text(s: &str) -> bool {
     DecimalText::parse(s).is_some_and(|d| {
         digits(d.int) && digits(d.frac) && !(d.int.is_empty() && d.frac.is_empty())
     })
+}
+
+/// A decimal the target column can hold as it is, or why not.
+fn decimal_for(raw: Raw, c: &Convert) -> Result<Value, String> {
+    if let Some(s) = special_numeric(&raw) {
+        if !c.special_numerics {
+            return Err(format!("{s} cannot be stored by the target database"));
+        }
+        if s != "NaN"
+            && let Some(limit) = c.decimal
+        {
+            return Err(format!(
+                "{s} does not fit the target column's decimal({},{}); only an unconstrained numeric holds it",
+                limit.precision, limit.scale
+            ));
+        }
+        return Ok(Value::Decimal(s.to_string()));
+    }
+    let v = to_decimal(raw)?;
+    if let (Some(limit), Value::Decimal(s)) = (c.decimal, &v) {
+        limit.check(s)?;
+    }
+    Ok(v)
 }
 
 /// PostgreSQL's numeric NaN and infinities, as its text output spells them.
