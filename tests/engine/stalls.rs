@@ -92,6 +92,19 @@ async fn bounded(run: impl Future<Output = RunSummary>) -> (RunSummary, Duration
     (summary, t.elapsed())
 }
 
+/// With the network back, the next run succeeds and leaves the target equal
+/// to the source.
+async fn next_run_mirrors(test: &str, ws: &Workspace, data: &DataDir, tgt: &End, expect: &Mirror) {
+    let c = run_and_collect(ws, JOB, data).await;
+    assert_eq!(
+        c.summary.status,
+        RunStatus::Succeeded,
+        "{test}: {:#?}",
+        c.lines()
+    );
+    assert_eq!(&tgt.target_rows().await, expect, "{test}");
+}
+
 /// The network is back: old connections are gone, new ones go through.
 fn network_back(proxy: &Proxy) {
     proxy.cut();
@@ -127,14 +140,7 @@ async fn source_stalls_mid_read(source: Kind) {
     );
 
     network_back(&proxy);
-    let c = run_and_collect(&ws, JOB, &data).await;
-    assert_eq!(
-        c.summary.status,
-        RunStatus::Succeeded,
-        "{test}: {:#?}",
-        c.lines()
-    );
-    assert_eq!(tgt.target_rows().await, expect, "{test}");
+    next_run_mirrors(&test, &ws, &data, &tgt, &expect).await;
 }
 
 #[tokio::test]
@@ -184,14 +190,7 @@ async fn target_stalls_mid_write(target: Kind, mode: SyncMode) {
     assert!(t.elapsed() < Duration::from_secs(30), "{test}");
 
     network_back(&proxy);
-    let c = run_and_collect(&ws, JOB, &data).await;
-    assert_eq!(
-        c.summary.status,
-        RunStatus::Succeeded,
-        "{test}: {:#?}",
-        c.lines()
-    );
-    assert_eq!(tgt.target_rows().await, expect, "{test}");
+    next_run_mirrors(&test, &ws, &data, &tgt, &expect).await;
 }
 
 #[tokio::test]
@@ -257,14 +256,7 @@ async fn commit_outcome_unknown(target: Kind, commit: &[u8]) {
 
     network_back(&proxy);
     proxy.cut_after_sending(b"\0never\0");
-    let c = run_and_collect(&ws, JOB, &data).await;
-    assert_eq!(
-        c.summary.status,
-        RunStatus::Succeeded,
-        "{test}: {:#?}",
-        c.lines()
-    );
-    assert_eq!(tgt.target_rows().await, expect, "{test}");
+    next_run_mirrors(&test, &ws, &data, &tgt, &expect).await;
 }
 
 #[tokio::test]

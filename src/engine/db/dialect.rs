@@ -161,11 +161,7 @@ pub trait Dialect: Sync {
                 format!("{} {}{not_null}", self.ident(&t.name), column_type(t))
             })
             .collect();
-        let keys: Vec<String> = cols
-            .iter()
-            .filter(|t| t.key)
-            .map(|t| t.name.clone())
-            .collect();
+        let keys = super::plan::key_names(cols);
         let (inline, after) = match cols.iter().find(|t| t.cursor && !t.key) {
             Some(cur) => match self.cursor_index(table, &cur.name) {
                 CursorIndex::Inline(clause) => (format!(", {clause}"), None),

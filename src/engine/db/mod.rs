@@ -388,11 +388,7 @@ pub(crate) async fn check_existing_target(
             column_limits(d, net, limit, t)?;
         }
     }
-    let keys: Vec<String> = targets
-        .iter()
-        .filter(|t| t.key)
-        .map(|t| t.name.clone())
-        .collect();
+    let keys = plan::key_names(targets);
     let unique = has_unique_key(conn, table, &keys)
         .await
         .map_err(|e| in_network(net, e))?;

@@ -89,11 +89,7 @@ impl Plan {
         self.targets.iter().map(|t| t.name.clone()).collect()
     }
     pub fn key_names(&self) -> Vec<String> {
-        self.targets
-            .iter()
-            .filter(|t| t.key)
-            .map(|t| t.name.clone())
-            .collect()
+        key_names(&self.targets)
     }
     pub fn non_key_names(&self) -> Vec<String> {
         self.targets
