@@ -5,10 +5,14 @@
 //! [`convert`] turns it into the [`Value`] of the column's mapped type. Writers
 //! only ever see `Value`s.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::workspace::ColumnType;
+
+mod calendar;
+pub use calendar::{Calendar, Special};
+pub(crate) use calendar::{date_pg, pg_year};
 
 /// A source value as the driver handed it over, before conversion.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +56,9 @@ pub enum Value {
     Json(String),
     Uuid(uuid::Uuid),
     Bytes(Vec<u8>),
+    /// A date's or timestamp's `infinity`, a time's `24:00:00`: PostgreSQL
+    /// stores them, no calendar type of chrono does.
+    Special(Special),
 }
 
 /// How one source column converts: the mapped type plus what the source says
@@ -87,6 +94,8 @@ pub struct Convert {
     pub single: bool,
     /// The target's decimals hold NaN and the infinities (PostgreSQL).
     pub special_numerics: bool,
+    /// What the target's dates and times hold past the ordinary calendar.
+    pub calendar: Calendar,
 }
 
 impl Convert {
@@ -105,6 +114,7 @@ impl Convert {
             no_nul: false,
             single: false,
             special_numerics: false,
+            calendar: Calendar::default(),
         }
     }
 }
@@ -348,23 +358,28 @@ pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
             Value::Text(s)
         }
         ColumnType::Boolean => to_bool(raw)?,
-        ColumnType::Timestamp => {
-            let mut t = to_timestamp(raw, c)?;
-            if let Some(tz) = c.write_tz {
-                // Writers spell a value's UTC wall clock; give them the zone's.
-                t = t.with_timezone(&tz).naive_local().and_utc();
-            }
-            if let Some(limit) = c.timestamp {
-                limit.check(&t)?;
-            }
-            Value::Timestamp(t)
-        }
+        ColumnType::Timestamp => timestamp_for(raw, c)?,
         ColumnType::Date => match raw {
-            Raw::Text(s) => Value::Date(parse_date(&s)?),
+            Raw::Text(s) => match parse_date(&s) {
+                Ok(d) => {
+                    c.calendar.check_year(d, c.ty)?;
+                    Value::Date(d)
+                }
+                Err(why) => match Special::infinity(&s) {
+                    Some(sp) => Value::Special(c.calendar.special(sp, c.ty)?),
+                    None => return Err(why),
+                },
+            },
             other => return Err(cannot(&other, "a date")),
         },
         ColumnType::Time => match raw {
-            Raw::Text(s) => Value::Time(parse_time(&s)?),
+            Raw::Text(s) => match parse_time(&s) {
+                Ok(t) => Value::Time(t),
+                Err(why) => match Special::end_of_day(&s) {
+                    Some(sp) => Value::Special(c.calendar.special(sp, c.ty)?),
+                    None => return Err(why),
+                },
+            },
             other => return Err(cannot(&other, "a time")),
         },
         ColumnType::Json => {
@@ -399,6 +414,31 @@ pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
         },
     };
     Ok(v)
+}
+
+/// A timestamp the target column can hold as it is, or why not.
+fn timestamp_for(raw: Raw, c: &Convert) -> Result<Value, String> {
+    let mut t = match to_timestamp(&raw, c) {
+        Ok(t) => t,
+        Err(why) => {
+            return match &raw {
+                Raw::Text(s) => match Special::infinity(s) {
+                    Some(sp) => Ok(Value::Special(c.calendar.special(sp, c.ty)?)),
+                    None => Err(why),
+                },
+                _ => Err(why),
+            };
+        }
+    };
+    c.calendar.check_year(t.date_naive(), c.ty)?;
+    if let Some(tz) = c.write_tz {
+        // Writers spell a value's UTC wall clock; give them the zone's.
+        t = t.with_timezone(&tz).naive_local().and_utc();
+    }
+    if let Some(limit) = c.timestamp {
+        limit.check(&t)?;
+    }
+    Ok(Value::Timestamp(t))
 }
 
 /// What the target column can hold of a text.
@@ -584,8 +624,8 @@ fn to_bool(raw: Raw) -> Result<Value, String> {
     }
 }
 
-fn to_timestamp(raw: Raw, c: &Convert) -> Result<DateTime<Utc>, String> {
-    match raw {
+fn to_timestamp(raw: &Raw, c: &Convert) -> Result<DateTime<Utc>, String> {
+    match *raw {
         // Numbers in a timestamp column are Unix seconds (SQLite's usual choice).
         Raw::Int(i) => DateTime::from_timestamp(i, 0)
             .ok_or_else(|| format!("{i} is out of range for a timestamp")),
@@ -595,24 +635,40 @@ fn to_timestamp(raw: Raw, c: &Convert) -> Result<DateTime<Utc>, String> {
             DateTime::from_timestamp(secs as i64, micros * 1000)
                 .ok_or_else(|| format!("{f} is out of range for a timestamp"))
         }
-        Raw::Text(s) => parse_timestamp(&s, if c.naive_is_utc { Tz::UTC } else { c.tz }),
-        other => Err(cannot(&other, "a timestamp")),
+        Raw::Text(ref s) => parse_timestamp(s, if c.naive_is_utc { Tz::UTC } else { c.tz }),
+        ref other => Err(cannot(other, "a timestamp")),
     }
 }
 
-/// Parses the timestamp spellings of all three engines; one without an offset
-/// is read in `tz`.
+/// Parses the timestamp spellings of all three engines, and PostgreSQL's
+/// years before Christ and after 9999; one without an offset is read in `tz`.
 pub(crate) fn parse_timestamp(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
-    let bad = || format!("\"{}\" is not a timestamp", clip(s));
     let t = s.trim();
-    if let Some((naive, offset)) = fast_timestamp(t) {
-        return match offset {
-            Some(secs) => Ok(DateTime::<Utc>::from_naive_utc_and_offset(
-                naive - chrono::Duration::seconds(i64::from(secs)),
-                Utc,
-            )),
-            None => in_zone(naive, tz, s),
-        };
+    let parts = match fast_timestamp(t) {
+        Some(parts) => Some(parts),
+        None => match calendar::far_year(t) {
+            // The rest of the text parsed in year 2000, then moved to its own
+            // year before an offset or zone applies (both depend on the date).
+            Some((shifted, year)) => general_timestamp(&shifted)
+                .and_then(|(naive, offset)| Some((naive.with_year(year)?, offset))),
+            None => general_timestamp(t),
+        },
+    };
+    let (naive, offset) = parts.ok_or_else(|| format!("\"{}\" is not a timestamp", clip(s)))?;
+    match offset {
+        Some(secs) => Ok(DateTime::<Utc>::from_naive_utc_and_offset(
+            naive - chrono::Duration::seconds(i64::from(secs)),
+            Utc,
+        )),
+        None => in_zone(naive, tz, s),
+    }
+}
+
+/// The wall-clock time and the offset (seconds east of UTC), if written, of
+/// the timestamp spellings `fast_timestamp` leaves to chrono.
+fn general_timestamp(t: &str) -> Option<(NaiveDateTime, Option<i32>)> {
+    if let Some(parts) = fast_timestamp(t) {
+        return Some(parts);
     }
     let mut norm = t.to_string();
     if norm.len() > 10 && norm.as_bytes()[10] == b'T' {
@@ -621,19 +677,18 @@ pub(crate) fn parse_timestamp(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> 
     if let Some(stripped) = norm.strip_suffix(['Z', 'z']) {
         norm = format!("{stripped}+00:00");
     }
-    if let Ok(dt) = DateTime::parse_from_str(&norm, "%Y-%m-%d %H:%M:%S%.f%#z") {
-        return Ok(dt.with_timezone(&Utc));
-    }
-    if let Ok(dt) = DateTime::parse_from_str(&norm, "%Y-%m-%d %H:%M:%S%.f %#z") {
-        return Ok(dt.with_timezone(&Utc));
+    for f in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f %#z"] {
+        if let Ok(dt) = DateTime::parse_from_str(&norm, f) {
+            return Some((dt.naive_local(), Some(dt.offset().local_minus_utc())));
+        }
     }
     let naive = NaiveDateTime::parse_from_str(&norm, "%Y-%m-%d %H:%M:%S%.f")
         .or_else(|_| NaiveDateTime::parse_from_str(&norm, "%Y-%m-%d %H:%M"))
         .or_else(|_| {
             NaiveDate::parse_from_str(&norm, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN))
         })
-        .map_err(|_| bad())?;
-    in_zone(naive, tz, s)
+        .ok()?;
+    Some((naive, None))
 }
 
 /// A wall-clock time in `tz` as an instant.
@@ -652,9 +707,15 @@ fn in_zone(naive: NaiveDateTime, tz: Tz, s: &str) -> Result<DateTime<Utc>, Strin
     }
 }
 
+/// `2024-07-01`, and PostgreSQL's `0044-03-15 BC` and `12000-01-01`.
 pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
     let t = s.trim();
-    NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| format!("\"{}\" is not a date", clip(s)))
+    let ymd = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok();
+    let date = match calendar::far_year(t) {
+        Some((shifted, year)) => ymd(&shifted).and_then(|d| d.with_year(year)),
+        None => ymd(t),
+    };
+    date.ok_or_else(|| format!("\"{}\" is not a date", clip(s)))
 }
 
 pub(crate) fn parse_time(s: &str) -> Result<NaiveTime, String> {
@@ -695,7 +756,7 @@ pub(crate) fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
 /// text comparisons (SQLite) order like instants. Hand-written: chrono's
 /// formatter was a third of a large run's CPU time.
 pub(crate) fn ts_text(t: &DateTime<Utc>, sep: char, suffix: &str) -> String {
-    use chrono::{Datelike, Timelike};
+    use chrono::Timelike;
     let n = t.naive_utc();
     let year = n.year();
     if !(0..=9999).contains(&year) {
@@ -890,6 +951,68 @@ mod tests {
         let t: DateTime<Utc> = "2024-07-01T02:03:04.000005Z".parse().unwrap();
         assert_eq!(ts_text(&t, ' ', "+00"), "2024-07-01 02:03:04.000005+00");
         assert_eq!(ts_text(&t, 'T', "Z"), "2024-07-01T02:03:04.000005Z");
+    }
+
+    #[test]
+    fn postgres_far_years_and_specials_are_read() {
+        let utc = Tz::UTC;
+        let at = |y, mo, d, h, mi, s, us| {
+            NaiveDate::from_ymd_opt(y, mo, d)
+                .and_then(|d| d.and_hms_micro_opt(h, mi, s, us))
+                .unwrap()
+                .and_utc()
+        };
+        for (text, want) in [
+            ("0044-03-15 12:00:00+00 BC", at(-43, 3, 15, 12, 0, 0, 0)),
+            (
+                "0044-03-15 12:00:00.5 BC",
+                at(-43, 3, 15, 12, 0, 0, 500_000),
+            ),
+            ("0001-01-01 00:00:00 BC", at(0, 1, 1, 0, 0, 0, 0)),
+            ("12000-01-01 00:00:00+00", at(12000, 1, 1, 0, 0, 0, 0)),
+            ("12000-02-29 01:00:00-02", at(12000, 2, 29, 3, 0, 0, 0)),
+            ("-0043-03-15T12:00:00.000000Z", at(-43, 3, 15, 12, 0, 0, 0)),
+            ("+12000-01-01T00:00:00.000000Z", at(12000, 1, 1, 0, 0, 0, 0)),
+        ] {
+            assert_eq!(parse_timestamp(text, utc), Ok(want), "{text}");
+        }
+        // 1 BC (year 0) was a leap year, 2 BC not.
+        assert!(parse_timestamp("0001-02-29 00:00:00 BC", utc).is_ok());
+        assert!(parse_timestamp("0002-02-29 00:00:00 BC", utc).is_err());
+        // A zone applies to the date in its own year (Berlin's 1800 LMT).
+        let berlin = parse_tz("Europe/Berlin").unwrap();
+        assert_eq!(
+            parse_timestamp("1800-01-01 00:00:00", berlin),
+            Ok(at(1799, 12, 31, 23, 6, 32, 0))
+        );
+        assert_eq!(
+            parse_date("0044-03-15 BC"),
+            Ok(NaiveDate::from_ymd_opt(-43, 3, 15).unwrap())
+        );
+        assert_eq!(
+            parse_date("+12000-01-01"),
+            Ok(NaiveDate::from_ymd_opt(12000, 1, 1).unwrap())
+        );
+
+        let mut c = Convert::new(ColumnType::Timestamp);
+        let e = convert(Raw::Text("infinity".into()), &c).unwrap_err();
+        assert_eq!(
+            e,
+            "timestamp infinity (after every date) has no equivalent in the target database"
+        );
+        c.calendar.infinities = true;
+        assert_eq!(
+            convert(Raw::Text("-infinity".into()), &c),
+            Ok(Value::Special(Special::NegInfinity))
+        );
+        let mut c = Convert::new(ColumnType::Time);
+        assert!(convert(Raw::Text("24:00:00".into()), &c).is_err());
+        c.calendar.end_of_day = true;
+        assert_eq!(
+            convert(Raw::Text("24:00:00".into()), &c),
+            Ok(Value::Special(Special::EndOfDay))
+        );
+        assert!(convert(Raw::Text("24:00:01".into()), &c).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::session::{
 use super::sql::{push_mysql_escaped, split_table};
 use super::target::Target;
 use crate::engine::error::Result;
-use crate::engine::types::TimestampLimit;
+use crate::engine::types::{Calendar, TimestampLimit};
 use crate::workspace::{ColumnType, SslMode};
 
 mod writer;
@@ -120,10 +120,17 @@ impl Dialect for Mysql {
         }
     }
 
-    /// Non-finite floats have no column to go to.
+    /// Non-finite floats have no column to go to, nor dates before year 1,
+    /// after 9999 or infinite; a TIME holds `24:00:00`.
     fn target_rules(&self) -> TargetRules {
         TargetRules {
             finite_floats: true,
+            calendar: Calendar {
+                infinities: false,
+                end_of_day: true,
+                years: Some((1, 9999)),
+                engine: "MySQL/MariaDB",
+            },
             ..TargetRules::default()
         }
     }

@@ -43,6 +43,8 @@ pub struct TargetRules {
     pub no_nul: bool,
     /// Decimals may be NaN or infinite (PostgreSQL's numeric).
     pub special_numerics: bool,
+    /// What dates and times hold past the ordinary calendar.
+    pub calendar: crate::engine::types::Calendar,
 }
 
 impl TargetRules {
@@ -207,6 +209,7 @@ pub fn resolve(
         convert.write_tz = limit.write_tz;
         convert.finite_floats = rules.finite_floats;
         convert.special_numerics = rules.special_numerics;
+        convert.calendar = rules.calendar;
         convert.no_nul = rules.no_nul;
         read.push(ReadColumn {
             name: n.name.clone(),

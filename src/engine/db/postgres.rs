@@ -15,6 +15,7 @@ use super::session::{Conn, Connection, driver_basics, push_text_rows, query_i64}
 use super::sql::split_table;
 use super::target::Target;
 use crate::engine::error::Result;
+use crate::engine::types::Calendar;
 use crate::workspace::{ColumnType, SslMode};
 
 mod binary;
@@ -96,11 +97,18 @@ impl Dialect for Postgres {
         }
     }
 
-    /// Text cannot hold a NUL character.
+    /// Text cannot hold a NUL character; numerics, dates and times hold
+    /// every special value.
     fn target_rules(&self) -> TargetRules {
         TargetRules {
             no_nul: true,
             special_numerics: true,
+            calendar: Calendar {
+                infinities: true,
+                end_of_day: true,
+                years: None,
+                engine: "PostgreSQL",
+            },
             ..TargetRules::default()
         }
     }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::plan::Plan;
 use crate::engine::error::Result;
-use crate::engine::types::{Raw, Value, convert};
+use crate::engine::types::{Raw, Special, Value, convert};
 
 /// Rows per message at most: a batch of `batch_size` rows travels as
 /// several chunks, so memory stays bounded whatever the batch size...
@@ -64,14 +64,14 @@ pub struct Cutoff {
 }
 
 impl Cutoff {
-    /// Whether a cursor value is past the clock. Numbers and text that is no
+    /// Whether a cursor value is past the clock: `infinity`, or a timestamp
+    /// or date after it (year 12000 too). Numbers and text that is no
     /// timestamp are not times: never past it.
     fn passes(&self, cursor: &Raw) -> bool {
         let Raw::Text(t) = cursor else {
             return false;
         };
-        let t = t.trim();
-        if t == "infinity" {
+        if Special::infinity(t) == Some(Special::Infinity) {
             return true;
         }
         crate::engine::types::parse_timestamp(t, self.tz).is_ok_and(|at| at > self.now)
@@ -249,5 +249,6 @@ fn show(v: &Value) -> String {
         Value::Time(t) => t.to_string(),
         Value::Uuid(u) => u.to_string(),
         Value::Bytes(b) => format!("0x{}", crate::engine::types::hex_encode(b)),
+        Value::Special(s) => s.text().to_string(),
     }
 }

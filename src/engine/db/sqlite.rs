@@ -10,13 +10,13 @@ use sqlx::{ConnectOptions, Row, SqliteConnection};
 
 use super::connect::{Endpoint, Role};
 use super::dialect::{CursorIndex, Dialect};
-use super::plan::{NativeColumn, Plan, TargetColumn};
+use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::read::BatchBuilder;
 use super::session::{Conn, Connection, driver_basics, query_i64, same_columns};
 use super::sql::split_table;
 use super::target::Target;
 use crate::engine::error::Result;
-use crate::engine::types::{parse_timestamp, ts_text};
+use crate::engine::types::{Calendar, parse_timestamp, ts_text};
 use crate::workspace::{ColumnType, Network, Workspace};
 
 mod stmt;
@@ -110,6 +110,21 @@ impl Dialect for Sqlite {
     /// SQLite stores any value in any column; only the column's presence matters.
     fn compatible(&self, _ty: ColumnType, _n: &NativeColumn) -> bool {
         true
+    }
+
+    /// Dates and times are stored as text, so every one PostgreSQL holds
+    /// is kept in its own spelling: `infinity`, `-infinity`, `24:00:00`,
+    /// and ISO 8601's signed years (`-0043-03-15`, `+12000-01-01`).
+    fn target_rules(&self) -> TargetRules {
+        TargetRules {
+            calendar: Calendar {
+                infinities: true,
+                end_of_day: true,
+                years: None,
+                engine: "SQLite",
+            },
+            ..TargetRules::default()
+        }
     }
 
     /// A column keeps any text, so no declared precision binds it.

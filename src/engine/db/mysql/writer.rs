@@ -219,6 +219,9 @@ fn bind(args: &mut MySqlArguments, v: &Value) -> Result<usize> {
         Value::Time(t) => args.add(*t),
         Value::Uuid(u) => args.add(u.hyphenated().to_string()),
         Value::Bytes(b) => args.add(b.as_slice()),
+        // Only `24:00:00` gets here (a TIME holds it); the infinities were
+        // refused when converting for MySQL.
+        Value::Special(s) => args.add(s.text()),
     };
     r.map_err(|e| format!("cannot send a value to MySQL: {e}"))?;
     Ok(match v {

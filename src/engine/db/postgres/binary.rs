@@ -8,7 +8,7 @@
 use chrono::{NaiveDate, Timelike};
 
 use super::super::plan::TargetColumn;
-use crate::engine::types::{DecimalText, Value};
+use crate::engine::types::{DecimalText, Special, Value};
 use crate::workspace::ColumnType;
 
 /// The file header: signature, flags, header extension length.
@@ -139,9 +139,29 @@ fn encode(buf: &mut Vec<u8>, v: &Value, f: Field) -> Result<(), String> {
                 + i64::from(t.nanosecond() / 1_000);
             fixed(buf, &micros.to_be_bytes())
         }
+        (Field::Timestamp | Field::Date | Field::Time, Value::Special(s)) => special(buf, f, *s)?,
         (Field::Uuid, Value::Uuid(u)) => fixed(buf, u.as_bytes()),
         (Field::Bytea, Value::Bytes(b)) => fixed(buf, b),
         (f, v) => return Err(format!("a {v:?} value cannot be sent as {f:?}")),
+    }
+    Ok(())
+}
+
+/// PostgreSQL's own encodings: the infinities are the extremes of a
+/// timestamp's microseconds and a date's days; `24:00:00` is a full day of
+/// microseconds.
+fn special(buf: &mut Vec<u8>, f: Field, s: Special) -> Result<(), String> {
+    let mut fixed = |bytes: &[u8]| {
+        buf.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        buf.extend_from_slice(bytes);
+    };
+    match (f, s) {
+        (Field::Timestamp, Special::Infinity) => fixed(&i64::MAX.to_be_bytes()),
+        (Field::Timestamp, Special::NegInfinity) => fixed(&i64::MIN.to_be_bytes()),
+        (Field::Date, Special::Infinity) => fixed(&i32::MAX.to_be_bytes()),
+        (Field::Date, Special::NegInfinity) => fixed(&i32::MIN.to_be_bytes()),
+        (Field::Time, Special::EndOfDay) => fixed(&86_400_000_000i64.to_be_bytes()),
+        (f, s) => return Err(format!("{} cannot be sent as {f:?}", s.text())),
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use super::super::session::Connection;
 use super::super::target::{Target, TargetNames};
 use super::{D, binary};
 use crate::engine::error::{DbErrorKind, Error, Result};
-use crate::engine::types::{Value, date_text, time_text, ts_text};
+use crate::engine::types::{Value, date_pg, pg_year, time_text, ts_text};
 
 /// Encoded COPY data goes to the server in chunks of about this size...
 const CHUNK_BYTES: usize = 1 << 20;
@@ -473,9 +473,10 @@ fn encode_copy(buf: &mut Vec<u8>, v: &Value) {
         Value::Decimal(s) => buf.extend_from_slice(s.as_bytes()),
         Value::Text(s) | Value::Json(s) => escape_copy(buf, s),
         Value::Bool(b) => buf.push(if *b { b't' } else { b'f' }),
-        Value::Timestamp(t) => buf.extend_from_slice(ts_text(t, ' ', "+00").as_bytes()),
-        Value::Date(d) => buf.extend_from_slice(date_text(d).as_bytes()),
+        Value::Timestamp(t) => buf.extend_from_slice(ts_pg(t).as_bytes()),
+        Value::Date(d) => buf.extend_from_slice(date_pg(*d).as_bytes()),
         Value::Time(t) => buf.extend_from_slice(time_text(t).as_bytes()),
+        Value::Special(s) => buf.extend_from_slice(s.text().as_bytes()),
         Value::Uuid(u) => {
             let _ = write!(buf, "{}", u.hyphenated());
         }
@@ -484,6 +485,20 @@ fn encode_copy(buf: &mut Vec<u8>, v: &Value) {
             buf.extend_from_slice(crate::engine::types::hex_encode(b).as_bytes());
         }
     }
+}
+
+/// A timestamp as PostgreSQL reads it. Years 1 to 9999 take the fast
+/// common form; PostgreSQL has no year 0 and wants `BC` after the offset for
+/// earlier years, and no sign before a year past 9999.
+fn ts_pg(t: &chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Datelike;
+    let year = t.year();
+    if (1..=9999).contains(&year) {
+        return ts_text(t, ' ', "+00");
+    }
+    let (y, bc) = pg_year(year);
+    let tail = if bc { "+00 BC" } else { "+00" };
+    format!("{y:04}{}{tail}", t.format("-%m-%d %H:%M:%S%.6f"))
 }
 
 fn escape_copy(buf: &mut Vec<u8>, s: &str) {

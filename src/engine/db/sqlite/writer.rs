@@ -135,6 +135,8 @@ fn bind(args: &mut SqliteArguments<'_>, v: &Value) -> Result<()> {
         Value::Time(t) => args.add(time_text(t)),
         Value::Uuid(u) => args.add(u.hyphenated().to_string()),
         Value::Bytes(b) => args.add(b.clone()),
+        // PostgreSQL's spelling, which DSP reads back as the same value.
+        Value::Special(s) => args.add(s.text()),
     };
     Ok(r.map_err(|e| e.to_string())?)
 }
