@@ -16,7 +16,10 @@ pub async fn run(paths: &Paths, connect: bool) -> u8 {
             return EXIT_USAGE;
         }
     };
-    for w in validate::warnings(&ws) {
+    for w in validate::warnings(&ws)
+        .into_iter()
+        .chain(validate::check_warnings(&ws))
+    {
         eprintln!("warning: {w}");
     }
     println!(

@@ -290,6 +290,23 @@ fn target_name_rules(i: usize, j: &Job, s: &Schema, target: EngineKind, out: &mu
     }
 }
 
+/// Warnings only `dsp check` gives: about a setting an operator may have
+/// left on purpose, so neither every run nor every start of the TUI repeats
+/// them.
+pub(crate) fn check_warnings(ws: &Workspace) -> Vec<String> {
+    // The default stays none (docs/SPEC.md §4); "0s" says so explicitly.
+    ws.jobs
+        .iter()
+        .filter(|j| j.mode == SyncMode::Incremental && j.lookback.is_none())
+        .map(|j| {
+            format!(
+                "job \"{}\" is incremental without a lookback, so rows committed late with an older cursor than the watermark are missed; set e.g. lookback = \"1m\", or lookback = \"0s\" to say none on purpose",
+                j.name
+            )
+        })
+        .collect()
+}
+
 /// What is allowed but deserves a warning (`dsp check`, the TUI).
 pub(crate) fn warnings(ws: &Workspace) -> Vec<String> {
     let mut out = Vec::new();

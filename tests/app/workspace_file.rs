@@ -102,6 +102,35 @@ fn check_names_an_unset_password_variable() {
     );
 }
 
+/// Lookback defaults to none (docs/SPEC.md §4), which misses rows committed
+/// late: `dsp check` warns for every incremental job without one, naming it,
+/// and a lookback, or `0s` for none on purpose, silences it.
+#[test]
+fn check_warns_of_an_incremental_job_without_lookback() {
+    let env = [("PROD_DB_PASSWORD", "x"), ("ANALYTICS_DB_PASSWORD", "x")];
+    let warning = "warning: job \"Sync Users to Analytics\" is incremental without a lookback, \
+         so rows committed late with an older cursor than the watermark are missed; \
+         set e.g. lookback = \"1m\", or lookback = \"0s\" to say none on purpose";
+    let incremental = seed_text().replace("mode = \"full\"", "mode = \"incremental\"");
+    let (code, stdout, stderr) = check(&incremental, &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains(warning), "{stderr}");
+    assert_eq!(stderr.matches("warning: job").count(), 1, "one warning: {stderr}");
+
+    for lookback in ["0s", "1m"] {
+        let text = incremental.replace(
+            "mode = \"incremental\"",
+            &format!("mode = \"incremental\"\nlookback = \"{lookback}\""),
+        );
+        let (code, stdout, stderr) = check(&text, &env);
+        assert_eq!(code, 0, "{lookback}: {stdout}{stderr}");
+        assert!(!stderr.contains("lookback"), "{lookback}: {stderr}");
+    }
+    // A full job reads everything: nothing to warn of.
+    let (_, _, stderr) = check(&seed_text(), &env);
+    assert!(!stderr.contains("lookback"), "{stderr}");
+}
+
 #[test]
 fn check_accepts_the_seed_example() {
     let out = Command::new(support::dsp_bin())

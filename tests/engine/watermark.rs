@@ -227,7 +227,7 @@ async fn an_emptied_target_is_refilled_whole() {
 
 /// A lookback is a time; on a numeric cursor it used to be ignored without a
 /// word (and rows committed late lost). The run and `dsp check --connect`
-/// both refuse it, before the target is touched.
+/// both refuse it, before the target is touched; all but `0s`.
 #[tokio::test]
 async fn a_lookback_on_a_numeric_cursor_is_refused_by_the_run_and_the_check() {
     let test = "a_lookback_on_a_numeric_cursor_is_refused_by_the_run_and_the_check";
@@ -268,6 +268,15 @@ async fn a_lookback_on_a_numeric_cursor_is_refused_by_the_run_and_the_check() {
         .await
         .unwrap();
     assert!(!created, "refused before the target was touched");
+
+    // `0s` says "no lookback" on purpose (it silences `dsp check`'s warning),
+    // and so fits a numeric cursor.
+    ws.jobs[0].lookback = Some("0s".into());
+    let problems = dsp::engine::db::check_job(&ws, &ws.jobs[0]).await;
+    assert_eq!(problems, Vec::<String>::new());
+    let (s, log) = run(&ws, &data).await;
+    assert_eq!(s.status, RunStatus::Succeeded, "{log:#?}");
+    assert_eq!(count(&tp, "dim_users").await, 10, "{log:#?}");
 }
 
 /// One row dated in the future (`9999-12-31`, or PostgreSQL's `infinity`)

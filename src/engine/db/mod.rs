@@ -157,7 +157,7 @@ pub async fn check_job(workspace: &Workspace, job: &Job) -> Vec<String> {
 /// A `lookback` is a time: on a cursor the source compares as a number (an
 /// id, a version) it would be silently ignored, and rows committed late
 /// behind the watermark lost. Refused, by the run and by `dsp check
-/// --connect` alike.
+/// --connect` alike; `0s`, which says "none" on purpose, fits any cursor.
 pub(crate) fn check_lookback(
     job: &Job,
     schema: &Schema,
@@ -167,7 +167,9 @@ pub(crate) fn check_lookback(
     let (Some(lookback), Some(cursor)) = (&job.lookback, &schema.cursor_column) else {
         return Ok(());
     };
-    if job.mode != crate::workspace::SyncMode::Incremental {
+    if job.mode != crate::workspace::SyncMode::Incremental
+        || job.lookback().is_some_and(|d| d.is_zero())
+    {
         return Ok(());
     }
     match plan::find(natives, cursor) {
