@@ -430,7 +430,7 @@ fn timestamp_for(raw: Raw, c: &Convert) -> Result<Value, String> {
             };
         }
     };
-    c.calendar.check_year(t.date_naive(), c.ty)?;
+    c.calendar.check_year(t.naive_utc().date(), c.ty)?;
     if let Some(tz) = c.write_tz {
         // Writers spell a value's UTC wall clock; give them the zone's.
         t = t.with_timezone(&tz).naive_local().and_utc();
@@ -711,10 +711,11 @@ fn in_zone(naive: NaiveDateTime, tz: Tz, s: &str) -> Result<DateTime<Utc>, Strin
 pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
     let t = s.trim();
     let ymd = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok();
-    let date = match calendar::far_year(t) {
-        Some((shifted, year)) => ymd(&shifted).and_then(|d| d.with_year(year)),
-        None => ymd(t),
-    };
+    // The common form first: a far year is rare.
+    let date = ymd(t).or_else(|| {
+        let (shifted, year) = calendar::far_year(t)?;
+        ymd(&shifted)?.with_year(year)
+    });
     date.ok_or_else(|| format!("\"{}\" is not a date", clip(s)))
 }
 
