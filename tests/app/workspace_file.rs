@@ -115,7 +115,11 @@ fn check_warns_of_an_incremental_job_without_lookback() {
     let (code, stdout, stderr) = check(&incremental, &env);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stderr.contains(warning), "{stderr}");
-    assert_eq!(stderr.matches("warning: job").count(), 1, "one warning: {stderr}");
+    assert_eq!(
+        stderr.matches("warning: job").count(),
+        1,
+        "one warning: {stderr}"
+    );
 
     for lookback in ["0s", "1m"] {
         let text = incremental.replace(
