@@ -36,7 +36,7 @@ use crate::workspace::{ColumnMap, ColumnType, Network, Schema, SyncMode, Workspa
 
 /// Rows per bucket the first pass aims at: a differing bucket costs reading
 /// this many rows of each side.
-const BUCKET_ROWS: u64 = 64;
+const BUCKET_ROWS: u64 = 16;
 const MAX_BUCKETS: u64 = 1 << 20;
 /// Rows of differing buckets compared at once (memory stays bounded).
 const GROUP_ROWS: u64 = 200_000;
