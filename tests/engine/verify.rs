@@ -229,3 +229,159 @@ async fn pg_to_sqlite() {
 async fn mysql_to_sqlite() {
     pair(Kind::My, Kind::Lite).await;
 }
+
+/// A job `K` over table `t` with `columns` and key `key`, from `src` to `tgt`.
+fn small(src: &End, tgt: &End, key: &[&str], columns: &[(&str, ColumnType)]) -> Workspace {
+    Workspace {
+        path: None,
+        networks: vec![src.network("Src"), tgt.network("Tgt")],
+        schemas: vec![Schema {
+            name: "k".into(),
+            source_table: "t".into(),
+            target_table: "t".into(),
+            primary_key: key.iter().map(|k| k.to_string()).collect(),
+            cursor_column: None,
+            columns: columns.iter().map(|(c, ty)| col(c, c, *ty)).collect(),
+        }],
+        jobs: vec![Job::new("K", "Src", "Tgt", "k", SyncMode::Full)],
+    }
+}
+
+async fn two(kinds: (Kind, Kind), test: &str, dir: &tempfile::TempDir) -> Option<(End, End)> {
+    let src = End::new(kinds.0, test, dir, "source").await?;
+    let tgt = End::new(kinds.1, test, dir, "target").await?;
+    Some((src, tgt))
+}
+
+#[tokio::test]
+async fn a_composite_key_names_both_columns() {
+    let dir = support::temp_dir();
+    let Some((src, tgt)) = two((Kind::Pg, Kind::My), "verify composite", &dir).await else {
+        return;
+    };
+    src.exec(
+        "CREATE TABLE t (org INT, id INT, v TEXT, PRIMARY KEY (org, id)); \
+         INSERT INTO t SELECT o, i, 'v' || o || '-' || i FROM generate_series(1, 3) o, generate_series(1, 50) i",
+    )
+    .await;
+    use ColumnType::*;
+    let ws = small(&src, &tgt, &["org", "id"], &[("org", Integer), ("id", Integer), ("v", String)]);
+    let data = DataDir::new(dir.path().join("data"));
+    let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(verify(&ws, "K", &data).await.outcome, Outcome::Identical);
+
+    tgt.exec("UPDATE t SET v = 'changed' WHERE org = 2 AND id = 5").await;
+    src.exec("DELETE FROM t WHERE org = 1 AND id = 1").await;
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Different, "{v:#?}");
+    assert_eq!(v.first_only_in_target, vec!["org=1, id=1".to_string()]);
+    assert_eq!(
+        v.first_differing,
+        vec![Differing {
+            key: "org=2, id=5".into(),
+            column: "v".into()
+        }]
+    );
+    assert_eq!((v.only_in_source, v.only_in_target, v.differing), (0, 1, 1));
+}
+
+#[tokio::test]
+async fn empty_tables_are_identical_and_an_emptied_source_lists_the_target_rows() {
+    let dir = support::temp_dir();
+    let Some((src, tgt)) = two((Kind::My, Kind::Pg), "verify empty", &dir).await else {
+        return;
+    };
+    src.exec("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    use ColumnType::*;
+    let ws = small(&src, &tgt, &["id"], &[("id", Integer), ("v", String)]);
+    let data = DataDir::new(dir.path().join("data"));
+    let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Identical, "{v:#?}");
+    assert_eq!((v.source_rows, v.target_rows), (0, 0));
+
+    tgt.exec("INSERT INTO t SELECT i, 'x' FROM generate_series(1, 25) i").await;
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Different, "{v:#?}");
+    assert_eq!(v.only_in_target, 25);
+    assert_eq!(v.first_only_in_target.len(), 10, "the first ten are listed");
+    assert_eq!(v.first_only_in_target[0], "id=1");
+}
+
+#[tokio::test]
+async fn a_missing_target_table_is_one_sentence_naming_it() {
+    let dir = support::temp_dir();
+    let Some((src, tgt)) = two((Kind::Pg, Kind::Lite), "verify missing target", &dir).await else {
+        return;
+    };
+    src.exec("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    use ColumnType::*;
+    let ws = small(&src, &tgt, &["id"], &[("id", Integer), ("v", String)]);
+    let data = DataDir::new(dir.path().join("data"));
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Failed);
+    let e = v.error.unwrap_or_default();
+    assert!(
+        e.contains("target table t does not exist") && e.contains("\"Tgt\""),
+        "{e}"
+    );
+    assert_eq!(tgt.tables().await, Vec::<std::string::String>::new(), "verify creates nothing");
+}
+
+#[tokio::test]
+async fn a_source_row_with_a_null_key_is_reported_as_unreadable() {
+    let dir = support::temp_dir();
+    let Some((src, tgt)) = two((Kind::Pg, Kind::Pg), "verify null key", &dir).await else {
+        return;
+    };
+    src.exec("CREATE TABLE t (id INT, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b'), (NULL, 'c')")
+        .await;
+    tgt.exec("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+        .await;
+    use ColumnType::*;
+    let ws = small(&src, &tgt, &["id"], &[("id", Integer), ("v", String)]);
+    let data = DataDir::new(dir.path().join("data"));
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Different, "{v:#?}");
+    assert_eq!((v.unreadable, v.only_in_source, v.only_in_target, v.differing), (1, 0, 0, 0));
+    assert!(v.first_unreadable[0].contains("key column id is NULL"), "{v:#?}");
+}
+
+#[tokio::test]
+async fn an_incremental_job_tells_rows_past_the_watermark_from_differences() {
+    let (source, target) = (Kind::Pg, Kind::Pg);
+    let test = "verify incremental";
+    let dir = support::temp_dir();
+    let Some((src, tgt)) = two((source, target), test, &dir).await else {
+        return;
+    };
+    src.exec(ddl(source)).await;
+    src.exec(&insert(source, 1..=ROWS)).await;
+    let mut ws = workspace(&src, &tgt);
+    ws.jobs[0].mode = SyncMode::Incremental;
+    let data = DataDir::new(dir.path().join("data"));
+    let (summary, lines) = run_and_collect(&ws, "All", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(verify(&ws, "All", &data).await.outcome, Outcome::Identical);
+
+    // Later rows and a later change: not synced yet. An old row changed in
+    // the target: a difference.
+    src.exec(&insert(source, 3000..=3001)).await;
+    src.exec("UPDATE items SET name = 'renamed', at = '2024-06-01 00:00:00+00' WHERE id = 5")
+        .await;
+    tgt.exec("UPDATE items SET name = 'wrong' WHERE id = 7").await;
+    let v = verify(&ws, "All", &data).await;
+    assert_eq!(v.first_not_yet_synced, ids(&["5", "3000", "3001"]), "{v:#?}");
+    assert_eq!(v.first_differing, differing(&[("7", "name")]), "{v:#?}");
+    assert_eq!((v.only_in_source, v.only_in_target), (0, 0), "{v:#?}");
+    assert_eq!(v.outcome, Outcome::Different);
+
+    // The next run syncs them; then only the target's own change remains.
+    let (summary, lines) = run_and_collect(&ws, "All", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    let v = verify(&ws, "All", &data).await;
+    assert_eq!(v.not_yet_synced, 0, "{v:#?}");
+    assert_eq!(v.first_differing, differing(&[("7", "name")]), "{v:#?}");
+}
