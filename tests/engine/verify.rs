@@ -385,3 +385,53 @@ async fn an_incremental_job_tells_rows_past_the_watermark_from_differences() {
     assert_eq!(v.not_yet_synced, 0, "{v:#?}");
     assert_eq!(v.first_differing, differing(&[("7", "name")]), "{v:#?}");
 }
+
+/// `dsp verify` as a script meets it: exit 0 identical, 1 different, 2 an
+/// unknown job; text by default, one JSON object per job with `--json`.
+#[tokio::test]
+async fn dsp_verify_exits_by_outcome_and_speaks_json() {
+    use crate::support::cli::Env;
+    use crate::support::workspace::{SchemaJob, WorkspaceToml};
+    let env = Env::new();
+    let (src, tgt) = (env.sqlite("src"), env.sqlite("tgt"));
+    let p = crate::support::end::lite_pool(&src).await;
+    sqlx::raw_sql(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, n INTEGER); \
+         WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 500) \
+         INSERT INTO t SELECT i, 'v' || i, i * 2 FROM g",
+    )
+    .execute(&p)
+    .await
+    .unwrap();
+    env.write(
+        &WorkspaceToml::new()
+            .sqlite("Source", &src)
+            .sqlite("Target", &tgt)
+            .schema_job(&SchemaJob::new("t", "t"))
+            .build(),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+
+    let out = env.dsp(&["verify", "J"], &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("identical: 500 rows"), "{}", out.all());
+
+    sqlx::raw_sql("UPDATE t SET n = 0 WHERE id = 42").execute(&p).await.unwrap();
+    p.close().await;
+    let out = env.dsp(&["verify", "J"], &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("id=42 (column n)"), "{}", out.all());
+
+    let out = env.dsp(&["verify", "--json", "J"], &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["outcome"], "different");
+    assert_eq!(v["differing"], 1);
+    assert_eq!(v["first_differing"][0]["key"], "id=42");
+
+    let out = env.dsp(&["verify", "J", "Nope"], &[]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("no job named \"Nope\""), "{}", out.all());
+    out.assert_no_panic("unknown job");
+}
