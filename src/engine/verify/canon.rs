@@ -108,13 +108,18 @@ pub fn decimal(s: &str) -> String {
     out
 }
 
-/// JSON with object keys sorted and no spacing, so that engines that store
-/// it differently (PostgreSQL's jsonb reorders keys, MySQL adds spaces) agree
-/// on equal documents. Text that does not parse is compared as it is.
+/// JSON in PostgreSQL's `jsonb` text form: object keys sorted shorter
+/// first, then bytewise, `", "` and `": "` between items, numbers exactly as
+/// written (never through a float, which would make 0.30000000000000001 and
+/// 0.3 one value). Equal documents stored with other spacing or key order
+/// (MySQL, SQLite) compare equal. Text that does not parse is compared as it is.
 fn json(s: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(s) {
+    let Some(tagged) = tag_tokens(s) else {
+        return s.to_string();
+    };
+    match serde_json::from_str::<serde_json::Value>(&tagged) {
         Ok(v) => {
-            let mut out = String::with_capacity(s.len());
+            let mut out = String::with_capacity(s.len() + 16);
             write_json(&mut out, &v);
             out
         }
@@ -122,19 +127,58 @@ fn json(s: &str) -> String {
     }
 }
 
+/// Rewrites every string token `"x"` as `"sx"` and every number `1.50` as the
+/// string `"n1.50"`, so that parsing keeps each number's digits and a string
+/// can never pass for a number.
+fn tag_tokens(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                out.push_str("\"s");
+                loop {
+                    let c = chars.next()?;
+                    out.push(c);
+                    match c {
+                        '\\' => out.push(chars.next()?),
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '-' | '0'..='9' => {
+                out.push_str("\"n");
+                out.push(c);
+                while let Some(&d) = chars.peek() {
+                    if !matches!(d, '0'..='9' | '.' | 'e' | 'E' | '+' | '-') {
+                        break;
+                    }
+                    out.push(d);
+                    chars.next();
+                }
+                out.push('"');
+            }
+            _ => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 fn write_json(out: &mut String, v: &serde_json::Value) {
     use serde_json::Value as J;
+    let untag = |s: &str| s.get(1..).unwrap_or("").to_string();
     match v {
         J::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            keys.sort_by(|a, b| (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes())));
             out.push('{');
             for (i, k) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push_str(", ");
                 }
-                out.push_str(&J::String(k.clone()).to_string());
-                out.push(':');
+                out.push_str(&J::String(untag(k)).to_string());
+                out.push_str(": ");
                 write_json(out, &map[k]);
             }
             out.push('}');
@@ -143,12 +187,14 @@ fn write_json(out: &mut String, v: &serde_json::Value) {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push_str(", ");
                 }
                 write_json(out, item);
             }
             out.push(']');
         }
+        J::String(t) if t.starts_with('n') => out.push_str(&t[1..]),
+        J::String(t) => out.push_str(&J::String(untag(t)).to_string()),
         other => out.push_str(&other.to_string()),
     }
 }
@@ -183,8 +229,17 @@ mod tests {
 
     #[test]
     fn json_ignores_key_order_and_spacing_but_not_values() {
-        assert_eq!(json(r#"{"b": 1, "a": [1, 2]}"#), json(r#"{"a":[1,2],"b":1}"#));
+        assert_eq!(json(r#"{"b":1,"a":[1,2]}"#), json(r#"{"a": [1, 2], "b": 1}"#));
         assert_ne!(json(r#"{"a": 1}"#), json(r#"{"a": 2}"#));
+        // PostgreSQL's jsonb text: shorter keys first, its spacing.
+        assert_eq!(
+            json(r#"{"tags":["a"],"age":5,"ab":{"y":null,"x":true}}"#),
+            r#"{"ab": {"x": true, "y": null}, "age": 5, "tags": ["a"]}"#
+        );
+        // Digits a float would lose, and a string that looks like a number.
+        assert_ne!(json("[0.30000000000000001]"), json("[0.3]"));
+        assert_ne!(json(r#"["n5"]"#), json("[5]"));
+        assert_eq!(json(r#"["a\"b",-1.50e3]"#), r#"["a\"b", -1.50e3]"#);
     }
 
     /// The same digits the servers take: `md5('abc')` is

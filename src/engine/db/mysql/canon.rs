@@ -33,6 +33,13 @@ impl Checksums for MyChecksums {
             ColumnType::Boolean if matches!(t, "tinyint" | "bool" | "boolean") => {
                 format!("CAST(({i} <> 0) AS CHAR)")
             }
+            // The document's text as the server keeps it: MariaDB stores it as
+            // written, so equal documents spaced differently look different
+            // here and are settled by DSP's comparison (time, not a wrong
+            // answer).
+            ColumnType::Json if matches!(t, "json" | "longtext" | "text" | "mediumtext") => {
+                format!("CAST({i} AS CHAR)")
+            }
             ColumnType::Date if t == "date" => format!("DATE_FORMAT({i}, '%Y-%m-%d')"),
             // The session's zone is UTC: a TIMESTAMP reads as its instant; a
             // DATETIME is one only when the network's zone is UTC (CONVERT_TZ

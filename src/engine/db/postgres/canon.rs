@@ -22,6 +22,9 @@ impl Checksums for PgChecksums {
             ColumnType::String if t == "text" || t.starts_with("character varying") => i.to_string(),
             ColumnType::Boolean if t == "boolean" => format!("({i})::int::text"),
             ColumnType::Uuid if t == "uuid" => format!("{i}::text"),
+            // jsonb's own text: keys sorted, one spacing (what DSP's canonical
+            // JSON reproduces).
+            ColumnType::Json if t == "json" || t == "jsonb" => format!("{i}::jsonb::text"),
             ColumnType::Date if t == "date" => finite(format!("to_char({i}, 'YYYY-MM-DD')")),
             ColumnType::Timestamp if t.starts_with("timestamp") && t.ends_with("with time zone") && !t.contains("without") => {
                 finite(format!("to_char({i} AT TIME ZONE 'UTC', {TS})"))
