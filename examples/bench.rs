@@ -1259,7 +1259,10 @@ fn verify_bench(b: &Bench, job: &'static str) -> Res<VerifyOutcome> {
         }
         b.s.pg(
             DST,
-            &format!("UPDATE users_dsp SET name = name || '!' WHERE id % {step} = 0 AND id <= {}", step * 100),
+            &format!(
+                "UPDATE users_dsp SET name = name || '!' WHERE id % {step} = 0 AND id <= {}",
+                step * 100
+            ),
         )?;
         let (changed, w) = b.run_verify(job)?;
         if timed {

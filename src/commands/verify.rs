@@ -40,7 +40,9 @@ pub async fn run(paths: &Paths, jobs: &[String], json: bool) -> u8 {
         if json {
             match serde_json::to_string(&v) {
                 Ok(line) => println!("{line}"),
-                Err(e) => eprintln!("error: cannot write the result of job \"{name}\" as JSON: {e}"),
+                Err(e) => {
+                    eprintln!("error: cannot write the result of job \"{name}\" as JSON: {e}")
+                }
             }
         } else {
             for line in v.lines() {

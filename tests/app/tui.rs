@@ -529,12 +529,18 @@ async fn v_verifies_the_selected_job_and_shows_the_differing_keys() {
     assert!(s.contains("failed") && s.contains("does not exist"), "{s}");
 
     lp.press(&mut app, key(KeyCode::Char('r')));
-    lp.until(&mut app, |a| a.job_view(job).is_some_and(|v| !v.running && v.last.is_some()))
-        .await;
+    lp.until(&mut app, |a| {
+        a.job_view(job)
+            .is_some_and(|v| !v.running && v.last.is_some())
+    })
+    .await;
     lp.press(&mut app, key(KeyCode::Char('v')));
     lp.until(&mut app, done).await;
     let s = screen(&app, 120, 40);
-    assert!(s.contains("source and target are identical: 50,000 rows"), "{s}");
+    assert!(
+        s.contains("source and target are identical: 50,000 rows"),
+        "{s}"
+    );
 
     let target = app.data.root().join("demo").join("target.db");
     let p = crate::support::end::lite_pool(&target).await;
@@ -546,7 +552,10 @@ async fn v_verifies_the_selected_job_and_shows_the_differing_keys() {
     lp.press(&mut app, key(KeyCode::Char('v')));
     lp.until(&mut app, done).await;
     let s = screen(&app, 120, 40);
-    assert!(s.contains("1 only in source, 0 only in target, 1 differing"), "{s}");
+    assert!(
+        s.contains("1 only in source, 0 only in target, 1 differing"),
+        "{s}"
+    );
     assert!(s.contains("only in source: user_id=9"), "{s}");
     assert!(s.contains("user_id=77 (column full_name)"), "{s}");
 }

@@ -144,7 +144,11 @@ async fn pair(source: Kind, target: Kind) {
         "{test}: which sides checksum on their server"
     );
     // A side hashed by DSP is read once; identical buckets fetch no row more.
-    let hashed_by_dsp = 300 * [source, target].iter().filter(|k| **k == Kind::Lite).count() as u64;
+    let hashed_by_dsp = 300
+        * [source, target]
+            .iter()
+            .filter(|k| **k == Kind::Lite)
+            .count() as u64;
     assert_eq!(plain.rows_fetched, hashed_by_dsp, "{test}");
 
     // One change of each kind, on either side.
@@ -170,7 +174,12 @@ async fn pair(source: Kind, target: Kind) {
     assert_eq!(v.first_only_in_target, ids(&["50", "1000"]), "{test}");
     assert_eq!(
         v.first_differing,
-        differing(&[("10", "at"), ("20", "amount"), ("30", "doc"), ("40", "note")]),
+        differing(&[
+            ("10", "at"),
+            ("20", "amount"),
+            ("30", "doc"),
+            ("40", "note")
+        ]),
         "{test}"
     );
     assert_eq!((v.only_in_source, v.only_in_target, v.differing), (2, 2, 4));
@@ -265,13 +274,19 @@ async fn a_composite_key_names_both_columns() {
     )
     .await;
     use ColumnType::*;
-    let ws = small(&src, &tgt, &["org", "id"], &[("org", Integer), ("id", Integer), ("v", String)]);
+    let ws = small(
+        &src,
+        &tgt,
+        &["org", "id"],
+        &[("org", Integer), ("id", Integer), ("v", String)],
+    );
     let data = DataDir::new(dir.path().join("data"));
     let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
     assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
     assert_eq!(verify(&ws, "K", &data).await.outcome, Outcome::Identical);
 
-    tgt.exec("UPDATE t SET v = 'changed' WHERE org = 2 AND id = 5").await;
+    tgt.exec("UPDATE t SET v = 'changed' WHERE org = 2 AND id = 5")
+        .await;
     src.exec("DELETE FROM t WHERE org = 1 AND id = 1").await;
     let v = verify(&ws, "K", &data).await;
     assert_eq!(v.outcome, Outcome::Different, "{v:#?}");
@@ -292,7 +307,8 @@ async fn empty_tables_are_identical_and_an_emptied_source_lists_the_target_rows(
     let Some((src, tgt)) = two((Kind::My, Kind::Pg), "verify empty", &dir).await else {
         return;
     };
-    src.exec("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    src.exec("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)")
+        .await;
     use ColumnType::*;
     let ws = small(&src, &tgt, &["id"], &[("id", Integer), ("v", String)]);
     let data = DataDir::new(dir.path().join("data"));
@@ -302,7 +318,8 @@ async fn empty_tables_are_identical_and_an_emptied_source_lists_the_target_rows(
     assert_eq!(v.outcome, Outcome::Identical, "{v:#?}");
     assert_eq!((v.source_rows, v.target_rows), (0, 0));
 
-    tgt.exec("INSERT INTO t SELECT i, 'x' FROM generate_series(1, 25) i").await;
+    tgt.exec("INSERT INTO t SELECT i, 'x' FROM generate_series(1, 25) i")
+        .await;
     let v = verify(&ws, "K", &data).await;
     assert_eq!(v.outcome, Outcome::Different, "{v:#?}");
     assert_eq!(v.only_in_target, 25);
@@ -316,7 +333,8 @@ async fn a_missing_target_table_is_one_sentence_naming_it() {
     let Some((src, tgt)) = two((Kind::Pg, Kind::Lite), "verify missing target", &dir).await else {
         return;
     };
-    src.exec("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    src.exec("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)")
+        .await;
     use ColumnType::*;
     let ws = small(&src, &tgt, &["id"], &[("id", Integer), ("v", String)]);
     let data = DataDir::new(dir.path().join("data"));
@@ -327,26 +345,45 @@ async fn a_missing_target_table_is_one_sentence_naming_it() {
         e.contains("target table t does not exist") && e.contains("\"Tgt\""),
         "{e}"
     );
-    assert_eq!(tgt.tables().await, Vec::<std::string::String>::new(), "verify creates nothing");
+    assert_eq!(
+        tgt.tables().await,
+        Vec::<std::string::String>::new(),
+        "verify creates nothing"
+    );
 }
 
 #[tokio::test]
-async fn a_source_row_with_a_null_key_is_reported_as_unreadable() {
+async fn source_rows_with_a_null_or_repeated_key_are_reported() {
     let dir = support::temp_dir();
     let Some((src, tgt)) = two((Kind::Pg, Kind::Pg), "verify null key", &dir).await else {
         return;
     };
-    src.exec("CREATE TABLE t (id INT, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b'), (NULL, 'c')")
+    src.exec("CREATE TABLE t (id INT, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b'), (NULL, 'c'), (2, 'b')")
         .await;
-    tgt.exec("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b')")
-        .await;
+    tgt.exec(
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b')",
+    )
+    .await;
     use ColumnType::*;
     let ws = small(&src, &tgt, &["id"], &[("id", Integer), ("v", String)]);
     let data = DataDir::new(dir.path().join("data"));
     let v = verify(&ws, "K", &data).await;
     assert_eq!(v.outcome, Outcome::Different, "{v:#?}");
-    assert_eq!((v.unreadable, v.only_in_source, v.only_in_target, v.differing), (1, 0, 0, 0));
-    assert!(v.first_unreadable[0].contains("key column id is NULL"), "{v:#?}");
+    assert_eq!(
+        (
+            v.unreadable,
+            v.only_in_source,
+            v.only_in_target,
+            v.differing
+        ),
+        (2, 0, 0, 0)
+    );
+    let said = v.first_unreadable.join("\n");
+    assert!(said.contains("key column id is NULL"), "{said}");
+    assert!(
+        said.contains("key id=2 stands in more than one row"),
+        "{said}"
+    );
 }
 
 #[tokio::test]
@@ -371,9 +408,14 @@ async fn an_incremental_job_tells_rows_past_the_watermark_from_differences() {
     src.exec(&insert(source, 3000..=3001)).await;
     src.exec("UPDATE items SET name = 'renamed', at = '2024-06-01 00:00:00+00' WHERE id = 5")
         .await;
-    tgt.exec("UPDATE items SET name = 'wrong' WHERE id = 7").await;
+    tgt.exec("UPDATE items SET name = 'wrong' WHERE id = 7")
+        .await;
     let v = verify(&ws, "All", &data).await;
-    assert_eq!(v.first_not_yet_synced, ids(&["5", "3000", "3001"]), "{v:#?}");
+    assert_eq!(
+        v.first_not_yet_synced,
+        ids(&["5", "3000", "3001"]),
+        "{v:#?}"
+    );
     assert_eq!(v.first_differing, differing(&[("7", "name")]), "{v:#?}");
     assert_eq!((v.only_in_source, v.only_in_target), (0, 0), "{v:#?}");
     assert_eq!(v.outcome, Outcome::Different);
@@ -417,7 +459,10 @@ async fn dsp_verify_exits_by_outcome_and_speaks_json() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.contains("identical: 500 rows"), "{}", out.all());
 
-    sqlx::raw_sql("UPDATE t SET n = 0 WHERE id = 42").execute(&p).await.unwrap();
+    sqlx::raw_sql("UPDATE t SET n = 0 WHERE id = 42")
+        .execute(&p)
+        .await
+        .unwrap();
     p.close().await;
     let out = env.dsp(&["verify", "J"], &[]);
     assert_eq!(out.code, 1, "{}", out.all());
@@ -432,6 +477,10 @@ async fn dsp_verify_exits_by_outcome_and_speaks_json() {
 
     let out = env.dsp(&["verify", "J", "Nope"], &[]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("no job named \"Nope\""), "{}", out.all());
+    assert!(
+        out.stderr.contains("no job named \"Nope\""),
+        "{}",
+        out.all()
+    );
     out.assert_no_panic("unknown job");
 }

@@ -11,8 +11,13 @@ pub trait Checksums: Sync {
     /// `None` when this server cannot build exactly the text DSP would (the
     /// side is then hashed by DSP). `tz` is the network's zone of timestamps
     /// stored without one.
-    fn canon_expr(&self, ident: &str, col: &NativeColumn, ty: ColumnType, tz: &str)
-    -> Option<String>;
+    fn canon_expr(
+        &self,
+        ident: &str,
+        col: &NativeColumn,
+        ty: ColumnType,
+        tz: &str,
+    ) -> Option<String>;
 
     /// A row's text: per column `N` for NULL, else `V<chars>:<text>`.
     fn row(&self, fields: &[String]) -> String;

@@ -211,7 +211,10 @@ mod tests {
         assert_eq!(decimal("-0.00"), "0");
         assert_eq!(decimal("-0.50"), "-0.5");
         assert_eq!(decimal(".5"), "0.5");
-        assert_eq!(decimal("1.2345678901234567890123"), "1.2345678901234567890123");
+        assert_eq!(
+            decimal("1.2345678901234567890123"),
+            "1.2345678901234567890123"
+        );
         assert_eq!(decimal("NaN"), "NaN");
         assert_ne!(decimal("1.01"), decimal("1.1"));
     }
@@ -229,7 +232,10 @@ mod tests {
 
     #[test]
     fn json_ignores_key_order_and_spacing_but_not_values() {
-        assert_eq!(json(r#"{"b":1,"a":[1,2]}"#), json(r#"{"a": [1, 2], "b": 1}"#));
+        assert_eq!(
+            json(r#"{"b":1,"a":[1,2]}"#),
+            json(r#"{"a": [1, 2], "b": 1}"#)
+        );
         assert_ne!(json(r#"{"a": 1}"#), json(r#"{"a": 2}"#));
         // PostgreSQL's jsonb text: shorter keys first, its spacing.
         assert_eq!(

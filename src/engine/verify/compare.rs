@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use chrono_tz::Tz;
 
+use super::Stats;
 use super::report::{Differing, LISTED, Outcome, Verified};
 use super::side::Row;
-use super::Stats;
 use crate::engine::types::{Value, parse_timestamp};
 
 /// An incremental job's stored watermark: source rows past it are not synced
@@ -64,6 +64,12 @@ impl Tally {
     }
 
     pub fn source_row(&mut self, r: Row) {
+        // A key that stands twice on one side (a source table without a
+        // unique key) must not hide one of its rows.
+        if self.only_source.contains_key(&r.key) {
+            self.twice("source", &r);
+            return;
+        }
         match self.only_target.remove(&r.key) {
             Some(t) => self.compare(r, &t),
             None => {
@@ -73,6 +79,10 @@ impl Tally {
     }
 
     pub fn target_row(&mut self, t: Row) {
+        if self.only_target.contains_key(&t.key) {
+            self.twice("target", &t);
+            return;
+        }
         match self.only_source.remove(&t.key) {
             Some(s) => self.compare(s, &t),
             None => {
@@ -81,9 +91,17 @@ impl Tally {
         }
     }
 
+    fn twice(&mut self, side: &str, r: &Row) {
+        self.unreadable.push(format!(
+            "{side}: key {} stands in more than one row; a primary_key must be unique",
+            r.shown
+        ));
+    }
+
     fn compare(&mut self, s: Row, t: &Row) {
         if let Some(i) = (0..self.names.len()).find(|&i| s.cols[i] != t.cols[i]) {
-            self.differing.push((s.shown, s.cursor, self.names[i].clone()));
+            self.differing
+                .push((s.shown, s.cursor, self.names[i].clone()));
         }
     }
 
@@ -112,7 +130,8 @@ impl Tally {
                 differing.push(Differing { key, column });
             }
         }
-        let mut only_target: Vec<String> = self.only_target.into_values().map(|r| r.shown).collect();
+        let mut only_target: Vec<String> =
+            self.only_target.into_values().map(|r| r.shown).collect();
         for keys in [&mut only_source, &mut only_target, &mut not_synced] {
             keys.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
         }

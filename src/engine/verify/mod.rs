@@ -23,8 +23,8 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-pub use self::report::{Differing, Outcome, Verified};
 use self::compare::Tally;
+pub use self::report::{Differing, Outcome, Verified};
 use self::side::{Buckets, Side};
 use crate::engine::db::connect::{Role, connect};
 use crate::engine::db::plan::{self, TargetColumn, TargetRules};
@@ -153,7 +153,11 @@ async fn source_side(
 
 /// The target's plan: its table read as the mapping's target columns, each
 /// converted to the mapped type in the target network's zone.
-async fn target_side(net: &Network, schema: &Schema, conn: &mut Conn) -> Result<plan::Plan, String> {
+async fn target_side(
+    net: &Network,
+    schema: &Schema,
+    conn: &mut Conn,
+) -> Result<plan::Plan, String> {
     let table = &schema.target_table;
     let natives = db::columns(conn, table)
         .await
@@ -165,12 +169,17 @@ async fn target_side(net: &Network, schema: &Schema, conn: &mut Conn) -> Result<
             )
         })?;
     let mut targets = plan::target_columns(schema);
-    plan::check_target(net, table, &mut targets, &natives, conn.dialect()).map_err(|e| e.to_string())?;
+    plan::check_target(net, table, &mut targets, &natives, conn.dialect())
+        .map_err(|e| e.to_string())?;
     let mirror = Schema {
         name: schema.name.clone(),
         source_table: table.clone(),
         target_table: table.clone(),
-        primary_key: targets.iter().filter(|t| t.key).map(|t| t.name.clone()).collect(),
+        primary_key: targets
+            .iter()
+            .filter(|t| t.key)
+            .map(|t| t.name.clone())
+            .collect(),
         cursor_column: None,
         columns: targets
             .iter()
@@ -181,7 +190,8 @@ async fn target_side(net: &Network, schema: &Schema, conn: &mut Conn) -> Result<
             })
             .collect(),
     };
-    plan::resolve(&mirror, net, &natives, targets, &[], TargetRules::default()).map_err(|e| e.to_string())
+    plan::resolve(&mirror, net, &natives, targets, &[], TargetRules::default())
+        .map_err(|e| e.to_string())
 }
 
 /// The watermark an incremental run would read from, with the zone its text
@@ -209,7 +219,8 @@ fn watermark(
         state::Watermark::Current(v) | state::Watermark::Unowned(v) => v,
         state::Watermark::None | state::Watermark::Stale { .. } => return Ok(None),
     };
-    let tz = parse_tz(src.timezone_name()).map_err(|e| format!("network \"{}\": timezone {e}", src.name))?;
+    let tz = parse_tz(src.timezone_name())
+        .map_err(|e| format!("network \"{}\": timezone {e}", src.name))?;
     Ok(Some(compare::Watermark { value, tz }))
 }
 
@@ -237,7 +248,10 @@ async fn compare_sides(
     let (source_rows, target_rows) = (a?, b?);
     let n = (source_rows.max(target_rows) / BUCKET_ROWS).clamp(1, MAX_BUCKETS);
     let (a, b) = tokio::join!(source.buckets(n, cancel), target.buckets(n, cancel));
-    let (sb, tb) = (a.map_err(|e| format!("source: {e}"))?, b.map_err(|e| format!("target: {e}"))?);
+    let (sb, tb) = (
+        a.map_err(|e| format!("source: {e}"))?,
+        b.map_err(|e| format!("target: {e}"))?,
+    );
     let differing = differing_buckets(&sb, &tb);
     let mut tally = Tally::new(source.names.clone());
     for group in groups(&differing, &sb, &tb) {
@@ -283,7 +297,10 @@ fn groups(differing: &[u64], a: &Buckets, b: &Buckets) -> Vec<HashSet<u64>> {
     let mut out = Vec::new();
     let (mut cur, mut rows) = (HashSet::new(), 0u64);
     for &k in differing {
-        let n = a.get(&k).map_or(0, |x| x.0).max(b.get(&k).map_or(0, |x| x.0));
+        let n = a
+            .get(&k)
+            .map_or(0, |x| x.0)
+            .max(b.get(&k).map_or(0, |x| x.0));
         if rows + n > GROUP_ROWS && !cur.is_empty() {
             out.push(std::mem::take(&mut cur));
             rows = 0;

@@ -145,16 +145,36 @@ impl Verified {
             };
             out.push(format!("  {what}: {}{more}", keys.join("; ")));
         };
-        list(&mut out, "only in source", self.only_in_source, &self.first_only_in_source);
-        list(&mut out, "only in target", self.only_in_target, &self.first_only_in_target);
+        list(
+            &mut out,
+            "only in source",
+            self.only_in_source,
+            &self.first_only_in_source,
+        );
+        list(
+            &mut out,
+            "only in target",
+            self.only_in_target,
+            &self.first_only_in_target,
+        );
         let differing: Vec<String> = self
             .first_differing
             .iter()
             .map(|d| format!("{} (column {})", d.key, d.column))
             .collect();
         list(&mut out, "differing", self.differing, &differing);
-        list(&mut out, "not yet synced", self.not_yet_synced, &self.first_not_yet_synced);
-        list(&mut out, "unreadable", self.unreadable, &self.first_unreadable);
+        list(
+            &mut out,
+            "not yet synced",
+            self.not_yet_synced,
+            &self.first_not_yet_synced,
+        );
+        list(
+            &mut out,
+            "unreadable",
+            self.unreadable,
+            &self.first_unreadable,
+        );
         let side = |server: bool| if server { "server" } else { "DSP" };
         out.push(format!(
             "  {} source rows, {} target rows; {} buckets checked ({} differing; checksums by source {}, target {}); \

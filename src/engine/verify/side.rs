@@ -139,7 +139,9 @@ impl Side {
         .await?;
         self.bytes_fetched += out.len() as u64 * 48;
         match bad {
-            Some(r) => Err(format!("the server's checksum row {r} is not three numbers")),
+            Some(r) => Err(format!(
+                "the server's checksum row {r} is not three numbers"
+            )),
             None => Ok(out),
         }
     }
@@ -200,7 +202,11 @@ impl Side {
 
     fn select(&self, filter: Option<&str>) -> String {
         let list = self.conn.dialect().select_list(&self.plan);
-        format!("SELECT {list} FROM {}{}", self.table(), filter.unwrap_or(""))
+        format!(
+            "SELECT {list} FROM {}{}",
+            self.table(),
+            filter.unwrap_or("")
+        )
     }
 
     /// Streams `select` through the run's read path (the dialect's read
@@ -220,7 +226,12 @@ impl Side {
             unreadable.extend(b.failures);
             for values in b.rows {
                 let row = to_row(&plan, mapped, values);
-                bytes += row.cols.iter().flatten().map(|c| c.len() as u64 + 4).sum::<u64>();
+                bytes += row
+                    .cols
+                    .iter()
+                    .flatten()
+                    .map(|c| c.len() as u64 + 4)
+                    .sum::<u64>();
                 each(row);
             }
         })
@@ -233,7 +244,12 @@ impl Side {
 }
 
 /// The server's SQL for this side, when it can checksum every mapped column.
-fn server_sql(conn: &dyn crate::engine::db::Connection, plan: &Plan, mapped: usize, tz: &str) -> Option<ServerSql> {
+fn server_sql(
+    conn: &dyn crate::engine::db::Connection,
+    plan: &Plan,
+    mapped: usize,
+    tz: &str,
+) -> Option<ServerSql> {
     let d = conn.dialect();
     let sql = d.checksums()?;
     let fields: Option<Vec<String>> = plan.read[..mapped]

@@ -14,7 +14,10 @@ impl Checksums for MyChecksums {
         const TS: &str = "'%Y-%m-%d %H:%i:%s.%f'";
         Some(match ty {
             ColumnType::Integer
-                if matches!(t, "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint") =>
+                if matches!(
+                    t,
+                    "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+                ) =>
             {
                 format!("CAST({i} AS CHAR)")
             }
@@ -26,7 +29,10 @@ impl Checksums for MyChecksums {
             // As UTF-8 whatever the column's character set, so that MD5 sees
             // the bytes DSP hashes.
             ColumnType::String
-                if matches!(t, "varchar" | "text" | "tinytext" | "mediumtext" | "longtext") =>
+                if matches!(
+                    t,
+                    "varchar" | "text" | "tinytext" | "mediumtext" | "longtext"
+                ) =>
             {
                 format!("CONVERT({i} USING utf8mb4)")
             }

@@ -12,26 +12,35 @@ impl Checksums for PgChecksums {
         let t = col.type_name.as_str();
         // An infinite timestamp or date has no digits: its own text (never
         // NULL, which would make it equal to a NULL) stands in.
-        let finite = |expr: String| format!("CASE WHEN isfinite({i}) THEN {expr} ELSE {i}::text END");
+        let finite =
+            |expr: String| format!("CASE WHEN isfinite({i}) THEN {expr} ELSE {i}::text END");
         const TS: &str = "'YYYY-MM-DD HH24:MI:SS.US'";
         Some(match ty {
             ColumnType::Integer if matches!(t, "smallint" | "integer" | "bigint") => {
                 format!("{i}::text")
             }
             ColumnType::Decimal if t.starts_with("numeric") => format!("trim_scale({i})::text"),
-            ColumnType::String if t == "text" || t.starts_with("character varying") => i.to_string(),
+            ColumnType::String if t == "text" || t.starts_with("character varying") => {
+                i.to_string()
+            }
             ColumnType::Boolean if t == "boolean" => format!("({i})::int::text"),
             ColumnType::Uuid if t == "uuid" => format!("{i}::text"),
             // jsonb's own text: keys sorted, one spacing (what DSP's canonical
             // JSON reproduces).
             ColumnType::Json if t == "json" || t == "jsonb" => format!("{i}::jsonb::text"),
             ColumnType::Date if t == "date" => finite(format!("to_char({i}, 'YYYY-MM-DD')")),
-            ColumnType::Timestamp if t.starts_with("timestamp") && t.ends_with("with time zone") && !t.contains("without") => {
+            ColumnType::Timestamp
+                if t.starts_with("timestamp")
+                    && t.ends_with("with time zone")
+                    && !t.contains("without") =>
+            {
                 finite(format!("to_char({i} AT TIME ZONE 'UTC', {TS})"))
             }
             ColumnType::Timestamp if t.starts_with("timestamp") => {
                 let zone = tz.replace('\'', "''");
-                finite(format!("to_char(({i} AT TIME ZONE '{zone}') AT TIME ZONE 'UTC', {TS})"))
+                finite(format!(
+                    "to_char(({i} AT TIME ZONE '{zone}') AT TIME ZONE 'UTC', {TS})"
+                ))
             }
             _ => return None,
         })
