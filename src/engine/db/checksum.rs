@@ -19,7 +19,8 @@ pub trait Checksums: Sync {
         tz: &str,
     ) -> Option<String>;
 
-    /// A row's text: per column `N` for NULL, else `V<chars>:<text>`.
+    /// A row's text: per column `~0` for NULL, else its text with `~`
+    /// doubled and `~;` after it (each column's expression evaluated once).
     fn row(&self, fields: &[String]) -> String;
 
     /// The first 60 bits of the MD5 of a text, as an unsigned integer.

@@ -2,11 +2,12 @@
 //!
 //! Two values are the same exactly when their canonical texts are: integers
 //! as decimal text, decimals without insignificant zeros, timestamps as UTC
-//! instants with microseconds, booleans as 0/1, JSON with its keys sorted and
-//! no spacing. A row's text encodes each column as `N` (NULL) or
-//! `V<chars>:<text>`, so NULL and '' differ and no column's text can run into
-//! the next. PostgreSQL and MySQL build the same text in SQL where they can
-//! (`Dialect::canon_expr`); what a server cannot, DSP hashes as rows stream.
+//! instants with microseconds, booleans as 0/1, JSON in jsonb's text form.
+//! A row's text encodes each column as `~0` (NULL) or its text with every
+//! `~` doubled and `~;` after it, so NULL and '' differ and no column's text
+//! can run into the next (and a server evaluates each column once for it).
+//! PostgreSQL and MySQL build the same text in SQL where they can
+//! (`Checksums::canon_expr`); what a server cannot, DSP hashes as rows stream.
 
 use md5::{Digest, Md5};
 
@@ -33,12 +34,10 @@ pub fn text(v: &Value) -> Option<String> {
 /// Appends one column's field to a row's text.
 pub fn push_field(out: &mut String, text: Option<&str>) {
     match text {
-        None => out.push('N'),
+        None => out.push_str("~0"),
         Some(t) => {
-            out.push('V');
-            out.push_str(&t.chars().count().to_string());
-            out.push(':');
-            out.push_str(t);
+            out.push_str(&t.replace('~', "~~"));
+            out.push_str("~;");
         }
     }
 }
@@ -227,7 +226,10 @@ mod tests {
         let a = row_text(&[Some("ab".into()), Some("c".into())]);
         let b = row_text(&[Some("a".into()), Some("bc".into())]);
         assert_ne!(a, b);
-        assert_eq!(row_text(&[Some("é".into())]), "V1:é");
+        assert_eq!(row_text(&[Some("é~".into()), None]), "é~~~;~0");
+        let a = row_text(&[Some("~".into()), Some(";".into())]);
+        let b = row_text(&[Some("~;".into())]);
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Checksums for MyChecksums {
     fn row(&self, fields: &[String]) -> String {
         let parts: Vec<String> = fields
             .iter()
-            .map(|f| format!("COALESCE(CONCAT('V', CHAR_LENGTH({f}), ':', {f}), 'N')"))
+            .map(|f| format!("COALESCE(CONCAT(REPLACE({f}, '~', '~~'), '~;'), '~0')"))
             .collect();
         format!("CONCAT({})", parts.join(", "))
     }

@@ -49,7 +49,7 @@ impl Checksums for PgChecksums {
     fn row(&self, fields: &[String]) -> String {
         let parts: Vec<String> = fields
             .iter()
-            .map(|f| format!("COALESCE('V' || char_length({f}) || ':' || {f}, 'N')"))
+            .map(|f| format!("COALESCE(replace({f}, '~', '~~') || '~;', '~0')"))
             .collect();
         format!("({})", parts.join(" || "))
     }
