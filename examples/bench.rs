@@ -52,6 +52,8 @@ struct Opts {
     paths: Vec<String>,
     pipe_only: bool,
     keep: bool,
+    /// Also time `dsp verify` against the full sync (PG→PG, MySQL→PG).
+    verify: bool,
 }
 
 fn usage() -> String {
@@ -62,7 +64,9 @@ fn usage() -> String {
          --runs K      timed runs per command and path; medians are reported (default 3)\n\
          --warmup W    untimed runs per command before timing (default 1)\n\
          --pipe-only   time only the pipes (when dsp run is not available)\n\
-         --keep        keep the benchmark databases afterwards (for profiling)",
+         --keep        keep the benchmark databases afterwards (for profiling)\n\
+         --verify      also time dsp verify of the synced table (identical, then 100 rows\n\
+                       changed) against the full sync, for pg-pg-full and mysql-pg",
         PATHS.join(", ")
     )
 }
@@ -75,6 +79,7 @@ fn parse_opts() -> Res<Opts> {
         paths: PATHS.iter().map(|s| s.to_string()).collect(),
         pipe_only: false,
         keep: false,
+        verify: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -106,6 +111,7 @@ fn parse_opts() -> Res<Opts> {
             }
             "--pipe-only" => o.pipe_only = true,
             "--keep" => o.keep = true,
+            "--verify" => o.verify = true,
             "-h" | "--help" => {
                 println!("{}", usage());
                 std::process::exit(0);
@@ -1187,6 +1193,134 @@ fn print_table(b: &Bench, outcomes: &[Outcome]) {
     }
 }
 
+// ---------------------------------------------------------------- verify
+
+/// `dsp verify` of one job's synced table against its full sync.
+struct VerifyOutcome {
+    job: &'static str,
+    rows: u64,
+    sync: Vec<f64>,
+    identical: Vec<f64>,
+    identical_fetched: u64,
+    changed: Vec<f64>,
+    changed_fetched: u64,
+    found: u64,
+}
+
+impl Bench {
+    /// Runs `dsp verify --json job`: its time and its JSON object.
+    fn run_verify(&self, job: &str) -> Res<(f64, serde_json::Value)> {
+        let dsp = self.dsp.as_ref().ok_or("no dsp binary")?;
+        let start = Instant::now();
+        let out = Command::new(dsp)
+            .arg("--workspace")
+            .arg(self.dir.join("workspace.toml"))
+            .arg("--data-dir")
+            .arg(self.dir.join("data"))
+            .args(["verify", "--json", job])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot start {}: {e}", dsp.display()))?;
+        let secs = start.elapsed().as_secs_f64();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| {
+            format!(
+                "dsp verify {job}: not one JSON object ({e}): {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        Ok((secs, v))
+    }
+}
+
+/// Full sync into the emptied target, then verify of the identical tables;
+/// then 100 scattered target rows changed, verified, and synced back.
+fn verify_bench(b: &Bench, job: &'static str) -> Res<VerifyOutcome> {
+    let n = b.o.rows;
+    let mut o = VerifyOutcome {
+        job,
+        rows: n,
+        sync: Vec::new(),
+        identical: Vec::new(),
+        identical_fetched: 0,
+        changed: Vec::new(),
+        changed_fetched: 0,
+        found: 0,
+    };
+    let num = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(u64::MAX);
+    let step = (n / 100).max(1);
+    for i in 0..b.o.warmup + b.o.runs {
+        let timed = i >= b.o.warmup;
+        b.s.pg(DST, "TRUNCATE users_dsp")?;
+        let sync = b.run_dsp(job)?.secs;
+        let (identical, v) = b.run_verify(job)?;
+        if v["outcome"] != "identical" {
+            return Err(format!("verify {job} after a full sync: {v}"));
+        }
+        b.s.pg(
+            DST,
+            &format!(
+                "UPDATE users_dsp SET name = name || '!' WHERE id % {step} = 0 AND id <= {}",
+                step * 100
+            ),
+        )?;
+        let (changed, w) = b.run_verify(job)?;
+        if timed {
+            o.sync.push(sync);
+            o.identical.push(identical);
+            o.identical_fetched = o.identical_fetched.max(num(&v, "rows_fetched"));
+            o.changed.push(changed);
+            o.changed_fetched = o.changed_fetched.max(num(&w, "rows_fetched"));
+            o.found = num(&w, "differing");
+        }
+        eprintln!(
+            "bench: verify {job} run {}/{}: sync {sync:.2}s, verify identical {identical:.2}s, \
+             with 100 changed {changed:.2}s ({} differing)",
+            i + 1,
+            b.o.warmup + b.o.runs,
+            num(&w, "differing")
+        );
+    }
+    Ok(o)
+}
+
+fn print_verify_table(b: &Bench, outcomes: &[VerifyOutcome]) {
+    if outcomes.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "dsp verify vs dsp run (full sync into an empty target), {} rows, median of {} run(s)",
+        thousands(b.o.rows as f64),
+        b.o.runs
+    );
+    println!(
+        "| path | full sync | verify identical | ratio (≤ 0.5) | rows fetched (< 1%) | verify, 100 rows changed | ratio (< 2) | rows fetched | found |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for o in outcomes {
+        let (Some(sync), Some(same), Some(changed)) =
+            (median(&o.sync), median(&o.identical), median(&o.changed))
+        else {
+            continue;
+        };
+        let pct = |f: u64| 100.0 * f as f64 / o.rows as f64;
+        println!(
+            "| {} | {sync:.2}s | {same:.2}s | {:.2} {} | {} ({:.3}%) | {changed:.2}s | {:.2} {} | {} ({:.3}%) | {} |",
+            o.job,
+            same / sync,
+            if same <= 0.5 * sync { "ok" } else { "MISS" },
+            thousands(o.identical_fetched as f64),
+            pct(o.identical_fetched),
+            changed / sync,
+            if changed < 2.0 * sync { "ok" } else { "MISS" },
+            thousands(o.changed_fetched as f64),
+            pct(o.changed_fetched),
+            o.found
+        );
+    }
+}
+
 /// The release `dsp` binary: DSP_BIN, else built by cargo next to this example.
 fn dsp_binary() -> Res<PathBuf> {
     if let Ok(p) = std::env::var("DSP_BIN") {
@@ -1253,11 +1387,20 @@ fn main() {
         for c in cases(&b) {
             outcomes.push(measure(&b, &c)?);
         }
-        Ok(outcomes)
+        let mut verified = Vec::new();
+        if b.o.verify && !b.o.pipe_only {
+            for job in ["pg-pg-full", "mysql-pg"] {
+                if b.o.paths.iter().any(|p| p == job) {
+                    verified.push(verify_bench(&b, job)?);
+                }
+            }
+        }
+        Ok((outcomes, verified))
     });
     let code = match result {
-        Ok(outcomes) => {
+        Ok((outcomes, verified)) => {
             print_table(&b, &outcomes);
+            print_verify_table(&b, &verified);
             0
         }
         Err(e) => {

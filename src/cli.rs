@@ -46,6 +46,16 @@ pub enum Command {
     },
     /// Run scheduled jobs headless until SIGINT or SIGTERM
     Daemon,
+    /// Compare each job's mapped source rows with its target, read-only; lists
+    /// rows only in the source, only in the target, and differing, by key
+    Verify {
+        /// Job names, as in the workspace file
+        #[arg(required = true, value_name = "JOB")]
+        jobs: Vec<String>,
+        /// One JSON object per job instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a demo workspace on SQLite (if absent) and open the UI on it
     Demo,
 }

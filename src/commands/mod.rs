@@ -5,6 +5,7 @@ pub mod check;
 pub mod daemon;
 pub mod demo;
 pub mod run;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use std::path::Path;
@@ -81,5 +82,6 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Run { jobs }) => run::run(&paths, &jobs).await,
         Some(Command::Check { connect }) => check::run(&paths, connect).await,
         Some(Command::Daemon) => daemon::run(&paths).await,
+        Some(Command::Verify { jobs, json }) => verify::run(&paths, &jobs, json).await,
     }
 }

@@ -8,6 +8,7 @@ pub mod schedule;
 pub mod scheduler;
 pub mod state;
 pub mod types;
+pub mod verify;
 
 pub use error::{DbErrorKind, Error};
 pub use progress::{Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary};

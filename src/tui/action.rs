@@ -28,6 +28,7 @@ pub enum Action {
     RunNow,
     CancelRun,
     PastRuns,
+    Verify,
     NextField,
     PrevField,
     /// Enter in a form: the next field, or save on the last one.

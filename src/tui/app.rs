@@ -59,6 +59,8 @@ impl Tab {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     RunJob(String),
+    /// `dsp verify` of one job, in the background.
+    VerifyJob(String),
     TestConnection(String),
     Introspect {
         network: String,
@@ -81,6 +83,7 @@ pub enum Msg {
         result: Result<String, String>,
     },
     Introspected(Result<Vec<(String, ColumnType)>, String>),
+    Verified(Box<crate::engine::verify::Verified>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +126,8 @@ pub struct App {
     pub jobs: HashMap<String, JobView>,
     /// Results of `t` per network.
     pub tested: HashMap<String, Result<String, String>>,
+    /// Results of `v` per job; `None` while it runs.
+    pub verified: HashMap<String, Option<crate::engine::verify::Verified>>,
     pub message: Option<(Level, String)>,
     /// Quit asked and confirmed; the loop exits once runs have stopped.
     pub quitting: bool,
@@ -140,6 +145,7 @@ impl App {
             popup: None,
             jobs: HashMap::new(),
             tested: HashMap::new(),
+            verified: HashMap::new(),
             message: None,
             quitting: false,
         };
@@ -224,6 +230,9 @@ impl App {
             Msg::Scheduled { job, cancel } => self.set_cancel(&job, cancel),
             Msg::Tested { network, result } => {
                 self.tested.insert(network, result);
+            }
+            Msg::Verified(v) => {
+                self.verified.insert(v.job.clone(), Some(*v));
             }
             Msg::Introspected(result) => {
                 if let Some(Popup::Form(form)) = &mut self.popup

@@ -42,6 +42,16 @@ impl Background {
                     crate::engine::runner::run_job(&ws, &job, &data, cancel, reporter).await;
                 });
             }
+            Effect::VerifyJob(job) => {
+                let ws = app.ws.clone();
+                let data = app.data.clone();
+                let tx = self.msgs.clone();
+                tokio::spawn(async move {
+                    let cancel = CancellationToken::new();
+                    let v = crate::engine::verify::verify_job(&ws, &job, &data, &cancel).await;
+                    let _ = tx.send(Msg::Verified(Box::new(v)));
+                });
+            }
             Effect::TestConnection(name) => {
                 let ws = app.ws.clone();
                 let tx = self.msgs.clone();

@@ -142,6 +142,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Jobs, "r", "run now", IfRoom, &[(Is(Char('r')), C::RunNow)]),
     b(Jobs, "c", "cancel", IfRoom, &[(Is(Char('c')), C::CancelRun)]),
     b(Jobs, "h", "past runs and their logs", IfRoom, &[(Is(Char('h')), C::PastRuns)]),
+    b(Jobs, "v", "verify target vs source", IfRoom, &[(Is(Char('v')), C::Verify)]),
     b(Jobs, "PgUp/PgDn", "scroll log", IfRoom, &[(Is(PageUp), C::PageUp), (Is(PageDown), C::PageDown)]),
     b(Jobs, "Home/End", "log top / follow tail", Hidden, &[(Is(Home), C::Top), (Is(End), C::Bottom)]),
     b(Form, "Tab/S-Tab ↑/↓", "next/previous field", IfRoom, &[

@@ -509,3 +509,53 @@ async fn c_cancels_a_run_the_schedule_started() {
     let s = screen(&app, 80, 24);
     assert!(s.contains("Cancelling"), "{s}");
 }
+
+/// `v` on the Jobs tab verifies the selected job in the background and shows
+/// the verdict and the first differing keys in the job's pane.
+#[tokio::test]
+async fn v_verifies_the_selected_job_and_shows_the_differing_keys() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    let mut lp = Loop::new(&app);
+    let job = "Sync Users to Analytics";
+    lp.press(&mut app, key(KeyCode::Char('3')));
+    let done = |a: &App| a.verified.get(job).is_some_and(Option::is_some);
+
+    // Before the first run there is no target table: said, not a panic.
+    lp.press(&mut app, key(KeyCode::Char('v')));
+    assert!(screen(&app, 120, 40).contains("verifying…"));
+    lp.until(&mut app, done).await;
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("failed") && s.contains("does not exist"), "{s}");
+
+    lp.press(&mut app, key(KeyCode::Char('r')));
+    lp.until(&mut app, |a| {
+        a.job_view(job)
+            .is_some_and(|v| !v.running && v.last.is_some())
+    })
+    .await;
+    lp.press(&mut app, key(KeyCode::Char('v')));
+    lp.until(&mut app, done).await;
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("source and target are identical: 50,000 rows"),
+        "{s}"
+    );
+
+    let target = app.data.root().join("demo").join("target.db");
+    let p = crate::support::end::lite_pool(&target).await;
+    sqlx::raw_sql("UPDATE dim_users SET full_name = 'x' WHERE user_id = 77; DELETE FROM dim_users WHERE user_id = 9")
+        .execute(&p)
+        .await
+        .unwrap();
+    p.close().await;
+    lp.press(&mut app, key(KeyCode::Char('v')));
+    lp.until(&mut app, done).await;
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("1 only in source, 0 only in target, 1 differing"),
+        "{s}"
+    );
+    assert!(s.contains("only in source: user_id=9"), "{s}");
+    assert!(s.contains("user_id=77 (column full_name)"), "{s}");
+}

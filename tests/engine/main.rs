@@ -28,5 +28,6 @@ mod interrupted;
 mod stalls;
 mod types;
 mod values;
+mod verify;
 mod watermark;
 mod zones;

@@ -258,6 +258,12 @@ pub trait Dialect: Sync {
     fn stages_ahead(&self) -> bool {
         false
     }
+
+    /// How the server checksums rows for `dsp verify`; `None` where DSP
+    /// hashes the rows itself as they stream.
+    fn checksums(&self) -> Option<&'static dyn super::checksum::Checksums> {
+        None
+    }
 }
 
 #[cfg(test)]

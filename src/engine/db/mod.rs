@@ -17,6 +17,7 @@
 //! target or a staging table and merges with set-based SQL. Faster paths for
 //! a given pair of engines belong in the engine modules behind these same calls.
 
+pub mod checksum;
 pub mod connect;
 pub mod dialect;
 pub(crate) mod mysql;

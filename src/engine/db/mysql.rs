@@ -20,6 +20,7 @@ use crate::engine::error::Result;
 use crate::engine::types::{Calendar, TimestampLimit};
 use crate::workspace::{ColumnType, SslMode};
 
+mod canon;
 mod writer;
 
 pub struct Mysql;
@@ -200,6 +201,10 @@ impl Dialect for Mysql {
     /// The session runs in UTC, so NOW() converts to the epoch unshifted.
     fn clock_sql(&self) -> Option<&'static str> {
         Some("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)")
+    }
+
+    fn checksums(&self) -> Option<&'static dyn super::checksum::Checksums> {
+        Some(&canon::MyChecksums)
     }
 
     fn snapshot_sql(&self) -> &'static str {

@@ -19,6 +19,7 @@ use crate::engine::types::Calendar;
 use crate::workspace::{ColumnType, SslMode};
 
 mod binary;
+mod canon;
 mod writer;
 
 pub struct Postgres;
@@ -184,6 +185,10 @@ impl Dialect for Postgres {
     /// `now()` is the transaction's start: the snapshot's own moment.
     fn clock_sql(&self) -> Option<&'static str> {
         Some("SELECT CAST(EXTRACT(EPOCH FROM now()) * 1000000 AS bigint)")
+    }
+
+    fn checksums(&self) -> Option<&'static dyn super::checksum::Checksums> {
+        Some(&canon::PgChecksums)
     }
 
     fn snapshot_sql(&self) -> &'static str {

@@ -92,6 +92,15 @@ impl App {
             Action::RunNow if self.tab == Tab::Jobs && n > 0 => return self.run_selected(),
             Action::CancelRun if self.tab == Tab::Jobs && n > 0 => self.cancel_selected(),
             Action::PastRuns if self.tab == Tab::Jobs && n > 0 => self.open_runs(),
+            Action::Verify if self.tab == Tab::Jobs && n > 0 => {
+                let name = self.ws.jobs[self.selection()].name.clone();
+                // One verification of a job at a time.
+                if self.verified.get(&name).is_some_and(Option::is_none) {
+                    return Vec::new();
+                }
+                self.verified.insert(name.clone(), None);
+                return vec![Effect::VerifyJob(name)];
+            }
             Action::PageUp | Action::PageDown | Action::Top | Action::Bottom
                 if self.tab == Tab::Jobs =>
             {

@@ -61,12 +61,14 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .title(Span::styled(format!(" {} ", job.name), theme.title()));
     let inner = block.inner(right);
     f.render_widget(block, right);
-    let [info, gauge, stats, spark, log, runs] = Layout::vertical([
+    let verified = app.verified.get(&job.name);
+    let [info, gauge, stats, spark, log, check, runs] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(2),
         Constraint::Min(4),
+        Constraint::Length(if verified.is_some() { 6 } else { 0 }),
         Constraint::Length(4),
     ])
     .areas(inner);
@@ -77,7 +79,40 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let data: Vec<u64> = view.samples.iter().copied().collect();
     f.render_widget(Sparkline::default().data(&data).style(theme.ok()), spark);
     draw_log(f, log, view, theme);
+    if let Some(v) = verified {
+        draw_verified(f, check, v.as_ref(), theme);
+    }
     draw_last_runs(f, runs, app, view, theme);
+}
+
+/// The last `v` of this job: the verdict and the first differing keys.
+fn draw_verified(
+    f: &mut Frame,
+    area: Rect,
+    v: Option<&crate::engine::verify::Verified>,
+    theme: &Theme,
+) {
+    use crate::engine::verify::Outcome;
+    let (lines, style) = match v {
+        None => (vec!["verifying…".to_string()], theme.dim()),
+        Some(v) => {
+            let style = match v.outcome {
+                Outcome::Identical => theme.ok(),
+                _ => theme.error(),
+            };
+            (v.lines(), style)
+        }
+    };
+    let mut text: Vec<Line> = lines.into_iter().map(Line::from).collect();
+    if let Some(first) = text.first_mut() {
+        *first = first.clone().style(style);
+    }
+    f.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: true })
+            .block(Block::default().borders(Borders::TOP).title(" Verify ")),
+        area,
+    );
 }
 
 /// Where the job reads and writes, and when it runs next.

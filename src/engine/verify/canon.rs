@@ -1,0 +1,259 @@
+//! The canonical text of a value, and the hashes `dsp verify` builds on it.
+//!
+//! Two values are the same exactly when their canonical texts are: integers
+//! as decimal text, decimals without insignificant zeros, timestamps as UTC
+//! instants with microseconds, booleans as 0/1, JSON in jsonb's text form.
+//! A row's text encodes each column as `~0` (NULL) or its text with every
+//! `~` doubled and `~;` after it, so NULL and '' differ and no column's text
+//! can run into the next (and a server evaluates each column once for it).
+//! PostgreSQL and MySQL build the same text in SQL where they can
+//! (`Checksums::canon_expr`); what a server cannot, DSP hashes as rows stream.
+
+use md5::{Digest, Md5};
+
+use crate::engine::types::{Value, hex_encode};
+
+/// The canonical text of a value; `None` for NULL.
+pub fn text(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => float(*f),
+        Value::Decimal(s) => decimal(s),
+        Value::Text(s) => s.clone(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.into(),
+        Value::Timestamp(t) => t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Value::Time(t) => t.format("%H:%M:%S%.6f").to_string(),
+        Value::Json(s) => json(s),
+        Value::Uuid(u) => u.to_string(),
+        Value::Bytes(b) => hex_encode(b),
+    })
+}
+
+/// Appends one column's field to a row's text.
+pub fn push_field(out: &mut String, text: Option<&str>) {
+    match text {
+        None => out.push_str("~0"),
+        Some(t) => {
+            out.push_str(&t.replace('~', "~~"));
+            out.push_str("~;");
+        }
+    }
+}
+
+/// The fields of `values`, in order, as one text.
+pub fn row_text<'a>(values: impl IntoIterator<Item = &'a Option<String>>) -> String {
+    let mut out = String::new();
+    for v in values {
+        push_field(&mut out, v.as_deref());
+    }
+    out
+}
+
+/// The first 60 bits of the MD5 of `text` (its first 15 hex digits), as the
+/// servers compute them: `('x' || substr(md5(t), 1, 15))::bit(60)::bigint` on
+/// PostgreSQL, `CONV(SUBSTRING(MD5(t), 1, 15), 16, 10)` on MySQL.
+pub fn hash60(text: &str) -> u64 {
+    let d = Md5::digest(text.as_bytes());
+    let mut v = 0u64;
+    for b in &d[..8] {
+        v = (v << 8) | u64::from(*b);
+    }
+    v >> 4
+}
+
+/// A float's shortest exact text (`0.1`, `1e300` as digits); NaN and the
+/// infinities by name.
+fn float(f: f64) -> String {
+    if f == 0.0 {
+        // 0 and -0 are one value.
+        "0".into()
+    } else {
+        format!("{f}")
+    }
+}
+
+/// A decimal without insignificant zeros: `1.50` and `1.5` are one value,
+/// `-0.00` is `0`. Text that is not plain digits (`NaN`, an exponent) stays
+/// as it is.
+pub fn decimal(s: &str) -> String {
+    let t = s.trim();
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let plain = !body.is_empty()
+        && body.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && body.matches('.').count() <= 1;
+    if !plain {
+        return t.to_string();
+    }
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let int = match int.trim_start_matches('0') {
+        "" => "0",
+        i => i,
+    };
+    let frac = frac.trim_end_matches('0');
+    let mut out = String::with_capacity(t.len());
+    if neg && !(int == "0" && frac.is_empty()) {
+        out.push('-');
+    }
+    out.push_str(int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    out
+}
+
+/// JSON in PostgreSQL's `jsonb` text form: object keys sorted shorter
+/// first, then bytewise, `", "` and `": "` between items, numbers exactly as
+/// written (never through a float, which would make 0.30000000000000001 and
+/// 0.3 one value). Equal documents stored with other spacing or key order
+/// (MySQL, SQLite) compare equal. Text that does not parse is compared as it is.
+fn json(s: &str) -> String {
+    let Some(tagged) = tag_tokens(s) else {
+        return s.to_string();
+    };
+    match serde_json::from_str::<serde_json::Value>(&tagged) {
+        Ok(v) => {
+            let mut out = String::with_capacity(s.len() + 16);
+            write_json(&mut out, &v);
+            out
+        }
+        Err(_) => s.to_string(),
+    }
+}
+
+/// Rewrites every string token `"x"` as `"sx"` and every number `1.50` as the
+/// string `"n1.50"`, so that parsing keeps each number's digits and a string
+/// can never pass for a number.
+fn tag_tokens(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                out.push_str("\"s");
+                loop {
+                    let c = chars.next()?;
+                    out.push(c);
+                    match c {
+                        '\\' => out.push(chars.next()?),
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '-' | '0'..='9' => {
+                out.push_str("\"n");
+                out.push(c);
+                while let Some(&d) = chars.peek() {
+                    if !matches!(d, '0'..='9' | '.' | 'e' | 'E' | '+' | '-') {
+                        break;
+                    }
+                    out.push(d);
+                    chars.next();
+                }
+                out.push('"');
+            }
+            _ => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+fn write_json(out: &mut String, v: &serde_json::Value) {
+    use serde_json::Value as J;
+    let untag = |s: &str| s.get(1..).unwrap_or("").to_string();
+    match v {
+        J::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by(|a, b| (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes())));
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&J::String(untag(k)).to_string());
+                out.push_str(": ");
+                write_json(out, &map[k]);
+            }
+            out.push('}');
+        }
+        J::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json(out, item);
+            }
+            out.push(']');
+        }
+        J::String(t) if t.starts_with('n') => out.push_str(&t[1..]),
+        J::String(t) => out.push_str(&J::String(untag(t)).to_string()),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_lose_only_insignificant_zeros() {
+        assert_eq!(decimal("1.50"), "1.5");
+        assert_eq!(decimal("10.00"), "10");
+        assert_eq!(decimal("0010"), "10");
+        assert_eq!(decimal("-0.00"), "0");
+        assert_eq!(decimal("-0.50"), "-0.5");
+        assert_eq!(decimal(".5"), "0.5");
+        assert_eq!(
+            decimal("1.2345678901234567890123"),
+            "1.2345678901234567890123"
+        );
+        assert_eq!(decimal("NaN"), "NaN");
+        assert_ne!(decimal("1.01"), decimal("1.1"));
+    }
+
+    #[test]
+    fn null_and_empty_text_differ_and_fields_cannot_run_together() {
+        let null = row_text(&[None, Some("a".into())]);
+        let empty = row_text(&[Some(String::new()), Some("a".into())]);
+        assert_ne!(null, empty);
+        let a = row_text(&[Some("ab".into()), Some("c".into())]);
+        let b = row_text(&[Some("a".into()), Some("bc".into())]);
+        assert_ne!(a, b);
+        assert_eq!(row_text(&[Some("é~".into()), None]), "é~~~;~0");
+        let a = row_text(&[Some("~".into()), Some(";".into())]);
+        let b = row_text(&[Some("~;".into())]);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn json_ignores_key_order_and_spacing_but_not_values() {
+        assert_eq!(
+            json(r#"{"b":1,"a":[1,2]}"#),
+            json(r#"{"a": [1, 2], "b": 1}"#)
+        );
+        assert_ne!(json(r#"{"a": 1}"#), json(r#"{"a": 2}"#));
+        // PostgreSQL's jsonb text: shorter keys first, its spacing.
+        assert_eq!(
+            json(r#"{"tags":["a"],"age":5,"ab":{"y":null,"x":true}}"#),
+            r#"{"ab": {"x": true, "y": null}, "age": 5, "tags": ["a"]}"#
+        );
+        // Digits a float would lose, and a string that looks like a number.
+        assert_ne!(json("[0.30000000000000001]"), json("[0.3]"));
+        assert_ne!(json(r#"["n5"]"#), json("[5]"));
+        assert_eq!(json(r#"["a\"b",-1.50e3]"#), r#"["a\"b", -1.50e3]"#);
+    }
+
+    /// The same digits the servers take: `md5('abc')` is
+    /// 900150983cd24fb0d6963f7d28e17f72, its first 15 hex digits 900150983cd24fb.
+    #[test]
+    fn hash60_is_the_first_fifteen_hex_digits_of_md5() {
+        assert_eq!(hash60("abc"), 0x900150983cd24fb);
+    }
+}

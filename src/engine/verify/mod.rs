@@ -1,0 +1,315 @@
+//! `dsp verify`: proves that a job's target holds its mapped source rows.
+//!
+//! Both ends are read in a read-only snapshot through the same read path a
+//! run uses (the dialect's read expressions, `types::convert`), the target
+//! as the target's own columns. Rows are put in buckets by a hash of their
+//! key's canonical text (`canon`), which every engine computes alike, so no
+//! collation or ordering needs to agree across engines. The first pass
+//! takes a count and a checksum per bucket on each side: in SQL on
+//! PostgreSQL and MySQL when they can build every mapped column's canonical
+//! text, else in DSP as the rows stream (SQLite, JSON, floats, ...). Only
+//! buckets whose count or checksum differ are read in the second pass, and
+//! there DSP compares rows by key, column by column: the final word is
+//! always DSP's, so a server that formats a value differently costs time,
+//! never a wrong answer.
+
+mod canon;
+mod compare;
+mod report;
+mod side;
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use self::compare::Tally;
+pub use self::report::{Differing, Outcome, Verified};
+use self::side::{Buckets, Side};
+use crate::engine::db::connect::{Role, connect};
+use crate::engine::db::plan::{self, TargetColumn, TargetRules};
+use crate::engine::db::{self, Conn};
+use crate::engine::state;
+use crate::engine::types::parse_tz;
+use crate::paths::DataDir;
+use crate::workspace::{ColumnMap, ColumnType, Network, Schema, SyncMode, Workspace};
+
+/// Rows per bucket the first pass aims at: a differing bucket costs reading
+/// this many rows of each side.
+const BUCKET_ROWS: u64 = 16;
+const MAX_BUCKETS: u64 = 1 << 20;
+/// Rows of differing buckets compared at once (memory stays bounded).
+const GROUP_ROWS: u64 = 200_000;
+
+/// Verifies one job. Never panics on bad input; every problem is an
+/// `Outcome::Failed` with one sentence.
+pub async fn verify_job(
+    ws: &Workspace,
+    job: &str,
+    data: &DataDir,
+    cancel: &CancellationToken,
+) -> Verified {
+    let started = Instant::now();
+    let r = tokio::select! {
+        r = verify(ws, job, data, cancel) => r,
+        _ = cancel.cancelled() => Err("cancelled".to_string()),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    match r {
+        Ok(mut v) => {
+            v.seconds = seconds;
+            v
+        }
+        Err(e) => Verified::failed(job, e, seconds),
+    }
+}
+
+async fn verify(
+    ws: &Workspace,
+    name: &str,
+    data: &DataDir,
+    cancel: &CancellationToken,
+) -> Result<Verified, String> {
+    let job = ws
+        .job(name)
+        .ok_or_else(|| format!("there is no job named \"{name}\" in the workspace"))?;
+    let (schema, src_net, tgt_net) = db::job_parts(ws, job).map_err(|e| e.to_string())?;
+    let (src, tgt) = tokio::join!(open(ws, src_net), open(ws, tgt_net));
+    let (mut src, mut tgt) = (src?, tgt?);
+    let incremental = job.mode == SyncMode::Incremental;
+    let plans = match source_side(src_net, schema, &mut src, incremental).await {
+        Ok(s) => target_side(tgt_net, schema, &mut tgt).await.map(|t| (s, t)),
+        Err(e) => Err(e),
+    };
+    let (sp, tp) = match plans {
+        Ok(p) => p,
+        Err(e) => {
+            src.close().await;
+            tgt.close().await;
+            return Err(e);
+        }
+    };
+    let mapped = schema.columns.len();
+    let mut source = Side::new(src, sp, mapped, src_net.timezone_name());
+    let mut target = Side::new(tgt, tp, mapped, tgt_net.timezone_name());
+    let watermark = if incremental {
+        watermark(ws, data, job, schema, src_net, tgt_net)?
+    } else {
+        None
+    };
+    let r = compare_sides(&mut source, &mut target, cancel).await;
+    for s in [source, target] {
+        s.conn.close().await;
+    }
+    let (tally, stats) = r?;
+    Ok(tally.into_report(name, stats, watermark.as_ref()))
+}
+
+/// Connects read-only, within the network's `stall_timeout`.
+async fn open(ws: &Workspace, net: &Network) -> Result<Conn, String> {
+    match tokio::time::timeout(net.stall_timeout(), connect(ws, net, Role::Source)).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "cannot connect to network \"{}\": no answer within its stall_timeout",
+            net.name
+        )),
+    }
+}
+
+/// The source's plan, as a run resolves it (without the target's limits: a
+/// value the target could not hold is a difference to show, not a failure).
+async fn source_side(
+    net: &Network,
+    schema: &Schema,
+    conn: &mut Conn,
+    incremental: bool,
+) -> Result<plan::Plan, String> {
+    let natives = db::columns(conn, &schema.source_table)
+        .await
+        .map_err(|e| format!("network \"{}\": {e}", net.name))?
+        .ok_or_else(|| db::no_table(net, &schema.source_table))?;
+    let targets = plan::target_columns(schema);
+    let mut p = plan::resolve(schema, net, &natives, targets, &[], TargetRules::default())
+        .map_err(|e| e.to_string())?;
+    let mapped = schema.columns.len();
+    if !incremental {
+        p.cursor_read = None;
+        p.read.truncate(mapped);
+    } else if let Some(c) = p.cursor_read
+        && c >= mapped
+    {
+        // An unmapped cursor is read after the mapped columns; the reader
+        // converts it (as text) only when it stands among the targets.
+        p.targets.push(TargetColumn {
+            name: p.read[c].name.clone(),
+            ty: ColumnType::String,
+            key: false,
+            cursor: true,
+            native: None,
+        });
+    }
+    Ok(p)
+}
+
+/// The target's plan: its table read as the mapping's target columns, each
+/// converted to the mapped type in the target network's zone.
+async fn target_side(
+    net: &Network,
+    schema: &Schema,
+    conn: &mut Conn,
+) -> Result<plan::Plan, String> {
+    let table = &schema.target_table;
+    let natives = db::columns(conn, table)
+        .await
+        .map_err(|e| format!("network \"{}\": {e}", net.name))?
+        .ok_or_else(|| {
+            format!(
+                "target table {table} does not exist on network \"{}\"; run the job once to create it",
+                net.name
+            )
+        })?;
+    let mut targets = plan::target_columns(schema);
+    plan::check_target(net, table, &mut targets, &natives, conn.dialect())
+        .map_err(|e| e.to_string())?;
+    let mirror = Schema {
+        name: schema.name.clone(),
+        source_table: table.clone(),
+        target_table: table.clone(),
+        primary_key: targets
+            .iter()
+            .filter(|t| t.key)
+            .map(|t| t.name.clone())
+            .collect(),
+        cursor_column: None,
+        columns: targets
+            .iter()
+            .map(|t| ColumnMap {
+                source: t.name.clone(),
+                target: t.name.clone(),
+                ty: t.ty,
+            })
+            .collect(),
+    };
+    plan::resolve(&mirror, net, &natives, targets, &[], TargetRules::default())
+        .map_err(|e| e.to_string())
+}
+
+/// The watermark an incremental run would read from, with the zone its text
+/// is read in; `None` when the next run reads everything.
+fn watermark(
+    ws: &Workspace,
+    data: &DataDir,
+    job: &crate::workspace::Job,
+    schema: &Schema,
+    src: &Network,
+    tgt: &Network,
+) -> Result<Option<compare::Watermark>, String> {
+    let store = state::WatermarkStore {
+        data,
+        job: &job.name,
+        owner: state::WatermarkOwner {
+            source: db::dialect_of(src.kind).location(ws, src),
+            source_table: schema.source_table.clone(),
+            cursor_column: schema.cursor_column.clone().unwrap_or_default(),
+            target: db::dialect_of(tgt.kind).location(ws, tgt),
+            target_table: schema.target_table.clone(),
+        },
+    };
+    let value = match store.load()? {
+        state::Watermark::Current(v) | state::Watermark::Unowned(v) => v,
+        state::Watermark::None | state::Watermark::Stale { .. } => return Ok(None),
+    };
+    let tz = parse_tz(src.timezone_name())
+        .map_err(|e| format!("network \"{}\": timezone {e}", src.name))?;
+    Ok(Some(compare::Watermark { value, tz }))
+}
+
+/// What the passes cost, for the report.
+pub(crate) struct Stats {
+    pub source_rows: u64,
+    pub target_rows: u64,
+    pub buckets: u64,
+    pub differing: u64,
+    pub on_server: (bool, bool),
+    pub rows_fetched: u64,
+    pub bytes_fetched: u64,
+}
+
+/// Both snapshots, both passes.
+async fn compare_sides(
+    source: &mut Side,
+    target: &mut Side,
+    cancel: &CancellationToken,
+) -> Result<(Tally, Stats), String> {
+    let (a, b) = tokio::join!(source.conn.begin_snapshot(), target.conn.begin_snapshot());
+    a.map_err(|e| format!("source: {e}"))?;
+    b.map_err(|e| format!("target: {e}"))?;
+    let (a, b) = tokio::join!(source.count(), target.count());
+    let (source_rows, target_rows) = (a?, b?);
+    let n = (source_rows.max(target_rows) / BUCKET_ROWS).clamp(1, MAX_BUCKETS);
+    let (a, b) = tokio::join!(source.buckets(n, cancel), target.buckets(n, cancel));
+    let (sb, tb) = (
+        a.map_err(|e| format!("source: {e}"))?,
+        b.map_err(|e| format!("target: {e}"))?,
+    );
+    let differing = differing_buckets(&sb, &tb);
+    let mut tally = Tally::new(source.names.clone());
+    for group in groups(&differing, &sb, &tb) {
+        source
+            .rows_in(n, &group, cancel, |r| tally.source_row(r))
+            .await
+            .map_err(|e| format!("source: {e}"))?;
+        target
+            .rows_in(n, &group, cancel, |r| tally.target_row(r))
+            .await
+            .map_err(|e| format!("target: {e}"))?;
+    }
+    tally.unreadable(std::mem::take(&mut source.unreadable), "source");
+    tally.unreadable(std::mem::take(&mut target.unreadable), "target");
+    let stats = Stats {
+        source_rows,
+        target_rows,
+        buckets: n,
+        differing: differing.len() as u64,
+        on_server: (source.on_server(), target.on_server()),
+        rows_fetched: source.rows_fetched + target.rows_fetched,
+        bytes_fetched: source.bytes_fetched + target.bytes_fetched,
+    };
+    Ok((tally, stats))
+}
+
+/// Buckets whose count or checksum differ between the sides.
+fn differing_buckets(a: &Buckets, b: &Buckets) -> Vec<u64> {
+    let mut out: Vec<u64> = a
+        .keys()
+        .chain(b.keys())
+        .copied()
+        .collect::<HashSet<u64>>()
+        .into_iter()
+        .filter(|k| a.get(k) != b.get(k))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// The differing buckets in groups of about `GROUP_ROWS` rows a side.
+fn groups(differing: &[u64], a: &Buckets, b: &Buckets) -> Vec<HashSet<u64>> {
+    let mut out = Vec::new();
+    let (mut cur, mut rows) = (HashSet::new(), 0u64);
+    for &k in differing {
+        let n = a
+            .get(&k)
+            .map_or(0, |x| x.0)
+            .max(b.get(&k).map_or(0, |x| x.0));
+        if rows + n > GROUP_ROWS && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+            rows = 0;
+        }
+        cur.insert(k);
+        rows += n;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
