@@ -52,6 +52,11 @@ impl App {
 
     fn quit_now(&mut self) {
         self.quitting = true;
+        self.cancel_all();
+    }
+
+    /// Tells every run started here (by Run Now or the schedule) to stop.
+    pub fn cancel_all(&mut self) {
         for view in self.jobs.values() {
             if let Some(c) = &view.cancel {
                 c.cancel();
@@ -82,7 +87,9 @@ impl App {
             Action::Delete if n > 0 => self.ask_delete(),
             Action::TestConnection if self.tab == Tab::Network && n > 0 => {
                 let name = self.ws.networks[self.selection()].name.clone();
-                self.tested.insert(name.clone(), Ok("testing…".into()));
+                // In progress, not a pass: the old result goes until the new one comes.
+                self.tested.remove(&name);
+                self.testing.insert(name.clone());
                 return vec![Effect::TestConnection(name)];
             }
             Action::FillColumns if self.tab == Tab::Schema && n > 0 => {
@@ -92,7 +99,12 @@ impl App {
             Action::RunNow if self.tab == Tab::Jobs && n > 0 => return self.run_selected(),
             Action::CancelRun if self.tab == Tab::Jobs && n > 0 => self.cancel_selected(),
             Action::PastRuns if self.tab == Tab::Jobs && n > 0 => self.open_runs(),
-            Action::PageUp | Action::PageDown | Action::Top | Action::Bottom
+            Action::PageUp
+            | Action::PageDown
+            | Action::HalfPageUp
+            | Action::HalfPageDown
+            | Action::Top
+            | Action::Bottom
                 if self.tab == Tab::Jobs =>
             {
                 self.scroll_log(action)
@@ -165,10 +177,19 @@ impl App {
     }
 
     fn on_runs_key(&mut self, mut r: RunsView, action: Option<Action>) {
-        let runs = self.jobs.get(&r.job).map(|v| v.history.len()).unwrap_or(0);
+        let history = self.jobs.get(&r.job).map(|v| v.history.as_slice());
+        let runs = history.map_or(0, |h| h.len());
         let Some(action) = action else {
             self.popup = Some(Popup::Runs(r));
             return;
+        };
+        // The popup's log shows the screen less its frame and borders; its
+        // first line never goes past the one that puts the last at the bottom.
+        let page = self.screen_rows.saturating_sub(4).max(1) as usize;
+        let last_top = |i: usize| {
+            history
+                .and_then(|h| h.get(i))
+                .map_or(0, |run| run.log.len().saturating_sub(page))
         };
         match (&mut r.open, action) {
             (None, Action::Back) => return,
@@ -176,11 +197,19 @@ impl App {
             (None, Action::Down) => r.selected = (r.selected + 1).min(runs.saturating_sub(1)),
             (None, Action::Up) => r.selected = r.selected.saturating_sub(1),
             (None, Action::Open) => r.open = Some((r.selected, 0)),
-            (Some((_, scroll)), Action::Down) => *scroll += 1,
-            (Some((_, scroll)), Action::Up) => *scroll = scroll.saturating_sub(1),
-            (Some((_, scroll)), Action::PageDown) => *scroll += 10,
-            (Some((_, scroll)), Action::PageUp) => *scroll = scroll.saturating_sub(10),
-            (Some((_, scroll)), Action::Top) => *scroll = 0,
+            (Some((i, scroll)), action) => {
+                let max = last_top(*i);
+                *scroll = match action {
+                    Action::Down => *scroll + 1,
+                    Action::Up => scroll.saturating_sub(1),
+                    Action::PageDown => *scroll + page,
+                    Action::PageUp => scroll.saturating_sub(page),
+                    Action::Top => 0,
+                    Action::Bottom => max,
+                    _ => *scroll,
+                }
+                .min(max);
+            }
             _ => {}
         }
         self.popup = Some(Popup::Runs(r));
@@ -191,16 +220,14 @@ impl App {
             return;
         };
         let view = self.jobs.entry(job).or_default();
-        let max = view.log.len();
         const PAGE: usize = 10;
-        view.scroll = match action {
-            Action::PageUp => Some((view.scroll.unwrap_or(0) + PAGE).min(max)),
-            Action::PageDown => view
-                .scroll
-                .and_then(|s| s.checked_sub(PAGE))
-                .filter(|s| *s > 0),
-            Action::Top => Some(max),
-            _ => None,
-        };
+        match action {
+            Action::PageUp => view.scroll_up(PAGE),
+            Action::HalfPageUp => view.scroll_up(PAGE / 2),
+            Action::PageDown => view.scroll_down(PAGE),
+            Action::HalfPageDown => view.scroll_down(PAGE / 2),
+            Action::Top => view.scroll = Some(0),
+            _ => view.scroll = None,
+        }
     }
 }
