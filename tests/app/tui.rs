@@ -270,14 +270,14 @@ async fn a_running_job_shows_gauge_rate_sparkline_and_log() {
 }
 
 /// Runs effects the way the event loop does and feeds results back.
-struct Loop {
-    bg: Background,
+pub(crate) struct Loop {
+    pub(crate) bg: Background,
     events: mpsc::UnboundedReceiver<ProgressEvent>,
     msgs: mpsc::UnboundedReceiver<Msg>,
 }
 
 impl Loop {
-    fn new(app: &App) -> Self {
+    pub(crate) fn new(app: &App) -> Self {
         let (ev_tx, events) = mpsc::unbounded_channel();
         let (msg_tx, msgs) = mpsc::unbounded_channel();
         let (ws_tx, _ws_rx) = watch::channel(Arc::new(app.ws.clone()));
@@ -292,13 +292,13 @@ impl Loop {
             msgs,
         }
     }
-    fn press(&mut self, app: &mut App, k: KeyEvent) {
+    pub(crate) fn press(&mut self, app: &mut App, k: KeyEvent) {
         for effect in app.on_key(k) {
             self.bg.execute(app, effect);
         }
     }
     /// Feeds results back until `done` holds (or 60 s pass).
-    async fn until(&mut self, app: &mut App, done: impl Fn(&App) -> bool) {
+    pub(crate) async fn until(&mut self, app: &mut App, done: impl Fn(&App) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while !done(app) {
             tokio::select! {

@@ -20,7 +20,7 @@ use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 
 use crate::support;
-use crate::tui::{ctrl, demo_app, key, screen, type_text};
+use crate::tui::{Loop, ctrl, demo_app, key, screen, type_text};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (60, 16)];
 const FULL_JOB: &str = "Sync Users to Analytics";
@@ -426,4 +426,111 @@ fn demo_workspace_still_loads() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt.block_on(demo_app(dir.path()));
     assert!(workspace::load(&app.ws_path).is_ok());
+}
+
+/// The demo's pace: its run moves for a few seconds, so the gauge, rate, ETA
+/// and sparkline are seen part-way (the real SQLite run, not made-up events).
+#[tokio::test]
+async fn a_paced_demo_run_is_seen_moving() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.open_as_demo();
+    let mut lp = Loop::new(&app);
+    lp.bg.pace = Some(dsp::tui::DEMO_PACE);
+    lp.press(&mut app, key(KeyCode::Char('r')));
+    lp.until(&mut app, |a| {
+        a.job_view(FULL_JOB)
+            .is_some_and(|v| v.done >= 10_000 && v.done < v.total)
+    })
+    .await;
+    app.sample();
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("% · ") && s.contains(" / 50,000"), "{s}");
+    assert!(
+        s.contains(" rec/s · elapsed ") && s.contains(" · ETA "),
+        "{s}"
+    );
+    assert!(!s.contains("— rec/s"), "a rate once rows moved:\n{s}");
+    lp.until(&mut app, |a| {
+        a.job_view(FULL_JOB).is_some_and(|v| !v.running)
+    })
+    .await;
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("✓ last run succeeded · 100% · 50,000 / 50,000"),
+        "{s}"
+    );
+}
+
+/// Masks the digits, so that the capture compares by layout and words, not by
+/// today's date or the clock.
+fn masked(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_digit() { '0' } else { c })
+        .collect::<String>()
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// README shows the Jobs tab mid-run at 80x24. This test keeps it current:
+/// when the screen changes, `DSP_WRITE_SCREEN=1 cargo test --test app
+/// readme_shows` rewrites the capture in README.md.
+#[tokio::test]
+async fn readme_shows_the_jobs_tab_mid_run() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.open_as_demo();
+    app.message = None;
+    app.on_key(key(KeyCode::Char('r')));
+    // Twelve seconds in, as a paced demo run would be.
+    app.jobs.get_mut(FULL_JOB).unwrap().started =
+        Some(std::time::Instant::now() - std::time::Duration::from_secs(12));
+    app.on_engine(ProgressEvent::Started {
+        job: FULL_JOB.into(),
+        total: 50_000,
+        batches: 50,
+    });
+    for (i, done) in (1..=31u64).map(|i| (i, i * 1_000)) {
+        app.on_engine(ProgressEvent::Batch {
+            job: FULL_JOB.into(),
+            index: i,
+            batches: 50,
+            rows: 1000,
+            done,
+            failed: 0,
+        });
+        app.on_engine(ProgressEvent::Log {
+            job: FULL_JOB.into(),
+            line: LogLine::new(
+                Level::Info,
+                format!("Processing batch {i}/50 (1000 records)"),
+            ),
+        });
+        // One sample a second, at an uneven rate, as a real run has.
+        if [2, 5, 6, 9, 13, 15, 18, 22, 23, 27, 29, 31].contains(&i) {
+            app.sample();
+        }
+    }
+    let s = screen(&app, 80, 24);
+    let s: String = s.lines().map(|l| format!("{}\n", l.trim_end())).collect();
+    let readme_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (begin, end) = (
+        "<!-- screen:jobs -->\n```text\n",
+        "```\n<!-- /screen:jobs -->",
+    );
+    let start = readme.find(begin).expect("README has the screen markers") + begin.len();
+    let stop = readme[start..].find(end).expect("README closes the screen") + start;
+    if std::env::var_os("DSP_WRITE_SCREEN").is_some() {
+        let updated = format!("{}{s}{}", &readme[..start], &readme[stop..]);
+        std::fs::write(&readme_path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        masked(&readme[start..stop]),
+        masked(&s),
+        "README's screen is out of date; rerun with DSP_WRITE_SCREEN=1"
+    );
 }
