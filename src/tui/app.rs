@@ -93,6 +93,8 @@ pub enum Confirm {
     Quit {
         running: usize,
     },
+    /// Esc on an edited form: No (the default) goes back to editing it.
+    Discard(Box<Form>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -155,9 +155,27 @@ async fn a_form_shows_its_validation_error_beside_the_field() {
     app.on_key(ctrl('s'));
     assert!(matches!(app.popup, Some(Popup::Form(_))), "form stays open");
     assert_eq!(app.ws.jobs.len(), 2);
-    // Esc cancels, never quits.
+    // Esc on an edited form asks first; No (Enter, the default) keeps editing.
     app.on_key(key(KeyCode::Esc));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Add job: discard your changes?"), "{s}");
+    app.on_key(key(KeyCode::Enter));
+    let Some(Popup::Form(form)) = &app.popup else {
+        panic!("Enter went back to the form: {:?}", app.popup);
+    };
+    assert!(
+        form.fields.iter().any(|f| f.value == "Nightly"),
+        "edits kept"
+    );
+    // y discards; Esc never quits.
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('y')));
     assert!(app.popup.is_none() && !app.quitting);
+    assert_eq!(app.ws.jobs.len(), 2);
+    // An unedited form closes on Esc without a question.
+    app.on_key(key(KeyCode::Char('e')));
+    app.on_key(key(KeyCode::Esc));
+    assert!(app.popup.is_none(), "{:?}", app.popup);
 }
 
 /// Until the run's total arrives (a PostgreSQL source counts while the first

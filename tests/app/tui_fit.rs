@@ -534,3 +534,85 @@ async fn readme_shows_the_jobs_tab_mid_run() {
         "README's screen is out of date; rerun with DSP_WRITE_SCREEN=1"
     );
 }
+
+#[tokio::test]
+async fn forms_show_defaults_and_only_the_fields_that_apply() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.on_key(key(KeyCode::Char('3')));
+    app.on_key(key(KeyCode::Char('a')));
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("Max delete %") && s.contains("(default 50)"),
+        "{s}"
+    );
+    assert!(!s.contains("Lookback"), "a full job has no lookback:\n{s}");
+    // Sync mode is the fifth field; → makes the job incremental.
+    for _ in 0..4 {
+        app.on_key(key(KeyCode::Tab));
+    }
+    app.on_key(key(KeyCode::Right));
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("‹ incremental ›") && s.contains("Lookback"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("Max delete %") && !s.contains("Allow empty source"),
+        "{s}"
+    );
+    // Tab skips the hidden fields: from Max failed rows straight to Lookback.
+    for _ in 0..4 {
+        app.on_key(key(KeyCode::Tab));
+    }
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("> Lookback"), "{s}");
+
+    // A SQLite network has no host, user, password or SSL.
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('y')));
+    app.on_key(key(KeyCode::Char('1')));
+    app.on_key(key(KeyCode::Char('e')));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("‹ sqlite ›") && s.contains("Database"), "{s}");
+    for hidden in ["Host", "Username", "Password", "SSL mode"] {
+        assert!(!s.contains(hidden), "{hidden} shown for SQLite:\n{s}");
+    }
+}
+
+/// An unchanged save writes nothing new: `mariadb` stays `mariadb` and no
+/// `ssl_mode` appears where the file had none.
+#[tokio::test]
+async fn an_unchanged_save_keeps_the_file_byte_for_byte() {
+    let dir = support::temp_dir();
+    let path = dir.path().join("workspace.toml");
+    let text = r#"# hand-written
+[[network]]
+name = "Shop"
+type = "mariadb"   # the operator's word
+host = "db.internal"
+database = "shop"
+username = "reader"
+password_env = "SHOP_PW"
+
+[[network]]
+name = "Local"
+type = "sqlite"
+database = "local.db"
+"#;
+    std::fs::write(&path, text).unwrap();
+    let ws = workspace::load(&path).unwrap();
+    let mut app = App::new(
+        ws,
+        path.clone(),
+        dsp::paths::DataDir::new(dir.path().join("data")),
+        dsp::engine::schedule::Zone::Named {
+            tz: chrono_tz::UTC,
+            from: "test",
+        },
+    );
+    app.on_key(key(KeyCode::Char('e')));
+    app.on_key(ctrl('s'));
+    assert!(app.popup.is_none(), "saved: {:?}", app.message);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}

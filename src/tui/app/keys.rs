@@ -41,8 +41,17 @@ impl App {
                     self.quit_now();
                     Vec::new()
                 }
+                Confirm::Discard(_) => {
+                    self.message = Some((Level::Info, "Discarded; nothing was saved".into()));
+                    Vec::new()
+                }
             },
-            Some(Action::No) => Vec::new(),
+            Some(Action::No) => {
+                if let Confirm::Discard(form) = c {
+                    self.popup = Some(Popup::Form(*form));
+                }
+                Vec::new()
+            }
             _ => {
                 self.popup = Some(Popup::Confirm(c));
                 Vec::new()
@@ -142,9 +151,12 @@ impl App {
         action: Option<Action>,
         key: KeyEvent,
     ) -> Vec<Effect> {
-        let last = form.fields.len() - 1;
         let choice = form.fields.get(form.focus).is_some_and(|f| f.is_choice());
         match action {
+            Some(Action::Cancel) if form.is_edited() => {
+                self.popup = Some(Popup::Confirm(Confirm::Discard(Box::new(form))));
+                return Vec::new();
+            }
             Some(Action::Cancel) => {
                 self.message = Some((Level::Info, "Cancelled; nothing was saved".into()));
                 return Vec::new();
@@ -156,9 +168,11 @@ impl App {
                 self.popup = Some(Popup::Form(form));
                 return self.fill_columns();
             }
-            Some(Action::NextOrSave) if form.focus == last => return self.submit(form),
-            Some(Action::NextOrSave | Action::NextField) => form.focus = (form.focus + 1).min(last),
-            Some(Action::PrevField) => form.focus = form.focus.saturating_sub(1),
+            Some(Action::NextOrSave) if form.step_focus(1) == form.focus => {
+                return self.submit(form);
+            }
+            Some(Action::NextOrSave | Action::NextField) => form.focus = form.step_focus(1),
+            Some(Action::PrevField) => form.focus = form.step_focus(-1),
             Some(Action::ChoicePrev) if choice => form.fields[form.focus].cycle(-1),
             Some(Action::ChoiceNext) if choice => form.fields[form.focus].cycle(1),
             Some(Action::Erase) if !choice => {

@@ -62,7 +62,7 @@ struct Lines<'f> {
 impl Lines<'_> {
     /// The entry's own fields, one per line with its label.
     fn entry_fields(&mut self) {
-        for i in 0..self.form.columns_start() {
+        for i in (0..self.form.columns_start()).filter(|i| self.form.shown(*i)) {
             let field = &self.form.fields[i];
             let focused = i == self.form.focus;
             if focused {
