@@ -285,6 +285,11 @@ async fn a_running_job_shows_gauge_rate_sparkline_and_log() {
     app.on_key(key(KeyCode::Char('q')));
     app.on_key(key(KeyCode::Char('y')));
     assert!(app.quitting);
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("Cancelling 1 job…"),
+        "quitting says what it waits for:\n{s}"
+    );
 }
 
 /// Runs effects the way the event loop does and feeds results back.

@@ -61,6 +61,17 @@ impl App {
 
     fn quit_now(&mut self) {
         self.quitting = true;
+        let running = self.running();
+        if running > 0 {
+            // Shown while the runs roll back, so the wait is not a silent one.
+            self.message = Some((
+                Level::Info,
+                format!(
+                    "Cancelling {running} job{}… targets keep their last consistent state",
+                    if running == 1 { "" } else { "s" }
+                ),
+            ));
+        }
         self.cancel_all();
     }
 
