@@ -64,46 +64,30 @@ pub(crate) fn join_fitting(parts: &[String], sep: &str, width: usize) -> String 
     out
 }
 
-/// Which lines of a log fit a pane `height` rows tall, given each line's
-/// height once wrapped: from `top` when scrolled (never past the point where
-/// the last line reaches the bottom, so no blank rows follow the log), else
-/// the tail. Returns the range of lines to draw.
-pub(crate) fn window(heights: &[usize], height: usize, top: Option<usize>) -> (usize, usize) {
-    let mut tail_start = heights.len();
-    let mut used = 0;
-    while tail_start > 0 && used + heights[tail_start - 1] <= height {
-        used += heights[tail_start - 1];
-        tail_start -= 1;
-    }
-    if tail_start == heights.len() && tail_start > 0 {
-        tail_start -= 1;
-    }
-    let start = top.map_or(tail_start, |t| t.min(tail_start));
-    let mut end = start;
-    let mut used = 0;
-    while end < heights.len() && (used + heights[end] <= height || end == start) {
-        used += heights[end];
-        end += 1;
-    }
-    (start, end)
-}
-
-/// A log's lines wrapped at `width` and the rows that fit `height`, scrolled
-/// to `top` (see [`window`]), each row with its line's style.
+/// A log's lines wrapped at `width`, each row with its line's style, and the
+/// `height` rows shown: from the first row of line `top` when scrolled, else
+/// the tail. Never past the end: the last row, once reached, stays at the
+/// bottom, so no blank rows follow the log.
 pub(crate) fn log_rows<S: Copy>(
     lines: impl Iterator<Item = (String, S)>,
     width: usize,
     height: usize,
     top: Option<usize>,
 ) -> Vec<(String, S)> {
-    let wrapped: Vec<(Vec<String>, S)> = lines.map(|(l, s)| (wrap(&l, width), s)).collect();
-    let heights: Vec<usize> = wrapped.iter().map(|(rows, _)| rows.len()).collect();
-    let (start, end) = window(&heights, height, top);
-    wrapped[start..end]
-        .iter()
-        .flat_map(|(rows, s)| rows.iter().map(move |r| (r.clone(), *s)))
-        .take(height)
-        .collect()
+    let mut rows = Vec::new();
+    let mut first_row = 0;
+    for (n, (line, style)) in lines.enumerate() {
+        if Some(n) == top {
+            first_row = rows.len();
+        }
+        rows.extend(wrap(&line, width).into_iter().map(|r| (r, style)));
+    }
+    let last_start = rows.len().saturating_sub(height);
+    let start = match top {
+        Some(_) => first_row.min(last_start),
+        None => last_start,
+    };
+    rows.into_iter().skip(start).take(height).collect()
 }
 
 #[cfg(test)]
@@ -129,13 +113,23 @@ mod tests {
     }
 
     #[test]
-    fn a_window_never_passes_the_end() {
-        let h = [1, 1, 2, 1, 1];
-        assert_eq!(window(&h, 3, None), (3, 5));
-        assert_eq!(window(&h, 3, Some(0)), (0, 3));
-        assert_eq!(window(&h, 3, Some(4)), (3, 5), "clamped to the tail");
-        assert_eq!(window(&h, 10, Some(2)), (0, 5), "all fits: from the top");
-        assert_eq!(window(&[5], 3, None), (0, 1), "a line taller than the pane");
+    fn log_rows_never_pass_the_end() {
+        let lines = || {
+            ["a", "b", "c1 c2", "d", "e"]
+                .into_iter()
+                .map(|l| (l.to_string(), ()))
+        };
+        let shown = |top| -> Vec<String> {
+            log_rows(lines(), 2, 3, top)
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect()
+        };
+        assert_eq!(shown(None), ["c2", "d", "e"], "the tail, bottom-aligned");
+        assert_eq!(shown(Some(0)), ["a", "b", "c1"]);
+        assert_eq!(shown(Some(4)), ["c2", "d", "e"], "clamped to the tail");
+        let short = log_rows([("x".to_string(), ())].into_iter(), 2, 3, Some(0));
+        assert_eq!(short.len(), 1, "a short log is not padded");
     }
 
     #[test]
