@@ -16,7 +16,7 @@ use super::{EXIT_RUN_FAILED, EXIT_USAGE};
 pub(crate) const DEMO_ROWS: i64 = 50_000;
 
 const DEMO_WORKSPACE: &str = r#"# The DSP demo: the user guide's example on local SQLite files.
-# Press 3 for the Jobs tab, select a job and press r to run it.
+# DSP opens on the Jobs tab: select a job and press r to run it.
 
 [[network]]
 name = "Production DB (Source)"
@@ -126,24 +126,24 @@ pub async fn run(paths: &Paths) -> u8 {
             return EXIT_RUN_FAILED;
         }
     };
-    open(&ws_path, data).await
+    open(&ws_path, data, true).await
 }
 
 pub(crate) async fn open_tui(paths: &Paths) -> u8 {
-    open(&paths.workspace, paths.data()).await
+    open(&paths.workspace, paths.data(), false).await
 }
 
 #[cfg(feature = "tui")]
-async fn open(ws_path: &Path, data: DataDir) -> u8 {
+async fn open(ws_path: &Path, data: DataDir, demo: bool) -> u8 {
     let Ok(ws) = super::load_workspace_at(ws_path, false) else {
         eprintln!("fix the workspace file (dsp check shows every problem), then start DSP again");
         return EXIT_USAGE;
     };
-    crate::tui::run(ws, data).await
+    crate::tui::run(ws, data, demo).await
 }
 
 #[cfg(not(feature = "tui"))]
-async fn open(_ws_path: &Path, _data: DataDir) -> u8 {
+async fn open(_ws_path: &Path, _data: DataDir, _demo: bool) -> u8 {
     eprintln!("error: this dsp was built without the terminal UI (cargo feature `tui`)");
     EXIT_USAGE
 }

@@ -129,6 +129,7 @@ impl ProgressEvent {
 pub struct Reporter {
     job: String,
     tx: mpsc::UnboundedSender<ProgressEvent>,
+    pace: Option<std::time::Duration>,
 }
 
 impl Reporter {
@@ -136,7 +137,17 @@ impl Reporter {
         Reporter {
             job: job.into(),
             tx,
+            pace: None,
         }
+    }
+    /// A listener that wants to watch the run at a human pace (the demo):
+    /// the run pauses this long after each batch it reports.
+    pub fn paced(mut self, pause: std::time::Duration) -> Self {
+        self.pace = Some(pause);
+        self
+    }
+    pub fn pace(&self) -> Option<std::time::Duration> {
+        self.pace
     }
     pub fn job(&self) -> &str {
         &self.job

@@ -14,6 +14,8 @@ pub enum Action {
     Down,
     PageUp,
     PageDown,
+    HalfPageUp,
+    HalfPageDown,
     Top,
     /// The end of the log, following new lines again.
     Bottom,

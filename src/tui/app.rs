@@ -96,6 +96,8 @@ pub enum Confirm {
     Quit {
         running: usize,
     },
+    /// Esc on an edited form: No (the default) goes back to editing it.
+    Discard(Box<Form>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,9 +130,14 @@ pub struct App {
     pub tested: HashMap<String, Result<String, String>>,
     /// Results of `v` per job; `None` while it runs.
     pub verified: HashMap<String, Option<crate::engine::verify::Verified>>,
+    /// Networks whose connection test is under way.
+    pub testing: std::collections::HashSet<String>,
     pub message: Option<(Level, String)>,
     /// Quit asked and confirmed; the loop exits once runs have stopped.
     pub quitting: bool,
+    /// The terminal's height, so that scrolling a full-screen log stops
+    /// where its last line reaches the bottom.
+    pub screen_rows: u16,
 }
 
 impl App {
@@ -146,14 +153,33 @@ impl App {
             jobs: HashMap::new(),
             tested: HashMap::new(),
             verified: HashMap::new(),
+            testing: Default::default(),
             message: None,
             quitting: false,
+            screen_rows: 24,
         };
         for w in crate::workspace::validate::warnings(&app.ws) {
             app.message = Some((Level::Warn, w));
         }
-        app.load_history();
+        // Every job's last status, from the history, so the list tells the
+        // story after a restart (a few small local files per job).
+        let names: Vec<String> = app.ws.jobs.iter().map(|j| j.name.clone()).collect();
+        for job in names {
+            app.load_history_of(&job);
+        }
         app
+    }
+
+    /// `dsp demo`: straight to the jobs, with the one key a newcomer needs.
+    pub fn open_as_demo(&mut self) {
+        self.tab = Tab::Jobs;
+        self.load_history();
+        if self.message.is_none() {
+            self.message = Some((
+                Level::Info,
+                "Press r to run the selected job, ? for keys".into(),
+            ));
+        }
     }
 
     pub fn running(&self) -> usize {
@@ -214,14 +240,18 @@ impl App {
 
     /// Loads the selected job's past runs from the data dir (small local files).
     pub(crate) fn load_history(&mut self) {
-        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
-            return;
-        };
-        let history = state::history(&self.data, &job).unwrap_or_default();
-        let view = self.jobs.entry(job).or_default();
+        if let Some(job) = self.selected_job().map(|j| j.name.clone()) {
+            self.load_history_of(&job);
+        }
+    }
+
+    fn load_history_of(&mut self, job: &str) {
+        let history = state::history(&self.data, job).unwrap_or_default();
+        let view = self.jobs.entry(job.to_string()).or_default();
         if view.last.is_none() {
             view.last = history.first().map(|r| r.summary.clone());
         }
+        view.log_from(history.first());
         view.history = history;
     }
 
@@ -229,6 +259,7 @@ impl App {
         match msg {
             Msg::Scheduled { job, cancel } => self.set_cancel(&job, cancel),
             Msg::Tested { network, result } => {
+                self.testing.remove(&network);
                 self.tested.insert(network, result);
             }
             Msg::Verified(v) => {

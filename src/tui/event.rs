@@ -17,6 +17,19 @@ use super::theme::Theme;
 use crate::engine::progress::{ProgressEvent, Reporter};
 use crate::workspace::Workspace;
 
+/// Cancels every run and takes the engine's events until they have all
+/// finished (and so written their history as cancelled), or `QUIT_GRACE` passes.
+pub(super) async fn stop_runs(app: &mut App, events: &mut mpsc::UnboundedReceiver<ProgressEvent>) {
+    app.cancel_all();
+    let deadline = tokio::time::Instant::now() + QUIT_GRACE;
+    while app.running() > 0 {
+        tokio::select! {
+            Some(ev) = events.recv() => app.on_engine(ev),
+            _ = tokio::time::sleep_until(deadline) => return,
+        }
+    }
+}
+
 /// How often the screen is redrawn while jobs run.
 const FRAME: Duration = Duration::from_millis(100);
 /// How long quitting waits for cancelled runs to roll back.
@@ -27,6 +40,9 @@ pub struct Background {
     pub events: mpsc::UnboundedSender<ProgressEvent>,
     pub msgs: mpsc::UnboundedSender<Msg>,
     pub workspace: watch::Sender<Arc<Workspace>>,
+    /// The pause after each batch of a Run Now (the demo's, so a newcomer
+    /// sees the gauge, rate and ETA move); `None` runs at full speed.
+    pub pace: Option<Duration>,
 }
 
 impl Background {
@@ -37,7 +53,10 @@ impl Background {
                 app.set_cancel(&job, cancel.clone());
                 let ws = Arc::new(app.ws.clone());
                 let data = app.data.clone();
-                let reporter = Reporter::new(job.clone(), self.events.clone());
+                let mut reporter = Reporter::new(job.clone(), self.events.clone());
+                if let Some(pause) = self.pace {
+                    reporter = reporter.paced(pause);
+                }
                 tokio::spawn(async move {
                     crate::engine::runner::run_job(&ws, &job, &data, cancel, reporter).await;
                 });
@@ -84,20 +103,33 @@ impl Background {
     }
 }
 
+/// How the loop ended.
+#[derive(Debug, PartialEq)]
+pub(super) enum Ended {
+    /// The operator quit.
+    Quit,
+    /// SIGHUP or SIGTERM: the terminal may be gone, runs were cancelled.
+    Signal(&'static str),
+}
+
 pub(super) async fn event_loop(
     terminal: &mut DefaultTerminal,
     app: &mut App,
     bg: &Background,
-    mut events: mpsc::UnboundedReceiver<ProgressEvent>,
+    events: &mut mpsc::UnboundedReceiver<ProgressEvent>,
     mut msgs: mpsc::UnboundedReceiver<Msg>,
     theme: &Theme,
-) -> std::io::Result<()> {
+) -> std::io::Result<Ended> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let mut input = EventStream::new();
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_sample = Instant::now();
     let mut quit_deadline: Option<Instant> = None;
     let mut dirty = true;
+    app.screen_rows = terminal.size().map(|s| s.height).unwrap_or(24);
     loop {
         if dirty {
             draw(terminal, app, theme)?;
@@ -106,7 +138,7 @@ pub(super) async fn event_loop(
         if app.quitting {
             let deadline = *quit_deadline.get_or_insert_with(|| Instant::now() + QUIT_GRACE);
             if app.running() == 0 || Instant::now() >= deadline {
-                return Ok(());
+                return Ok(Ended::Quit);
             }
         }
         let animate = app.running() > 0 || app.quitting;
@@ -118,11 +150,18 @@ pub(super) async fn event_loop(
                     }
                     dirty = true;
                 }
-                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(Event::Resize(_, rows))) => {
+                    app.screen_rows = rows;
+                    dirty = true;
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
-                None => return Ok(()),
+                None => return Ok(Ended::Quit),
             },
+            // The SSH session ended or the service manager stops DSP: the
+            // caller cancels the runs and waits for their history.
+            _ = hangup.recv() => return Ok(Ended::Signal("SIGHUP")),
+            _ = terminate.recv() => return Ok(Ended::Signal("SIGTERM")),
             Some(ev) = events.recv() => {
                 app.on_engine(ev);
                 // Take everything already queued before drawing once.

@@ -81,6 +81,11 @@ pub struct Form {
     pub focus: usize,
     /// A note shown under the form (e.g. the result of filling columns).
     pub note: Option<String>,
+    /// The values as the form opened, to tell whether Esc would lose an edit.
+    pub opened_with: Vec<String>,
+    /// Choice fields the entry left out, shown at their default: saved
+    /// unchanged, they stay out of the file.
+    pub defaulted: Vec<&'static str>,
 }
 
 /// The model entry a valid form produces.
@@ -95,6 +100,63 @@ fn names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
 }
 
 impl Form {
+    /// Whether field `i` applies to the entry as filled in: a SQLite network
+    /// has no host, port, user, password or SSL; only an incremental job has a
+    /// lookback, only a full one the guards against emptying the target.
+    pub fn shown(&self, i: usize) -> bool {
+        let Some(field) = self.fields.get(i) else {
+            return false;
+        };
+        match self.kind {
+            FormKind::Network => {
+                let server = [
+                    "host",
+                    "port",
+                    "username",
+                    "password_env",
+                    "password",
+                    "ssl_mode",
+                ];
+                !(self.get("type") == EngineKind::Sqlite.as_str() && server.contains(&field.key))
+            }
+            FormKind::Job => match field.key {
+                "lookback" => self.get("mode") == SyncMode::Incremental.as_str(),
+                "allow_empty" | "max_delete_percent" => self.get("mode") == SyncMode::Full.as_str(),
+                _ => true,
+            },
+            FormKind::Schema => true,
+        }
+    }
+
+    /// The next field shown after the focused one (`step` 1) or before it
+    /// (`step` -1); the focused one at either end.
+    pub(crate) fn step_focus(&self, step: isize) -> usize {
+        let mut i = self.focus as isize;
+        loop {
+            i += step;
+            if i < 0 || i as usize >= self.fields.len() {
+                return self.focus;
+            }
+            if self.shown(i as usize) {
+                return i as usize;
+            }
+        }
+    }
+
+    /// Remembers the values now shown as the unedited state.
+    pub(crate) fn mark_unedited(&mut self) {
+        self.opened_with = self.fields.iter().map(|f| f.value.clone()).collect();
+    }
+
+    /// Whether any value differs from the one the form opened with.
+    pub fn is_edited(&self) -> bool {
+        !self
+            .fields
+            .iter()
+            .map(|f| &f.value)
+            .eq(self.opened_with.iter())
+    }
+
     pub fn title(&self) -> String {
         let what = match self.kind {
             FormKind::Network => "network",
@@ -168,6 +230,12 @@ impl Form {
             fields,
             focus: 0,
             note: None,
+            opened_with: Vec::new(),
+            defaulted: if n.ssl_mode.is_none() {
+                vec!["ssl_mode"]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -205,6 +273,8 @@ impl Form {
             fields: Vec::new(),
             focus: 0,
             note: None,
+            opened_with: Vec::new(),
+            defaulted: Vec::new(),
         };
         match s {
             Some(s) if !s.columns.is_empty() => {
@@ -285,6 +355,8 @@ impl Form {
             fields,
             focus: 0,
             note: None,
+            opened_with: Vec::new(),
+            defaulted: Vec::new(),
         }
     }
 
@@ -410,7 +482,8 @@ impl Form {
             password: (!password.is_empty()).then(|| Secret::new(password)),
             ssl_mode: (kind != EngineKind::Sqlite)
                 .then(|| SslMode::parse(self.get("ssl_mode")))
-                .flatten(),
+                .flatten()
+                .filter(|m| !(self.defaulted.contains(&"ssl_mode") && *m == SslMode::default())),
             timezone: timezone?,
             stall_timeout: stall_timeout?,
         })

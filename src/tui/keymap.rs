@@ -144,7 +144,10 @@ pub const BINDINGS: &[Binding] = &[
     b(Jobs, "h", "past runs and their logs", IfRoom, &[(Is(Char('h')), C::PastRuns)]),
     b(Jobs, "v", "verify target vs source", IfRoom, &[(Is(Char('v')), C::Verify)]),
     b(Jobs, "PgUp/PgDn", "scroll log", IfRoom, &[(Is(PageUp), C::PageUp), (Is(PageDown), C::PageDown)]),
-    b(Jobs, "Home/End", "log top / follow tail", Hidden, &[(Is(Home), C::Top), (Is(End), C::Bottom)]),
+    b(Jobs, "Home/End g/G", "log top / follow tail", Hidden, &[
+        (Is(Home), C::Top), (Is(End), C::Bottom), (Is(Char('g')), C::Top), (Is(Char('G')), C::Bottom),
+    ]),
+    b(Jobs, "Ctrl-U/Ctrl-D", "scroll log half a page", Hidden, &[(Ctrl('u'), C::HalfPageUp), (Ctrl('d'), C::HalfPageDown)]),
     b(Form, "Tab/S-Tab ↑/↓", "next/previous field", IfRoom, &[
         (TAB, C::NextField), (DOWN, C::NextField), (Is(BackTab), C::PrevField), (UP, C::PrevField),
     ]),
@@ -167,7 +170,9 @@ pub const BINDINGS: &[Binding] = &[
         (Is(Char('j')), C::Down), (DOWN, C::Down), (Is(Char('k')), C::Up), (UP, C::Up),
         (Is(PageDown), C::PageDown), (Is(PageUp), C::PageUp),
     ]),
-    b(RunLog, "Home", "top of the log", Hidden, &[(Is(Home), C::Top)]),
+    b(RunLog, "Home/End g/G", "top / end of the log", Hidden, &[
+        (Is(Home), C::Top), (Is(End), C::Bottom), (Is(Char('g')), C::Top), (Is(Char('G')), C::Bottom),
+    ]),
     b(RunLog, "Esc/q", "back to the runs", Always, &[(Is(Esc), C::Back), (Is(Char('q')), C::Back)]),
     // Every confirmation destroys or interrupts something: No is the default,
     // so Enter (pressed out of habit) answers no.

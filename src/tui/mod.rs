@@ -22,16 +22,25 @@ use crate::paths::DataDir;
 use crate::workspace::Workspace;
 use app::App;
 pub use event::Background;
-use event::{QUIT_GRACE, event_loop};
+use event::{Ended, QUIT_GRACE, event_loop, stop_runs};
+use std::io::Write;
 
-/// Opens the UI on `ws` until the user quits. Returns the exit status.
-pub async fn run(ws: Workspace, data: DataDir) -> u8 {
+/// The pause after each batch of a demo run: its 50 batches of 1,000 rows
+/// take about 5 seconds, long enough to watch the gauge, rate and ETA move.
+pub const DEMO_PACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Opens the UI on `ws` until the user quits. Returns the exit status. The
+/// demo opens on the Jobs tab with a hint, and paces its runs.
+pub async fn run(ws: Workspace, data: DataDir, demo: bool) -> u8 {
     let ws_path = ws.path.clone().unwrap_or_else(|| "workspace.toml".into());
     let (zone, zone_warning) = match Zone::from_env() {
         Ok(z) => (z, None),
         Err(e) => (Zone::Local, Some(e)),
     };
     let mut app = App::new(ws, ws_path, data.clone(), zone.clone());
+    if demo {
+        app.open_as_demo();
+    }
     if let Some(w) = zone_warning {
         app.message = Some((
             crate::engine::progress::Level::Warn,
@@ -39,7 +48,7 @@ pub async fn run(ws: Workspace, data: DataDir) -> u8 {
         ));
     }
 
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let (msg_tx, msg_rx) = mpsc::unbounded_channel();
     let (ws_tx, ws_rx) = watch::channel(Arc::new(app.ws.clone()));
     let shutdown = CancellationToken::new();
@@ -58,18 +67,30 @@ pub async fn run(ws: Workspace, data: DataDir) -> u8 {
         events: ev_tx,
         msgs: msg_tx,
         workspace: ws_tx,
+        pace: demo.then_some(DEMO_PACE),
     };
 
     let mut terminal = ratatui::init();
     let theme = theme::Theme::from_env();
-    let result = event_loop(&mut terminal, &mut app, &bg, ev_rx, msg_rx, &theme).await;
+    let result = event_loop(&mut terminal, &mut app, &bg, &mut ev_rx, msg_rx, &theme).await;
+    // Whatever ended the loop, no run is left writing: each is cancelled and
+    // waited for, so its history says it was cancelled.
+    stop_runs(&mut app, &mut ev_rx).await;
     shutdown.cancel();
-    ratatui::restore();
+    // After a hangup the terminal is gone; restoring it may fail, and that is fine.
+    let _ = ratatui::try_restore();
     let _ = tokio::time::timeout(QUIT_GRACE, scheduler).await;
     match result {
-        Ok(()) => 0,
+        Ok(Ended::Quit) => 0,
+        Ok(Ended::Signal(name)) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{name}: cancelled the running jobs and quit"
+            );
+            0
+        }
         Err(e) => {
-            eprintln!("error: the terminal failed: {e}");
+            let _ = writeln!(std::io::stderr(), "error: the terminal failed: {e}");
             1
         }
     }

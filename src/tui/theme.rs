@@ -15,6 +15,10 @@ impl Theme {
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         }
     }
+    /// Colours on, whatever the environment says (tests, screen captures).
+    pub fn colored() -> Self {
+        Theme { color: true }
+    }
     pub fn plain() -> Self {
         Theme { color: false }
     }
@@ -46,6 +50,16 @@ impl Theme {
     }
     pub(crate) fn ok(&self) -> Style {
         self.fg(Color::Green)
+    }
+    /// How a run ended: green, red or yellow (the symbol beside it says the
+    /// same without colour).
+    pub(crate) fn status(&self, status: crate::engine::progress::RunStatus) -> Style {
+        use crate::engine::progress::RunStatus;
+        match status {
+            RunStatus::Succeeded => self.ok(),
+            RunStatus::Failed => self.error(),
+            RunStatus::Cancelled => self.warn(),
+        }
     }
     pub(crate) fn gauge(&self) -> Style {
         self.fg(Color::Green)

@@ -238,7 +238,7 @@ fn set_field(table: &mut Table, key: &str, new: Option<Value>) {
     };
     match table.get_mut(key) {
         Some(Item::Value(old)) => {
-            if same(old, &new) {
+            if same(old, &new) || key == "type" && same_engine(old, &new) {
                 return;
             }
             // Keep the spacing and the trailing comment the user wrote after it.
@@ -250,6 +250,13 @@ fn set_field(table: &mut Table, key: &str, new: Option<Value>) {
             table.insert(key, Item::Value(new));
         }
     }
+}
+
+/// `type = "mariadb"` and the model's `mysql` are one engine: the operator's
+/// word stays.
+fn same_engine(a: &Value, b: &Value) -> bool {
+    let kind = |v: &Value| v.as_str().and_then(crate::workspace::EngineKind::parse);
+    kind(a).is_some() && kind(a) == kind(b)
 }
 
 /// Equal in meaning, whatever the quoting or spacing.

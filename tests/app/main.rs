@@ -14,4 +14,6 @@ mod scheduler;
 #[cfg(feature = "tui")]
 mod tui;
 mod tui_e2e;
+#[cfg(feature = "tui")]
+mod tui_fit;
 mod workspace_file;

@@ -155,9 +155,27 @@ async fn a_form_shows_its_validation_error_beside_the_field() {
     app.on_key(ctrl('s'));
     assert!(matches!(app.popup, Some(Popup::Form(_))), "form stays open");
     assert_eq!(app.ws.jobs.len(), 2);
-    // Esc cancels, never quits.
+    // Esc on an edited form asks first; No (Enter, the default) keeps editing.
     app.on_key(key(KeyCode::Esc));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Add job: discard your changes?"), "{s}");
+    app.on_key(key(KeyCode::Enter));
+    let Some(Popup::Form(form)) = &app.popup else {
+        panic!("Enter went back to the form: {:?}", app.popup);
+    };
+    assert!(
+        form.fields.iter().any(|f| f.value == "Nightly"),
+        "edits kept"
+    );
+    // y discards; Esc never quits.
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('y')));
     assert!(app.popup.is_none() && !app.quitting);
+    assert_eq!(app.ws.jobs.len(), 2);
+    // An unedited form closes on Esc without a question.
+    app.on_key(key(KeyCode::Char('e')));
+    app.on_key(key(KeyCode::Esc));
+    assert!(app.popup.is_none(), "{:?}", app.popup);
 }
 
 /// Until the run's total arrives (a PostgreSQL source counts while the first
@@ -180,10 +198,11 @@ async fn a_run_waiting_for_its_total_says_it_is_counting() {
         failed: 0,
         error: None,
     }));
+    // Idle, the gauge tells the last run's result, not a fake full bar.
+    let s = screen(&app, 80, 24);
     assert!(
-        screen(&app, 80, 24).contains("100% · 0 / 0"),
-        "{}",
-        screen(&app, 80, 24)
+        s.contains("✓ last run succeeded · no rows to move") && !s.contains("100%"),
+        "{s}"
     );
 
     app.on_key(key(KeyCode::Char('r')));
@@ -248,7 +267,7 @@ async fn a_running_job_shows_gauge_rate_sparkline_and_log() {
             s.contains("▶ Sync Users to Analytics"),
             "running marker:\n{s}"
         );
-        assert!(s.contains("DSP · 1 running"), "{s}");
+        assert!(s.contains("1 running"), "{s}");
         assert!(
             s.chars().any(|c| "▁▂▃▄▅▆▇█".contains(c)),
             "sparkline drawn:\n{s}"
@@ -266,17 +285,22 @@ async fn a_running_job_shows_gauge_rate_sparkline_and_log() {
     app.on_key(key(KeyCode::Char('q')));
     app.on_key(key(KeyCode::Char('y')));
     assert!(app.quitting);
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("Cancelling 1 job…"),
+        "quitting says what it waits for:\n{s}"
+    );
 }
 
 /// Runs effects the way the event loop does and feeds results back.
-struct Loop {
-    bg: Background,
+pub(crate) struct Loop {
+    pub(crate) bg: Background,
     events: mpsc::UnboundedReceiver<ProgressEvent>,
     msgs: mpsc::UnboundedReceiver<Msg>,
 }
 
 impl Loop {
-    fn new(app: &App) -> Self {
+    pub(crate) fn new(app: &App) -> Self {
         let (ev_tx, events) = mpsc::unbounded_channel();
         let (msg_tx, msgs) = mpsc::unbounded_channel();
         let (ws_tx, _ws_rx) = watch::channel(Arc::new(app.ws.clone()));
@@ -285,18 +309,19 @@ impl Loop {
                 events: ev_tx,
                 msgs: msg_tx,
                 workspace: ws_tx,
+                pace: None,
             },
             events,
             msgs,
         }
     }
-    fn press(&mut self, app: &mut App, k: KeyEvent) {
+    pub(crate) fn press(&mut self, app: &mut App, k: KeyEvent) {
         for effect in app.on_key(k) {
             self.bg.execute(app, effect);
         }
     }
     /// Feeds results back until `done` holds (or 60 s pass).
-    async fn until(&mut self, app: &mut App, done: impl Fn(&App) -> bool) {
+    pub(crate) async fn until(&mut self, app: &mut App, done: impl Fn(&App) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while !done(app) {
             tokio::select! {

@@ -63,12 +63,12 @@ impl Drop for Tmux {
     }
 }
 
-#[test]
-fn demo_runs_the_full_job_to_its_summary_and_quits_cleanly() {
-    let test = "demo_runs_the_full_job_to_its_summary_and_quits_cleanly";
+/// `dsp demo` at `w`x`h` in tmux on a fresh data dir, once its first screen is
+/// up; `None` (the test skipped) without tmux or the release binary.
+fn open_demo(test: &str, w: u16, h: u16) -> Option<(Tmux, tempfile::TempDir)> {
     if Command::new("tmux").arg("-V").output().is_err() {
         support::skip(test, "tmux is not installed");
-        return;
+        return None;
     }
     let bin = release_bin();
     if !bin.exists() {
@@ -76,7 +76,7 @@ fn demo_runs_the_full_job_to_its_summary_and_quits_cleanly() {
             test,
             &format!("{} is missing; run cargo build --release", bin.display()),
         );
-        return;
+        return None;
     }
     let dir = support::temp_dir();
     let tmux = Tmux {
@@ -87,23 +87,22 @@ fn demo_runs_the_full_job_to_its_summary_and_quits_cleanly() {
         bin.display(),
         dir.path().join("data").display()
     );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &cmd,
-    ]);
+    let (w, h) = (w.to_string(), h.to_string());
+    tmux.run(&["new-session", "-d", "-s", "e2e", "-x", &w, "-y", &h, &cmd]);
     tmux.wait_for(
         "the TUI",
-        |s| s.contains("1 Network") && s.contains("Production DB (Source)"),
+        |s| s.contains("3 Jobs") && s.contains("Sync Users to Analytics"),
         60,
     );
+    Some((tmux, dir))
+}
 
+#[test]
+fn demo_runs_the_full_job_to_its_summary_and_quits_cleanly() {
+    let test = "demo_runs_the_full_job_to_its_summary_and_quits_cleanly";
+    let Some((tmux, _dir)) = open_demo(test, 100, 30) else {
+        return;
+    };
     tmux.keys("3");
     tmux.wait_for(
         "the Jobs tab",
@@ -124,4 +123,73 @@ fn demo_runs_the_full_job_to_its_summary_and_quits_cleanly() {
     assert!(after.contains("DSP-EXITED-0"), "exit status 0:\n{after}");
     // The alternate screen is gone: the UI's frame is no longer on screen.
     assert!(!after.contains("1 Network"), "terminal restored:\n{after}");
+}
+
+/// The pid of the `dsp` the tmux pane's shell started.
+fn dsp_pid(tmux: &Tmux) -> String {
+    let shell = tmux.run(&["list-panes", "-t", "e2e", "-F", "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", shell.trim(), "-x", "dsp"])
+        .output()
+        .expect("pgrep runs");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "no dsp under the pane's shell {shell}");
+    pid
+}
+
+/// A run dies with the SSH session no more (issue 17 #6): SIGHUP in the middle
+/// of the demo's (paced) run cancels it, records it as cancelled, leaves the
+/// target as it was, restores the terminal and exits 0. The demo opens on the
+/// Jobs tab with its hint, at 80x24.
+#[test]
+fn sighup_cancels_the_running_job_and_records_it() {
+    let test = "sighup_cancels_the_running_job_and_records_it";
+    let Some((tmux, dir)) = open_demo(test, 80, 24) else {
+        return;
+    };
+    let first = tmux.screen();
+    assert!(
+        first.contains("Press r to run the selected job, ? for keys"),
+        "{first}"
+    );
+    tmux.keys("r");
+    let mid = tmux.wait_for(
+        "the run under way",
+        |s| s.contains("rec/s") && s.contains("ETA") && s.contains("1 running"),
+        30,
+    );
+    assert!(!mid.contains("ETA 0m00s"), "{mid}");
+    let kill = Command::new("kill")
+        .args(["-HUP", &dsp_pid(&tmux)])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let after = tmux.wait_for("the shell", |s| s.contains("DSP-EXITED-"), 30);
+    assert!(after.contains("DSP-EXITED-0"), "exit status 0:\n{after}");
+    assert!(!after.contains("3 Jobs"), "terminal restored:\n{after}");
+
+    let data = dsp::paths::DataDir::new(dir.path().join("data"));
+    let history = dsp::engine::state::history(&data, "Sync Users to Analytics").unwrap();
+    assert_eq!(history.len(), 1, "the run is in the history");
+    assert_eq!(history[0].summary.status, dsp::engine::RunStatus::Cancelled);
+    // A cancelled full sync changes nothing: the target has no users.
+    let target = dir.path().join("data/demo/target.db");
+    let rows: Option<i64> = if target.exists() {
+        use sqlx::Connection;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let url = format!("sqlite://{}", target.display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.ok()?;
+            sqlx::query_scalar("SELECT count(*) FROM dim_users")
+                .fetch_one(&mut c)
+                .await
+                .ok()
+        })
+    } else {
+        None
+    };
+    assert!(
+        rows.unwrap_or(0) == 0,
+        "the target was written: {rows:?} rows"
+    );
 }

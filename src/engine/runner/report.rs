@@ -287,6 +287,17 @@ impl Report {
         }
     }
 
+    /// The pause the listener asked for after each batch (see
+    /// `Reporter::paced`); a cancel ends it at once.
+    pub(super) async fn pause(&self, cancel: &tokio_util::sync::CancellationToken) {
+        if let Some(pause) = self.reporter.pace() {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = cancel.cancelled() => {}
+            }
+        }
+    }
+
     /// Reports a finished batch: the first and the last always, the others at
     /// most every 50 ms, so that tiny batches cannot flood a slow listener.
     pub(super) fn progress(&mut self, index: u64, rows: u64) -> Result<(), Stop> {

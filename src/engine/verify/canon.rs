@@ -28,6 +28,7 @@ pub fn text(v: &Value) -> Option<String> {
         Value::Json(s) => json(s),
         Value::Uuid(u) => u.to_string(),
         Value::Bytes(b) => hex_encode(b),
+        Value::Special(s) => s.text().to_string(),
     })
 }
 

@@ -100,6 +100,7 @@ impl App {
         if index.is_some() {
             form.validate(&self.ws);
         }
+        form.mark_unedited();
         self.popup = Some(Popup::Form(form));
     }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::progress::{LogLine, RunStatus, RunSummary};
+use crate::engine::progress::{LogLine, RunSummary};
 use crate::engine::state::RunRecord;
 
 /// Seconds of throughput the sparkline shows.
@@ -27,7 +27,11 @@ pub struct JobView {
     pub started: Option<Instant>,
     pub ended: Option<Instant>,
     pub log: VecDeque<LogLine>,
-    /// Lines scrolled up from the tail; `None` follows the tail.
+    /// The log shown is the last recorded run's (read from the history after
+    /// a restart), not one seen live.
+    pub log_from_history: bool,
+    /// The first log line shown when scrolled; `None` follows the tail. The
+    /// pane clamps it, so the log never scrolls past its last line.
     pub scroll: Option<usize>,
     /// Records per second, one sample a second, newest last.
     pub samples: VecDeque<u64>,
@@ -54,36 +58,25 @@ impl JobView {
     pub fn counting(&self) -> bool {
         self.running && !self.counted
     }
+    /// The running run's progress in percent (0 while it counts).
     pub(crate) fn percent(&self) -> f64 {
-        if self.counting() {
+        if self.counting() || self.total == 0 {
             return 0.0;
         }
-        if self.total == 0 {
-            if self
-                .last
-                .as_ref()
-                .is_some_and(|s| s.status == RunStatus::Succeeded)
-            {
-                100.0
-            } else {
-                0.0
-            }
-        } else {
-            (self.done as f64 / self.total as f64 * 100.0).min(100.0)
-        }
+        (self.done as f64 / self.total as f64 * 100.0).min(100.0)
     }
     /// Records per second over the last second (the average so far until the
-    /// first sample is taken).
-    pub fn rate(&self) -> u64 {
+    /// first sample is taken); `None` until a row has moved, so the first
+    /// moments read `—` rather than a rate of 0.
+    pub fn rate(&self) -> Option<u64> {
+        if self.done == 0 {
+            return None;
+        }
         match self.samples.back() {
-            Some(r) => *r,
+            Some(r) => Some(*r),
             None => {
                 let secs = self.elapsed().map(|e| e.as_secs_f64()).unwrap_or(0.0);
-                if secs > 0.0 {
-                    (self.done as f64 / secs) as u64
-                } else {
-                    0
-                }
+                (secs > 0.0).then(|| (self.done as f64 / secs) as u64)
             }
         }
     }
@@ -105,6 +98,32 @@ impl JobView {
         Some(std::time::Duration::from_secs_f64(
             per_row * (self.total - self.done) as f64,
         ))
+    }
+    /// Shows the last recorded run's log when nothing was seen live, so a job
+    /// that failed before a restart still shows why.
+    pub(super) fn log_from(&mut self, record: Option<&RunRecord>) {
+        if self.running || !(self.log.is_empty() || self.log_from_history) {
+            return;
+        }
+        let Some(record) = record else { return };
+        let skip = record.log.len().saturating_sub(LOG_KEEP);
+        self.log = record.log.iter().skip(skip).cloned().collect();
+        self.log_from_history = true;
+    }
+    /// Scrolls the log up `n` lines (from the tail when following it).
+    pub(crate) fn scroll_up(&mut self, n: usize) {
+        let len = self.log.len();
+        self.scroll = Some(match self.scroll {
+            None => len.saturating_sub(2 * n),
+            Some(top) => top.saturating_sub(n),
+        });
+    }
+    /// Scrolls the log down `n` lines, following the tail again near its end.
+    pub(crate) fn scroll_down(&mut self, n: usize) {
+        self.scroll = match self.scroll {
+            Some(top) if top + 2 * n < self.log.len() => Some(top + n),
+            _ => None,
+        };
     }
     pub(super) fn push_log(&mut self, line: LogLine) {
         if self.log.len() >= LOG_KEEP {

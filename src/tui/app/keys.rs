@@ -41,8 +41,17 @@ impl App {
                     self.quit_now();
                     Vec::new()
                 }
+                Confirm::Discard(_) => {
+                    self.message = Some((Level::Info, "Discarded; nothing was saved".into()));
+                    Vec::new()
+                }
             },
-            Some(Action::No) => Vec::new(),
+            Some(Action::No) => {
+                if let Confirm::Discard(form) = c {
+                    self.popup = Some(Popup::Form(*form));
+                }
+                Vec::new()
+            }
             _ => {
                 self.popup = Some(Popup::Confirm(c));
                 Vec::new()
@@ -52,6 +61,22 @@ impl App {
 
     fn quit_now(&mut self) {
         self.quitting = true;
+        let running = self.running();
+        if running > 0 {
+            // Shown while the runs roll back, so the wait is not a silent one.
+            self.message = Some((
+                Level::Info,
+                format!(
+                    "Cancelling {running} job{}… targets keep their last consistent state",
+                    if running == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+        self.cancel_all();
+    }
+
+    /// Tells every run started here (by Run Now or the schedule) to stop.
+    pub fn cancel_all(&mut self) {
         for view in self.jobs.values() {
             if let Some(c) = &view.cancel {
                 c.cancel();
@@ -82,7 +107,9 @@ impl App {
             Action::Delete if n > 0 => self.ask_delete(),
             Action::TestConnection if self.tab == Tab::Network && n > 0 => {
                 let name = self.ws.networks[self.selection()].name.clone();
-                self.tested.insert(name.clone(), Ok("testing…".into()));
+                // In progress, not a pass: the old result goes until the new one comes.
+                self.tested.remove(&name);
+                self.testing.insert(name.clone());
                 return vec![Effect::TestConnection(name)];
             }
             Action::FillColumns if self.tab == Tab::Schema && n > 0 => {
@@ -101,7 +128,12 @@ impl App {
                 self.verified.insert(name.clone(), None);
                 return vec![Effect::VerifyJob(name)];
             }
-            Action::PageUp | Action::PageDown | Action::Top | Action::Bottom
+            Action::PageUp
+            | Action::PageDown
+            | Action::HalfPageUp
+            | Action::HalfPageDown
+            | Action::Top
+            | Action::Bottom
                 if self.tab == Tab::Jobs =>
             {
                 self.scroll_log(action)
@@ -139,9 +171,12 @@ impl App {
         action: Option<Action>,
         key: KeyEvent,
     ) -> Vec<Effect> {
-        let last = form.fields.len() - 1;
         let choice = form.fields.get(form.focus).is_some_and(|f| f.is_choice());
         match action {
+            Some(Action::Cancel) if form.is_edited() => {
+                self.popup = Some(Popup::Confirm(Confirm::Discard(Box::new(form))));
+                return Vec::new();
+            }
             Some(Action::Cancel) => {
                 self.message = Some((Level::Info, "Cancelled; nothing was saved".into()));
                 return Vec::new();
@@ -153,9 +188,11 @@ impl App {
                 self.popup = Some(Popup::Form(form));
                 return self.fill_columns();
             }
-            Some(Action::NextOrSave) if form.focus == last => return self.submit(form),
-            Some(Action::NextOrSave | Action::NextField) => form.focus = (form.focus + 1).min(last),
-            Some(Action::PrevField) => form.focus = form.focus.saturating_sub(1),
+            Some(Action::NextOrSave) if form.step_focus(1) == form.focus => {
+                return self.submit(form);
+            }
+            Some(Action::NextOrSave | Action::NextField) => form.focus = form.step_focus(1),
+            Some(Action::PrevField) => form.focus = form.step_focus(-1),
             Some(Action::ChoicePrev) if choice => form.fields[form.focus].cycle(-1),
             Some(Action::ChoiceNext) if choice => form.fields[form.focus].cycle(1),
             Some(Action::Erase) if !choice => {
@@ -174,10 +211,19 @@ impl App {
     }
 
     fn on_runs_key(&mut self, mut r: RunsView, action: Option<Action>) {
-        let runs = self.jobs.get(&r.job).map(|v| v.history.len()).unwrap_or(0);
+        let history = self.jobs.get(&r.job).map(|v| v.history.as_slice());
+        let runs = history.map_or(0, |h| h.len());
         let Some(action) = action else {
             self.popup = Some(Popup::Runs(r));
             return;
+        };
+        // The popup's log shows the screen less its frame and borders; its
+        // first line never goes past the one that puts the last at the bottom.
+        let page = self.screen_rows.saturating_sub(4).max(1) as usize;
+        let last_top = |i: usize| {
+            history
+                .and_then(|h| h.get(i))
+                .map_or(0, |run| run.log.len().saturating_sub(page))
         };
         match (&mut r.open, action) {
             (None, Action::Back) => return,
@@ -185,11 +231,19 @@ impl App {
             (None, Action::Down) => r.selected = (r.selected + 1).min(runs.saturating_sub(1)),
             (None, Action::Up) => r.selected = r.selected.saturating_sub(1),
             (None, Action::Open) => r.open = Some((r.selected, 0)),
-            (Some((_, scroll)), Action::Down) => *scroll += 1,
-            (Some((_, scroll)), Action::Up) => *scroll = scroll.saturating_sub(1),
-            (Some((_, scroll)), Action::PageDown) => *scroll += 10,
-            (Some((_, scroll)), Action::PageUp) => *scroll = scroll.saturating_sub(10),
-            (Some((_, scroll)), Action::Top) => *scroll = 0,
+            (Some((i, scroll)), action) => {
+                let max = last_top(*i);
+                *scroll = match action {
+                    Action::Down => *scroll + 1,
+                    Action::Up => scroll.saturating_sub(1),
+                    Action::PageDown => *scroll + page,
+                    Action::PageUp => scroll.saturating_sub(page),
+                    Action::Top => 0,
+                    Action::Bottom => max,
+                    _ => *scroll,
+                }
+                .min(max);
+            }
             _ => {}
         }
         self.popup = Some(Popup::Runs(r));
@@ -200,16 +254,14 @@ impl App {
             return;
         };
         let view = self.jobs.entry(job).or_default();
-        let max = view.log.len();
         const PAGE: usize = 10;
-        view.scroll = match action {
-            Action::PageUp => Some((view.scroll.unwrap_or(0) + PAGE).min(max)),
-            Action::PageDown => view
-                .scroll
-                .and_then(|s| s.checked_sub(PAGE))
-                .filter(|s| *s > 0),
-            Action::Top => Some(max),
-            _ => None,
-        };
+        match action {
+            Action::PageUp => view.scroll_up(PAGE),
+            Action::HalfPageUp => view.scroll_up(PAGE / 2),
+            Action::PageDown => view.scroll_down(PAGE),
+            Action::HalfPageDown => view.scroll_down(PAGE / 2),
+            Action::Top => view.scroll = Some(0),
+            _ => view.scroll = None,
+        }
     }
 }

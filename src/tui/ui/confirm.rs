@@ -14,6 +14,10 @@ pub(super) fn draw(f: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
         Confirm::Delete { tab, name, .. } => {
             format!("Delete {} \"{name}\"?", tab.noun())
         }
+        Confirm::Discard(form) => format!(
+            "{}: discard your changes? No goes back to the form.",
+            form.title()
+        ),
         Confirm::Quit { running } => format!(
             "{running} job{} running. Quit and cancel {}? Targets keep their last consistent state.",
             if *running == 1 { " is" } else { "s are" },

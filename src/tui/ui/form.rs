@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
+use super::text::wrap;
 use crate::tui::form::{FieldKind, Form};
 use crate::tui::theme::Theme;
 
@@ -61,7 +62,7 @@ struct Lines<'f> {
 impl Lines<'_> {
     /// The entry's own fields, one per line with its label.
     fn entry_fields(&mut self) {
-        for i in 0..self.form.columns_start() {
+        for i in (0..self.form.columns_start()).filter(|i| self.form.shown(*i)) {
             let field = &self.form.fields[i];
             let focused = i == self.form.focus;
             if focused {
@@ -156,54 +157,5 @@ impl Lines<'_> {
                 Style::default()
             },
         )
-    }
-}
-
-/// Splits `text` into lines of at most `width` characters, between words where
-/// it can (a word longer than a line is cut).
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
-        if !line.is_empty() && needed > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-        while line.chars().count() > width {
-            let cut: String = line.chars().take(width).collect();
-            line = line.chars().skip(width).collect();
-            lines.push(cut);
-        }
-    }
-    if !line.is_empty() || lines.is_empty() {
-        lines.push(line);
-    }
-    lines
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wrap;
-
-    #[test]
-    fn wraps_between_words_and_cuts_only_long_words() {
-        assert_eq!(wrap("is required", 40), vec!["is required"]);
-        assert_eq!(
-            wrap(
-                "\"61 * * * *\" is not a valid cron expression: Minutes out of range",
-                49
-            ),
-            vec![
-                "\"61 * * * *\" is not a valid cron expression:",
-                "Minutes out of range"
-            ]
-        );
-        assert_eq!(wrap("abcdefgh", 3), vec!["abc", "def", "gh"]);
-        assert_eq!(wrap("", 10), vec![""]);
     }
 }

@@ -16,8 +16,20 @@ pub(super) fn list(
     selected: usize,
     theme: &Theme,
 ) {
+    let items = items.into_iter().map(ListItem::new).collect();
+    list_items(f, area, title, items, selected, theme);
+}
+
+/// A list of items drawn by the caller (several lines, styled parts).
+pub(super) fn list_items(
+    f: &mut Frame,
+    area: Rect,
+    title: &str,
+    items: Vec<ListItem>,
+    selected: usize,
+    theme: &Theme,
+) {
     let empty = items.is_empty();
-    let items: Vec<ListItem> = items.into_iter().map(ListItem::new).collect();
     let mut state = ListState::default();
     if !empty {
         state.select(Some(selected));

@@ -8,6 +8,7 @@ mod lists;
 mod network;
 mod runs;
 mod schema;
+pub(crate) mod text;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -33,35 +34,36 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
+    // The status line grows to wrap a long message (up to 3 rows), so an
+    // error is read to its end instead of being cut at the edge.
+    let status_lines: Vec<Line> = match &app.message {
+        Some((level, msg)) => {
+            let style = match level {
+                Level::Error => theme.error(),
+                Level::Warn => theme.warn(),
+                Level::Info => theme.ok(),
+            };
+            let mut lines = text::wrap(msg, area.width.into());
+            if lines.len() > 3 {
+                lines.truncate(3);
+                lines[2] = text::wrap(&format!("{} … (Esc hides)", lines[2]), area.width.into())
+                    .swap_remove(0);
+            }
+            lines
+                .into_iter()
+                .map(|l| Line::from(Span::styled(l, style)))
+                .collect()
+        }
+        None => vec![Line::from("")],
+    };
     let [top, body, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(0),
-        Constraint::Length(1),
+        Constraint::Length(status_lines.len() as u16),
         Constraint::Length(1),
     ])
     .areas(area);
-
-    let titles: Vec<Line> = Tab::ALL
-        .iter()
-        .map(|t| Line::from(format!("{} {}", t.index() + 1, t.title())))
-        .collect();
-    let running = app.running();
-    let tabs = Tabs::new(titles)
-        .select(app.tab.index())
-        .highlight_style(theme.selected())
-        .divider("│");
-    let [tabs_area, info_area] =
-        Layout::horizontal([Constraint::Min(30), Constraint::Length(30)]).areas(top);
-    f.render_widget(tabs, tabs_area);
-    let info = if running > 0 {
-        format!("DSP · {running} running")
-    } else {
-        "DSP".to_string()
-    };
-    f.render_widget(
-        Paragraph::new(info).style(theme.title()).right_aligned(),
-        info_area,
-    );
+    draw_header(f, top, app, theme);
 
     match app.tab {
         Tab::Network => network::draw(f, body, app, theme),
@@ -69,17 +71,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         Tab::Jobs => jobs::draw(f, body, app, theme),
     }
 
-    if let Some((level, msg)) = &app.message {
-        let style = match level {
-            Level::Error => theme.error(),
-            Level::Warn => theme.warn(),
-            Level::Info => theme.ok(),
-        };
-        f.render_widget(
-            Paragraph::new(Line::from(Span::styled(msg.clone(), style))),
-            status,
-        );
-    }
+    f.render_widget(Paragraph::new(status_lines), status);
     f.render_widget(
         Paragraph::new(keymap::footer(&app.contexts(), footer.width.into())).style(theme.dim()),
         footer,
@@ -91,6 +83,69 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         Some(Popup::Form(form)) => form::draw(f, area, form, theme),
         Some(Popup::Runs(r)) => runs::draw(f, area, app, r, theme),
         None => {}
+    }
+}
+
+/// The tabs on the left; on the right what runs, the workspace file and the
+/// zone schedules are read in, as much of it as fits.
+fn draw_header(f: &mut Frame, top: Rect, app: &App, theme: &Theme) {
+    let titles: Vec<Line> = Tab::ALL
+        .iter()
+        .map(|t| Line::from(format!("{} {}", t.index() + 1, t.title())))
+        .collect();
+    let tabs = Tabs::new(titles)
+        .select(app.tab.index())
+        .highlight_style(theme.selected())
+        .divider("│");
+    let tabs_w = 31;
+    let [tabs_area, info_area] =
+        Layout::horizontal([Constraint::Length(tabs_w), Constraint::Min(0)]).areas(top);
+    f.render_widget(tabs, tabs_area);
+    let running = match app.running() {
+        0 => String::new(),
+        n => format!("{n} running · "),
+    };
+    let zone = zone_name(&app.zone);
+    let path = shown_path(&app.ws_path);
+    let short = app
+        .ws_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let width = info_area.width.saturating_sub(1) as usize;
+    let info = text::fit(
+        &[
+            format!("{running}{path} · {zone}"),
+            format!("{running}…/{short} · {zone}"),
+            format!("{running}{zone}"),
+            running.trim_end_matches(" · ").to_string(),
+        ],
+        width,
+    );
+    f.render_widget(
+        Paragraph::new(info).style(theme.title()).right_aligned(),
+        info_area,
+    );
+}
+
+/// The zone schedules fire in, short: `UTC`, `Asia/Jakarta`, `local UTC+07:00`.
+fn zone_name(zone: &crate::engine::schedule::Zone) -> String {
+    match zone {
+        crate::engine::schedule::Zone::Named { tz, .. } => tz.name().to_string(),
+        crate::engine::schedule::Zone::Local => {
+            format!("local UTC{}", chrono::Local::now().format("%:z"))
+        }
+    }
+}
+
+/// The workspace path, with the home directory written `~`.
+fn shown_path(path: &std::path::Path) -> String {
+    let full = path.display().to_string();
+    match std::env::var("HOME") {
+        Ok(home) if !home.is_empty() && full.starts_with(&format!("{home}/")) => {
+            format!("~{}", &full[home.len()..])
+        }
+        _ => full,
     }
 }
 

@@ -53,6 +53,10 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     lines.push(kv("Time zone", n.timezone_name()));
     lines.push(Line::from(""));
     match app.tested.get(&n.name) {
+        _ if app.testing.contains(&n.name) => lines.push(Line::from(Span::styled(
+            "… testing the connection",
+            theme.warn(),
+        ))),
         Some(Ok(v)) => lines.push(Line::from(Span::styled(format!("✓ {v}"), theme.ok()))),
         Some(Err(e)) => lines.push(Line::from(Span::styled(format!("✗ {e}"), theme.error()))),
         None => lines.push(Line::from(Span::styled(

@@ -2,16 +2,20 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
+use super::jobs::{marker_for, short_time};
+use super::text::{fit, join_fitting, log_rows};
 use crate::engine::progress::thousands;
+use crate::engine::state::RunRecord;
 use crate::tui::app::{App, RunsView};
 use crate::tui::theme::Theme;
 
 /// The job's past runs (when, mode, status, counts, duration); Enter opens one's
-/// full log as recorded in the run history.
+/// full log as recorded in the run history, wrapped so every line reads to its end.
 pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, r: &RunsView, theme: &Theme) {
     let rect = centered(
         area,
@@ -24,23 +28,26 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, r: &RunsView, theme: &T
         .map(|v| v.history.as_slice())
         .unwrap_or(&[]);
     let height = rect.height.saturating_sub(2) as usize;
-    let (title, lines): (String, Vec<Line>) =
+    let width = rect.width.saturating_sub(2) as usize;
+    let (title, lines): (Vec<String>, Vec<Line>) =
         match r.open.and_then(|(i, s)| history.get(i).map(|h| (h, s))) {
             Some((run, scroll)) => {
-                let lines = run
-                    .log
-                    .iter()
-                    .skip(scroll)
-                    .take(height)
-                    .map(|l| Line::from(format!("{} {l}", l.at.format("%Y-%m-%d %H:%M:%S"))))
-                    .collect();
+                let rows = log_rows(
+                    run.log
+                        .iter()
+                        .map(|l| (format!("{} {l}", l.at.format("%H:%M:%S")), ())),
+                    width,
+                    height,
+                    Some(scroll),
+                );
+                let when = app.zone.format(run.summary.started);
                 (
-                    format!(
-                        " {} · run of {} (Esc back) ",
-                        r.job,
-                        app.zone.format(run.summary.started)
-                    ),
-                    lines,
+                    vec![
+                        format!(" {} · run of {when} (Esc back, End last line) ", r.job),
+                        format!(" run of {when} (Esc back) "),
+                        " Esc back ".into(),
+                    ],
+                    rows.into_iter().map(|(r, _)| Line::from(r)).collect(),
                 )
             }
             None => {
@@ -50,33 +57,59 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, r: &RunsView, theme: &T
                     .enumerate()
                     .skip(skip)
                     .take(height)
-                    .map(|(i, run)| {
-                        let s = &run.summary;
-                        let secs = (s.ended - s.started).num_milliseconds() as f64 / 1000.0;
-                        let text = format!(
-                            "{} {:<12} {:<10} total {:>9}  ok {:>9}  failed {:>6}  {secs:.1}s",
-                            app.zone.format(s.started),
-                            s.mode.as_str(),
-                            s.status.as_str(),
-                            thousands(s.total),
-                            thousands(s.success),
-                            thousands(s.failed),
-                        );
-                        let marker = if i == r.selected { "> " } else { "  " };
-                        let style = if i == r.selected {
-                            theme.selected()
-                        } else {
-                            Default::default()
-                        };
-                        Line::from(vec![Span::raw(marker), Span::styled(text, style)])
-                    })
+                    .map(|(i, run)| run_line(app, run, i == r.selected, width, theme))
                     .collect();
                 (
-                    format!(" {} · past runs (Enter shows the log) ", r.job),
+                    vec![
+                        format!(" {} · past runs (Enter shows the log) ", r.job),
+                        " past runs (Enter shows the log) ".into(),
+                        " past runs ".into(),
+                    ],
                     lines,
                 )
             }
         };
+    let title = fit(&title, width);
     let p = Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title));
     f.render_widget(p, rect);
+}
+
+/// One run: when and how it ended first, then as many of the counts, the
+/// time it took and the mode as fit.
+fn run_line(
+    app: &App,
+    run: &RunRecord,
+    selected: bool,
+    width: usize,
+    theme: &Theme,
+) -> Line<'static> {
+    let s = &run.summary;
+    let secs = (s.ended - s.started).num_milliseconds() as f64 / 1000.0;
+    let head = format!(
+        "{:<14} {} {:<9}",
+        short_time(&app.zone, s.started),
+        marker_for(s.status),
+        s.status.as_str()
+    );
+    let rest = [
+        format!("total {:>9}", thousands(s.total)),
+        format!("ok {:>9}", thousands(s.success)),
+        format!("failed {:>6}", thousands(s.failed)),
+        format!("{secs:>6.1}s"),
+        s.mode.as_str().to_string(),
+    ];
+    let room = width.saturating_sub(head.chars().count() + 4);
+    let marker = if selected { "> " } else { "  " };
+    let style = if selected {
+        theme.selected()
+    } else {
+        Style::default()
+    };
+    Line::from(vec![
+        Span::raw(marker),
+        Span::styled(
+            format!("{head}  {}", join_fitting(&rest, "  ", room)),
+            style,
+        ),
+    ])
 }

@@ -35,14 +35,18 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .unwrap_or_else(|| "— (full sync only)".into()),
         ),
         Line::from(""),
-        Line::from(Span::styled(
-            format!("{:<18} {:<18} {}", "source", "target", "type"),
-            theme.title(),
-        )),
     ];
+    // Three columns that share the pane: the type column keeps its longest
+    // name, the two name columns split the rest (at most 18 each).
+    let inner = right.width.saturating_sub(2) as usize;
+    let col = (inner.saturating_sub(11) / 2).clamp(8, 18);
+    lines.push(Line::from(Span::styled(
+        format!("{:<col$} {:<col$} {}", "source", "target", "type"),
+        theme.title(),
+    )));
     for c in &s.columns {
         lines.push(Line::from(format!(
-            "{:<18} {:<18} {}",
+            "{:<col$} {:<col$} {}",
             c.source, c.target, c.ty
         )));
     }

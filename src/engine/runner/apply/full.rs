@@ -77,6 +77,7 @@ async fn load(
         loaded.written += chunk.rows.len() as u64;
         if chunk.last {
             report.progress(chunk.index, chunk.batch_read)?;
+            report.pause(cancel).await;
         }
     }
     Ok(loaded)

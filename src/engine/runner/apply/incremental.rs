@@ -78,6 +78,7 @@ pub(super) async fn apply(
             watermark = Some(c.clone());
         }
         report.progress(batch.index, batch.read)?;
+        report.pause(s.cancel).await;
         staged = next?;
     }
     if future > 0 {
