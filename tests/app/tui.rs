@@ -179,6 +179,7 @@ async fn a_run_waiting_for_its_total_says_it_is_counting() {
         success: 0,
         failed: 0,
         error: None,
+        changes: None,
     }));
     assert!(
         screen(&app, 80, 24).contains("100% · 0 / 0"),

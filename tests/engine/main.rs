@@ -13,6 +13,7 @@ mod seed;
 mod small_job;
 mod typed;
 
+mod changes;
 mod cli;
 mod connections;
 mod cross_engine;

@@ -10,6 +10,7 @@ use super::plan::Plan;
 use super::session::Connection;
 use super::sql::split_table;
 use crate::engine::error::Result;
+use crate::engine::progress::Changes;
 use crate::engine::types::Value;
 
 /// The quoted names a writer's statements use.
@@ -154,19 +155,61 @@ pub trait Target: Send {
         })
     }
 
-    /// Inserts new and updates changed target rows from the staging table;
-    /// `unchanged_likely` when many staged rows may already be in the target
-    /// as they are.
-    fn upsert(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>>;
+    /// The engine's statement that inserts new and updates changed target
+    /// rows from the staging table; returns the rows it affected, as the
+    /// engine counts them (see `updated_of`). `unchanged_likely` when many
+    /// staged rows may already be in the target as they are.
+    fn upsert_rows(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>>;
 
-    /// Applies the whole stage to a target that held `before` rows: inserts
-    /// new rows, updates changed ones, deletes those not staged. Returns the
-    /// rows deleted and the rows in the target afterwards.
-    fn merge(&mut self, _before: u64) -> BoxFuture<'_, Result<(u64, u64)>> {
+    /// The updated rows among `affected` (from `upsert_rows`) of `staged`
+    /// rows, `inserted` of them new. By default each row inserted or updated
+    /// counts once and an unchanged one not at all (SQLite's `changes()`).
+    fn updated_of(&self, affected: u64, inserted: u64, _staged: u64) -> u64 {
+        affected.saturating_sub(inserted)
+    }
+
+    /// Staged rows whose key the target already holds.
+    fn count_existing(&mut self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move {
-            self.upsert(true).await?;
+            let n = self.names();
+            let sql = format!(
+                "SELECT count(*) FROM {} s JOIN {} t ON {}",
+                n.stage,
+                n.table,
+                n.key_match("s", "t")
+            );
+            self.count_rows(&sql).await
+        })
+    }
+
+    /// Inserts new and updates changed target rows from the staging table,
+    /// which holds `staged` rows; returns what changed. An unchanged row is
+    /// not rewritten.
+    fn upsert(&mut self, unchanged_likely: bool, staged: u64) -> BoxFuture<'_, Result<Changes>> {
+        Box::pin(async move {
+            // Counted before: afterwards every staged key is in the target.
+            let existing = self.count_existing().await?;
+            let affected = self.upsert_rows(unchanged_likely).await?;
+            let inserted = staged.saturating_sub(existing);
+            let updated = self.updated_of(affected, inserted, staged);
+            Ok(Changes::of_written(staged, inserted, updated))
+        })
+    }
+
+    /// Applies the whole stage (`staged` rows) to a target that held `before`
+    /// rows: inserts new rows, updates changed ones, deletes those not
+    /// staged. Returns what changed and the rows in the target afterwards.
+    fn merge(&mut self, before: u64, staged: u64) -> BoxFuture<'_, Result<(Changes, u64)>> {
+        Box::pin(async move {
+            let affected = self.upsert_rows(true).await?;
             let deleted = self.delete_missing().await?;
-            Ok((deleted, self.count(false).await?))
+            let after = self.count(false).await?;
+            // Every row the target holds now was kept, updated or inserted.
+            let inserted = (after + deleted).saturating_sub(before);
+            let updated = self.updated_of(affected, inserted, staged);
+            let mut changes = Changes::of_written(staged, inserted, updated);
+            changes.deleted = deleted;
+            Ok((changes, after))
         })
     }
 

@@ -40,6 +40,9 @@ fn succeeded(report: &mut Report, mode: SyncMode, started: DateTime<Utc>) -> Run
             ),
         );
     }
+    let changes = report.changes.unwrap_or_default();
+    report.changes = Some(changes);
+    report.log(Level::Info, format!("Changes: {}", changes.words()));
     report.log(
         Level::Info,
         format!(

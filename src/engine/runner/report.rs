@@ -13,7 +13,7 @@ use super::stop::Stop;
 use crate::engine::db::read::Batch;
 use crate::engine::error::Error;
 use crate::engine::progress::{
-    Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, thousands,
+    Changes, Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, thousands,
 };
 use crate::workspace::{Job, SyncMode};
 
@@ -39,6 +39,8 @@ pub(super) struct Report {
     /// Rows the target has committed.
     pub(super) committed: u64,
     pub(super) failed: u64,
+    /// What the committed rows changed in the target, once anything committed.
+    pub(super) changes: Option<Changes>,
     last_progress: Option<std::time::Instant>,
     /// The total while its count is still running alongside the read.
     pending: Option<PendingTotal>,
@@ -92,6 +94,7 @@ impl Report {
             read: 0,
             committed: 0,
             failed: 0,
+            changes: None,
             last_progress: None,
             pending: None,
         }
@@ -140,6 +143,7 @@ impl Report {
             success: self.committed,
             failed: self.failed,
             error,
+            changes: self.changes,
         }
     }
 

@@ -8,7 +8,7 @@ use super::super::stop::Stop;
 use super::super::stream::Reader;
 use crate::engine::db::Writer;
 use crate::engine::db::plan::Plan;
-use crate::engine::progress::{Level, thousands};
+use crate::engine::progress::{Changes, Level, thousands};
 use crate::engine::types::Value;
 use crate::workspace::Job;
 
@@ -43,9 +43,11 @@ pub(super) async fn apply(
             if stage { "staging table" } else { "table" }
         )));
     }
-    if stage {
-        merge(report, s, plan, w, before, &loaded).await?;
-    }
+    let changes = if stage {
+        merge(report, s, plan, w, before, &loaded).await?
+    } else {
+        Changes::all_inserted(loaded.written)
+    };
     if cancel.is_cancelled() {
         return Err(Stop::by_operator());
     }
@@ -53,6 +55,7 @@ pub(super) async fn apply(
     // committed.
     super::commit(w, t).await?;
     report.committed = loaded.written;
+    report.changes = Some(changes);
     Ok(())
 }
 
@@ -83,7 +86,8 @@ async fn load(
 }
 
 /// Applies the staged rows to a target that held `before` rows, inside the
-/// run's transaction, and checks the outcome against the job's guards.
+/// run's transaction, and checks the outcome against the job's guards;
+/// returns what it changed.
 async fn merge(
     report: &mut Report,
     s: &Setup<'_>,
@@ -91,21 +95,22 @@ async fn merge(
     w: &mut Writer,
     before: u64,
     loaded: &Loaded,
-) -> Result<(), Stop> {
+) -> Result<Changes, Stop> {
     let (t, cancel) = (&s.target, s.cancel);
     refuse_emptying(&s.job, plan, loaded.written, before)?;
-    let (deleted, after) = if loaded.kept.is_empty() {
-        t.op(cancel, w.merge(before)).await?
+    let (changes, after) = if loaded.kept.is_empty() {
+        t.op(cancel, w.merge(before, loaded.written)).await?
     } else {
-        t.op(cancel, w.upsert(true)).await?;
+        let mut changes = t.op(cancel, w.upsert(true, loaded.written)).await?;
         // Keys of rows that failed to convert join the staged keys only
         // now, after the upsert: their target rows are neither updated
         // nor deleted.
         t.op(cancel, w.write(&loaded.kept, true)).await?;
         t.op(cancel, w.flush()).await?;
-        let deleted = t.op(cancel, w.delete_missing()).await?;
-        (deleted, t.op(cancel, w.count(false)).await?)
+        changes.deleted = t.op(cancel, w.delete_missing()).await?;
+        (changes, t.op(cancel, w.count(false)).await?)
     };
+    let deleted = changes.deleted;
     refuse_mass_delete(&s.job, plan, deleted, before, loaded.written)?;
     // Kept rows make the count inexact; the check is skipped then.
     if loaded.kept.is_empty() {
@@ -120,7 +125,7 @@ async fn merge(
             ),
         );
     }
-    Ok(())
+    Ok(changes)
 }
 
 /// A source that returns nothing must not empty a target that holds rows,
