@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod error;
+pub mod preview;
 pub mod progress;
 pub mod runner;
 pub mod schedule;
@@ -10,4 +11,5 @@ pub mod state;
 pub mod types;
 
 pub use error::{DbErrorKind, Error};
+pub use preview::Preview;
 pub use progress::{Changes, Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary};

@@ -17,6 +17,7 @@ mod changes;
 mod cli;
 mod connections;
 mod cross_engine;
+mod dry_run;
 mod duplicate_keys;
 mod failed_rows;
 mod floats;

@@ -583,6 +583,11 @@ impl Writer {
     ) -> Result<(crate::engine::progress::Changes, u64)> {
         self.0.merge(before, staged).await
     }
+    /// The first `limit` keys of the staged rows to insert or update, or of
+    /// the target rows to delete; asked before the stage is applied.
+    pub async fn first_keys(&mut self, which: target::KeySet, limit: u64) -> Result<Vec<String>> {
+        self.0.first_keys(which, limit).await
+    }
     pub async fn clear_stage(&mut self) -> Result<()> {
         self.0.clear_stage().await
     }

@@ -87,6 +87,14 @@ fn random_u64() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
+/// Which rows `Target::first_keys` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySet {
+    Insert,
+    Update,
+    Delete,
+}
+
 /// The write side of a run: bulk loads into a staging table (or the target),
 /// the merge, and the transaction.
 pub trait Target: Send {
@@ -210,6 +218,49 @@ pub trait Target: Send {
             let mut changes = Changes::of_written(staged, inserted, updated);
             changes.deleted = deleted;
             Ok((changes, after))
+        })
+    }
+
+    /// `a`'s mapped values differ from `b`'s (NULL differs from any value),
+    /// for the rows whose keys match.
+    fn differs(&self, a: &str, b: &str) -> String {
+        let n = self.names();
+        if n.non_keys.is_empty() {
+            return "1 = 0".into();
+        }
+        n.non_keys
+            .iter()
+            .map(|c| {
+                let c = n.dialect.ident(c);
+                format!("{a}.{c} IS DISTINCT FROM {b}.{c}")
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
+
+    /// The first `limit` keys, in key order, of the staged rows the target
+    /// lacks (`Insert`), holds with other values (`Update`), or holds but the
+    /// stage lacks (`Delete`). Asked before the stage is applied.
+    fn first_keys(&mut self, which: KeySet, limit: u64) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(async move {
+            let n = self.names();
+            let (from, other, prefix, filter) = match which {
+                KeySet::Insert => (&n.stage, &n.table, "s.", "NOT EXISTS"),
+                KeySet::Delete => (&n.table, &n.stage, "s.", "NOT EXISTS"),
+                KeySet::Update => (&n.stage, &n.table, "s.", "EXISTS"),
+            };
+            let changed = match which {
+                KeySet::Update => format!(" AND ({})", self.differs("o", "s")),
+                _ => String::new(),
+            };
+            let sql = format!(
+                "SELECT {key} FROM {from} s WHERE {filter} (SELECT 1 FROM {other} o WHERE {on}{changed}) \
+                 ORDER BY {order} LIMIT {limit}",
+                key = n.dialect.key_text(&n.keys, prefix),
+                on = n.key_match("o", "s"),
+                order = n.dialect.idents(&n.keys, prefix),
+            );
+            self.session().await?.texts(&sql).await
         })
     }
 

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::stop::Stop;
 use crate::engine::db::read::Batch;
 use crate::engine::error::Error;
+use crate::engine::preview::FirstKeys;
 use crate::engine::progress::{
     Changes, Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, thousands,
 };
@@ -41,6 +42,9 @@ pub(super) struct Report {
     pub(super) failed: u64,
     /// What the committed rows changed in the target, once anything committed.
     pub(super) changes: Option<Changes>,
+    /// What a dry run found beyond the counts.
+    pub(super) create_target: bool,
+    pub(super) first: FirstKeys,
     last_progress: Option<std::time::Instant>,
     /// The total while its count is still running alongside the read.
     pending: Option<PendingTotal>,
@@ -95,6 +99,8 @@ impl Report {
             committed: 0,
             failed: 0,
             changes: None,
+            create_target: false,
+            first: FirstKeys::default(),
             last_progress: None,
             pending: None,
         }

@@ -199,6 +199,18 @@ impl Target for MyWriter {
     fn upsert_rows(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>> {
         Box::pin(MyWriter::upsert_rows(self, unchanged_likely))
     }
+    /// MySQL has no IS DISTINCT FROM; `<=>` is its NULL-safe equality.
+    fn differs(&self, a: &str, b: &str) -> String {
+        if self.n.non_keys.is_empty() {
+            return "1 = 0".into();
+        }
+        self.n
+            .non_keys
+            .iter()
+            .map(|c| format!("NOT ({a}.{c} <=> {b}.{c})", c = D.ident(c)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
     /// INSERT ... ON DUPLICATE KEY UPDATE affects 1 row per insert and 2 per
     /// update; an existing row left as it was counts 1 because sqlx connects
     /// with CLIENT_FOUND_ROWS (0 without it). So every staged row counts once

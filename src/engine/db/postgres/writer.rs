@@ -419,6 +419,12 @@ impl Target for PgWriter {
             Ok(Changes::of_written(staged, inserted, updated))
         })
     }
+    fn differs(&self, a: &str, b: &str) -> String {
+        if self.n.non_keys.is_empty() {
+            return "false".into();
+        }
+        format!("{} IS DISTINCT FROM {}", self.row_of(a), self.row_of(b))
+    }
     fn merge(&mut self, before: u64, staged: u64) -> BoxFuture<'_, Result<(Changes, u64)>> {
         Box::pin(PgWriter::merge(self, before, staged))
     }

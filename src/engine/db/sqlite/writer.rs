@@ -119,6 +119,18 @@ impl Target for LiteWriter {
     fn upsert_rows(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>> {
         Box::pin(LiteWriter::upsert_rows(self, unchanged_likely))
     }
+    /// `IS NOT`: older SQLite has no IS DISTINCT FROM.
+    fn differs(&self, a: &str, b: &str) -> String {
+        if self.n.non_keys.is_empty() {
+            return "0".into();
+        }
+        self.n
+            .non_keys
+            .iter()
+            .map(|c| format!("{a}.{c} IS NOT {b}.{c}", c = D.ident(c)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::new(self.conn).close()
     }
