@@ -177,3 +177,112 @@ async fn incremental_mysql_to_pg() {
 async fn incremental_sqlite_to_sqlite() {
     incremental(Kind::Lite, Kind::Lite).await;
 }
+
+/// `dsp run --dry-run` as an operator meets it: the log, the JSON, the exit
+/// status of a run the guard would stop, and a target table never created.
+#[tokio::test]
+async fn dsp_run_dry_run_prints_what_a_run_would_do() {
+    use crate::support::cli::Env;
+    use crate::support::end::lite_pool;
+    use crate::support::workspace::{SchemaJob, WorkspaceToml};
+
+    let env = Env::new();
+    let (src, tgt) = (env.sqlite("src"), env.sqlite("tgt"));
+    let p = lite_pool(&src).await;
+    sqlx::raw_sql(
+        "CREATE TABLE src (id INTEGER PRIMARY KEY, v TEXT, n INTEGER); \
+         WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 50) \
+         INSERT INTO src SELECT i, 'v' || i, i FROM g;",
+    )
+    .execute(&p)
+    .await
+    .unwrap();
+    env.write(
+        &WorkspaceToml::new()
+            .sqlite("Source", &src)
+            .sqlite("Target", &tgt)
+            .schema_job(&SchemaJob::new("src", "dst"))
+            .build(),
+    );
+    let tables = || async {
+        let t = lite_pool(&tgt).await;
+        let n: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&t)
+                .await
+                .unwrap();
+        t.close().await;
+        n
+    };
+
+    let out = env.dsp(&["run", "--dry-run", "J"], &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "[INFO] Starting dry run of sync job: J (nothing will be written)"
+    );
+    assert!(
+        out.stdout.contains("the run would create it"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        lines
+            .contains(&"[INFO] Dry run: the run would insert 50, update 0, delete 0 (0 unchanged)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        lines.contains(&"[INFO] First keys to insert: 1; 2; 3; 4; 5; 6; 7; 8; 9; 10, ..."),
+        "{}",
+        out.all()
+    );
+    assert!(tables().await.is_empty(), "the dry run created the table");
+
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "[INFO] Changes: 50 inserted, 0 updated, 0 deleted, 0 unchanged",
+            "[INFO] Sync completed. Total: 50, Success: 50, Failed: 0"
+        ]
+    );
+
+    sqlx::raw_sql("DELETE FROM src WHERE id > 10; UPDATE src SET v = NULL WHERE id = 3")
+        .execute(&p)
+        .await
+        .unwrap();
+    let out = env.dsp(&["run", "--dry-run", "--json", "J"], &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["job"], "J");
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["create_target"], false);
+    assert_eq!(
+        (v["insert"].clone(), v["update"].clone()),
+        (0.into(), 1.into())
+    );
+    assert_eq!(
+        (v["delete"].clone(), v["unchanged"].clone()),
+        (40.into(), 9.into())
+    );
+    assert_eq!(v["first_keys"]["update"], serde_json::json!(["3"]));
+    assert_eq!(v["first_keys"]["delete"][0], "11");
+    assert!(
+        v["error"].as_str().unwrap().contains("max_delete_percent"),
+        "{v}"
+    );
+    assert!(
+        out.stderr.contains("job \"J\" would not run through"),
+        "{}",
+        out.all()
+    );
+    out.assert_no_panic("dry run");
+
+    let out = env.dsp(&["run", "--json", "J"], &[]);
+    assert_eq!(out.code, 2, "--json needs --dry-run: {}", out.all());
+    p.close().await;
+}
