@@ -28,6 +28,7 @@ pub enum Action {
     RunNow,
     CancelRun,
     PastRuns,
+    Preview,
     NextField,
     PrevField,
     /// Enter in a form: the next field, or save on the last one.

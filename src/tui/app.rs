@@ -15,12 +15,13 @@ use super::form::Form;
 use super::keymap::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::preview::Preview;
 use crate::engine::progress::{Level, ProgressEvent, RunStatus};
 use crate::engine::schedule::Zone;
 use crate::engine::state;
 use crate::paths::DataDir;
 use crate::workspace::{ColumnType, Workspace};
-pub use job_view::{JobView, SPARK_SECONDS};
+pub use job_view::{JobView, PreviewState, SPARK_SECONDS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -59,6 +60,8 @@ impl Tab {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     RunJob(String),
+    /// A dry run of the job (`p`).
+    PreviewJob(String),
     TestConnection(String),
     Introspect {
         network: String,
@@ -81,6 +84,7 @@ pub enum Msg {
         result: Result<String, String>,
     },
     Introspected(Result<Vec<(String, ColumnType)>, String>),
+    Previewed(Preview),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -222,6 +226,10 @@ impl App {
     pub fn on_msg(&mut self, msg: Msg) {
         match msg {
             Msg::Scheduled { job, cancel } => self.set_cancel(&job, cancel),
+            Msg::Previewed(p) => {
+                let job = p.job.clone();
+                self.jobs.entry(job).or_default().preview = Some(PreviewState::Done(p));
+            }
             Msg::Tested { network, result } => {
                 self.tested.insert(network, result);
             }

@@ -141,6 +141,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Schema, "f", "fill columns from source", IfRoom, &[(Is(Char('f')), C::FillColumns)]),
     b(Jobs, "r", "run now", IfRoom, &[(Is(Char('r')), C::RunNow)]),
     b(Jobs, "c", "cancel", IfRoom, &[(Is(Char('c')), C::CancelRun)]),
+    b(Jobs, "p", "preview a run (dry run)", IfRoom, &[(Is(Char('p')), C::Preview)]),
     b(Jobs, "h", "past runs and their logs", IfRoom, &[(Is(Char('h')), C::PastRuns)]),
     b(Jobs, "PgUp/PgDn", "scroll log", IfRoom, &[(Is(PageUp), C::PageUp), (Is(PageDown), C::PageDown)]),
     b(Jobs, "Home/End", "log top / follow tail", Hidden, &[(Is(Home), C::Top), (Is(End), C::Bottom)]),

@@ -92,6 +92,7 @@ impl App {
             Action::RunNow if self.tab == Tab::Jobs && n > 0 => return self.run_selected(),
             Action::CancelRun if self.tab == Tab::Jobs && n > 0 => self.cancel_selected(),
             Action::PastRuns if self.tab == Tab::Jobs && n > 0 => self.open_runs(),
+            Action::Preview if self.tab == Tab::Jobs && n > 0 => return self.preview_selected(),
             Action::PageUp | Action::PageDown | Action::Top | Action::Bottom
                 if self.tab == Tab::Jobs =>
             {

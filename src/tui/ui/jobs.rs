@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Sparkline, Wrap};
 use super::lists::list;
 use super::split;
 use crate::engine::progress::{Level, LogLine, RunStatus, thousands};
-use crate::tui::app::{App, JobView};
+use crate::tui::app::{App, JobView, PreviewState};
 use crate::tui::theme::Theme;
 use crate::workspace::Job;
 
@@ -61,11 +61,13 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .title(Span::styled(format!(" {} ", job.name), theme.title()));
     let inner = block.inner(right);
     f.render_widget(block, right);
-    let [info, gauge, stats, spark, log, runs] = Layout::vertical([
+    let preview_h = if view.preview.is_some() { 3 } else { 0 };
+    let [info, gauge, stats, spark, preview, log, runs] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(2),
+        Constraint::Length(preview_h),
         Constraint::Min(4),
         Constraint::Length(4),
     ])
@@ -76,8 +78,65 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     f.render_widget(Paragraph::new(stats_line(view)), stats);
     let data: Vec<u64> = view.samples.iter().copied().collect();
     f.render_widget(Sparkline::default().data(&data).style(theme.ok()), spark);
+    if let Some(p) = &view.preview {
+        draw_preview(f, preview, p, theme);
+    }
     draw_log(f, log, view, theme);
     draw_last_runs(f, runs, app, view, theme);
+}
+
+/// The last preview (`p`): what a run would change and the first keys, or
+/// why it would fail.
+fn draw_preview(f: &mut Frame, area: Rect, p: &PreviewState, theme: &Theme) {
+    let lines = match p {
+        PreviewState::Running => vec![Line::from(Span::styled(
+            "previewing… (a dry run: nothing is written)",
+            theme.dim(),
+        ))],
+        PreviewState::Done(p) => {
+            let mut lines = Vec::new();
+            if let Some(c) = p.changes {
+                let create = if p.create_target {
+                    " (creates the table)"
+                } else {
+                    ""
+                };
+                lines.push(Line::from(format!(
+                    "would: +{} ~{} -{} ={}{create}",
+                    thousands(c.inserted),
+                    thousands(c.updated),
+                    thousands(c.deleted),
+                    thousands(c.unchanged)
+                )));
+            }
+            if let (false, Some(why)) = (p.would_succeed(), &p.error) {
+                lines.insert(
+                    0,
+                    Line::from(Span::styled(format!("✗ would fail: {why}"), theme.error())),
+                );
+            } else {
+                let keys: Vec<String> = [
+                    ("+", &p.first.insert),
+                    ("~", &p.first.update),
+                    ("-", &p.first.delete),
+                ]
+                .into_iter()
+                .filter(|(_, k)| !k.is_empty())
+                .map(|(sign, k)| format!("{sign}{}", k.join(" ")))
+                .collect();
+                lines.push(Line::from(format!("keys {}", keys.join(" · "))));
+            }
+            lines
+        }
+    };
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::TOP)
+                .title(" Preview (p) "),
+        ),
+        area,
+    );
 }
 
 /// Where the job reads and writes, and when it runs next.
@@ -205,16 +264,35 @@ fn draw_last_runs(f: &mut Frame, area: Rect, app: &App, view: &JobView, theme: &
         .take(area.height.saturating_sub(1) as usize)
     {
         let s = &r.summary;
-        lines.push(Line::from(format!(
-            "{} {} {:<9} {:<11} {} ok, {} failed, {}",
-            app.zone.format(s.started),
-            marker_for(s.status),
-            s.status.as_str(),
-            s.mode.as_str(),
-            thousands(s.success),
-            thousands(s.failed),
-            duration((s.ended - s.started).to_std().unwrap_or_default()),
-        )));
+        // What the run changed, or (recorded before DSP counted changes, or
+        // nothing committed) how many rows it wrote.
+        let changed = match s.changes {
+            Some(c) => c.short(),
+            None => format!("{} ok", thousands(s.success)),
+        };
+        let failed = match s.failed {
+            0 => String::new(),
+            n => format!(", {} failed", thousands(n)),
+        };
+        let took = duration((s.ended - s.started).to_std().unwrap_or_default());
+        // At 80 columns the pane is 48 wide: a short time, no status word.
+        let text = if area.width >= 72 {
+            format!(
+                "{} {} {:<9} {:<11} {changed}{failed}, {took}",
+                app.zone.format(s.started),
+                marker_for(s.status),
+                s.status.as_str(),
+                s.mode.as_str(),
+            )
+        } else {
+            format!(
+                "{} {} {:<11} {changed}{failed}, {took}",
+                app.zone.format_short(s.started),
+                marker_for(s.status),
+                s.mode.as_str(),
+            )
+        };
+        lines.push(Line::from(text));
     }
     if lines.is_empty() {
         lines.push(Line::from(Span::styled(

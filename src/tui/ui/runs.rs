@@ -53,14 +53,23 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, r: &RunsView, theme: &T
                     .map(|(i, run)| {
                         let s = &run.summary;
                         let secs = (s.ended - s.started).num_milliseconds() as f64 / 1000.0;
+                        // Changes as `+12 ~3 -1` (unchanged: the rest);
+                        // history from before DSP counted them shows `ok`.
+                        let changed = match s.changes {
+                            Some(c) => c.short(),
+                            None => format!("ok {}", thousands(s.success)),
+                        };
+                        // Fits 80 columns: a short time, the columns narrow.
+                        let failed = match s.failed {
+                            0 => String::new(),
+                            n => format!(" {} failed", thousands(n)),
+                        };
                         let text = format!(
-                            "{} {:<12} {:<10} total {:>9}  ok {:>9}  failed {:>6}  {secs:.1}s",
-                            app.zone.format(s.started),
+                            "{} {:<11} {:<9} {:>9} read {changed:<16} {secs:.1}s{failed}",
+                            app.zone.format_short(s.started),
                             s.mode.as_str(),
                             s.status.as_str(),
                             thousands(s.total),
-                            thousands(s.success),
-                            thousands(s.failed),
                         );
                         let marker = if i == r.selected { "> " } else { "  " };
                         let style = if i == r.selected {
