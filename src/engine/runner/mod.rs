@@ -187,7 +187,12 @@ async fn execute(
     }
     if s.dry_run {
         // A table the run would create has nothing to compare with.
-        let target = (!report.create_target).then_some(target);
+        let target = if report.create_target {
+            target.close().await;
+            None
+        } else {
+            Some(target)
+        };
         if let Some(spare) = ends.spare {
             spare.close().await;
         }
