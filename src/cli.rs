@@ -37,6 +37,13 @@ pub enum Command {
         /// Job names, as in the workspace file
         #[arg(required = true, value_name = "JOB")]
         jobs: Vec<String>,
+        /// Say what each run would insert, update and delete, and whether a
+        /// guard would stop it; write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: print one JSON object per job instead of the log
+        #[arg(long, requires = "dry_run")]
+        json: bool,
     },
     /// Validate the workspace file
     Check {

@@ -79,7 +79,12 @@ pub async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         None => demo::open_tui(&paths).await,
         Some(Command::Demo) => demo::run(&paths).await,
-        Some(Command::Run { jobs }) => run::run(&paths, &jobs).await,
+        Some(Command::Run {
+            jobs,
+            dry_run: false,
+            ..
+        }) => run::run(&paths, &jobs).await,
+        Some(Command::Run { jobs, json, .. }) => run::dry_run(&paths, &jobs, json).await,
         Some(Command::Check { connect }) => check::run(&paths, connect).await,
         Some(Command::Daemon) => daemon::run(&paths).await,
         Some(Command::Verify { jobs, json }) => verify::run(&paths, &jobs, json).await,

@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod error;
+pub mod preview;
 pub mod progress;
 pub mod runner;
 pub mod schedule;
@@ -11,4 +12,5 @@ pub mod types;
 pub mod verify;
 
 pub use error::{DbErrorKind, Error};
-pub use progress::{Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary};
+pub use preview::Preview;
+pub use progress::{Changes, Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary};

@@ -80,6 +80,78 @@ pub struct RunSummary {
     pub failed: u64,
     /// Why a failed or cancelled run stopped, in words for an operator.
     pub error: Option<String>,
+    /// What the run changed in the target; `None` when it committed nothing
+    /// it could count (and in history recorded before DSP counted changes).
+    pub changes: Option<Changes>,
+}
+
+/// What a run did to the target's rows: every row read and written is
+/// exactly one of inserted, updated (a mapped value differed) or unchanged;
+/// deleted rows were in the target and are no longer in the source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub unchanged: u64,
+}
+
+impl Changes {
+    /// Rows written into the target as they were staged, of which `inserted`
+    /// were new and `updated` changed.
+    pub fn of_written(written: u64, inserted: u64, updated: u64) -> Self {
+        // Never more inserted or updated than written, whatever a server said.
+        let inserted = inserted.min(written);
+        let updated = updated.min(written - inserted);
+        Changes {
+            inserted,
+            updated,
+            deleted: 0,
+            unchanged: written - inserted - updated,
+        }
+    }
+
+    /// Everything inserted: a load into an empty or new table.
+    pub fn all_inserted(written: u64) -> Self {
+        Self::of_written(written, written, 0)
+    }
+
+    pub fn add(&mut self, other: Changes) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.unchanged += other.unchanged;
+    }
+
+    /// `12 inserted, 3 updated, 1 deleted, 49,984 unchanged`, as the log says it.
+    pub fn words(&self) -> String {
+        format!(
+            "{} inserted, {} updated, {} deleted, {} unchanged",
+            thousands(self.inserted),
+            thousands(self.updated),
+            thousands(self.deleted),
+            thousands(self.unchanged)
+        )
+    }
+
+    /// `+12 ~3 -1`, for narrow lists (unchanged rows are the rest).
+    pub fn short(&self) -> String {
+        format!(
+            "+{} ~{} -{}",
+            compact(self.inserted),
+            compact(self.updated),
+            compact(self.deleted)
+        )
+    }
+}
+
+/// `999`, `12k`, `3.4M`: a count in at most four characters or so.
+fn compact(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{}k", n / 1000),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -189,6 +261,23 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(50_000), "50,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn changes_in_words_and_short() {
+        let c = Changes {
+            inserted: 12,
+            updated: 3,
+            deleted: 1,
+            unchanged: 49_984,
+        };
+        assert_eq!(
+            c.words(),
+            "12 inserted, 3 updated, 1 deleted, 49,984 unchanged"
+        );
+        assert_eq!(c.short(), "+12 ~3 -1");
+        assert_eq!(Changes::all_inserted(1_500_000).short(), "+1.5M ~0 -0");
+        assert_eq!(Changes::of_written(5, 2, 9).unchanged, 0);
     }
 
     #[test]

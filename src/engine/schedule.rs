@@ -147,6 +147,17 @@ impl Zone {
         }
     }
 
+    /// Month, day, hour and minute in this zone, for narrow lists.
+    pub fn format_short(&self, t: DateTime<Utc>) -> String {
+        match self {
+            Zone::Local => t
+                .with_timezone(&chrono::Local)
+                .format("%m-%d %H:%M")
+                .to_string(),
+            Zone::Named { tz, .. } => t.with_timezone(tz).format("%m-%d %H:%M").to_string(),
+        }
+    }
+
     /// Formats an instant in this zone for display.
     pub fn format(&self, t: DateTime<Utc>) -> String {
         match self {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::progress::{Level, LogLine, RunStatus, RunSummary};
+use crate::engine::progress::{Changes, Level, LogLine, RunStatus, RunSummary};
 use crate::paths::DataDir;
 use crate::workspace::SyncMode;
 use crate::workspace::save::write_atomic;
@@ -226,7 +226,18 @@ struct StoredRun {
     success: u64,
     failed: u64,
     error: Option<String>,
+    /// Absent in runs recorded before DSP counted changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    changes: Option<StoredChanges>,
     log: Vec<StoredLine>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredChanges {
+    inserted: u64,
+    updated: u64,
+    deleted: u64,
+    unchanged: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -255,6 +266,12 @@ pub fn record_run(data: &DataDir, summary: &RunSummary, log: &[LogLine]) -> std:
         success: summary.success,
         failed: summary.failed,
         error: summary.error.clone(),
+        changes: summary.changes.map(|c| StoredChanges {
+            inserted: c.inserted,
+            updated: c.updated,
+            deleted: c.deleted,
+            unchanged: c.unchanged,
+        }),
         log: log
             .iter()
             .map(|l| StoredLine {
@@ -318,6 +335,12 @@ pub fn history(data: &DataDir, job: &str) -> std::io::Result<Vec<RunRecord>> {
                 success: s.success,
                 failed: s.failed,
                 error: s.error,
+                changes: s.changes.map(|c| Changes {
+                    inserted: c.inserted,
+                    updated: c.updated,
+                    deleted: c.deleted,
+                    unchanged: c.unchanged,
+                }),
             },
             log: s
                 .log
@@ -352,6 +375,7 @@ mod tests {
             success: 3,
             failed: 0,
             error: None,
+            changes: Some(Changes::all_inserted(3)),
         }
     }
 
@@ -519,5 +543,27 @@ mod tests {
         assert_eq!(h[0].summary.status, RunStatus::Succeeded);
         assert_eq!(h[1].summary.status, RunStatus::Failed);
         assert!(history(&data, "other").unwrap().is_empty());
+    }
+
+    /// Runs recorded before DSP counted changes still load, without counts;
+    /// new ones keep theirs.
+    #[test]
+    fn history_keeps_change_counts_and_loads_old_runs_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let t0 = DateTime::parse_from_rfc3339("2024-05-01T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        record_run(&data, &summary("J", t0, RunStatus::Succeeded), &[]).unwrap();
+        let old = r#"{"job":"J","mode":"full","status":"succeeded",
+            "started":"2024-04-01T10:00:00Z","ended":"2024-04-01T10:00:01Z",
+            "total":2,"success":2,"failed":0,"error":null,"log":[]}"#;
+        let file = history_dir(&data, "J").join("20240401T100000.000000000Z.json");
+        std::fs::write(file, old).unwrap();
+        let h = history(&data, "J").unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].summary.changes, Some(Changes::all_inserted(3)));
+        assert_eq!(h[1].summary.success, 2);
+        assert_eq!(h[1].summary.changes, None);
     }
 }

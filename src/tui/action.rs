@@ -31,6 +31,7 @@ pub enum Action {
     CancelRun,
     PastRuns,
     Verify,
+    Preview,
     NextField,
     PrevField,
     /// Enter in a form: the next field, or save on the last one.

@@ -15,12 +15,13 @@ use super::form::Form;
 use super::keymap::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::preview::Preview;
 use crate::engine::progress::{Level, ProgressEvent, RunStatus};
 use crate::engine::schedule::Zone;
 use crate::engine::state;
 use crate::paths::DataDir;
 use crate::workspace::{ColumnType, Workspace};
-pub use job_view::{JobView, SPARK_SECONDS};
+pub use job_view::{JobView, PreviewState, SPARK_SECONDS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -61,6 +62,8 @@ pub enum Effect {
     RunJob(String),
     /// `dsp verify` of one job, in the background.
     VerifyJob(String),
+    /// A dry run of the job (`p`).
+    PreviewJob(String),
     TestConnection(String),
     Introspect {
         network: String,
@@ -84,6 +87,7 @@ pub enum Msg {
     },
     Introspected(Result<Vec<(String, ColumnType)>, String>),
     Verified(Box<crate::engine::verify::Verified>),
+    Previewed(Preview),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -258,6 +262,10 @@ impl App {
     pub fn on_msg(&mut self, msg: Msg) {
         match msg {
             Msg::Scheduled { job, cancel } => self.set_cancel(&job, cancel),
+            Msg::Previewed(p) => {
+                let job = p.job.clone();
+                self.jobs.entry(job).or_default().preview = Some(PreviewState::Done(p));
+            }
             Msg::Tested { network, result } => {
                 self.testing.remove(&network);
                 self.tested.insert(network, result);

@@ -71,6 +71,20 @@ impl Background {
                     let _ = tx.send(Msg::Verified(Box::new(v)));
                 });
             }
+            Effect::PreviewJob(job) => {
+                let ws = Arc::new(app.ws.clone());
+                let data = app.data.clone();
+                let tx = self.msgs.clone();
+                tokio::spawn(async move {
+                    // The result shows in the pane; its log lines go nowhere.
+                    let (sink, _) = mpsc::unbounded_channel();
+                    let reporter = Reporter::new(job.clone(), sink);
+                    let cancel = CancellationToken::new();
+                    let p = crate::engine::runner::preview_job(&ws, &job, &data, cancel, reporter)
+                        .await;
+                    let _ = tx.send(Msg::Previewed(p));
+                });
+            }
             Effect::TestConnection(name) => {
                 let ws = app.ws.clone();
                 let tx = self.msgs.clone();

@@ -141,13 +141,15 @@ pub const BINDINGS: &[Binding] = &[
     b(Schema, "f", "fill columns from source", IfRoom, &[(Is(Char('f')), C::FillColumns)]),
     b(Jobs, "r", "run now", IfRoom, &[(Is(Char('r')), C::RunNow)]),
     b(Jobs, "c", "cancel", IfRoom, &[(Is(Char('c')), C::CancelRun)]),
+    b(Jobs, "p", "preview a run (dry run)", IfRoom, &[(Is(Char('p')), C::Preview)]),
     b(Jobs, "h", "past runs and their logs", IfRoom, &[(Is(Char('h')), C::PastRuns)]),
     b(Jobs, "v", "verify target vs source", IfRoom, &[(Is(Char('v')), C::Verify)]),
-    b(Jobs, "PgUp/PgDn", "scroll log", IfRoom, &[(Is(PageUp), C::PageUp), (Is(PageDown), C::PageDown)]),
-    b(Jobs, "Home/End g/G", "log top / follow tail", Hidden, &[
+    // One row for all of the log's scrolling, so the help fits 80x24.
+    b(Jobs, "PgUp/Dn ^U/^D g/G", "scroll, top/tail", IfRoom, &[
+        (Is(PageUp), C::PageUp), (Is(PageDown), C::PageDown),
+        (Ctrl('u'), C::HalfPageUp), (Ctrl('d'), C::HalfPageDown),
         (Is(Home), C::Top), (Is(End), C::Bottom), (Is(Char('g')), C::Top), (Is(Char('G')), C::Bottom),
     ]),
-    b(Jobs, "Ctrl-U/Ctrl-D", "scroll log half a page", Hidden, &[(Ctrl('u'), C::HalfPageUp), (Ctrl('d'), C::HalfPageDown)]),
     b(Form, "Tab/S-Tab ↑/↓", "next/previous field", IfRoom, &[
         (TAB, C::NextField), (DOWN, C::NextField), (Is(BackTab), C::PrevField), (UP, C::PrevField),
     ]),
@@ -166,11 +168,9 @@ pub const BINDINGS: &[Binding] = &[
     ]),
     b(Runs, "Enter", "show its full log", IfRoom, &[(Is(Enter), C::Open)]),
     b(Runs, "Esc/q/h", "back", Always, &[(Is(Esc), C::Back), (Is(Char('q')), C::Back), (Is(Char('h')), C::Back)]),
-    b(RunLog, "j/k ↑/↓ PgUp/PgDn", "scroll", IfRoom, &[
+    b(RunLog, "j/k PgUp/PgDn g/G", "scroll, top/end", IfRoom, &[
         (Is(Char('j')), C::Down), (DOWN, C::Down), (Is(Char('k')), C::Up), (UP, C::Up),
         (Is(PageDown), C::PageDown), (Is(PageUp), C::PageUp),
-    ]),
-    b(RunLog, "Home/End g/G", "top / end of the log", Hidden, &[
         (Is(Home), C::Top), (Is(End), C::Bottom), (Is(Char('g')), C::Top), (Is(Char('G')), C::Bottom),
     ]),
     b(RunLog, "Esc/q", "back to the runs", Always, &[(Is(Esc), C::Back), (Is(Char('q')), C::Back)]),
@@ -188,10 +188,10 @@ pub(crate) const HELP_COLUMNS: [&[(&str, &[Context])]; 2] = [
     &[
         ("Everywhere", &[Global]),
         ("Network tab", &[Network]),
-        ("Schema tab", &[Schema]),
         ("Jobs tab", &[Jobs]),
     ],
     &[
+        ("Schema tab", &[Schema]),
         ("Forms", &[Form, ChoiceField, TextField]),
         ("Schema form", &[SchemaForm]),
         ("Past runs", &[Runs, RunLog]),

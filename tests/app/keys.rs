@@ -51,6 +51,7 @@ impl Fixture {
                 success: 10,
                 failed: 0,
                 error: None,
+                changes: None,
             };
             state::record_run(&data, &summary, &log).unwrap();
         }

@@ -72,6 +72,7 @@ fn recording_runner(
                 success: 0,
                 failed: 0,
                 error: None,
+                changes: None,
             }
         })
     });
@@ -221,6 +222,7 @@ async fn shutdown_cancels_running_jobs() {
                 success: 0,
                 failed: 0,
                 error: None,
+                changes: None,
             }
         })
     });

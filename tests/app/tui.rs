@@ -10,7 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use dsp::engine::progress::{Level, LogLine, ProgressEvent};
 use dsp::engine::schedule::Zone;
 use dsp::paths::DataDir;
-use dsp::tui::app::{App, Msg, Popup, Tab};
+use dsp::tui::app::{App, Msg, Popup, PreviewState, Tab};
 use dsp::tui::theme::Theme;
 use dsp::tui::{Background, ui};
 use dsp::workspace::{self, SyncMode};
@@ -197,6 +197,7 @@ async fn a_run_waiting_for_its_total_says_it_is_counting() {
         success: 0,
         failed: 0,
         error: None,
+        changes: None,
     }));
     // Idle, the gauge tells the last run's result, not a fake full bar.
     let s = screen(&app, 80, 24);
@@ -479,7 +480,7 @@ async fn run_now_on_a_sqlite_job_reaches_the_summary() {
         s.contains("past runs") && s.contains("full") && s.contains("succeeded"),
         "{s}"
     );
-    assert!(s.contains("total    50,000"), "{s}");
+    assert!(s.contains("total    50,000  +50k ~0 -0"), "{s}");
     lp.press(&mut app, key(KeyCode::Enter));
     for _ in 0..40 {
         lp.press(&mut app, key(KeyCode::Down));
@@ -583,4 +584,54 @@ async fn v_verifies_the_selected_job_and_shows_the_differing_keys() {
     );
     assert!(s.contains("only in source: user_id=9"), "{s}");
     assert!(s.contains("user_id=77 (column full_name)"), "{s}");
+}
+
+/// `p` previews the selected job in the background and shows what a run
+/// would change in its pane; the run that follows reports the same, and its
+/// Last runs row shows the change counts at 80 columns.
+#[tokio::test]
+async fn p_previews_the_job_and_last_runs_show_its_changes() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    let mut lp = Loop::new(&app);
+    let job = "Sync Users to Analytics";
+    let previewed = |a: &App| {
+        a.job_view(job)
+            .is_some_and(|v| matches!(v.preview, Some(PreviewState::Done(_))))
+    };
+    lp.press(&mut app, key(KeyCode::Char('3')));
+    lp.press(&mut app, key(KeyCode::Char('p')));
+    assert!(screen(&app, 80, 24).contains("previewing…"));
+    lp.until(&mut app, previewed).await;
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("would: +50,000 ~0 -0 =0"), "{s}");
+    assert!(s.contains("keys +1 2 3"), "{s}");
+    assert_eq!(app.running(), 0, "a preview is not a run");
+
+    lp.press(&mut app, key(KeyCode::Char('r')));
+    lp.until(&mut app, |a| {
+        a.job_view(job)
+            .is_some_and(|v| !v.running && v.last.is_some())
+    })
+    .await;
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("✓ succeeded  +50k ~0 -0  "), "{s}");
+    let log: Vec<String> = app
+        .job_view(job)
+        .unwrap()
+        .log
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    assert!(
+        log.contains(
+            &"[INFO] Changes: 50,000 inserted, 0 updated, 0 deleted, 0 unchanged".to_string()
+        ),
+        "{log:?}"
+    );
+
+    lp.press(&mut app, key(KeyCode::Char('p')));
+    lp.until(&mut app, previewed).await;
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("would: +0 ~0 -0 =50,000"), "{s}");
 }

@@ -112,7 +112,12 @@ fn demo_runs_the_full_job_to_its_summary_and_quits_cleanly() {
     tmux.keys("r");
     let done = tmux.wait_for(
         "the summary",
-        |s| s.contains("Sync completed. Total: 50,000, Success: 50,000, Failed: 0"),
+        // The log's last line comes a moment before the run's end marks
+        // the job: wait for both.
+        |s| {
+            s.contains("Sync completed. Total: 50,000, Success: 50,000, Failed: 0")
+                && s.contains("✓ Sync Users to Analytics")
+        },
         120,
     );
     assert!(done.contains("100%"), "gauge at 100%:\n{done}");

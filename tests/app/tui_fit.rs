@@ -72,6 +72,7 @@ fn summary(job: &str, status: RunStatus, ago_secs: i64, error: Option<&str>) -> 
             12_000
         },
         failed: 0,
+        changes: None,
         error: error.map(str::to_string),
     }
 }

@@ -14,9 +14,11 @@ mod small_job;
 mod typed;
 
 mod calendar;
+mod changes;
 mod cli;
 mod connections;
 mod cross_engine;
+mod dry_run;
 mod duplicate_keys;
 mod failed_rows;
 mod floats;

@@ -92,6 +92,12 @@ pub trait Dialect: Sync {
         }
     }
 
+    /// The key columns `cols` of the row `prefix` (`t.`) as one text, for
+    /// naming rows to an operator: `42` or `7, 42`.
+    fn key_text(&self, cols: &[String], prefix: &str) -> String {
+        format!("CONCAT_WS(', ', {})", self.idents(cols, prefix))
+    }
+
     /// A comma-separated list of quoted identifiers, each optionally prefixed.
     fn idents(&self, names: &[String], prefix: &str) -> String {
         names

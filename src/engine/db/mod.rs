@@ -566,17 +566,30 @@ impl Writer {
     pub async fn delete_missing(&mut self) -> Result<u64> {
         self.0.delete_missing().await
     }
-    /// Inserts new and updates changed target rows from the staging table;
-    /// `unchanged_likely` when many staged rows may already be in the target
-    /// as they are.
-    pub async fn upsert(&mut self, unchanged_likely: bool) -> Result<u64> {
-        self.0.upsert(unchanged_likely).await
+    /// Inserts new and updates changed target rows from the staging table,
+    /// which holds `staged` rows; `unchanged_likely` when many staged rows
+    /// may already be in the target as they are. Returns what changed.
+    pub async fn upsert(
+        &mut self,
+        unchanged_likely: bool,
+        staged: u64,
+    ) -> Result<crate::engine::progress::Changes> {
+        self.0.upsert(unchanged_likely, staged).await
     }
-    /// Applies the whole stage to a target that held `before` rows: inserts
-    /// new rows, updates changed ones, deletes those not staged. Returns the
-    /// rows deleted and the rows in the target afterwards.
-    pub async fn merge(&mut self, before: u64) -> Result<(u64, u64)> {
-        self.0.merge(before).await
+    /// Applies the whole stage (`staged` rows) to a target that held `before`
+    /// rows: inserts new rows, updates changed ones, deletes those not
+    /// staged. Returns what changed and the rows in the target afterwards.
+    pub async fn merge(
+        &mut self,
+        before: u64,
+        staged: u64,
+    ) -> Result<(crate::engine::progress::Changes, u64)> {
+        self.0.merge(before, staged).await
+    }
+    /// The first `limit` keys of the staged rows to insert or update, or of
+    /// the target rows to delete; asked before the stage is applied.
+    pub async fn first_keys(&mut self, which: target::KeySet, limit: u64) -> Result<Vec<String>> {
+        self.0.first_keys(which, limit).await
     }
     pub async fn clear_stage(&mut self) -> Result<()> {
         self.0.clear_stage().await

@@ -28,6 +28,14 @@ pub static MYSQL: Mysql = Mysql;
 const D: &Mysql = &MYSQL;
 
 impl Dialect for Mysql {
+    /// As CHAR: CONCAT_WS of numbers alone may come back binary.
+    fn key_text(&self, cols: &[String], prefix: &str) -> String {
+        format!(
+            "CAST(CONCAT_WS(', ', {}) AS CHAR)",
+            self.idents(cols, prefix)
+        )
+    }
+
     fn connect<'a>(&'static self, to: Endpoint<'a>) -> BoxFuture<'a, Result<Conn>> {
         Box::pin(async move {
             let net = to.net;
@@ -234,6 +242,18 @@ impl Connection for MySqlConnection {
         Box::pin(async move {
             let row = (&mut *self).fetch_one(sqlx::raw_sql(sql)).await?;
             Ok(row.try_get_unchecked(0)?)
+        })
+    }
+
+    fn texts<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let rows = (&mut *self).fetch_all(sqlx::raw_sql(sql)).await?;
+            rows.iter()
+                .map(|r| {
+                    let t: Option<String> = r.try_get_unchecked(0)?;
+                    Ok(t.unwrap_or_else(|| "NULL".into()))
+                })
+                .collect()
         })
     }
 

@@ -11,7 +11,7 @@ use super::connect::Endpoint;
 use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::read::BatchBuilder;
-use super::session::{Conn, Connection, driver_basics, push_text_rows, query_i64};
+use super::session::{Conn, Connection, driver_basics, push_text_rows, query_i64, query_texts};
 use super::sql::split_table;
 use super::target::Target;
 use crate::engine::error::Result;
@@ -226,6 +226,10 @@ impl Connection for PgConnection {
 
     fn scalar<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<i64>> {
         query_i64::<sqlx::Postgres>(self, sql)
+    }
+
+    fn texts<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
+        query_texts::<sqlx::Postgres>(self, sql)
     }
 
     fn version(&mut self) -> BoxFuture<'_, Result<String>> {

@@ -45,6 +45,9 @@ pub trait Connection: Send {
     /// Runs a query that returns one integer.
     fn scalar<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<i64>>;
 
+    /// Runs a query that returns one text column; NULL reads as `NULL`.
+    fn texts<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Vec<String>>>;
+
     /// Runs a `SELECT count(*)`.
     fn count<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move { Ok(self.scalar(sql).await?.max(0) as u64) })
@@ -218,6 +221,31 @@ pub(crate) fn same_columns(mut cols: Vec<String>, keys: &[String]) -> bool {
     cols.iter_mut().for_each(|c| *c = c.to_lowercase());
     cols.sort();
     cols == want
+}
+
+/// Runs a query that returns one text column, unprepared, on a driver's
+/// connection.
+pub(crate) fn query_texts<'a, DB>(
+    c: &'a mut DB::Connection,
+    sql: &'a str,
+) -> BoxFuture<'a, Result<Vec<String>>>
+where
+    DB: sqlx::Database + sqlx::database::HasStatementCache,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    Box::pin(async move {
+        let rows = sqlx::query_scalar::<DB, Option<String>>(sql)
+            .persistent(false)
+            .fetch_all(c)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|t| t.unwrap_or_else(|| "NULL".into()))
+            .collect())
+    })
 }
 
 /// Runs a query that returns one integer, unprepared, on a driver's connection.

@@ -12,7 +12,7 @@ use super::connect::{Endpoint, Role};
 use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::read::BatchBuilder;
-use super::session::{Conn, Connection, driver_basics, query_i64, same_columns};
+use super::session::{Conn, Connection, driver_basics, query_i64, query_texts, same_columns};
 use super::sql::split_table;
 use super::target::Target;
 use crate::engine::error::Result;
@@ -27,6 +27,14 @@ pub static SQLITE: Sqlite = Sqlite;
 const D: &Sqlite = &SQLITE;
 
 impl Dialect for Sqlite {
+    /// `||`: older SQLite has no CONCAT_WS.
+    fn key_text(&self, cols: &[String], prefix: &str) -> String {
+        cols.iter()
+            .map(|c| format!("CAST({prefix}{} AS TEXT)", self.ident(c)))
+            .collect::<Vec<_>>()
+            .join(" || ', ' || ")
+    }
+
     fn connect<'a>(&'static self, to: Endpoint<'a>) -> BoxFuture<'a, Result<Conn>> {
         Box::pin(async move {
             let (ws, net, role) = (to.ws, to.net, to.role);
@@ -207,6 +215,10 @@ impl Connection for SqliteConnection {
 
     fn scalar<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<i64>> {
         query_i64::<sqlx::Sqlite>(self, sql)
+    }
+
+    fn texts<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
+        query_texts::<sqlx::Sqlite>(self, sql)
     }
 
     fn version(&mut self) -> BoxFuture<'_, Result<String>> {

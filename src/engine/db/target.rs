@@ -10,6 +10,7 @@ use super::plan::Plan;
 use super::session::Connection;
 use super::sql::split_table;
 use crate::engine::error::Result;
+use crate::engine::progress::Changes;
 use crate::engine::types::Value;
 
 /// The quoted names a writer's statements use.
@@ -86,6 +87,14 @@ fn random_u64() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
+/// Which rows `Target::first_keys` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySet {
+    Insert,
+    Update,
+    Delete,
+}
+
 /// The write side of a run: bulk loads into a staging table (or the target),
 /// the merge, and the transaction.
 pub trait Target: Send {
@@ -154,19 +163,104 @@ pub trait Target: Send {
         })
     }
 
-    /// Inserts new and updates changed target rows from the staging table;
-    /// `unchanged_likely` when many staged rows may already be in the target
-    /// as they are.
-    fn upsert(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>>;
+    /// The engine's statement that inserts new and updates changed target
+    /// rows from the staging table; returns the rows it affected, as the
+    /// engine counts them (see `updated_of`). `unchanged_likely` when many
+    /// staged rows may already be in the target as they are.
+    fn upsert_rows(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>>;
 
-    /// Applies the whole stage to a target that held `before` rows: inserts
-    /// new rows, updates changed ones, deletes those not staged. Returns the
-    /// rows deleted and the rows in the target afterwards.
-    fn merge(&mut self, _before: u64) -> BoxFuture<'_, Result<(u64, u64)>> {
+    /// The updated rows among `affected` (from `upsert_rows`) of `staged`
+    /// rows, `inserted` of them new. By default each row inserted or updated
+    /// counts once and an unchanged one not at all (SQLite's `changes()`).
+    fn updated_of(&self, affected: u64, inserted: u64, _staged: u64) -> u64 {
+        affected.saturating_sub(inserted)
+    }
+
+    /// Staged rows whose key the target already holds.
+    fn count_existing(&mut self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move {
-            self.upsert(true).await?;
+            let n = self.names();
+            let sql = format!(
+                "SELECT count(*) FROM {} s JOIN {} t ON {}",
+                n.stage,
+                n.table,
+                n.key_match("s", "t")
+            );
+            self.count_rows(&sql).await
+        })
+    }
+
+    /// Inserts new and updates changed target rows from the staging table,
+    /// which holds `staged` rows; returns what changed. An unchanged row is
+    /// not rewritten.
+    fn upsert(&mut self, unchanged_likely: bool, staged: u64) -> BoxFuture<'_, Result<Changes>> {
+        Box::pin(async move {
+            // Counted before: afterwards every staged key is in the target.
+            let existing = self.count_existing().await?;
+            let affected = self.upsert_rows(unchanged_likely).await?;
+            let inserted = staged.saturating_sub(existing);
+            let updated = self.updated_of(affected, inserted, staged);
+            Ok(Changes::of_written(staged, inserted, updated))
+        })
+    }
+
+    /// Applies the whole stage (`staged` rows) to a target that held `before`
+    /// rows: inserts new rows, updates changed ones, deletes those not
+    /// staged. Returns what changed and the rows in the target afterwards.
+    fn merge(&mut self, before: u64, staged: u64) -> BoxFuture<'_, Result<(Changes, u64)>> {
+        Box::pin(async move {
+            let affected = self.upsert_rows(true).await?;
             let deleted = self.delete_missing().await?;
-            Ok((deleted, self.count(false).await?))
+            let after = self.count(false).await?;
+            // Every row the target holds now was kept, updated or inserted.
+            let inserted = (after + deleted).saturating_sub(before);
+            let updated = self.updated_of(affected, inserted, staged);
+            let mut changes = Changes::of_written(staged, inserted, updated);
+            changes.deleted = deleted;
+            Ok((changes, after))
+        })
+    }
+
+    /// `a`'s mapped values differ from `b`'s (NULL differs from any value),
+    /// for the rows whose keys match.
+    fn differs(&self, a: &str, b: &str) -> String {
+        let n = self.names();
+        if n.non_keys.is_empty() {
+            return "1 = 0".into();
+        }
+        n.non_keys
+            .iter()
+            .map(|c| {
+                let c = n.dialect.ident(c);
+                format!("{a}.{c} IS DISTINCT FROM {b}.{c}")
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
+
+    /// The first `limit` keys, in key order, of the staged rows the target
+    /// lacks (`Insert`), holds with other values (`Update`), or holds but the
+    /// stage lacks (`Delete`). Asked before the stage is applied.
+    fn first_keys(&mut self, which: KeySet, limit: u64) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(async move {
+            let n = self.names();
+            let (from, other, prefix, filter) = match which {
+                KeySet::Insert => (&n.stage, &n.table, "s.", "NOT EXISTS"),
+                KeySet::Delete => (&n.table, &n.stage, "s.", "NOT EXISTS"),
+                KeySet::Update => (&n.stage, &n.table, "s.", "EXISTS"),
+            };
+            let changed = match which {
+                KeySet::Update => format!(" AND ({})", self.differs("o", "s")),
+                _ => String::new(),
+            };
+            let sql = format!(
+                "SELECT {key} FROM {from} s WHERE {filter} (SELECT 1 FROM {other} o WHERE {on}{changed}) \
+                 ORDER BY {order} LIMIT {limit}",
+                key = n.dialect.key_text(&n.keys, prefix),
+                on = n.key_match("o", "s"),
+                order = n.dialect.idents(&n.keys, prefix),
+            );
+            self.session().await?.texts(&sql).await
         })
     }
 

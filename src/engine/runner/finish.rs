@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::report::Report;
 use super::stop::Stop;
+use crate::engine::preview::Preview;
 use crate::engine::progress::{Level, RunStatus, RunSummary, thousands};
 use crate::engine::state;
 use crate::paths::DataDir;
@@ -40,6 +41,9 @@ fn succeeded(report: &mut Report, mode: SyncMode, started: DateTime<Utc>) -> Run
             ),
         );
     }
+    let changes = report.changes.unwrap_or_default();
+    report.changes = Some(changes);
+    report.log(Level::Info, format!("Changes: {}", changes.words()));
     report.log(
         Level::Info,
         format!(
@@ -89,4 +93,58 @@ pub(super) fn record(report: &mut Report, data: &DataDir, summary: &RunSummary) 
             ),
         );
     }
+}
+
+/// Logs what a dry run found and returns it. A guard that would stop the run
+/// makes the dry run fail the same way, with the counts it had by then.
+pub(super) fn preview(
+    report: &mut Report,
+    job: &str,
+    mode: SyncMode,
+    outcome: Result<(), Stop>,
+) -> Preview {
+    report.end_count();
+    let (status, error) = match outcome {
+        Ok(()) => (RunStatus::Succeeded, None),
+        Err(Stop::Cancelled(why)) => (RunStatus::Cancelled, Some(why)),
+        Err(Stop::Failed(why)) => (RunStatus::Failed, Some(why.to_string())),
+    };
+    let p = Preview {
+        job: job.to_string(),
+        mode,
+        status: Some(status),
+        error,
+        create_target: report.create_target,
+        read: report.read,
+        failed: report.failed,
+        changes: report.changes,
+        first: std::mem::take(&mut report.first),
+    };
+    if p.changes.is_some() {
+        report.log(Level::Info, format!("Dry run: the run {}", p.words()));
+        for line in p.key_lines() {
+            report.log(Level::Info, line);
+        }
+    }
+    match (&p.status, &p.error) {
+        (Some(RunStatus::Succeeded), _) => report.log(
+            Level::Info,
+            format!(
+                "Dry run completed; nothing was written. Read: {}, Failed: {}",
+                thousands(p.read),
+                thousands(p.failed)
+            ),
+        ),
+        (Some(RunStatus::Cancelled), Some(why)) => {
+            report.log(Level::Warn, format!("Dry run cancelled: {why}"))
+        }
+        (_, why) => report.log(
+            Level::Error,
+            format!(
+                "Dry run: the run would fail: {}",
+                why.as_deref().unwrap_or("no reason given")
+            ),
+        ),
+    }
+    p
 }

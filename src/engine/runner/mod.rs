@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use self::report::Report;
 use self::setup::Setup;
 use self::stop::{Stop, or_cancel};
+use crate::engine::preview::Preview;
 use crate::engine::progress::{Level, ProgressEvent, Reporter, RunStatus, RunSummary};
 use crate::engine::state;
 use crate::paths::DataDir;
@@ -65,12 +66,41 @@ pub async fn run_job(
         mode,
     });
     report.log(Level::Info, format!("Starting sync job: {job}"));
-    let outcome = execute_guarded(&mut report, workspace, data, job, &cancel).await;
+    let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, false).await;
     let summary = finish::summarize(&mut report, mode, started, outcome);
     finish::record(&mut report, data, &summary);
     report.send(ProgressEvent::Finished(summary.clone()));
     drop(lock);
     summary
+}
+
+/// A dry run of one job: everything a run would do up to the changes,
+/// counted exactly, and nothing written (see `apply::preview`). Takes the
+/// job's lock like a run, reports its log lines through `reporter` (no
+/// `Began`/`Finished` events: it is not a run), and is not recorded in the
+/// history.
+pub async fn preview_job(
+    workspace: &Workspace,
+    job: &str,
+    data: &DataDir,
+    cancel: CancellationToken,
+    reporter: Reporter,
+) -> Preview {
+    let mut report = Report::new(reporter, job);
+    let mode = workspace.job(job).map(|j| j.mode).unwrap_or_default();
+    let _lock = match state::lock_job(data, job) {
+        Ok(l) => l,
+        Err(msg) => {
+            report.log(Level::Error, msg.clone());
+            return finish::preview(&mut report, job, mode, Err(Stop::failed(msg)));
+        }
+    };
+    report.log(
+        Level::Info,
+        format!("Starting dry run of sync job: {job} (nothing will be written)"),
+    );
+    let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, true).await;
+    finish::preview(&mut report, job, mode, outcome)
 }
 
 /// Runs the phases; a panic inside them (a bug) becomes a failed run, and so
@@ -82,6 +112,7 @@ async fn execute_guarded(
     data: &DataDir,
     job: &str,
     cancel: &CancellationToken,
+    dry_run: bool,
 ) -> Result<(), Stop> {
     let live = Arc::new(liveness::Liveness::new(
         "the source and target networks".into(),
@@ -91,7 +122,7 @@ async fn execute_guarded(
     // runs on the multi-threaded runtime, and without this the compiler cannot
     // prove that sqlx's futures inside are `Send` for all lifetimes.
     let execute: futures::future::BoxFuture<'_, Result<(), Stop>> =
-        Box::pin(execute(report, ws, data, job, cancel, &live));
+        Box::pin(execute(report, ws, data, job, cancel, &live, dry_run));
     let guarded = std::panic::AssertUnwindSafe(execute).catch_unwind();
     tokio::select! {
         r = guarded => r.unwrap_or_else(|_| {
@@ -125,8 +156,10 @@ async fn execute(
     job: &str,
     cancel: &CancellationToken,
     live: &Arc<liveness::Liveness>,
+    dry_run: bool,
 ) -> Result<(), Stop> {
-    let s = Setup::new(ws, data, job, cancel, live)?;
+    let mut s = Setup::new(ws, data, job, cancel, live)?;
+    s.dry_run = dry_run;
     report.log(
         Level::Info,
         format!("Fetching records from source: {}", s.schema.source_table),
@@ -151,6 +184,23 @@ async fn execute(
             .stream_in_index_order()
             .await
             .map_err(|e| s.source.fail(e))?;
+    }
+    if s.dry_run {
+        // A table the run would create has nothing to compare with.
+        let target = if report.create_target {
+            target.close().await;
+            None
+        } else {
+            Some(target)
+        };
+        if let Some(spare) = ends.spare {
+            spare.close().await;
+        }
+        let mut reader =
+            stream::Reader::spawn(source, plan.clone(), query.select, query.cutoff, &s);
+        let result = apply::preview(report, &s, &plan, target, &mut reader).await;
+        reader.finish(result.is_ok()).await;
+        return result;
     }
     let mut writers = apply::Writers::open(target, ends.spare, &plan, &s).await?;
     let mut reader = stream::Reader::spawn(source, plan.clone(), query.select, query.cutoff, &s);

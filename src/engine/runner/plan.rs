@@ -51,6 +51,24 @@ pub(super) async fn plan(
     db::check_lookback(&s.job, s.schema, src.net, &src_natives)?;
 
     let mut targets = plan::target_columns(s.schema);
+    if existing.is_none() && s.dry_run {
+        // The run would create the table: every row read would be inserted.
+        report.create_target = true;
+        report.log(
+            Level::Info,
+            format!(
+                "Target table {} does not exist on network \"{}\"; the run would create it",
+                tgt.table, tgt.net.name
+            ),
+        );
+        let plan = plan::resolve(s.schema, src.net, &src_natives, targets, &[], rules)?;
+        return Ok(Planned {
+            target,
+            source,
+            plan: Arc::new(plan),
+            target_state: TargetState::Created,
+        });
+    }
     let (natives, target_state) = match existing {
         Some(n) => (n, target_state(s, &mut target).await?),
         None => (

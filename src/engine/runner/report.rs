@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::stop::Stop;
 use crate::engine::db::read::Batch;
 use crate::engine::error::Error;
+use crate::engine::preview::FirstKeys;
 use crate::engine::progress::{
-    Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, thousands,
+    Changes, Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, thousands,
 };
 use crate::workspace::{Job, SyncMode};
 
@@ -39,6 +40,11 @@ pub(super) struct Report {
     /// Rows the target has committed.
     pub(super) committed: u64,
     pub(super) failed: u64,
+    /// What the committed rows changed in the target, once anything committed.
+    pub(super) changes: Option<Changes>,
+    /// What a dry run found beyond the counts.
+    pub(super) create_target: bool,
+    pub(super) first: FirstKeys,
     last_progress: Option<std::time::Instant>,
     /// The total while its count is still running alongside the read.
     pending: Option<PendingTotal>,
@@ -92,6 +98,9 @@ impl Report {
             read: 0,
             committed: 0,
             failed: 0,
+            changes: None,
+            create_target: false,
+            first: FirstKeys::default(),
             last_progress: None,
             pending: None,
         }
@@ -140,6 +149,7 @@ impl Report {
             success: self.committed,
             failed: self.failed,
             error,
+            changes: self.changes,
         }
     }
 

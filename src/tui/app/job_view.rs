@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::preview::Preview;
 use crate::engine::progress::{LogLine, RunSummary};
 use crate::engine::state::RunRecord;
 
@@ -38,6 +39,15 @@ pub struct JobView {
     sampled_done: u64,
     pub last: Option<RunSummary>,
     pub history: Vec<RunRecord>,
+    /// The last preview (`p`) of this job, or the one under way.
+    pub preview: Option<PreviewState>,
+}
+
+/// A preview (dry run) of a job in the TUI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PreviewState {
+    Running,
+    Done(Preview),
 }
 
 impl JobView {

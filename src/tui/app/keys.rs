@@ -119,6 +119,7 @@ impl App {
             Action::RunNow if self.tab == Tab::Jobs && n > 0 => return self.run_selected(),
             Action::CancelRun if self.tab == Tab::Jobs && n > 0 => self.cancel_selected(),
             Action::PastRuns if self.tab == Tab::Jobs && n > 0 => self.open_runs(),
+            Action::Preview if self.tab == Tab::Jobs && n > 0 => return self.preview_selected(),
             Action::Verify if self.tab == Tab::Jobs && n > 0 => {
                 let name = self.ws.jobs[self.selection()].name.clone();
                 // One verification of a job at a time.

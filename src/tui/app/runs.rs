@@ -2,7 +2,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::{App, Effect, Popup, RunsView};
+use super::{App, Effect, Popup, PreviewState, RunsView};
 use crate::engine::progress::Level;
 
 impl App {
@@ -18,6 +18,25 @@ impl App {
         view.restart();
         self.message = None;
         vec![Effect::RunJob(job)]
+    }
+
+    /// `p`: a dry run of the selected job in the background; its result shows
+    /// in the job's pane.
+    pub(super) fn preview_selected(&mut self) -> Vec<Effect> {
+        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
+            return Vec::new();
+        };
+        let view = self.jobs.entry(job.clone()).or_default();
+        if view.running || view.preview == Some(PreviewState::Running) {
+            self.message = Some((
+                Level::Warn,
+                format!("job \"{job}\" is busy; preview it when it is done"),
+            ));
+            return Vec::new();
+        }
+        view.preview = Some(PreviewState::Running);
+        self.message = None;
+        vec![Effect::PreviewJob(job)]
     }
 
     /// The loop hands back the run's cancel token once it has started the run.

@@ -14,7 +14,7 @@ use super::split;
 use super::text::{fit, join_fitting, log_rows, wrap};
 use crate::engine::progress::{Level, LogLine, RunStatus, RunSummary, thousands};
 use crate::engine::schedule::Zone;
-use crate::tui::app::{App, JobView};
+use crate::tui::app::{App, JobView, PreviewState};
 use crate::tui::theme::Theme;
 use crate::workspace::Job;
 
@@ -151,12 +151,14 @@ fn draw_job(f: &mut Frame, area: Rect, app: &App, job: &Job, view: &JobView, the
         (true, true) => 3,
         (true, false) => 6,
     };
-    let [info, gauge, stats_a, err, spark, log, check, runs] = Layout::vertical([
+    let preview_h = if view.preview.is_some() { 3 } else { 0 };
+    let [info, gauge, stats_a, err, spark, preview, log, check, runs] = Layout::vertical([
         Constraint::Length(settings.len() as u16),
         Constraint::Length(1),
         Constraint::Length(stats.len().min(2) as u16),
         Constraint::Length(error.len() as u16),
         Constraint::Length(spark_h),
+        Constraint::Length(preview_h),
         Constraint::Min(2),
         Constraint::Length(check_h),
         Constraint::Length(runs_h),
@@ -169,6 +171,9 @@ fn draw_job(f: &mut Frame, area: Rect, app: &App, job: &Job, view: &JobView, the
     f.render_widget(Paragraph::new(error), err);
     let data: Vec<u64> = view.samples.iter().copied().collect();
     f.render_widget(Sparkline::default().data(&data).style(theme.ok()), spark);
+    if let Some(p) = &view.preview {
+        draw_preview(f, preview, p, theme);
+    }
     draw_log(f, log, view, theme);
     if let Some(v) = verified {
         draw_verified(f, check, v.as_ref(), theme);
@@ -202,6 +207,60 @@ fn draw_verified(
         Paragraph::new(text)
             .wrap(Wrap { trim: true })
             .block(Block::default().borders(Borders::TOP).title(" Verify ")),
+        area,
+    );
+}
+
+/// The last preview (`p`): what a run would change and the first keys, or
+/// why it would fail.
+fn draw_preview(f: &mut Frame, area: Rect, p: &PreviewState, theme: &Theme) {
+    let lines = match p {
+        PreviewState::Running => vec![Line::from(Span::styled(
+            "previewing… (a dry run: nothing is written)",
+            theme.dim(),
+        ))],
+        PreviewState::Done(p) => {
+            let mut lines = Vec::new();
+            if let Some(c) = p.changes {
+                let create = if p.create_target {
+                    " (creates the table)"
+                } else {
+                    ""
+                };
+                lines.push(Line::from(format!(
+                    "would: +{} ~{} -{} ={}{create}",
+                    thousands(c.inserted),
+                    thousands(c.updated),
+                    thousands(c.deleted),
+                    thousands(c.unchanged)
+                )));
+            }
+            if let (false, Some(why)) = (p.would_succeed(), &p.error) {
+                lines.insert(
+                    0,
+                    Line::from(Span::styled(format!("✗ would fail: {why}"), theme.error())),
+                );
+            } else {
+                let keys: Vec<String> = [
+                    ("+", &p.first.insert),
+                    ("~", &p.first.update),
+                    ("-", &p.first.delete),
+                ]
+                .into_iter()
+                .filter(|(_, k)| !k.is_empty())
+                .map(|(sign, k)| format!("{sign}{}", k.join(" ")))
+                .collect();
+                lines.push(Line::from(format!("keys {}", keys.join(" · "))));
+            }
+            lines
+        }
+    };
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+            Block::default()
+                .borders(Borders::TOP)
+                .title(" Preview (p) "),
+        ),
         area,
     );
 }
@@ -435,7 +494,13 @@ fn run_row(app: &App, s: &RunSummary, pad: usize, width: usize, theme: &Theme) -
     } else {
         state
     };
-    let mut rest = vec![format!("{} ok", thousands(s.success))];
+    // What the run changed, or (recorded before DSP counted changes, or
+    // nothing committed) how many rows it wrote.
+    let changed = match s.changes {
+        Some(c) => c.short(),
+        None => format!("{} ok", thousands(s.success)),
+    };
+    let mut rest = vec![changed];
     if s.failed > 0 {
         rest.push(format!("{} failed", thousands(s.failed)));
     }

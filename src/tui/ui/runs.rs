@@ -93,7 +93,12 @@ fn run_line(
     );
     let rest = [
         format!("total {:>9}", thousands(s.total)),
-        format!("ok {:>9}", thousands(s.success)),
+        // Changes as `+12 ~3 -1`; history from before DSP counted them
+        // shows how many rows it wrote.
+        match s.changes {
+            Some(c) => format!("{:<16}", c.short()),
+            None => format!("ok {:>9}", thousands(s.success)),
+        },
         format!("failed {:>6}", thousands(s.failed)),
         format!("{secs:>6.1}s"),
         s.mode.as_str().to_string(),

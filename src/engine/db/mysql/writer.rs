@@ -152,8 +152,10 @@ impl MyWriter {
         self.conn.exec(&sql).await
     }
 
-    /// `_unchanged_likely` tunes PostgreSQL's statement only.
-    async fn upsert(&mut self, _unchanged_likely: bool) -> Result<u64> {
+    /// `_unchanged_likely` tunes PostgreSQL's statement only. MySQL leaves a
+    /// row whose values are all the same alone (see `updated_of` for how it
+    /// counts them).
+    async fn upsert_rows(&mut self, _unchanged_likely: bool) -> Result<u64> {
         let sets: Vec<String> = if self.n.non_keys.is_empty() {
             let k = D.ident(&self.n.keys[0]);
             vec![format!("{k} = {k}")]
@@ -194,8 +196,27 @@ impl Target for MyWriter {
     fn delete_missing(&mut self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(MyWriter::delete_missing(self))
     }
-    fn upsert(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>> {
-        Box::pin(MyWriter::upsert(self, unchanged_likely))
+    fn upsert_rows(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(MyWriter::upsert_rows(self, unchanged_likely))
+    }
+    /// MySQL has no IS DISTINCT FROM; `<=>` is its NULL-safe equality.
+    fn differs(&self, a: &str, b: &str) -> String {
+        if self.n.non_keys.is_empty() {
+            return "1 = 0".into();
+        }
+        self.n
+            .non_keys
+            .iter()
+            .map(|c| format!("NOT ({a}.{c} <=> {b}.{c})", c = D.ident(c)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
+    /// INSERT ... ON DUPLICATE KEY UPDATE affects 1 row per insert and 2 per
+    /// update; an existing row left as it was counts 1 because sqlx connects
+    /// with CLIENT_FOUND_ROWS (0 without it). So every staged row counts once
+    /// and each updated row once more.
+    fn updated_of(&self, affected: u64, _inserted: u64, staged: u64) -> u64 {
+        affected.saturating_sub(staged)
     }
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::new(self.conn).close()

@@ -12,6 +12,7 @@ use super::super::session::Connection;
 use super::super::target::{Target, TargetNames};
 use super::{D, binary};
 use crate::engine::error::{DbErrorKind, Error, Result};
+use crate::engine::progress::Changes;
 use crate::engine::types::{Value, date_pg, pg_year, time_text, ts_text};
 
 /// Encoded COPY data goes to the server in chunks of about this size...
@@ -299,7 +300,9 @@ impl PgWriter {
     /// WAL-log) every tuple's header. Past a watermark, nearly every row has
     /// changed, and the filter's extra key lookup per row (~1 ms per 1,000)
     /// buys nothing; ON CONFLICT's own WHERE still leaves unchanged ones be.
-    async fn upsert(&mut self, unchanged_likely: bool) -> Result<u64> {
+    /// Returns the rows inserted and the rows updated: a row that ON CONFLICT
+    /// updated has a locking transaction in `xmax`, a new one none.
+    async fn upsert_counted(&mut self, unchanged_likely: bool) -> Result<(u64, u64)> {
         let filter = if unchanged_likely {
             format!(
                 " LEFT JOIN {table} o ON {on} WHERE {changed}",
@@ -312,7 +315,8 @@ impl PgWriter {
         };
         let sql = format!(
             "WITH i AS (INSERT INTO {table} AS t ({cols}) SELECT {staged} FROM {stage} s\
-             {filter} {conflict} RETURNING 1) SELECT count(*) FROM i",
+             {filter} {conflict} RETURNING (t.xmax = 0) AS inserted) \
+             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM i",
             table = self.n.table,
             cols = self.n.cols,
             staged = D.idents(&self.n.names, "s."),
@@ -320,14 +324,14 @@ impl PgWriter {
             stage = self.n.stage,
         );
         let n = self.exec_merge(&sql).await?;
-        Ok(n.first().copied().unwrap_or(0).max(0) as u64)
+        Ok((nth(&n, 0), nth(&n, 1)))
     }
 
     /// A full sync's whole change in one statement: one full join of the
     /// stage with the target finds new, changed and vanished rows (a separate
-    /// delete would join the million rows a second time). Returns the rows
-    /// deleted and the rows the target holds afterwards.
-    async fn merge(&mut self, before: u64) -> Result<(u64, u64)> {
+    /// delete would join the million rows a second time). Returns what
+    /// changed and the rows the target holds afterwards.
+    async fn merge(&mut self, before: u64, staged: u64) -> Result<(Changes, u64)> {
         let old_keys: Vec<String> = (0..self.n.keys.len())
             .map(|i| format!("o.{} AS dsp_o{i}", D.ident(&self.n.keys[i])))
             .collect();
@@ -345,7 +349,8 @@ impl PgWriter {
              d AS (DELETE FROM {table} AS t USING j WHERE j.{key0} IS NULL AND {gone} RETURNING 1), \
              i AS (INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM j WHERE j.{key0} IS NOT NULL \
                {conflict} RETURNING (t.xmax = 0) AS inserted) \
-             SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM i WHERE inserted)",
+             SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM i WHERE inserted), \
+               (SELECT count(*) FROM i WHERE NOT inserted)",
             old_keys = old_keys.join(", "),
             staged = D.idents(&self.n.names, "s."),
             table = self.n.table,
@@ -357,11 +362,12 @@ impl PgWriter {
             conflict = self.on_conflict(),
         );
         let n = self.exec_merge(&sql).await?;
-        let deleted = n.first().copied().unwrap_or(0).max(0) as u64;
-        let inserted = n.get(1).copied().unwrap_or(0).max(0) as u64;
+        let (deleted, inserted, updated) = (nth(&n, 0), nth(&n, 1), nth(&n, 2));
+        let mut changes = Changes::of_written(staged, inserted, updated);
+        changes.deleted = deleted;
         // Exact within this transaction: every row is either kept, inserted
         // or deleted by this statement.
-        Ok((deleted, (before + inserted).saturating_sub(deleted)))
+        Ok((changes, (before + inserted).saturating_sub(deleted)))
     }
 
     async fn close(mut self) {
@@ -400,11 +406,27 @@ impl Target for PgWriter {
     fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(PgWriter::flush(self))
     }
-    fn upsert(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>> {
-        Box::pin(PgWriter::upsert(self, unchanged_likely))
+    fn upsert_rows(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let (inserted, updated) = self.upsert_counted(unchanged_likely).await?;
+            Ok(inserted + updated)
+        })
     }
-    fn merge(&mut self, before: u64) -> BoxFuture<'_, Result<(u64, u64)>> {
-        Box::pin(PgWriter::merge(self, before))
+    /// The statement counts inserted and updated rows itself.
+    fn upsert(&mut self, unchanged_likely: bool, staged: u64) -> BoxFuture<'_, Result<Changes>> {
+        Box::pin(async move {
+            let (inserted, updated) = self.upsert_counted(unchanged_likely).await?;
+            Ok(Changes::of_written(staged, inserted, updated))
+        })
+    }
+    fn differs(&self, a: &str, b: &str) -> String {
+        if self.n.non_keys.is_empty() {
+            return "false".into();
+        }
+        format!("{} IS DISTINCT FROM {}", self.row_of(a), self.row_of(b))
+    }
+    fn merge(&mut self, before: u64, staged: u64) -> BoxFuture<'_, Result<(Changes, u64)>> {
+        Box::pin(PgWriter::merge(self, before, staged))
     }
     /// Nothing to do: the staging table empties itself at each COMMIT
     /// (ON COMMIT DELETE ROWS), which saves a round trip per batch.
@@ -414,6 +436,11 @@ impl Target for PgWriter {
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(PgWriter::close(*self))
     }
+}
+
+/// The `i`th count a merge statement returned (0 if absent or negative).
+fn nth(counts: &[i64], i: usize) -> u64 {
+    counts.get(i).copied().unwrap_or(0).max(0) as u64
 }
 
 /// Streams chunks into one COPY; returns the connection when done.

@@ -66,8 +66,10 @@ impl LiteWriter {
         Ok(())
     }
 
-    /// `_unchanged_likely` tunes PostgreSQL's statement only.
-    async fn upsert(&mut self, _unchanged_likely: bool) -> Result<u64> {
+    /// `_unchanged_likely` tunes PostgreSQL's statement only. The WHERE of
+    /// DO UPDATE leaves an unchanged row alone, so `changes()` counts only
+    /// rows inserted or updated.
+    async fn upsert_rows(&mut self, _unchanged_likely: bool) -> Result<u64> {
         let action = if self.n.non_keys.is_empty() {
             "DO NOTHING".to_string()
         } else {
@@ -114,8 +116,20 @@ impl Target for LiteWriter {
     fn write<'a>(&'a mut self, rows: &'a [Vec<Value>], stage: bool) -> BoxFuture<'a, Result<()>> {
         Box::pin(LiteWriter::write(self, rows, stage))
     }
-    fn upsert(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>> {
-        Box::pin(LiteWriter::upsert(self, unchanged_likely))
+    fn upsert_rows(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(LiteWriter::upsert_rows(self, unchanged_likely))
+    }
+    /// `IS NOT`: older SQLite has no IS DISTINCT FROM.
+    fn differs(&self, a: &str, b: &str) -> String {
+        if self.n.non_keys.is_empty() {
+            return "0".into();
+        }
+        self.n
+            .non_keys
+            .iter()
+            .map(|c| format!("{a}.{c} IS NOT {b}.{c}", c = D.ident(c)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
     }
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::new(self.conn).close()

@@ -8,14 +8,14 @@ use super::super::stop::Stop;
 use super::super::stream::Reader;
 use crate::engine::db::Writer;
 use crate::engine::db::plan::Plan;
-use crate::engine::progress::{Level, thousands};
+use crate::engine::progress::{Changes, Level, thousands};
 use crate::engine::types::Value;
 use crate::workspace::Job;
 
 /// What the load left: rows handed to the target, and the keys of rows that
 /// failed to convert (their target copies must survive the merge).
-struct Loaded {
-    written: u64,
+pub(super) struct Loaded {
+    pub(super) written: u64,
     kept: Vec<Vec<Value>>,
 }
 
@@ -43,9 +43,11 @@ pub(super) async fn apply(
             if stage { "staging table" } else { "table" }
         )));
     }
-    if stage {
-        merge(report, s, plan, w, before, &loaded).await?;
-    }
+    let changes = if stage {
+        merge(report, s, plan, w, before, &loaded).await?
+    } else {
+        Changes::all_inserted(loaded.written)
+    };
     if cancel.is_cancelled() {
         return Err(Stop::by_operator());
     }
@@ -53,12 +55,13 @@ pub(super) async fn apply(
     // committed.
     super::commit(w, t).await?;
     report.committed = loaded.written;
+    report.changes = Some(changes);
     Ok(())
 }
 
 /// Writes every batch the reader sends, into the staging table (`stage`) or
 /// the target table.
-async fn load(
+pub(super) async fn load(
     report: &mut Report,
     s: &Setup<'_>,
     w: &mut Writer,
@@ -84,7 +87,8 @@ async fn load(
 }
 
 /// Applies the staged rows to a target that held `before` rows, inside the
-/// run's transaction, and checks the outcome against the job's guards.
+/// run's transaction, and checks the outcome against the job's guards;
+/// returns what it changed.
 async fn merge(
     report: &mut Report,
     s: &Setup<'_>,
@@ -92,26 +96,11 @@ async fn merge(
     w: &mut Writer,
     before: u64,
     loaded: &Loaded,
-) -> Result<(), Stop> {
-    let (t, cancel) = (&s.target, s.cancel);
+) -> Result<Changes, Stop> {
     refuse_emptying(&s.job, plan, loaded.written, before)?;
-    let (deleted, after) = if loaded.kept.is_empty() {
-        t.op(cancel, w.merge(before)).await?
-    } else {
-        t.op(cancel, w.upsert(true)).await?;
-        // Keys of rows that failed to convert join the staged keys only
-        // now, after the upsert: their target rows are neither updated
-        // nor deleted.
-        t.op(cancel, w.write(&loaded.kept, true)).await?;
-        t.op(cancel, w.flush()).await?;
-        let deleted = t.op(cancel, w.delete_missing()).await?;
-        (deleted, t.op(cancel, w.count(false)).await?)
-    };
-    refuse_mass_delete(&s.job, plan, deleted, before, loaded.written)?;
-    // Kept rows make the count inexact; the check is skipped then.
-    if loaded.kept.is_empty() {
-        refuse_merged_keys(plan, loaded.written, after)?;
-    }
+    let (changes, after) = apply_stage(s, w, before, loaded).await?;
+    let deleted = changes.deleted;
+    check_outcome(&s.job, plan, before, loaded, changes, after)?;
     if deleted > 0 {
         report.log(
             Level::Info,
@@ -121,12 +110,55 @@ async fn merge(
             ),
         );
     }
+    Ok(changes)
+}
+
+/// Applies the stage to the target (inside the open transaction): returns
+/// what changed and the rows the target then holds.
+pub(super) async fn apply_stage(
+    s: &Setup<'_>,
+    w: &mut Writer,
+    before: u64,
+    loaded: &Loaded,
+) -> Result<(Changes, u64), Stop> {
+    let (t, cancel) = (&s.target, s.cancel);
+    if loaded.kept.is_empty() {
+        return t.op(cancel, w.merge(before, loaded.written)).await;
+    }
+    let mut changes = t.op(cancel, w.upsert(true, loaded.written)).await?;
+    // Keys of rows that failed to convert join the staged keys only now,
+    // after the upsert: their target rows are neither updated nor deleted.
+    t.op(cancel, w.write(&loaded.kept, true)).await?;
+    t.op(cancel, w.flush()).await?;
+    changes.deleted = t.op(cancel, w.delete_missing()).await?;
+    Ok((changes, t.op(cancel, w.count(false)).await?))
+}
+
+/// The guards on an applied stage: not too many deletes, no merged keys.
+pub(super) fn check_outcome(
+    job: &Job,
+    plan: &Plan,
+    before: u64,
+    loaded: &Loaded,
+    changes: Changes,
+    after: u64,
+) -> Result<(), Stop> {
+    refuse_mass_delete(job, plan, changes.deleted, before, loaded.written)?;
+    // Kept rows make the count inexact; the check is skipped then.
+    if loaded.kept.is_empty() {
+        refuse_merged_keys(plan, loaded.written, after)?;
+    }
     Ok(())
 }
 
 /// A source that returns nothing must not empty a target that holds rows,
 /// unless the job allows it.
-fn refuse_emptying(job: &Job, plan: &Plan, written: u64, before: u64) -> Result<(), Stop> {
+pub(super) fn refuse_emptying(
+    job: &Job,
+    plan: &Plan,
+    written: u64,
+    before: u64,
+) -> Result<(), Stop> {
     if written == 0 && !job.allow_empty() {
         return Err(Stop::failed(format!(
             "the source table {} returned no rows while the target table {} holds {}; refusing to empty it \

@@ -11,7 +11,7 @@ use super::super::setup::{Setup, Side};
 use super::super::stop::Stop;
 use super::super::stream::Reader;
 use crate::engine::db::Writer;
-use crate::engine::progress::{Level, thousands};
+use crate::engine::progress::{Changes, Level, thousands};
 
 /// A batch read and staged, its transaction open (`open`) unless none of its
 /// rows could be converted.
@@ -48,22 +48,23 @@ pub(super) async fn apply(
         let (applied, next) = match ahead.take() {
             Some(other) => {
                 let (a, n) = tokio::join!(
-                    apply_batch(cur, batch.open, unchanged_likely, t, cancel),
+                    apply_batch(cur, &batch, unchanged_likely, t, cancel),
                     stage_batch(report, s, other, reader)
                 );
                 ahead = Some(std::mem::replace(&mut cur, other));
                 (a, n)
             }
             None => {
-                let a = apply_batch(cur, batch.open, unchanged_likely, t, cancel).await;
+                let a = apply_batch(cur, &batch, unchanged_likely, t, cancel).await;
                 let n = match a {
-                    Ok(()) => stage_batch(report, s, cur, reader).await,
+                    Ok(_) => stage_batch(report, s, cur, reader).await,
                     Err(_) => Ok(None),
                 };
                 (a, n)
             }
         };
-        applied?;
+        let changes = applied?;
+        report.changes.get_or_insert_default().add(changes);
         written += batch.rows;
         future += batch.future;
         report.committed = written;
@@ -143,20 +144,22 @@ async fn stage_batch(
     Ok(None)
 }
 
-/// Upserts a staged batch into the target and commits it.
+/// Upserts a staged batch into the target and commits it; returns what it
+/// changed.
 async fn apply_batch(
     w: &mut Writer,
-    open: bool,
+    batch: &StagedBatch,
     unchanged_likely: bool,
     t: &Side<'_>,
     cancel: &CancellationToken,
-) -> Result<(), Stop> {
-    if !open {
-        return Ok(());
+) -> Result<Changes, Stop> {
+    if !batch.open {
+        return Ok(Changes::default());
     }
-    t.op(cancel, w.upsert(unchanged_likely)).await?;
+    let changes = t.op(cancel, w.upsert(unchanged_likely, batch.rows)).await?;
     t.op(cancel, w.clear_stage()).await?;
     // Never abandoned half-way: a cancel now could not know whether it
     // committed.
-    super::commit(w, t).await
+    super::commit(w, t).await?;
+    Ok(changes)
 }

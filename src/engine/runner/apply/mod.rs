@@ -3,6 +3,9 @@
 //! commits batch by batch and moves the watermark after each commit.
 
 mod full;
+mod preview;
+
+pub(super) use preview::preview;
 mod incremental;
 
 use std::time::Duration;
