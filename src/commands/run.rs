@@ -1,51 +1,48 @@
-//! `dsp run JOB...`: runs jobs headless, in order,
-//! printing their log lines to stdout (prefixed with the UTC time when
-//! `DSP_LOG_TIME` is set); SIGINT/SIGTERM cancel the running job cleanly.
+//! `dsp run JOB...` / `dsp run --all`: runs jobs headless, in order, printing
+//! their log lines to stdout (see `report::Output` for the forms: the seed's
+//! lines on a terminal, prefixed by time and job elsewhere, JSON Lines with
+//! `--json`); SIGINT/SIGTERM cancel the running job cleanly.
 //! Exit status: 0 all succeeded, 1 a job failed or was cancelled, 2 the
 //! workspace or a job name is wrong (nothing was run).
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::progress::{Reporter, RunStatus};
-use crate::engine::runner::run_job;
+use crate::cli::RunArgs;
+use crate::engine::progress::{Reporter, RunStatus, Trigger};
+use crate::engine::runner::{RunOptions, run_job_with};
 use crate::paths::Paths;
-use crate::report::{self, Style};
+use crate::report::{self, Output};
+use crate::workspace::Workspace;
 
 use super::{EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE};
 
-pub async fn run(paths: &Paths, jobs: &[String]) -> u8 {
+pub async fn run(paths: &Paths, args: &RunArgs) -> u8 {
     let Ok(ws) = super::load_workspace(paths, true) else {
         return EXIT_USAGE;
     };
-    // Every name is checked before the first job touches a database.
-    let unknown: Vec<&String> = jobs.iter().filter(|j| ws.job(j).is_none()).collect();
-    if !unknown.is_empty() {
-        for j in unknown {
-            eprintln!(
-                "error: there is no job named \"{j}\" in {}; `dsp check` lists the workspace",
-                paths.workspace.display()
-            );
-        }
+    let Some(jobs) = chosen_jobs(paths, &ws, args) else {
         return EXIT_USAGE;
-    }
+    };
     let data = paths.data();
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
-    let style = Style {
-        time: std::env::var_os("DSP_LOG_TIME").is_some(),
-        job: false,
+    let output = Output::detect(args.json, false);
+    let options = RunOptions {
+        trigger: Trigger::Manual,
+        full_refresh: args.full_refresh,
     };
     let mut code = EXIT_OK;
-    for name in jobs {
+    for name in &jobs {
         if cancel.is_cancelled() {
             eprintln!("error: job \"{name}\" was not started: the run was interrupted");
             code = EXIT_RUN_FAILED;
             continue;
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let printer = tokio::spawn(report::print_events(rx, style));
-        let summary = run_job(&ws, name, &data, cancel.clone(), Reporter::new(name, tx)).await;
+        let printer = tokio::spawn(report::print_events(rx, output));
+        let reporter = Reporter::new(name, tx);
+        let summary = run_job_with(&ws, name, &data, cancel.clone(), reporter, options).await;
         let _ = printer.await;
         if summary.status != RunStatus::Succeeded {
             code = EXIT_RUN_FAILED;
@@ -55,6 +52,19 @@ pub async fn run(paths: &Paths, jobs: &[String]) -> u8 {
     }
     signals.abort();
     code
+}
+
+/// The jobs to run, in order: every job of the workspace with `--all`, else
+/// the named ones, each checked before the first job touches a database.
+fn chosen_jobs(paths: &Paths, ws: &Workspace, args: &RunArgs) -> Option<Vec<String>> {
+    if args.all {
+        return Some(ws.jobs.iter().map(|j| j.name.clone()).collect());
+    }
+    let unknown: Vec<&String> = args.jobs.iter().filter(|j| ws.job(j).is_none()).collect();
+    for j in &unknown {
+        super::no_such_job(paths, j);
+    }
+    unknown.is_empty().then(|| args.jobs.clone())
 }
 
 /// Cancels the running job on SIGINT or SIGTERM.

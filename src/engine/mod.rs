@@ -10,4 +10,4 @@ pub mod state;
 pub mod types;
 
 pub use error::{DbErrorKind, Error};
-pub use progress::{Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary};
+pub use progress::{Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, Trigger};

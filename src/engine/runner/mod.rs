@@ -32,10 +32,20 @@ use tokio_util::sync::CancellationToken;
 use self::report::Report;
 use self::setup::Setup;
 use self::stop::{Stop, or_cancel};
-use crate::engine::progress::{Level, ProgressEvent, Reporter, RunStatus, RunSummary};
+use crate::engine::progress::{Level, ProgressEvent, Reporter, RunStatus, RunSummary, Trigger};
 use crate::engine::state;
 use crate::paths::DataDir;
 use crate::workspace::Workspace;
+
+/// How a run was asked for, beyond the job itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Recorded in the history.
+    pub trigger: Trigger,
+    /// An incremental job ignores its stored watermark this once: it reads and
+    /// upserts every source row, and its watermark is then set from this run.
+    pub full_refresh: bool,
+}
 
 /// Runs one job to its end: takes the job's lock, reports progress through
 /// `reporter`, records the run in the history, and returns its summary. Never
@@ -47,6 +57,26 @@ pub async fn run_job(
     data: &DataDir,
     cancel: CancellationToken,
     reporter: Reporter,
+) -> RunSummary {
+    run_job_with(
+        workspace,
+        job,
+        data,
+        cancel,
+        reporter,
+        RunOptions::default(),
+    )
+    .await
+}
+
+/// `run_job`, asked for as `options` say.
+pub async fn run_job_with(
+    workspace: &Workspace,
+    job: &str,
+    data: &DataDir,
+    cancel: CancellationToken,
+    reporter: Reporter,
+    options: RunOptions,
 ) -> RunSummary {
     let mut report = Report::new(reporter, job);
     let started = Utc::now();
@@ -65,9 +95,9 @@ pub async fn run_job(
         mode,
     });
     report.log(Level::Info, format!("Starting sync job: {job}"));
-    let outcome = execute_guarded(&mut report, workspace, data, job, &cancel).await;
+    let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, options).await;
     let summary = finish::summarize(&mut report, mode, started, outcome);
-    finish::record(&mut report, data, &summary);
+    finish::record(&mut report, data, &summary, &finish::note_of(options, mode));
     report.send(ProgressEvent::Finished(summary.clone()));
     drop(lock);
     summary
@@ -82,6 +112,7 @@ async fn execute_guarded(
     data: &DataDir,
     job: &str,
     cancel: &CancellationToken,
+    options: RunOptions,
 ) -> Result<(), Stop> {
     let live = Arc::new(liveness::Liveness::new(
         "the source and target networks".into(),
@@ -91,7 +122,7 @@ async fn execute_guarded(
     // runs on the multi-threaded runtime, and without this the compiler cannot
     // prove that sqlx's futures inside are `Send` for all lifetimes.
     let execute: futures::future::BoxFuture<'_, Result<(), Stop>> =
-        Box::pin(execute(report, ws, data, job, cancel, &live));
+        Box::pin(execute(report, ws, data, job, cancel, &live, options));
     let guarded = std::panic::AssertUnwindSafe(execute).catch_unwind();
     tokio::select! {
         r = guarded => r.unwrap_or_else(|_| {
@@ -125,8 +156,10 @@ async fn execute(
     job: &str,
     cancel: &CancellationToken,
     live: &Arc<liveness::Liveness>,
+    options: RunOptions,
 ) -> Result<(), Stop> {
-    let s = Setup::new(ws, data, job, cancel, live)?;
+    let mut s = Setup::new(ws, data, job, cancel, live)?;
+    s.full_refresh = options.full_refresh;
     report.log(
         Level::Info,
         format!("Fetching records from source: {}", s.schema.source_table),

@@ -24,6 +24,8 @@ pub(super) struct Setup<'a> {
     pub(super) cancel: &'a CancellationToken,
     /// The job's watermark, tied to this source, cursor and target.
     pub(super) watermarks: state::WatermarkStore<'a>,
+    /// This run ignores the stored watermark (`dsp run --full-refresh`).
+    pub(super) full_refresh: bool,
 }
 
 /// One end of the run: its network and table, and the words that name both
@@ -71,6 +73,7 @@ impl<'a> Setup<'a> {
             target: Side::new(ws, "target", target, &schema.target_table, live),
             cancel,
             job,
+            full_refresh: false,
         })
     }
 
