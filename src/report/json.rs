@@ -17,7 +17,7 @@ use crate::engine::progress::{Level, ProgressEvent, RunSummary};
 use crate::workspace::SyncMode;
 
 pub(crate) fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// Turns events into JSON objects, remembering each job's mode from the event

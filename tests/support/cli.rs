@@ -171,6 +171,17 @@ impl Env {
     }
 }
 
+/// A log line of `dsp run` whose stdout is not a terminal, split into its
+/// time, its job's name and the seed's line (`[INFO] ...`); `None` if the line
+/// lacks that prefix.
+pub fn split_prefixed(line: &str) -> Option<(chrono::DateTime<chrono::Utc>, &str, &str)> {
+    let (time, rest) = line.split_once(' ')?;
+    let at = chrono::DateTime::parse_from_rfc3339(time).ok()?.to_utc();
+    let rest = rest.strip_prefix('[')?;
+    let (job, seed) = rest.split_once("] [")?;
+    Some((at, job, &line[line.len() - seed.len() - 1..]))
+}
+
 /// Reads a child's stdout and stderr on threads, so that neither pipe fills.
 pub fn drain(child: &mut Child) -> std::thread::JoinHandle<(String, String)> {
     let mut so = child.stdout.take().unwrap();
