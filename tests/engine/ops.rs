@@ -354,3 +354,74 @@ async fn run_json_counts_are_the_targets_rows() {
     assert_eq!(done["failed"], 0);
     assert_eq!(rows, src.dump("src").await);
 }
+
+/// Runs `dsp ARGS` on a pseudo-terminal (util-linux `script`), `input` typed
+/// on it; `None` where `script` is missing.
+fn on_terminal(env: &Env, args: &str, input: &str) -> Option<(i32, String)> {
+    use std::io::Write;
+    let line = format!(
+        "'{}' --workspace '{}' --data-dir '{}' {args}",
+        support::dsp_bin().display(),
+        env.ws().display(),
+        env.data().display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    Some((out.status.code().unwrap_or(-1), text))
+}
+
+/// On a terminal: the seed's lines as they are, a progress line rewritten in
+/// place beside them; `dsp reset` asks, Enter (the default) keeps the
+/// watermark, `y` forgets it.
+#[tokio::test]
+async fn a_terminal_gets_the_seed_lines_a_live_line_and_a_question() {
+    let env = Env::new();
+    let _src = three_jobs(&env).await;
+    let Some((code, text)) = on_terminal(&env, "run Inc", "") else {
+        support::skip("a_terminal_gets", "no `script` to make a terminal");
+        return;
+    };
+    assert_eq!(code, 0, "{text}");
+    let erase = "\x1b[K";
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.rsplit(erase).next().unwrap())
+        .collect();
+    assert_eq!(lines[0], "[INFO] Starting sync job: Inc", "{text:?}");
+    assert!(
+        lines.contains(&"[INFO] Sync completed. Total: 1,500, Success: 1,500, Failed: 0"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&format!("{erase}Inc: 1,500/1,500 records (100%), ")),
+        "{text:?}"
+    );
+    assert!(watermark(&env, "Inc").is_some());
+
+    let (code, text) = on_terminal(&env, "reset Inc", "\n").unwrap();
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("[y/N]") && text.contains("nothing changed"),
+        "{text}"
+    );
+    assert!(
+        watermark(&env, "Inc").is_some(),
+        "Enter keeps the watermark"
+    );
+    let (code, text) = on_terminal(&env, "reset Inc", "y\n").unwrap();
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(watermark(&env, "Inc"), None);
+}
