@@ -26,6 +26,15 @@ impl Out {
         )
     }
 
+    /// The log lines on stdout as the seed writes them (`[INFO] ...`), without
+    /// the time and job prefix a run not on a terminal puts before each.
+    pub fn log_lines(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .map(|l| split_prefixed(l).map_or(l, |(_, _, seed)| seed))
+            .collect()
+    }
+
     /// No Rust panic or backtrace text, whatever happened.
     pub fn assert_no_panic(&self, what: &str) {
         for bad in [
