@@ -138,7 +138,7 @@ fn bash_loads_the_completions_and_completes_the_commands() {
         Some(0)
     );
     if !have("bash") {
-        support::skip("bash_loads_the_completions", "no bash");
+        support::skip_tool("bash_loads_the_completions", "no bash");
         return;
     }
     let dir = support::temp_dir();
@@ -225,7 +225,7 @@ fn the_systemd_units_are_valid_and_hardened() {
     assert_eq!(timer["Install"]["WantedBy"], ["timers.target"]);
 
     if !have("systemd-analyze") {
-        support::skip(
+        support::skip_tool(
             "the_systemd_units_are_valid",
             "no systemd-analyze; INI checks only",
         );

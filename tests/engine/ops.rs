@@ -391,7 +391,7 @@ async fn a_terminal_gets_the_seed_lines_a_live_line_and_a_question() {
     let env = Env::new();
     let _src = three_jobs(&env).await;
     let Some((code, text)) = on_terminal(&env, "run Inc", "") else {
-        support::skip("a_terminal_gets", "no `script` to make a terminal");
+        support::skip_tool("a_terminal_gets", "no `script` to make a terminal");
         return;
     };
     assert_eq!(code, 0, "{text}");
