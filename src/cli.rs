@@ -33,18 +33,7 @@ pub struct Locations {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the named jobs headless, in order, printing their log to stdout
-    Run {
-        /// Job names, as in the workspace file
-        #[arg(required = true, value_name = "JOB")]
-        jobs: Vec<String>,
-        /// Say what each run would insert, update and delete, and whether a
-        /// guard would stop it; write nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// With --dry-run: print one JSON object per job instead of the log
-        #[arg(long, requires = "dry_run")]
-        json: bool,
-    },
+    Run(RunArgs),
     /// Validate the workspace file
     Check {
         /// Also connect to every network and check every job's tables and columns
@@ -52,7 +41,41 @@ pub enum Command {
         connect: bool,
     },
     /// Run scheduled jobs headless until SIGINT or SIGTERM
-    Daemon,
+    Daemon {
+        /// Print one JSON object per event (JSON Lines) instead of log lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the jobs with their last status, last run and next run
+    List {
+        /// Print a JSON array instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a job's past runs, newest first
+    History {
+        /// The job's name, as in the workspace file
+        #[arg(value_name = "JOB")]
+        job: String,
+        /// Print a JSON array instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget an incremental job's watermark: its next run reads every row again
+    Reset {
+        /// The job's name, as in the workspace file
+        #[arg(value_name = "JOB")]
+        job: String,
+        /// Do not ask for a confirmation (needed without a terminal)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Print shell completions for bash, zsh or fish to stdout
+    Completions {
+        /// The shell: bash, zsh, fish (also elvish, powershell)
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
     /// Compare each job's mapped source rows with its target, read-only; lists
     /// rows only in the source, only in the target, and differing, by key
     Verify {
@@ -65,4 +88,27 @@ pub enum Command {
     },
     /// Create a demo workspace on SQLite (if absent) and open the UI on it
     Demo,
+}
+
+/// `dsp run`'s arguments.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// Job names, as in the workspace file
+    #[arg(required_unless_present = "all", value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// Run every job of the workspace, in the file's order
+    #[arg(long, conflicts_with = "jobs")]
+    pub all: bool,
+    /// Incremental jobs ignore their watermark this once: every row is read
+    /// and upserted, and the watermark is then set from this run
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Print one JSON object per event (JSON Lines) instead of log lines;
+    /// with --dry-run, one JSON object per job
+    #[arg(long)]
+    pub json: bool,
+    /// Say what each run would insert, update and delete, and whether a
+    /// guard would stop it; write nothing
+    #[arg(long, conflicts_with = "full_refresh")]
+    pub dry_run: bool,
 }

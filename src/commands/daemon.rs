@@ -1,6 +1,7 @@
 //! `dsp daemon`: runs the scheduler headless until SIGINT or SIGTERM, printing
-//! each run's log lines with a time and the job's name, and following edits of
-//! the workspace file without a restart.
+//! each run's log lines with a time and the job's name (or, with `--json`, one
+//! JSON object per event), and following edits of the workspace file without a
+//! restart.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,10 +10,11 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::progress::Level;
 use crate::engine::schedule::Zone;
 use crate::engine::scheduler::{Scheduler, SystemClock, engine_runner};
 use crate::paths::Paths;
-use crate::report::{self, Style};
+use crate::report::{self, Output};
 use crate::workspace::{self, Workspace};
 
 use super::{EXIT_OK, EXIT_USAGE};
@@ -22,7 +24,7 @@ const RELOAD_EVERY: Duration = Duration::from_secs(2);
 /// How long a shutdown waits for cancelled runs to roll back.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-pub async fn run(paths: &Paths) -> u8 {
+pub async fn run(paths: &Paths, json: bool) -> u8 {
     let Ok(ws) = super::load_workspace(paths, false) else {
         return EXIT_USAGE;
     };
@@ -33,6 +35,8 @@ pub async fn run(paths: &Paths) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let output = Output::detect(json, true);
+    let say = |text: &str| report::say(output, Level::Info, text);
     let scheduled = ws.jobs.iter().filter(|j| j.schedule.is_some()).count();
     say(&format!(
         "dsp daemon: {} ({scheduled} scheduled job{}), schedules in {}; stop with Ctrl-C or SIGTERM",
@@ -62,12 +66,8 @@ pub async fn run(paths: &Paths) -> u8 {
         events: ev_tx,
         grace: SHUTDOWN_GRACE,
     };
-    let style = Style {
-        time: true,
-        job: true,
-    };
-    let printer = tokio::spawn(report::print_events(ev_rx, style));
-    let reloader = tokio::spawn(reload_on_change(paths.workspace.clone(), ws_tx));
+    let printer = tokio::spawn(report::print_events(ev_rx, output));
+    let reloader = tokio::spawn(reload_on_change(paths.workspace.clone(), ws_tx, output));
     let sched = tokio::spawn(scheduler.run(shutdown.clone()));
 
     super::interrupted().await;
@@ -83,17 +83,18 @@ pub async fn run(paths: &Paths) -> u8 {
     EXIT_OK
 }
 
-fn say(text: &str) {
-    println!("{} {text}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
-}
-
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Polls the file's modification time; a valid edit replaces the workspace the
 /// scheduler sees, a broken one keeps the last good workspace and says why.
-async fn reload_on_change(path: std::path::PathBuf, tx: watch::Sender<Arc<Workspace>>) {
+async fn reload_on_change(
+    path: std::path::PathBuf,
+    tx: watch::Sender<Arc<Workspace>>,
+    output: Output,
+) {
+    let say = |level, text: &str| report::say(output, level, text);
     let mut seen = modified(&path);
     loop {
         tokio::time::sleep(RELOAD_EVERY).await;
@@ -104,19 +105,22 @@ async fn reload_on_change(path: std::path::PathBuf, tx: watch::Sender<Arc<Worksp
         seen = now;
         match workspace::load(&path) {
             Ok(ws) => {
-                say(&format!(
-                    "workspace {} changed; schedules reloaded",
-                    path.display()
-                ));
+                say(
+                    Level::Info,
+                    &format!("workspace {} changed; schedules reloaded", path.display()),
+                );
                 let _ = tx.send(Arc::new(ws));
             }
             Err(e) => {
-                say(&format!(
-                    "[WARN] workspace {} changed but is invalid; keeping the previous one:",
-                    path.display()
-                ));
+                say(
+                    Level::Warn,
+                    &format!(
+                        "workspace {} changed but is invalid; keeping the previous one:",
+                        path.display()
+                    ),
+                );
                 for d in &e.diagnostics {
-                    say(&format!("[WARN]   {d}"));
+                    say(Level::Warn, &format!("  {d}"));
                 }
             }
         }

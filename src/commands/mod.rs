@@ -2,8 +2,11 @@
 //! process exit status: 0 success, 1 a run failed, 2 usage or workspace error.
 
 pub mod check;
+pub mod completions;
 pub mod daemon;
 pub mod demo;
+pub mod list;
+pub mod reset;
 pub mod run;
 pub mod verify;
 
@@ -40,6 +43,14 @@ fn load_workspace_at(file: &Path, must_exist: bool) -> Result<Workspace, usize> 
         }
         e.diagnostics.len()
     })
+}
+
+/// Says that `job` is not in the workspace (a usage error, exit 2).
+fn no_such_job(paths: &Paths, job: &str) {
+    eprintln!(
+        "error: there is no job named \"{job}\" in {}; `dsp list` lists the jobs",
+        paths.workspace.display()
+    );
 }
 
 /// Resolves on the first SIGINT or SIGTERM (Ctrl-C where there are no Unix
@@ -79,14 +90,13 @@ pub async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         None => demo::open_tui(&paths).await,
         Some(Command::Demo) => demo::run(&paths).await,
-        Some(Command::Run {
-            jobs,
-            dry_run: false,
-            ..
-        }) => run::run(&paths, &jobs).await,
-        Some(Command::Run { jobs, json, .. }) => run::dry_run(&paths, &jobs, json).await,
+        Some(Command::Run(args)) => run::run(&paths, &args).await,
         Some(Command::Check { connect }) => check::run(&paths, connect).await,
-        Some(Command::Daemon) => daemon::run(&paths).await,
+        Some(Command::Daemon { json }) => daemon::run(&paths, json).await,
+        Some(Command::List { json }) => list::list(&paths, json),
+        Some(Command::History { job, json }) => list::history(&paths, &job, json),
+        Some(Command::Reset { job, yes }) => reset::run(&paths, &job, yes),
+        Some(Command::Completions { shell }) => completions::print(shell),
         Some(Command::Verify { jobs, json }) => verify::run(&paths, &jobs, json).await,
     }
 }

@@ -1,6 +1,7 @@
-//! `dsp run JOB...`: runs jobs headless, in order,
-//! printing their log lines to stdout (prefixed with the UTC time when
-//! `DSP_LOG_TIME` is set); SIGINT/SIGTERM cancel the running job cleanly.
+//! `dsp run JOB...` / `dsp run --all`: runs jobs headless, in order, printing
+//! their log lines to stdout (see `report::Output` for the forms: the seed's
+//! lines on a terminal, prefixed by time and job elsewhere, JSON Lines with
+//! `--json`); SIGINT/SIGTERM cancel the running job cleanly.
 //! Exit status: 0 all succeeded, 1 a job failed or was cancelled, 2 the
 //! workspace or a job name is wrong (nothing was run). `--dry-run` previews
 //! the runs instead, writing nothing, with the same exit status.
@@ -8,36 +9,46 @@
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::cli::RunArgs;
 use crate::engine::preview::Preview;
-use crate::engine::progress::{Reporter, RunStatus};
-use crate::engine::runner::{preview_job, run_job};
+use crate::engine::progress::{Reporter, RunStatus, Trigger};
+use crate::engine::runner::{RunOptions, preview_job, run_job_with};
 use crate::paths::Paths;
-use crate::report::{self, Style};
+use crate::report::{self, Output};
 use crate::workspace::Workspace;
 
 use super::{EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE};
 
-pub async fn run(paths: &Paths, jobs: &[String]) -> u8 {
-    let Some(ws) = workspace_with(paths, jobs) else {
+pub async fn run(paths: &Paths, args: &RunArgs) -> u8 {
+    let Ok(ws) = super::load_workspace(paths, true) else {
         return EXIT_USAGE;
     };
+    let Some(jobs) = chosen_jobs(paths, &ws, args) else {
+        return EXIT_USAGE;
+    };
+    if args.dry_run {
+        return dry_run(paths, &ws, &jobs, args.json).await;
+    }
     let data = paths.data();
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
-    let style = Style {
-        time: std::env::var_os("DSP_LOG_TIME").is_some(),
-        job: false,
+    let output = Output::detect(args.json, false);
+    let options = RunOptions {
+        trigger: Trigger::Manual,
+        full_refresh: args.full_refresh,
+        dry_run: false,
     };
     let mut code = EXIT_OK;
-    for name in jobs {
+    for name in &jobs {
         if cancel.is_cancelled() {
             eprintln!("error: job \"{name}\" was not started: the run was interrupted");
             code = EXIT_RUN_FAILED;
             continue;
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let printer = tokio::spawn(report::print_events(rx, style));
-        let summary = run_job(&ws, name, &data, cancel.clone(), Reporter::new(name, tx)).await;
+        let printer = tokio::spawn(report::print_events(rx, output));
+        let reporter = Reporter::new(name, tx);
+        let summary = run_job_with(&ws, name, &data, cancel.clone(), reporter, options).await;
         let _ = printer.await;
         if summary.status != RunStatus::Succeeded {
             code = EXIT_RUN_FAILED;
@@ -49,40 +60,33 @@ pub async fn run(paths: &Paths, jobs: &[String]) -> u8 {
     code
 }
 
-/// The workspace, once it loads and names every job in `jobs` (checked
-/// before the first job touches a database); `None` after saying why.
-fn workspace_with(paths: &Paths, jobs: &[String]) -> Option<Workspace> {
-    let ws = super::load_workspace(paths, true).ok()?;
-    let unknown: Vec<&String> = jobs.iter().filter(|j| ws.job(j).is_none()).collect();
-    for j in &unknown {
-        eprintln!(
-            "error: there is no job named \"{j}\" in {}; `dsp check` lists the workspace",
-            paths.workspace.display()
-        );
+/// The jobs to run, in order: every job of the workspace with `--all`, else
+/// the named ones, each checked before the first job touches a database.
+fn chosen_jobs(paths: &Paths, ws: &Workspace, args: &RunArgs) -> Option<Vec<String>> {
+    if args.all {
+        return Some(ws.jobs.iter().map(|j| j.name.clone()).collect());
     }
-    unknown.is_empty().then_some(ws)
+    let unknown: Vec<&String> = args.jobs.iter().filter(|j| ws.job(j).is_none()).collect();
+    for j in &unknown {
+        super::no_such_job(paths, j);
+    }
+    unknown.is_empty().then(|| args.jobs.clone())
 }
 
 /// `dsp run --dry-run JOB...`: each job's preview, as its log lines or (with
 /// `json`) one JSON object per job, one a line. Exit status as `dsp run`: a
 /// job whose run would fail (a guard, an error) makes it 1.
-pub async fn dry_run(paths: &Paths, jobs: &[String], json: bool) -> u8 {
-    let Some(ws) = workspace_with(paths, jobs) else {
-        return EXIT_USAGE;
-    };
+async fn dry_run(paths: &Paths, ws: &Workspace, jobs: &[String], json: bool) -> u8 {
     let data = paths.data();
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
-    let style = Style {
-        time: std::env::var_os("DSP_LOG_TIME").is_some(),
-        job: false,
-    };
+    let output = Output::detect(false, false);
     let mut code = EXIT_OK;
     for name in jobs {
         let (tx, rx) = mpsc::unbounded_channel();
         // The JSON form prints the object alone; the log is dropped.
-        let printer = (!json).then(|| tokio::spawn(report::print_events(rx, style)));
-        let preview = preview_job(&ws, name, &data, cancel.clone(), Reporter::new(name, tx)).await;
+        let printer = (!json).then(|| tokio::spawn(report::print_events(rx, output)));
+        let preview = preview_job(ws, name, &data, cancel.clone(), Reporter::new(name, tx)).await;
         if let Some(p) = printer {
             let _ = p.await;
         }

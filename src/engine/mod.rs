@@ -13,4 +13,6 @@ pub mod verify;
 
 pub use error::{DbErrorKind, Error};
 pub use preview::Preview;
-pub use progress::{Changes, Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary};
+pub use progress::{
+    Changes, Level, LogLine, ProgressEvent, Reporter, RunStatus, RunSummary, Trigger,
+};

@@ -67,6 +67,33 @@ impl RunStatus {
     }
 }
 
+/// Who or what started a run, as its history records it (docs/SPEC.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trigger {
+    /// Someone asked: `dsp run`, or Run Now in the TUI.
+    #[default]
+    Manual,
+    /// A job's schedule fired (the TUI's or `dsp daemon`'s scheduler).
+    Schedule,
+    /// Not a run: `dsp reset` forgot the watermark.
+    Reset,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+            Trigger::Reset => "reset",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Trigger::Manual, Trigger::Schedule, Trigger::Reset]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
 /// The outcome of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {

@@ -66,9 +66,14 @@ pub type RunFn = Arc<
 pub(crate) fn engine_runner(data: DataDir) -> RunFn {
     Arc::new(move |ws, job, cancel, reporter| {
         let data = data.clone();
-        Box::pin(
-            async move { crate::engine::runner::run_job(&ws, &job, &data, cancel, reporter).await },
-        )
+        Box::pin(async move {
+            let options = crate::engine::runner::RunOptions {
+                trigger: crate::engine::progress::Trigger::Schedule,
+                full_refresh: false,
+                dry_run: false,
+            };
+            crate::engine::runner::run_job_with(&ws, &job, &data, cancel, reporter, options).await
+        })
     })
 }
 

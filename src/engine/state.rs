@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::progress::{Changes, Level, LogLine, RunStatus, RunSummary};
+use crate::engine::progress::{Changes, Level, LogLine, RunStatus, RunSummary, Trigger};
 use crate::paths::DataDir;
 use crate::workspace::SyncMode;
 use crate::workspace::save::write_atomic;
@@ -206,11 +206,33 @@ fn write_watermark(
     write_atomic(&watermark_path(data, job), &json)
 }
 
+/// Forgets a job's watermark (`dsp reset`): the next incremental run reads
+/// every row again. Returns the value forgotten, if there was one.
+pub fn forget_watermark(data: &DataDir, job: &str) -> std::io::Result<Option<String>> {
+    let before = read_watermark(data, job).ok().flatten();
+    match std::fs::remove_file(watermark_path(data, job)) {
+        Ok(()) => Ok(before),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// One past run, as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
     pub summary: RunSummary,
     pub log: Vec<LogLine>,
+    /// What started it; `None` in records written before DSP recorded that.
+    pub trigger: Option<Trigger>,
+    /// What was out of the ordinary: a full refresh, a watermark forgotten.
+    pub note: Option<String>,
+}
+
+/// How a run came about, recorded beside its summary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunNote {
+    pub trigger: Trigger,
+    pub note: Option<String>,
 }
 
 /// The on-disk form; plain strings so the file stays readable with `jq` and
@@ -229,6 +251,11 @@ struct StoredRun {
     /// Absent in runs recorded before DSP counted changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     changes: Option<StoredChanges>,
+    /// Absent from records of older DSPs, which still load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trigger: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
     log: Vec<StoredLine>,
 }
 
@@ -253,6 +280,16 @@ fn history_dir(data: &DataDir, job: &str) -> PathBuf {
 
 /// Appends a finished run to the job's history.
 pub fn record_run(data: &DataDir, summary: &RunSummary, log: &[LogLine]) -> std::io::Result<()> {
+    record_run_as(data, summary, log, &RunNote::default())
+}
+
+/// Appends a finished run to the job's history with what started it.
+pub fn record_run_as(
+    data: &DataDir,
+    summary: &RunSummary,
+    log: &[LogLine],
+    how: &RunNote,
+) -> std::io::Result<()> {
     data.ensure_job_dir(&summary.job)?;
     let dir = history_dir(data, &summary.job);
     DataDir::ensure(&dir)?;
@@ -272,6 +309,8 @@ pub fn record_run(data: &DataDir, summary: &RunSummary, log: &[LogLine]) -> std:
             deleted: c.deleted,
             unchanged: c.unchanged,
         }),
+        trigger: Some(how.trigger.as_str().into()),
+        note: how.note.clone(),
         log: log
             .iter()
             .map(|l| StoredLine {
@@ -321,6 +360,8 @@ pub fn history(data: &DataDir, job: &str) -> std::io::Result<Vec<RunRecord>> {
             continue;
         };
         out.push(RunRecord {
+            trigger: s.trigger.as_deref().and_then(Trigger::parse),
+            note: s.note,
             summary: RunSummary {
                 job: s.job,
                 mode: SyncMode::parse(&s.mode).unwrap_or_default(),

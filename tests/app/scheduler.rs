@@ -442,3 +442,59 @@ async fn a_run_held_elsewhere_keeps_the_daemon_from_overlapping_it() {
     );
     assert_eq!(status.code(), Some(0));
 }
+
+/// `dsp daemon --json`: every line is a JSON object, the daemon's own lines
+/// with a null job, each run ending in a `finished` object with its counts;
+/// the history says the schedule started those runs.
+#[tokio::test]
+async fn daemon_json_prints_one_object_per_event() {
+    let dir = support::temp_dir();
+    let ws = daemon_fixture(dir.path()).await;
+    let data_dir = dir.path().join("data");
+    let mut child = std::process::Command::new(support::dsp_bin())
+        .args(["daemon", "--json", "--workspace"])
+        .arg(&ws)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data = DataDir::new(&data_dir);
+    let ran = |h: &[state::RunRecord]| h.iter().any(|r| r.summary.status == RunStatus::Succeeded);
+    let history = wait_for_runs(&data, "Every Second", ran, 30);
+    sigterm(&child);
+    let status = wait_with_deadline(&mut child, 15);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    assert!(ran(&history), "{history:?}\n{stdout}");
+    assert!(
+        history
+            .iter()
+            .all(|r| r.trigger == Some(dsp::engine::Trigger::Schedule)),
+        "{history:?}"
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect();
+    let own = |text: &str| {
+        events
+            .iter()
+            .any(|e| e["job"].is_null() && e["message"].as_str().unwrap_or("").contains(text))
+    };
+    assert!(
+        own("schedules in") && own("dsp daemon: stopped"),
+        "{stdout}"
+    );
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "finished" && e["status"] == "succeeded")
+        .unwrap_or_else(|| panic!("no finished run:\n{stdout}"));
+    assert_eq!(finished["job"], "Every Second");
+    assert_eq!(
+        (finished["total"].as_u64(), finished["success"].as_u64()),
+        (Some(20), Some(20))
+    );
+}

@@ -137,8 +137,8 @@ async fn failed_rows(target: Kind) {
     out.assert_failed_naming(&test, &["max_failed"]);
     for key in ["id=5", "id=7"] {
         assert!(
-            out.stdout
-                .lines()
+            out.log_lines()
+                .into_iter()
                 .any(|l| l.contains(key) && l.contains("\"")),
             "{test}: row {key} not logged with its value\n{}",
             out.all()
@@ -158,8 +158,8 @@ async fn failed_rows(target: Kind) {
     );
     for key in ["id=5", "id=7", "id=11"] {
         assert!(
-            out.stdout
-                .lines()
+            out.log_lines()
+                .into_iter()
                 .any(|l| l.contains(key) && (l.starts_with("[WARN]") || l.starts_with("[ERROR]"))),
             "{test}: row {key} not logged with its key\n{}",
             out.all()
@@ -231,8 +231,8 @@ async fn narrower_decimal_target(target: Kind) {
     );
     for key in ["id=2", "id=3"] {
         assert!(
-            out.stdout
-                .lines()
+            out.log_lines()
+                .into_iter()
                 .any(|l| l.starts_with("[WARN]") && l.contains(key)),
             "{test}: row {key} not logged\n{}",
             out.all()
@@ -319,8 +319,8 @@ async fn narrower_timestamp_target(target: Kind, column: &str, expect_failed: &[
     for id in expect_failed {
         let key = format!("id={id}");
         assert!(
-            out.stdout
-                .lines()
+            out.log_lines()
+                .into_iter()
                 .any(|l| l.starts_with("[WARN]") && l.contains(&key)),
             "{test}: row {key} not logged\n{}",
             out.all()
@@ -379,8 +379,8 @@ async fn integer_into_narrow_decimal(target: Kind) {
     assert!(
         out.stdout.contains("Total: 3, Success: 2, Failed: 1")
             && out
-                .stdout
-                .lines()
+                .log_lines()
+                .into_iter()
                 .any(|l| l.starts_with("[WARN]") && l.contains("id=2")),
         "{test}\n{}",
         out.all()

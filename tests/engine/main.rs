@@ -27,6 +27,7 @@ mod guards;
 mod incremental;
 mod internal_names;
 mod interrupted;
+mod ops;
 mod stalls;
 mod types;
 mod values;

@@ -26,6 +26,15 @@ impl Out {
         )
     }
 
+    /// The log lines on stdout as the seed writes them (`[INFO] ...`), without
+    /// the time and job prefix a run not on a terminal puts before each.
+    pub fn log_lines(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .map(|l| split_prefixed(l).map_or(l, |(_, _, seed)| seed))
+            .collect()
+    }
+
     /// No Rust panic or backtrace text, whatever happened.
     pub fn assert_no_panic(&self, what: &str) {
         for bad in [
@@ -169,6 +178,17 @@ impl Env {
             );
         }
     }
+}
+
+/// A log line of `dsp run` whose stdout is not a terminal, split into its
+/// time, its job's name and the seed's line (`[INFO] ...`); `None` if the line
+/// lacks that prefix.
+pub fn split_prefixed(line: &str) -> Option<(chrono::DateTime<chrono::Utc>, &str, &str)> {
+    let (time, rest) = line.split_once(' ')?;
+    let at = chrono::DateTime::parse_from_rfc3339(time).ok()?.to_utc();
+    let rest = rest.strip_prefix('[')?;
+    let (job, seed) = rest.split_once("] [")?;
+    Some((at, job, &line[line.len() - seed.len() - 1..]))
 }
 
 /// Reads a child's stdout and stderr on threads, so that neither pipe fills.

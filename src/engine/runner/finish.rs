@@ -81,10 +81,25 @@ fn cancelled(
     report.summary(mode, RunStatus::Cancelled, started, Some(why))
 }
 
+/// What the history says of how the run came about.
+pub(super) fn note_of(options: super::RunOptions, mode: SyncMode) -> state::RunNote {
+    let note = (options.full_refresh && mode == SyncMode::Incremental)
+        .then(|| "full refresh: the stored watermark was ignored".to_string());
+    state::RunNote {
+        trigger: options.trigger,
+        note,
+    }
+}
+
 /// Records the run in the history. A history that cannot be written is
 /// worth a warning, not the run's failure: the target already has the rows.
-pub(super) fn record(report: &mut Report, data: &DataDir, summary: &RunSummary) {
-    if let Err(e) = state::record_run(data, summary, &report.lines) {
+pub(super) fn record(
+    report: &mut Report,
+    data: &DataDir,
+    summary: &RunSummary,
+    how: &state::RunNote,
+) {
+    if let Err(e) = state::record_run_as(data, summary, &report.lines, how) {
         report.log(
             Level::Warn,
             format!(

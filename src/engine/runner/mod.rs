@@ -33,10 +33,23 @@ use self::report::Report;
 use self::setup::Setup;
 use self::stop::{Stop, or_cancel};
 use crate::engine::preview::Preview;
-use crate::engine::progress::{Level, ProgressEvent, Reporter, RunStatus, RunSummary};
+use crate::engine::progress::{Level, ProgressEvent, Reporter, RunStatus, RunSummary, Trigger};
 use crate::engine::state;
 use crate::paths::DataDir;
 use crate::workspace::Workspace;
+
+/// How a run was asked for, beyond the job itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Recorded in the history.
+    pub trigger: Trigger,
+    /// An incremental job ignores its stored watermark this once: it reads and
+    /// upserts every source row, and its watermark is then set from this run.
+    pub full_refresh: bool,
+    /// Everything up to the changes, counted, then nothing written
+    /// (`preview_job`).
+    pub dry_run: bool,
+}
 
 /// Runs one job to its end: takes the job's lock, reports progress through
 /// `reporter`, records the run in the history, and returns its summary. Never
@@ -48,6 +61,26 @@ pub async fn run_job(
     data: &DataDir,
     cancel: CancellationToken,
     reporter: Reporter,
+) -> RunSummary {
+    run_job_with(
+        workspace,
+        job,
+        data,
+        cancel,
+        reporter,
+        RunOptions::default(),
+    )
+    .await
+}
+
+/// `run_job`, asked for as `options` say.
+pub async fn run_job_with(
+    workspace: &Workspace,
+    job: &str,
+    data: &DataDir,
+    cancel: CancellationToken,
+    reporter: Reporter,
+    options: RunOptions,
 ) -> RunSummary {
     let mut report = Report::new(reporter, job);
     let started = Utc::now();
@@ -66,9 +99,9 @@ pub async fn run_job(
         mode,
     });
     report.log(Level::Info, format!("Starting sync job: {job}"));
-    let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, false).await;
+    let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, options).await;
     let summary = finish::summarize(&mut report, mode, started, outcome);
-    finish::record(&mut report, data, &summary);
+    finish::record(&mut report, data, &summary, &finish::note_of(options, mode));
     report.send(ProgressEvent::Finished(summary.clone()));
     drop(lock);
     summary
@@ -99,7 +132,11 @@ pub async fn preview_job(
         Level::Info,
         format!("Starting dry run of sync job: {job} (nothing will be written)"),
     );
-    let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, true).await;
+    let options = RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    };
+    let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, options).await;
     finish::preview(&mut report, job, mode, outcome)
 }
 
@@ -112,7 +149,7 @@ async fn execute_guarded(
     data: &DataDir,
     job: &str,
     cancel: &CancellationToken,
-    dry_run: bool,
+    options: RunOptions,
 ) -> Result<(), Stop> {
     let live = Arc::new(liveness::Liveness::new(
         "the source and target networks".into(),
@@ -122,7 +159,7 @@ async fn execute_guarded(
     // runs on the multi-threaded runtime, and without this the compiler cannot
     // prove that sqlx's futures inside are `Send` for all lifetimes.
     let execute: futures::future::BoxFuture<'_, Result<(), Stop>> =
-        Box::pin(execute(report, ws, data, job, cancel, &live, dry_run));
+        Box::pin(execute(report, ws, data, job, cancel, &live, options));
     let guarded = std::panic::AssertUnwindSafe(execute).catch_unwind();
     tokio::select! {
         r = guarded => r.unwrap_or_else(|_| {
@@ -156,10 +193,11 @@ async fn execute(
     job: &str,
     cancel: &CancellationToken,
     live: &Arc<liveness::Liveness>,
-    dry_run: bool,
+    options: RunOptions,
 ) -> Result<(), Stop> {
     let mut s = Setup::new(ws, data, job, cancel, live)?;
-    s.dry_run = dry_run;
+    s.full_refresh = options.full_refresh;
+    s.dry_run = options.dry_run;
     report.log(
         Level::Info,
         format!("Fetching records from source: {}", s.schema.source_table),

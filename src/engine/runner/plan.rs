@@ -348,6 +348,16 @@ fn starting_watermark(
 ) -> Result<Option<String>, Stop> {
     let value = match s.watermarks.load().map_err(Stop::failed)? {
         state::Watermark::None => return Ok(None),
+        state::Watermark::Current(v) | state::Watermark::Unowned(v) if s.full_refresh => {
+            report.log(
+                Level::Info,
+                format!(
+                    "Full refresh: ignoring the stored watermark {v}; reading every row, \
+                     the watermark is then set from this run"
+                ),
+            );
+            return Ok(None);
+        }
         state::Watermark::Current(v) | state::Watermark::Unowned(v) => v,
         state::Watermark::Stale { value, why } => {
             report.log(

@@ -26,6 +26,8 @@ pub(super) struct Setup<'a> {
     pub(super) watermarks: state::WatermarkStore<'a>,
     /// A dry run: everything up to the changes, then nothing written.
     pub(super) dry_run: bool,
+    /// This run ignores the stored watermark (`dsp run --full-refresh`).
+    pub(super) full_refresh: bool,
 }
 
 /// One end of the run: its network and table, and the words that name both
@@ -74,6 +76,7 @@ impl<'a> Setup<'a> {
             cancel,
             job,
             dry_run: false,
+            full_refresh: false,
         })
     }
 
