@@ -121,12 +121,12 @@ const TAB: Key = Is(KeyCode::Tab);
 // One binding a line reads as a table; rustfmt would spread each over seven.
 #[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
-    b(Global, "1 2 3", "switch tab", Hidden, &[
+    b(Global, "1 2 3 Tab/S-Tab", "switch tab", Hidden, &[
         (Is(Char('1')), C::ShowTab(Tab::Network)),
         (Is(Char('2')), C::ShowTab(Tab::Schema)),
         (Is(Char('3')), C::ShowTab(Tab::Jobs)),
+        (TAB, C::NextTab), (Is(BackTab), C::PrevTab),
     ]),
-    b(Global, "Tab/S-Tab", "next/previous tab", Hidden, &[(TAB, C::NextTab), (Is(BackTab), C::PrevTab)]),
     b(Global, "j/k ↑/↓", "move", Hidden, &[
         (Is(Char('j')), C::Down), (DOWN, C::Down), (Is(Char('k')), C::Up), (UP, C::Up),
     ]),
@@ -144,10 +144,11 @@ pub const BINDINGS: &[Binding] = &[
     b(Jobs, "p", "preview a run (dry run)", IfRoom, &[(Is(Char('p')), C::Preview)]),
     b(Jobs, "h", "past runs and their logs", IfRoom, &[(Is(Char('h')), C::PastRuns)]),
     b(Jobs, "v", "verify target vs source", IfRoom, &[(Is(Char('v')), C::Verify)]),
-    // One row for all of the log's scrolling, so the help fits 80x24.
-    b(Jobs, "PgUp/Dn ^U/^D g/G", "scroll, top/tail", IfRoom, &[
+    b(Jobs, "PgUp/PgDn Ctrl-U/Ctrl-D", "scroll log", IfRoom, &[
         (Is(PageUp), C::PageUp), (Is(PageDown), C::PageDown),
         (Ctrl('u'), C::HalfPageUp), (Ctrl('d'), C::HalfPageDown),
+    ]),
+    b(Jobs, "Home/End g/G", "log top / follow tail", Hidden, &[
         (Is(Home), C::Top), (Is(End), C::Bottom), (Is(Char('g')), C::Top), (Is(Char('G')), C::Bottom),
     ]),
     b(Form, "Tab/S-Tab ↑/↓", "next/previous field", IfRoom, &[
@@ -168,9 +169,11 @@ pub const BINDINGS: &[Binding] = &[
     ]),
     b(Runs, "Enter", "show its full log", IfRoom, &[(Is(Enter), C::Open)]),
     b(Runs, "Esc/q/h", "back", Always, &[(Is(Esc), C::Back), (Is(Char('q')), C::Back), (Is(Char('h')), C::Back)]),
-    b(RunLog, "j/k PgUp/PgDn g/G", "scroll, top/end", IfRoom, &[
+    b(RunLog, "j/k ↑/↓ PgUp/PgDn", "scroll", IfRoom, &[
         (Is(Char('j')), C::Down), (DOWN, C::Down), (Is(Char('k')), C::Up), (UP, C::Up),
         (Is(PageDown), C::PageDown), (Is(PageUp), C::PageUp),
+    ]),
+    b(RunLog, "Home/End g/G", "top / end of the log", Hidden, &[
         (Is(Home), C::Top), (Is(End), C::Bottom), (Is(Char('g')), C::Top), (Is(Char('G')), C::Bottom),
     ]),
     b(RunLog, "Esc/q", "back to the runs", Always, &[(Is(Esc), C::Back), (Is(Char('q')), C::Back)]),
@@ -188,10 +191,10 @@ pub(crate) const HELP_COLUMNS: [&[(&str, &[Context])]; 2] = [
     &[
         ("Everywhere", &[Global]),
         ("Network tab", &[Network]),
+        ("Schema tab", &[Schema]),
         ("Jobs tab", &[Jobs]),
     ],
     &[
-        ("Schema tab", &[Schema]),
         ("Forms", &[Form, ChoiceField, TextField]),
         ("Schema form", &[SchemaForm]),
         ("Past runs", &[Runs, RunLog]),

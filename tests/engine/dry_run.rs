@@ -217,7 +217,7 @@ async fn dsp_run_dry_run_prints_what_a_run_would_do() {
 
     let out = env.dsp(&["run", "--dry-run", "J"], &[]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let lines: Vec<&str> = out.stdout.lines().collect();
+    let lines = out.log_lines();
     assert_eq!(
         lines[0],
         "[INFO] Starting dry run of sync job: J (nothing will be written)"
@@ -242,7 +242,7 @@ async fn dsp_run_dry_run_prints_what_a_run_would_do() {
 
     let out = env.dsp(&["run", "J"], &[]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let lines: Vec<&str> = out.stdout.lines().collect();
+    let lines = out.log_lines();
     assert_eq!(
         lines[lines.len() - 2..],
         [
@@ -282,7 +282,12 @@ async fn dsp_run_dry_run_prints_what_a_run_would_do() {
     );
     out.assert_no_panic("dry run");
 
-    let out = env.dsp(&["run", "--json", "J"], &[]);
-    assert_eq!(out.code, 2, "--json needs --dry-run: {}", out.all());
+    let out = env.dsp(&["run", "--dry-run", "--full-refresh", "J"], &[]);
+    assert_eq!(
+        out.code,
+        2,
+        "a dry run is not a full refresh: {}",
+        out.all()
+    );
     p.close().await;
 }

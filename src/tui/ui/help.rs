@@ -24,11 +24,12 @@ pub(super) fn draw(f: &mut Frame, area: Rect, theme: &Theme) {
         lines
     };
     let [left, right] = HELP_COLUMNS.map(column);
-    let h = (left.len().max(right.len()) as u16 + 2).min(area.height);
+    // No bottom border: its row holds one more key at 80x24.
+    let h = (left.len().max(right.len()) as u16 + 1).min(area.height);
     let rect = centered(area, 78, h);
     f.render_widget(Clear, rect);
     let block = Block::default()
-        .borders(Borders::ALL)
+        .borders(Borders::TOP | Borders::LEFT | Borders::RIGHT)
         .title(format!(" Keys ({}) ", how_help_closes()));
     let inner = block.inner(rect);
     f.render_widget(block, rect);
