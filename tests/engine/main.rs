@@ -24,6 +24,7 @@ mod guards;
 mod incremental;
 mod internal_names;
 mod interrupted;
+mod rejected_rows;
 mod stalls;
 mod types;
 mod values;
