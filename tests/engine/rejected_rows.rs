@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use crate::small_job::schema_job;
 use crate::support::cli::*;
-use crate::support::end::{End, Kind};
+use crate::support::end::{End, Kind, lite_pool};
 
 const ROWS: i64 = 1000;
 
@@ -69,7 +69,13 @@ async fn ids_and_values(end: &End, table: &str) -> Vec<(i64, Option<String>)> {
             let rows = sqlx::query(&sql).fetch_all(p).await.unwrap();
             return rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         }
-        End::Lite(..) => unreachable!("no SQLite end here"),
+        End::Lite(path, _) => {
+            // A fresh connection, as the next DSP run would open it.
+            let p = lite_pool(path).await;
+            let rows = sqlx::query(&sql).fetch_all(&p).await.unwrap();
+            p.close().await;
+            return rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        }
     };
     rows.iter().map(|r| (r.get(0), r.get(1))).collect()
 }
@@ -287,7 +293,7 @@ async fn refused_by_the_upsert(target: Kind, column: &str, bad_value: &str, reas
     let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env.dir, "").await else {
         return;
     };
-    let Some(tgt) = End::new(target, &format!("{test} (target)"), &env.dir, "").await else {
+    let Some(tgt) = End::new(target, &format!("{test} (target)"), &env.dir, "t").await else {
         return;
     };
     let bad = [3, 250, 251, 1000];
@@ -324,4 +330,15 @@ async fn a_pg_check_constraint_refuses_rows_at_the_incremental_upsert_alone() {
 #[tokio::test]
 async fn a_mariadb_not_null_column_refuses_rows_at_the_incremental_upsert_alone() {
     refused_by_the_upsert(Kind::My, "TEXT NOT NULL", "NULL", "cannot be null").await;
+}
+
+#[tokio::test]
+async fn a_sqlite_not_null_column_refuses_rows_at_the_incremental_upsert_alone() {
+    refused_by_the_upsert(
+        Kind::Lite,
+        "TEXT NOT NULL",
+        "NULL",
+        "NOT NULL constraint failed",
+    )
+    .await;
 }
