@@ -20,6 +20,10 @@ pub enum DbErrorKind {
     /// The server answered in another protocol: the port of another kind of
     /// database, or not a database at all.
     Protocol,
+    /// The server refused the data of a row it was sent (a value it cannot
+    /// store, a constraint it breaks), not the statement: the other rows of
+    /// the same statement may well be fine.
+    Rejected,
     Other,
 }
 
@@ -94,9 +98,14 @@ fn classify(e: &sqlx::Error) -> DbErrorKind {
         sqlx::Error::Protocol(_) => DbErrorKind::Protocol,
         sqlx::Error::Database(d) => {
             if let Some(my) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-                mysql_kind(my.number())
+                match mysql_kind(my.number()) {
+                    DbErrorKind::Other if data_sqlstate(my.code()) => DbErrorKind::Rejected,
+                    kind => kind,
+                }
             } else if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                 pg_kind(pg.code())
+            } else if let Some(lite) = d.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                sqlite_kind(sqlx::error::DatabaseError::code(lite).as_deref())
             } else {
                 DbErrorKind::Other
             }
@@ -112,6 +121,29 @@ fn pg_kind(sqlstate: &str) -> DbErrorKind {
         "42P01" => DbErrorKind::UndefinedTable,
         "42501" | "28000" | "28P01" => DbErrorKind::AccessDenied,
         s if s.starts_with("08") => DbErrorKind::ConnectionLost,
+        // 54000 program_limit_exceeded: a value too large for an index.
+        s if data_sqlstate(Some(s)) || s == "54000" => DbErrorKind::Rejected,
+        _ => DbErrorKind::Other,
+    }
+}
+
+/// SQLSTATE class 22 (data exception: a value the column cannot take) and 23
+/// (integrity constraint violation: NOT NULL, unique, foreign key, CHECK)
+/// are about the rows sent, not the statement. (Class 42 is left out: it is
+/// mostly the statement's own fault, a syntax error or a missing column, and
+/// splitting the rows would only fail each of them.)
+fn data_sqlstate(sqlstate: Option<&str>) -> bool {
+    sqlstate.is_some_and(|s| s.starts_with("22") || s.starts_with("23"))
+}
+
+/// SQLite's extended result code: its primary code is the low byte.
+fn sqlite_kind(code: Option<&str>) -> DbErrorKind {
+    let Some(code) = code.and_then(|c| c.parse::<i32>().ok()) else {
+        return DbErrorKind::Other;
+    };
+    match code & 0xff {
+        // SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH
+        18..=20 => DbErrorKind::Rejected,
         _ => DbErrorKind::Other,
     }
 }
@@ -127,6 +159,10 @@ fn mysql_kind(number: u16) -> DbErrorKind {
         1146 => DbErrorKind::UndefinedTable,
         // ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED
         1053 | 1927 => DbErrorKind::ConnectionLost,
+        // Data refusals filed under the general SQLSTATE HY000:
+        // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD, ER_INVALID_CHARACTER_STRING,
+        // ER_CHECK_CONSTRAINT_VIOLATED (MySQL 8), ER_INVALID_JSON_TEXT.
+        1366 | 1300 | 3819 | 3140 => DbErrorKind::Rejected,
         _ => DbErrorKind::Other,
     }
 }
@@ -176,8 +212,14 @@ mod tests {
     fn codes_not_words_decide_the_kind() {
         assert_eq!(pg_kind("21000"), DbErrorKind::Cardinality);
         assert_eq!(pg_kind("42P01"), DbErrorKind::UndefinedTable);
-        assert_eq!(pg_kind("23505"), DbErrorKind::Other);
+        assert_eq!(pg_kind("23505"), DbErrorKind::Rejected);
+        assert_eq!(pg_kind("22P05"), DbErrorKind::Rejected);
+        assert_eq!(pg_kind("42601"), DbErrorKind::Other);
         assert_eq!(mysql_kind(1142), DbErrorKind::AccessDenied);
         assert_eq!(mysql_kind(1064), DbErrorKind::Other);
+        assert_eq!(mysql_kind(1366), DbErrorKind::Rejected);
+        assert!(data_sqlstate(Some("23000")) && !data_sqlstate(Some("42000")));
+        assert_eq!(sqlite_kind(Some("1299")), DbErrorKind::Rejected);
+        assert_eq!(sqlite_kind(Some("1")), DbErrorKind::Other);
     }
 }

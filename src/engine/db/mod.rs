@@ -546,6 +546,19 @@ impl Writer {
     pub async fn rollback(&mut self) {
         self.0.rollback().await
     }
+    /// Marks the transaction's state for `rollback_to_savepoint` (`again`:
+    /// replacing the mark set before).
+    pub async fn savepoint(&mut self, again: bool) -> Result<()> {
+        self.0.savepoint(again).await
+    }
+    /// Drops unsent rows and undoes the transaction back to the last mark.
+    pub async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.0.rollback_to_savepoint().await
+    }
+    /// Drops rows `write` holds and has not sent.
+    pub async fn discard(&mut self) {
+        self.0.discard().await
+    }
     /// Rows in the staging table (`stage`) or the target table.
     pub async fn count(&mut self, stage: bool) -> Result<u64> {
         self.0.count(stage).await
@@ -593,6 +606,10 @@ impl Writer {
     }
     pub async fn clear_stage(&mut self) -> Result<()> {
         self.0.clear_stage().await
+    }
+    /// Empties the staging table now, inside the transaction.
+    pub async fn empty_stage(&mut self) -> Result<()> {
+        self.0.empty_stage().await
     }
     pub async fn close(self) {
         self.0.close().await

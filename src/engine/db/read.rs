@@ -162,27 +162,8 @@ impl BatchBuilder {
         match failure {
             None => self.cur.rows.push(row),
             Some(why) => {
-                if plan.key_read.iter().all(|&k| row[k] != Value::Null) {
-                    let kept = (0..n)
-                        .map(|i| {
-                            if plan.key_read.contains(&i) {
-                                row[i].clone()
-                            } else {
-                                Value::Null
-                            }
-                        })
-                        .collect();
-                    self.cur.kept.push(kept);
-                }
-                let key = plan
-                    .key_read
-                    .iter()
-                    .map(|&k| format!("{}={}", plan.read[k].name, show(&row[k])))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                self.cur
-                    .failures
-                    .push(format!("Row {key} of {} failed: {why}", plan.source_table));
+                self.cur.kept.extend(key_only(plan, &row));
+                self.cur.failures.push(row_failure(plan, &row, &why));
             }
         }
         if self.cur.batch_read as usize >= self.batch_size {
@@ -235,6 +216,43 @@ impl BatchBuilder {
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
+}
+
+/// A failed row's line for the log: its key (named as the source names it)
+/// and why. `row` is in target column order.
+pub fn row_failure(plan: &Plan, row: &[Value], why: &str) -> String {
+    let key = plan
+        .key_read
+        .iter()
+        .map(|&k| {
+            let v = row.get(k).map_or_else(|| "?".into(), show);
+            format!("{}={v}", plan.read[k].name)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("Row {key} of {} failed: {why}", plan.source_table)
+}
+
+/// A failed row's key, NULL in every other column: staged so that a full
+/// sync keeps the target's copy of a row it could not write. `None` when a
+/// key value is missing (such a row matches nothing in the target).
+pub fn key_only(plan: &Plan, row: &[Value]) -> Option<Vec<Value>> {
+    if plan
+        .key_read
+        .iter()
+        .any(|&k| row.get(k).is_none_or(|v| *v == Value::Null))
+    {
+        return None;
+    }
+    let n = plan.targets.len();
+    Some(
+        (0..n)
+            .map(|i| match row.get(i) {
+                Some(v) if plan.key_read.contains(&i) => v.clone(),
+                _ => Value::Null,
+            })
+            .collect(),
+    )
 }
 
 fn show(v: &Value) -> String {

@@ -133,6 +133,37 @@ pub trait Target: Send {
         })
     }
 
+    /// Marks the transaction's state so that a write the server refuses can
+    /// be undone alone (`again`: the mark set before is released first, so
+    /// marks do not pile up). The three engines share the syntax.
+    fn savepoint(&mut self, again: bool) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let sql = if again {
+                "RELEASE SAVEPOINT dsp_rows; SAVEPOINT dsp_rows"
+            } else {
+                "SAVEPOINT dsp_rows"
+            };
+            self.exec(sql).await.map(|_| ())
+        })
+    }
+
+    /// Drops whatever `write` still holds, then undoes the transaction back
+    /// to the last `savepoint` (which stays set).
+    fn rollback_to_savepoint(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            self.discard().await;
+            self.exec("ROLLBACK TO SAVEPOINT dsp_rows")
+                .await
+                .map(|_| ())
+        })
+    }
+
+    /// Forgets rows `write` holds and has not sent (they are about to be
+    /// undone, or written again in parts).
+    fn discard(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
     /// Rows in the staging table (`stage`) or the target table.
     fn count(&mut self, stage: bool) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move {
@@ -266,6 +297,12 @@ pub trait Target: Send {
 
     /// Empties the staging table for the next batch.
     fn clear_stage(&mut self) -> BoxFuture<'_, Result<()>> {
+        self.empty_stage()
+    }
+
+    /// Empties the staging table now, inside the transaction (where
+    /// `clear_stage` may leave it to the COMMIT).
+    fn empty_stage(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let sql = format!("DELETE FROM {}", self.names().stage);
             self.exec(&sql).await.map(|_| ())

@@ -231,12 +231,36 @@ impl Report {
         chunk: &Batch,
         cancel: &CancellationToken,
     ) -> Result<(), Stop> {
-        if !chunk.failures.is_empty() {
-            // The total's line comes before any row's warning.
-            self.wait_total(cancel).await?;
-        }
         self.read += chunk.read;
-        for f in &chunk.failures {
+        self.fail_rows(job, &chunk.failures, cancel).await?;
+        if chunk.last {
+            if let Some(p) = self.pending.as_mut()
+                && p.lines.len() < MAX_WAITING_LINES
+                && !p.count.is_finished()
+            {
+                p.lines.push((chunk.index, chunk.batch_read));
+            } else {
+                self.wait_total(cancel).await?;
+                self.batch_line(chunk.index, chunk.batch_read);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts and logs rows that failed (one sentence each, naming the row);
+    /// fails the run when the failures pass `max_failed`.
+    pub(super) async fn fail_rows(
+        &mut self,
+        job: &Job,
+        failures: &[String],
+        cancel: &CancellationToken,
+    ) -> Result<(), Stop> {
+        if failures.is_empty() {
+            return Ok(());
+        }
+        // The total's line comes before any row's warning.
+        self.wait_total(cancel).await?;
+        for f in failures {
             self.failed += 1;
             if self.failed <= MAX_FAILURE_LINES {
                 self.log(Level::Warn, f.clone());
@@ -250,7 +274,7 @@ impl Report {
             }
         }
         if self.failed > job.max_failed() {
-            let last = chunk.failures.last().map(String::as_str).unwrap_or("");
+            let last = failures.last().map(String::as_str).unwrap_or("");
             return Err(Stop::failed(format!(
                 "{} row{} failed, more than max_failed = {} allows ({}{last}); fix the source values or raise max_failed",
                 thousands(self.failed),
@@ -258,17 +282,6 @@ impl Report {
                 job.max_failed(),
                 if self.failed == 1 { "" } else { "the last: " },
             )));
-        }
-        if chunk.last {
-            if let Some(p) = self.pending.as_mut()
-                && p.lines.len() < MAX_WAITING_LINES
-                && !p.count.is_finished()
-            {
-                p.lines.push((chunk.index, chunk.batch_read));
-            } else {
-                self.wait_total(cancel).await?;
-                self.batch_line(chunk.index, chunk.batch_read);
-            }
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use sqlx::{Arguments, MySqlConnection};
 use super::super::dialect::Dialect;
 use super::super::plan::Plan;
 use super::super::session::Connection;
+use super::super::sql::split_table;
 use super::super::target::{Target, TargetNames};
 use super::D;
 use crate::engine::error::{DbErrorKind, Error, Result};
@@ -17,6 +18,8 @@ use crate::engine::types::Value;
 pub struct MyWriter {
     conn: MySqlConnection,
     n: TargetNames,
+    /// The target table as the workspace names it (`db.table` or `table`).
+    target: String,
     /// Bound values of the rows waiting for `to_stage`'s destination.
     args: MySqlArguments,
     pending: usize,
@@ -26,9 +29,17 @@ pub struct MyWriter {
     /// only receives binary values (parsing literal VALUES lists was most of
     /// its work).
     rows_per_stmt: usize,
-    /// An INSERT's values stay under half the server's packet limit.
+    /// An INSERT's values stay under half the server's packet limit
+    /// (or 8 MB)...
     flush_bytes: usize,
+    /// ...and never pass the limit itself: the server drops the connection
+    /// of a client that sends a larger packet.
+    packet: usize,
 }
+
+/// Bytes of a prepared INSERT's packet besides its values: the command,
+/// statement id, flags and NULL bitmap, with room to spare.
+const PACKET_OVERHEAD: usize = 1024;
 
 /// MySQL allows at most 65,535 placeholders in one statement.
 const MAX_PLACEHOLDERS: usize = 65_535;
@@ -40,17 +51,20 @@ impl MyWriter {
         let packet: i64 = sqlx::query_scalar("SELECT CAST(@@max_allowed_packet AS SIGNED)")
             .fetch_one(&mut conn)
             .await?;
-        let flush_bytes = ((packet.max(1 << 20) as usize) / 2).min(8 << 20);
+        let packet = packet.max(4096) as usize;
+        let flush_bytes = (packet / 2).min(8 << 20);
         let ncols = plan.targets.len().max(1);
         Ok(MyWriter {
             conn,
             n: TargetNames::new(D, plan),
+            target: plan.target_table.clone(),
             args: MySqlArguments::default(),
             pending: 0,
             pending_bytes: 0,
             to_stage: true,
             rows_per_stmt: (MAX_PLACEHOLDERS / ncols).clamp(1, MAX_ROWS_PER_STMT),
             flush_bytes,
+            packet,
         })
     }
 
@@ -103,7 +117,40 @@ impl MyWriter {
             D.idents(&self.n.keys, "")
         );
         let _ = self.conn.exec(&idx).await;
+        self.stage_checks().await;
         Ok(())
+    }
+
+    /// The target's CHECK constraints, on the stage too. CREATE ... SELECT
+    /// leaves them behind, MariaDB's JSON columns among them (a longtext
+    /// with CHECK (json_valid(...))): a row the target would refuse is then
+    /// refused as it is staged, where it fails alone, rather than by the
+    /// merge, which would fail the whole run. Best effort: a check naming a
+    /// column the job does not map, or a server without MariaDB's
+    /// CHECK_CONSTRAINTS.TABLE_NAME (MySQL keeps JSON's type on the stage
+    /// anyway), leaves the stage as it is.
+    async fn stage_checks(&mut self) {
+        let (schema, table) = split_table(&self.target);
+        let checks: Vec<(String, String)> = match sqlx::query_as(
+            "SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_all(&mut self.conn)
+        .await
+        {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+        for (name, clause) in checks {
+            let sql = format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} CHECK ({clause})",
+                self.n.stage,
+                D.ident(&name)
+            );
+            let _ = self.conn.exec(&sql).await;
+        }
     }
 
     async fn write(&mut self, rows: &[Vec<Value>], stage: bool) -> Result<()> {
@@ -112,15 +159,44 @@ impl MyWriter {
             self.to_stage = stage;
         }
         for row in rows {
-            for v in row {
-                self.pending_bytes += bind(&mut self.args, v)?;
+            // Each value's bytes, plus its type in the packet's header.
+            let size: usize = row.iter().map(|v| wire_size(v) + 2).sum();
+            if size + PACKET_OVERHEAD > self.packet {
+                return Err(self.too_large(size));
             }
+            if self.pending > 0 && self.pending_bytes + size + PACKET_OVERHEAD > self.packet {
+                self.flush().await?;
+            }
+            for v in row {
+                bind(&mut self.args, v)?;
+            }
+            self.pending_bytes += size;
             self.pending += 1;
             if self.pending >= self.rows_per_stmt || self.pending_bytes >= self.flush_bytes {
                 self.flush().await?;
             }
         }
         Ok(())
+    }
+
+    /// A row the server would not even receive: refused here, as the server
+    /// would (by dropping the connection), naming the setting to raise.
+    fn too_large(&self, size: usize) -> Error {
+        Error::Database {
+            kind: DbErrorKind::Rejected,
+            message: format!(
+                "the row is about {size} bytes, more than the server takes in one statement \
+                 (max_allowed_packet = {} bytes); raise max_allowed_packet on the server above \
+                 the largest row",
+                self.packet
+            ),
+        }
+    }
+
+    fn discard(&mut self) {
+        self.args = MySqlArguments::default();
+        self.pending = 0;
+        self.pending_bytes = 0;
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -133,11 +209,26 @@ impl MyWriter {
         let args = std::mem::take(&mut self.args);
         self.pending = 0;
         self.pending_bytes = 0;
-        sqlx::query_with(&sql, args)
+        let r = sqlx::query_with(&sql, args)
             .persistent(persistent)
             .execute(&mut self.conn)
-            .await?;
-        Ok(())
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.as_target(e.into())),
+        }
+    }
+
+    /// A refusal by the stage, worded as the target's: the operator knows
+    /// the target table, not DSP's temporary one.
+    fn as_target(&self, e: Error) -> Error {
+        match e {
+            Error::Database { kind, message } if self.to_stage => Error::Database {
+                kind,
+                message: message.replace(&self.n.stage_name, split_table(&self.target).1),
+            },
+            e => e,
+        }
     }
 
     /// A multi-table DELETE with an anti-join, which uses the stage's index.
@@ -193,6 +284,10 @@ impl Target for MyWriter {
     fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(MyWriter::flush(self))
     }
+    fn discard(&mut self) -> BoxFuture<'_, ()> {
+        MyWriter::discard(self);
+        Box::pin(async {})
+    }
     fn delete_missing(&mut self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(MyWriter::delete_missing(self))
     }
@@ -223,8 +318,8 @@ impl Target for MyWriter {
     }
 }
 
-/// Binds one value as a binary parameter; returns roughly its size on the wire.
-fn bind(args: &mut MySqlArguments, v: &Value) -> Result<usize> {
+/// Binds one value as a binary parameter.
+fn bind(args: &mut MySqlArguments, v: &Value) -> Result<()> {
     let r = match v {
         Value::Null => args.add(None::<String>),
         Value::Int(i) => args.add(*i),
@@ -245,9 +340,16 @@ fn bind(args: &mut MySqlArguments, v: &Value) -> Result<usize> {
         Value::Special(s) => args.add(s.text()),
     };
     r.map_err(|e| format!("cannot send a value to MySQL: {e}"))?;
-    Ok(match v {
+    Ok(())
+}
+
+/// A value's size on the wire, at most: its bytes and their length prefix.
+fn wire_size(v: &Value) -> usize {
+    match v {
         Value::Decimal(s) | Value::Text(s) | Value::Json(s) => s.len() + 9,
         Value::Bytes(b) => b.len() + 9,
+        // A UUID goes as its 36 characters of text.
+        Value::Uuid(_) => 45,
         _ => 16,
-    })
+    }
 }

@@ -397,6 +397,10 @@ impl Target for PgWriter {
     fn rollback(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(PgWriter::rollback(self))
     }
+    /// Ends a COPY in progress without its rows (the server aborts it).
+    fn discard(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(PgWriter::abort_copy(self))
+    }
     fn count(&mut self, stage: bool) -> BoxFuture<'_, Result<u64>> {
         Box::pin(PgWriter::count(self, stage))
     }

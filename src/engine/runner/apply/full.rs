@@ -6,14 +6,16 @@ use super::super::report::Report;
 use super::super::setup::Setup;
 use super::super::stop::Stop;
 use super::super::stream::Reader;
+use super::isolate::RowWriter;
 use crate::engine::db::Writer;
 use crate::engine::db::plan::Plan;
 use crate::engine::progress::{Changes, Level, thousands};
 use crate::engine::types::Value;
 use crate::workspace::Job;
 
-/// What the load left: rows handed to the target, and the keys of rows that
-/// failed to convert (their target copies must survive the merge).
+/// What the load left: rows the target took, and the keys of rows that
+/// failed to convert or were refused (their target copies must survive the
+/// merge).
 pub(super) struct Loaded {
     pub(super) written: u64,
     kept: Vec<Vec<Value>>,
@@ -31,7 +33,7 @@ pub(super) async fn apply(
     let before = t.op(cancel, w.count(false)).await?;
     // Into an empty target, rows go straight in, inside the same transaction.
     let stage = before > 0;
-    let loaded = load(report, s, w, reader, stage).await?;
+    let loaded = load(report, s, plan, w, reader, stage).await?;
     report.wait_total(cancel).await?;
     t.op(cancel, w.flush()).await?;
     let landed = t.op(cancel, w.count(stage)).await?;
@@ -60,30 +62,36 @@ pub(super) async fn apply(
 }
 
 /// Writes every batch the reader sends, into the staging table (`stage`) or
-/// the target table.
+/// the target table; a row the target refuses fails alone.
 pub(super) async fn load(
     report: &mut Report,
     s: &Setup<'_>,
+    plan: &Plan,
     w: &mut Writer,
     reader: &mut Reader,
     stage: bool,
 ) -> Result<Loaded, Stop> {
-    let (t, cancel) = (&s.target, s.cancel);
-    let mut loaded = Loaded {
-        written: 0,
-        kept: Vec::new(),
-    };
+    let mut kept = Vec::new();
+    let mut rows = RowWriter::within(w, plan, stage, s);
     while let Some(mut chunk) = reader.next(s).await? {
-        report.account(&s.job, &chunk, cancel).await?;
-        loaded.kept.append(&mut chunk.kept);
-        t.op(cancel, w.write(&chunk.rows, stage)).await?;
-        loaded.written += chunk.rows.len() as u64;
+        report.account(&s.job, &chunk, s.cancel).await?;
+        kept.append(&mut chunk.kept);
+        rows.write(s, std::mem::take(&mut chunk.rows)).await?;
+        report
+            .fail_rows(&s.job, &std::mem::take(&mut rows.failures), s.cancel)
+            .await?;
         if chunk.last {
             report.progress(chunk.index, chunk.batch_read)?;
-            report.pause(cancel).await;
+            report.pause(s.cancel).await;
         }
     }
-    Ok(loaded)
+    rows.flush(s).await?;
+    report.fail_rows(&s.job, &rows.failures, s.cancel).await?;
+    kept.append(&mut rows.kept);
+    Ok(Loaded {
+        written: rows.written,
+        kept,
+    })
 }
 
 /// Applies the staged rows to a target that held `before` rows, inside the

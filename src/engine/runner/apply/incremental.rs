@@ -4,14 +4,17 @@
 //! still commit one after the other, in order, and only the committing writer
 //! touches the target table.
 
-use tokio_util::sync::CancellationToken;
-
 use super::super::report::Report;
-use super::super::setup::{Setup, Side};
+use super::super::setup::Setup;
 use super::super::stop::Stop;
 use super::super::stream::Reader;
+use super::isolate::RowWriter;
+use crate::engine::DbErrorKind;
 use crate::engine::db::Writer;
+use crate::engine::db::plan::Plan;
+use crate::engine::error::Error;
 use crate::engine::progress::{Changes, Level, thousands};
+use crate::engine::types::Value;
 
 /// A batch read and staged, its transaction open (`open`) unless none of its
 /// rows could be converted.
@@ -24,17 +27,29 @@ struct StagedBatch {
     open: bool,
     /// Rows whose cursor is past the source's clock.
     future: u64,
+    /// The batch's rows, when they were staged in one unit: should the
+    /// upsert refuse one of them, they are applied again in parts.
+    whole: Option<Vec<Vec<Value>>>,
+}
+
+/// A batch whose upsert refused rows, applied again without them and not
+/// yet committed: their failures are counted first.
+struct Refused {
+    failures: Vec<String>,
+    written: u64,
+    changes: Changes,
 }
 
 pub(super) async fn apply(
     report: &mut Report,
     s: &Setup<'_>,
+    plan: &Plan,
     w: &mut Writer,
     mut ahead: Option<&mut Writer>,
     reader: &mut Reader,
     mut watermark: Option<String>,
 ) -> Result<(), Stop> {
-    let (t, cancel) = (&s.target, s.cancel);
+    let cancel = s.cancel;
     // Past a watermark nearly every row read has changed; a first run
     // (into a target that may hold the rows already) or a lookback
     // re-reads rows that have not.
@@ -43,21 +58,42 @@ pub(super) async fn apply(
     let mut written = 0;
     let mut future = 0;
     let mut cur: &mut Writer = w;
-    let mut staged = stage_batch(report, s, cur, reader).await?;
-    while let Some(batch) = staged {
+    let mut staged = stage_batch(report, s, plan, cur, reader).await?;
+    while let Some(mut batch) = staged {
+        let whole = batch.whole.take();
         let (applied, next) = match ahead.take() {
             Some(other) => {
                 let (a, n) = tokio::join!(
-                    apply_batch(cur, &batch, unchanged_likely, t, cancel),
-                    stage_batch(report, s, other, reader)
+                    apply_batch(cur, &batch, whole, unchanged_likely, plan, s),
+                    stage_batch(report, s, plan, other, reader)
                 );
-                ahead = Some(std::mem::replace(&mut cur, other));
-                (a, n)
+                let applying = std::mem::replace(&mut cur, other);
+                let changes = match a? {
+                    Applied::Committed(c) => c,
+                    Applied::Refused(refused) => {
+                        let c = refused.changes;
+                        batch.rows = settle(report, s, applying, refused).await?;
+                        c
+                    }
+                };
+                ahead = Some(applying);
+                (Ok(changes), n)
             }
             None => {
-                let a = apply_batch(cur, &batch, unchanged_likely, t, cancel).await;
+                let a = apply_batch(cur, &batch, whole, unchanged_likely, plan, s).await;
+                let a = match a {
+                    Ok(Applied::Refused(refused)) => {
+                        let c = refused.changes;
+                        settle(report, s, cur, refused).await.map(|n| {
+                            batch.rows = n;
+                            c
+                        })
+                    }
+                    Ok(Applied::Committed(c)) => Ok(c),
+                    Err(e) => Err(e),
+                };
                 let n = match a {
-                    Ok(_) => stage_batch(report, s, cur, reader).await,
+                    Ok(_) => stage_batch(report, s, plan, cur, reader).await,
                     Err(_) => Ok(None),
                 };
                 (a, n)
@@ -109,57 +145,101 @@ fn save_watermark(s: &Setup<'_>, cursor: &str) -> Result<(), Stop> {
 }
 
 /// Reads the next batch and stages its rows on `w` inside a transaction
-/// it begins; `None` when the source is done.
+/// it begins (a row the target refuses fails alone); `None` when the source
+/// is done.
 async fn stage_batch(
     report: &mut Report,
     s: &Setup<'_>,
+    plan: &Plan,
     w: &mut Writer,
     reader: &mut Reader,
 ) -> Result<Option<StagedBatch>, Stop> {
-    let (t, cancel) = (&s.target, s.cancel);
     let mut b = StagedBatch::default();
-    while let Some(chunk) = reader.next(s).await? {
-        report.account(&s.job, &chunk, cancel).await?;
+    let mut rows = RowWriter::beginning(w, plan, true, s);
+    while let Some(mut chunk) = reader.next(s).await? {
+        report.account(&s.job, &chunk, s.cancel).await?;
         if chunk.last_cursor.is_some() {
             b.cursor = chunk.last_cursor.clone();
         }
         b.future += chunk.future;
-        if !chunk.rows.is_empty() {
-            if !b.open {
-                t.op(cancel, w.begin()).await?;
-                b.open = true;
-            }
-            t.op(cancel, w.write(&chunk.rows, true)).await?;
-            b.rows += chunk.rows.len() as u64;
-        }
+        rows.write(s, std::mem::take(&mut chunk.rows)).await?;
         if chunk.last {
-            if b.open {
-                t.op(cancel, w.flush()).await?;
-            }
+            rows.flush(s).await?;
+        }
+        let refused = std::mem::take(&mut rows.failures);
+        report.fail_rows(&s.job, &refused, s.cancel).await?;
+        if chunk.last {
+            b.open = rows.began();
+            b.rows = rows.written;
             b.index = chunk.index;
             b.read = chunk.batch_read;
+            b.whole = rows.into_whole();
             return Ok(Some(b));
         }
     }
     Ok(None)
 }
 
-/// Upserts a staged batch into the target and commits it; returns what it
-/// changed.
+/// How a batch's upsert ended.
+enum Applied {
+    /// Committed, having changed this.
+    Committed(Changes),
+    /// The server refused rows of it: applied again without them, left open
+    /// for the caller to count their failures before it commits (`settle`).
+    Refused(Refused),
+}
+
+/// Upserts a staged batch into the target and commits it. Should the server
+/// refuse rows of it, and the batch's rows (`whole`) be at hand, it is
+/// applied again without them (`Applied::Refused`).
 async fn apply_batch(
     w: &mut Writer,
     batch: &StagedBatch,
+    whole: Option<Vec<Vec<Value>>>,
     unchanged_likely: bool,
-    t: &Side<'_>,
-    cancel: &CancellationToken,
-) -> Result<Changes, Stop> {
+    plan: &Plan,
+    s: &Setup<'_>,
+) -> Result<Applied, Stop> {
+    let (t, cancel) = (&s.target, s.cancel);
     if !batch.open {
-        return Ok(Changes::default());
+        return Ok(Applied::Committed(Changes::default()));
     }
-    let changes = t.op(cancel, w.upsert(unchanged_likely, batch.rows)).await?;
+    let upserted = t
+        .op(cancel, async {
+            Ok::<_, Error>(w.upsert(unchanged_likely, batch.rows).await)
+        })
+        .await?;
+    let changes = match (upserted, whole) {
+        (Ok(c), _) => c,
+        (Err(e), Some(rows)) if e.kind() == DbErrorKind::Rejected => {
+            let rw = RowWriter::reapply(w, plan, s, rows, unchanged_likely, e).await?;
+            return Ok(Applied::Refused(Refused {
+                written: rw.written,
+                failures: rw.failures,
+                changes: rw.changes,
+            }));
+        }
+        (Err(e), _) => return Err(t.fail(e)),
+    };
     t.op(cancel, w.clear_stage()).await?;
     // Never abandoned half-way: a cancel now could not know whether it
     // committed.
     super::commit(w, t).await?;
-    Ok(changes)
+    Ok(Applied::Committed(changes))
+}
+
+/// Counts a batch's refused rows (past max_failed the run fails, the batch
+/// uncommitted), then commits the rest; returns the rows written.
+async fn settle(
+    report: &mut Report,
+    s: &Setup<'_>,
+    w: &mut Writer,
+    refused: Refused,
+) -> Result<u64, Stop> {
+    report
+        .fail_rows(&s.job, &refused.failures, s.cancel)
+        .await?;
+    s.target.op(s.cancel, w.clear_stage()).await?;
+    super::commit(w, &s.target).await?;
+    Ok(refused.written)
 }

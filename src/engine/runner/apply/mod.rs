@@ -7,6 +7,7 @@ mod preview;
 
 pub(super) use preview::preview;
 mod incremental;
+mod isolate;
 
 use std::time::Duration;
 
@@ -91,7 +92,8 @@ pub(super) async fn apply(
         SyncMode::Full => full::apply(report, s, plan, &mut writers.main, reader).await,
         SyncMode::Incremental => {
             let ahead = writers.ahead.as_mut();
-            incremental::apply(report, s, &mut writers.main, ahead, reader, watermark).await
+            let w = &mut writers.main;
+            incremental::apply(report, s, plan, w, ahead, reader, watermark).await
         }
     }
 }

@@ -57,7 +57,7 @@ async fn staged(
     if before == 0 && s.job.mode == SyncMode::Full {
         return read_only(report, s, plan, reader).await;
     }
-    let loaded = full::load(report, s, w, reader, true).await?;
+    let loaded = full::load(report, s, plan, w, reader, true).await?;
     report.wait_total(cancel).await?;
     t.op(cancel, w.flush()).await?;
     report.first.insert = t
