@@ -101,8 +101,8 @@ async fn assert_only_bad_rows_failed(
     for id in bad {
         let key = format!("Row id={id} of src failed");
         assert!(
-            out.stdout
-                .lines()
+            out.log_lines()
+                .into_iter()
                 .any(|l| l.starts_with("[WARN]") && l.contains(&key) && l.contains(reason)),
             "{what}: row {id} not named with {reason:?}\n{}",
             out.all()
