@@ -146,11 +146,14 @@ fn draw_job(f: &mut Frame, area: Rect, app: &App, job: &Job, view: &JobView, the
         view.history.len().clamp(1, 3) as u16 + 1
     };
     let verified = app.verified.get(&job.name);
-    let check_h = match (verified.is_some(), small) {
-        (false, _) => 0,
-        (true, true) => 3,
-        (true, false) => 6,
-    };
+    // As high as its wrapped text, within a few rows.
+    let check_h = verified.map_or(0, |v| {
+        let rows: usize = verified_lines(v.as_ref())
+            .iter()
+            .map(|l| wrap(l, width).len())
+            .sum();
+        1 + rows.min(if small { 2 } else { 5 }) as u16
+    });
     let preview_h = if view.preview.is_some() { 3 } else { 0 };
     let [info, gauge, stats_a, err, spark, preview, log, check, runs] = Layout::vertical([
         Constraint::Length(settings.len() as u16),
@@ -189,16 +192,12 @@ fn draw_verified(
     theme: &Theme,
 ) {
     use crate::engine::verify::Outcome;
-    let (lines, style) = match v {
-        None => (vec!["verifying…".to_string()], theme.dim()),
-        Some(v) => {
-            let style = match v.outcome {
-                Outcome::Identical => theme.ok(),
-                _ => theme.error(),
-            };
-            (v.lines(), style)
-        }
+    let style = match v.map(|v| v.outcome) {
+        None => theme.dim(),
+        Some(Outcome::Identical) => theme.ok(),
+        Some(_) => theme.error(),
     };
+    let lines = verified_lines(v);
     let mut text: Vec<Line> = lines.into_iter().map(Line::from).collect();
     if let Some(first) = text.first_mut() {
         *first = first.clone().style(style);
@@ -209,6 +208,25 @@ fn draw_verified(
             .block(Block::default().borders(Borders::TOP).title(" Verify ")),
         area,
     );
+}
+
+/// The verify pane's text: the verdict and the first keys. The pane is the
+/// job's, so no job name, and no statistics line (`dsp verify` prints it).
+fn verified_lines(v: Option<&crate::engine::verify::Verified>) -> Vec<String> {
+    let Some(v) = v else {
+        return vec!["verifying…".to_string()];
+    };
+    let mut lines = v.lines();
+    if v.outcome != crate::engine::verify::Outcome::Failed {
+        lines.pop();
+    }
+    if let Some(first) = lines.first_mut() {
+        let named = format!("Job \"{}\": ", v.job);
+        if let Some(rest) = first.strip_prefix(&named) {
+            *first = rest.to_string();
+        }
+    }
+    lines
 }
 
 /// The last preview (`p`): what a run would change and the first keys, or
