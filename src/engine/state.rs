@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::progress::{Changes, Level, LogLine, RunStatus, RunSummary, Trigger};
 use crate::paths::DataDir;
-use crate::workspace::SyncMode;
 use crate::workspace::save::write_atomic;
+use crate::workspace::{Network, Schema, SyncMode, Workspace};
 
 /// How many past runs a job keeps; older ones are pruned when a run is recorded.
 pub(crate) const HISTORY_KEEP: usize = 100;
@@ -74,6 +74,18 @@ pub(crate) struct WatermarkOwner {
 }
 
 impl WatermarkOwner {
+    /// What a job mapping `schema` from `source` to `target` owns.
+    pub(crate) fn of(ws: &Workspace, schema: &Schema, source: &Network, target: &Network) -> Self {
+        let location = |n: &Network| crate::engine::db::dialect_of(n.kind).location(ws, n);
+        WatermarkOwner {
+            source: location(source),
+            source_table: schema.source_table.clone(),
+            cursor_column: schema.cursor_column.clone().unwrap_or_default(),
+            target: location(target),
+            target_table: schema.target_table.clone(),
+        }
+    }
+
     /// The first field that differs from `other`, said for an operator.
     fn difference(&self, other: &WatermarkOwner) -> Option<String> {
         let fields = [

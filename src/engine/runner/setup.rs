@@ -58,13 +58,7 @@ impl<'a> Setup<'a> {
         let watermarks = state::WatermarkStore {
             data,
             job: &found.name,
-            owner: state::WatermarkOwner {
-                source: db::dialect_of(source.kind).location(ws, source),
-                source_table: schema.source_table.clone(),
-                cursor_column: schema.cursor_column.clone().unwrap_or_default(),
-                target: db::dialect_of(target.kind).location(ws, target),
-                target_table: schema.target_table.clone(),
-            },
+            owner: state::WatermarkOwner::of(ws, schema, source, target),
         };
         Ok(Setup {
             ws,

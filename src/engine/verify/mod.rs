@@ -207,13 +207,7 @@ fn watermark(
     let store = state::WatermarkStore {
         data,
         job: &job.name,
-        owner: state::WatermarkOwner {
-            source: db::dialect_of(src.kind).location(ws, src),
-            source_table: schema.source_table.clone(),
-            cursor_column: schema.cursor_column.clone().unwrap_or_default(),
-            target: db::dialect_of(tgt.kind).location(ws, tgt),
-            target_table: schema.target_table.clone(),
-        },
+        owner: state::WatermarkOwner::of(ws, schema, src, tgt),
     };
     let value = match store.load()? {
         state::Watermark::Current(v) | state::Watermark::Unowned(v) => v,
