@@ -176,8 +176,8 @@ impl App {
 
     /// `dsp demo`: straight to the jobs, with the one key a newcomer needs.
     pub fn open_as_demo(&mut self) {
+        // Every job's history was read when the app was made.
         self.tab = Tab::Jobs;
-        self.load_history();
         if self.message.is_none() {
             self.message = Some((
                 Level::Info,
