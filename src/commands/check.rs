@@ -32,6 +32,11 @@ pub async fn run(paths: &Paths, connect: bool) -> u8 {
         ws.jobs.len(),
         plural(ws.jobs.len()),
     );
+    for job in &ws.jobs {
+        if let Some(alerts) = alerts_line(&ws, job) {
+            println!("job \"{}\": {alerts}", job.name);
+        }
+    }
     if !connect {
         return EXIT_OK;
     }
@@ -59,6 +64,39 @@ pub async fn run(paths: &Paths, connect: bool) -> u8 {
         }
     }
     if failed { EXIT_RUN_FAILED } else { EXIT_OK }
+}
+
+/// A job's alerts without their secrets: a hook's program (its arguments may
+/// hold a token) and a webhook's scheme and host.
+fn alerts_line(ws: &crate::workspace::Workspace, job: &crate::workspace::Job) -> Option<String> {
+    let a = ws.alerts_of(job);
+    if a.is_empty() {
+        return None;
+    }
+    let program = |c: &str| {
+        let mut words = c.split_whitespace();
+        let first = words.next().unwrap_or("");
+        let more = if words.next().is_some() { " …" } else { "" };
+        format!("\"{first}{more}\"")
+    };
+    let mut parts = Vec::new();
+    if let Some(c) = &a.on_failure {
+        parts.push(format!("on_failure runs {}", program(c)));
+    }
+    if let Some(c) = &a.on_success {
+        parts.push(format!("on_success runs {}", program(c)));
+    }
+    if let Some(u) = &a.webhook {
+        parts.push(format!(
+            "webhook to {}",
+            crate::engine::alert::masked_url(u)
+        ));
+    }
+    Some(format!(
+        "alerts: {} (hooks time out after {}s)",
+        parts.join(", "),
+        ws.alert_timeout().as_secs()
+    ))
 }
 
 fn plural(n: usize) -> &'static str {

@@ -1,5 +1,6 @@
 //! The sync engine: no UI here. The TUI and the headless commands are its clients.
 
+pub mod alert;
 pub mod db;
 pub mod error;
 pub mod preview;

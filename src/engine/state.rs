@@ -333,10 +333,41 @@ pub fn record_run_as(
             .collect(),
     };
     let json = serde_json::to_vec_pretty(&stored).map_err(std::io::Error::other)?;
-    // Sortable by name = by start time; the nanoseconds keep two quick runs apart.
-    let name = format!("{}.json", summary.started.format("%Y%m%dT%H%M%S%.9fZ"));
-    write_atomic(&dir.join(name), &json)?;
+    write_atomic(&run_file(data, summary), &json)?;
     prune(&dir)
+}
+
+/// The file of a run's record: sortable by name = by start time; the
+/// nanoseconds keep two quick runs apart.
+fn run_file(data: &DataDir, summary: &RunSummary) -> PathBuf {
+    let name = format!("{}.json", summary.started.format("%Y%m%dT%H%M%S%.9fZ"));
+    history_dir(data, &summary.job).join(name)
+}
+
+/// Adds what came after a recorded run (its alerts) to its record: log lines
+/// at the end of its log and `notes` after its note, its outcome unchanged.
+pub fn amend_run(
+    data: &DataDir,
+    summary: &RunSummary,
+    notes: &[String],
+    log: &[LogLine],
+) -> std::io::Result<()> {
+    if notes.is_empty() && log.is_empty() {
+        return Ok(());
+    }
+    let path = run_file(data, summary);
+    let mut stored: StoredRun =
+        serde_json::from_slice(&std::fs::read(&path)?).map_err(std::io::Error::other)?;
+    let mut all: Vec<String> = stored.note.take().into_iter().collect();
+    all.extend(notes.iter().cloned());
+    stored.note = (!all.is_empty()).then(|| all.join("; "));
+    stored.log.extend(log.iter().map(|l| StoredLine {
+        at: l.at,
+        level: l.level.as_str().into(),
+        message: l.message.clone(),
+    }));
+    let json = serde_json::to_vec_pretty(&stored).map_err(std::io::Error::other)?;
+    write_atomic(&path, &json)
 }
 
 fn run_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

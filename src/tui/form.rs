@@ -348,6 +348,21 @@ impl Form {
                 "Lookback",
                 j.lookback.clone().unwrap_or_default(),
             ),
+            Field::text(
+                "on_failure",
+                "On failure (command)",
+                j.alerts.on_failure.clone().unwrap_or_default(),
+            ),
+            Field::text(
+                "on_success",
+                "On success (command)",
+                j.alerts.on_success.clone().unwrap_or_default(),
+            ),
+            Field::text(
+                "webhook",
+                "Webhook URL",
+                j.alerts.webhook.clone().unwrap_or_default(),
+            ),
         ];
         Form {
             kind: FormKind::Job,
@@ -557,6 +572,11 @@ impl Form {
                 .map(|l| fields::lookback(&l).map(|_| l))
                 .transpose()
         });
+        let webhook = self.read("webhook", |t| {
+            fields::optional_text(t)
+                .map(|u| fields::webhook(&u).map(|_| u))
+                .transpose()
+        });
         let job = Job {
             name: self.get("name").trim().to_string(),
             source: self.get("source").to_string(),
@@ -570,6 +590,11 @@ impl Form {
             allow_empty: (self.get("allow_empty") == "true").then_some(true),
             max_delete_percent: max_delete_percent?,
             lookback: lookback?,
+            alerts: crate::workspace::Alerts {
+                on_failure: fields::optional_text(self.get("on_failure")),
+                on_success: fields::optional_text(self.get("on_success")),
+                webhook: webhook?,
+            },
         };
         refs_ok.then_some(job)
     }
@@ -610,7 +635,12 @@ impl Form {
                 place(&mut candidate.networks, self.editing, n),
             ),
             Entry::Schema(s) => (Kind::Schema, place(&mut candidate.schemas, self.editing, s)),
-            Entry::Job(j) => (Kind::Job, place(&mut candidate.jobs, self.editing, j)),
+            Entry::Job(mut j) => {
+                if let Some(old) = self.editing.and_then(|i| ws.jobs.get(i)) {
+                    keep_alerts_off(&mut j.alerts, &old.alerts);
+                }
+                (Kind::Job, place(&mut candidate.jobs, self.editing, j))
+            }
         };
         let mut ok = true;
         for p in validate::validate(&candidate) {
@@ -631,6 +661,20 @@ impl Form {
             ok = false;
         }
         ok.then_some(candidate)
+    }
+}
+
+/// An empty alert field in the form means "the workspace's default"; a job
+/// whose file turned the default off (`on_failure = ""`) keeps it off.
+fn keep_alerts_off(new: &mut crate::workspace::Alerts, old: &crate::workspace::Alerts) {
+    for (new, old) in [
+        (&mut new.on_failure, &old.on_failure),
+        (&mut new.on_success, &old.on_success),
+        (&mut new.webhook, &old.webhook),
+    ] {
+        if new.is_none() && old.as_deref() == Some("") {
+            *new = Some(String::new());
+        }
     }
 }
 

@@ -204,6 +204,7 @@ impl<'d> Fields<'_, '_, 'd> {
         {
             self.error("lookback", e);
         }
+        let alerts = self.alerts();
         Some(Job {
             name: name.ok()?,
             source: source.ok()?,
@@ -216,6 +217,42 @@ impl<'d> Fields<'_, '_, 'd> {
             allow_empty: allow_empty.unwrap_or(None),
             max_delete_percent: max_delete_percent.unwrap_or(None),
             lookback: lookback.unwrap_or(None),
+            alerts: alerts.ok()?,
+        })
+    }
+
+    /// `on_failure`, `on_success` and `webhook`, of a job or of `[alerts]`.
+    fn alerts(&mut self) -> Result<Alerts, ()> {
+        let on_failure = self.str_opt("on_failure");
+        let on_success = self.str_opt("on_success");
+        let webhook = self.str_opt("webhook");
+        if let Ok(Some(url)) = &webhook
+            && let Err(e) = fields::webhook(url)
+        {
+            self.error("webhook", e);
+            return Err(());
+        }
+        Ok(Alerts {
+            on_failure: on_failure?,
+            on_success: on_success?,
+            webhook: webhook?,
+        })
+    }
+
+    /// The top-level `[alerts]` table: every job's defaults.
+    pub(super) fn workspace_alerts(&mut self) -> Option<WorkspaceAlerts> {
+        self.check_keys(&fields::ALERTS_KEYS);
+        let defaults = self.alerts();
+        let timeout = self.str_opt("timeout");
+        if let Ok(Some(t)) = &timeout
+            && let Err(e) = fields::alert_timeout(t)
+        {
+            self.error("timeout", e);
+            return None;
+        }
+        Some(WorkspaceAlerts {
+            defaults: defaults.ok()?,
+            timeout: timeout.ok()?,
         })
     }
 }

@@ -42,7 +42,7 @@ pub const SCHEMA_KEYS: [&str; 6] = [
 ];
 
 /// The keys a `[[job]]` entry may hold.
-pub const JOB_KEYS: [&str; 11] = [
+pub const JOB_KEYS: [&str; 14] = [
     "name",
     "source",
     "target",
@@ -54,7 +54,13 @@ pub const JOB_KEYS: [&str; 11] = [
     "allow_empty",
     "max_delete_percent",
     "lookback",
+    "on_failure",
+    "on_success",
+    "webhook",
 ];
+
+/// The keys of the top-level `[alerts]` table.
+pub const ALERTS_KEYS: [&str; 4] = ["on_failure", "on_success", "webhook", "timeout"];
 
 /// The keys of one column mapping.
 pub(crate) const COLUMN_KEYS: [&str; 3] = ["source", "target", "type"];
@@ -234,6 +240,40 @@ pub fn stall_timeout(text: &str) -> Result<Duration, String> {
         return Err(format!("\"{}\" is out of range; use 1s to 1d", text.trim()));
     }
     Ok(d)
+}
+
+/// A hook that runs longer than this is killed: long enough for a mail or a
+/// curl to a chat, short enough that a hung one does not hold `dsp run`.
+pub(crate) const DEFAULT_ALERT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `[alerts] timeout`: how long a hook may run, at least a second and at most an hour.
+pub fn alert_timeout(text: &str) -> Result<Duration, String> {
+    let d = super::duration::parse(text)?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err(format!("\"{}\" is out of range; use 1s to 1h", text.trim()));
+    }
+    Ok(d)
+}
+
+/// `webhook`: an http:// or https:// URL with a host (empty turns it off).
+pub fn webhook(text: &str) -> Result<(), String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(());
+    }
+    let rest = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    let host = host.map(|h| h.rsplit('@').next().unwrap_or(""));
+    match host {
+        Some(h) if !h.is_empty() && !t.chars().any(char::is_whitespace) => Ok(()),
+        Some(_) => Err("is not a URL with a host; write it as https://host/path".into()),
+        None => Err(format!(
+            "\"{}\" is not an http:// or https:// URL; a webhook is POSTed to over HTTP",
+            crate::engine::alert::masked_url(t)
+        )),
+    }
 }
 
 /// `schedule`: a crontab expression, 5 fields or 6 with seconds first.

@@ -163,10 +163,11 @@ pub fn load_str(text: &str, file: &Path) -> Result<Workspace, LoadError> {
     for (key, item) in doc.as_table().iter() {
         match key {
             "network" | "schema" | "job" => read_section(&mut r, &mut ws, &mut loaded, key, item),
+            "alerts" => read_alerts(&mut r, &mut ws, item),
             other => {
                 let line = r.item_line(item);
                 r.push(line, None, None, format!(
-                    "unknown section `{other}`; a workspace holds only [[network]], [[schema]] and [[job]] entries"
+                    "unknown section `{other}`; a workspace holds only [[network]], [[schema]] and [[job]] entries and an [alerts] table"
                 ));
             }
         }
@@ -220,6 +221,25 @@ fn read_section(r: &mut Reader, ws: &mut Workspace, loaded: &mut Loaded, key: &s
                 }
             }
         }
+    }
+}
+
+/// The `[alerts]` table, every job's default hooks and webhook.
+fn read_alerts(r: &mut Reader, ws: &mut Workspace, item: &Item) {
+    let line = r.item_line(item);
+    let Some(table) = item.as_table_like() else {
+        r.push(
+            line,
+            None,
+            Some("alerts".into()),
+            "must be a table; write [alerts] with on_failure, on_success, webhook or timeout"
+                .into(),
+        );
+        return;
+    };
+    let mut f = Fields::new(r, table, line, "[alerts]".into());
+    if let Some(alerts) = f.workspace_alerts() {
+        ws.alerts = alerts;
     }
 }
 

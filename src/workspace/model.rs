@@ -20,6 +20,8 @@ pub struct Workspace {
     pub networks: Vec<Network>,
     pub schemas: Vec<Schema>,
     pub jobs: Vec<Job>,
+    /// The top-level `[alerts]` table: what every job's alerts default to.
+    pub alerts: WorkspaceAlerts,
 }
 
 impl Workspace {
@@ -330,6 +332,8 @@ pub struct Job {
     pub max_delete_percent: Option<f64>,
     /// Written as `"5m"`; see [`crate::workspace::duration`].
     pub lookback: Option<String>,
+    /// This job's own hooks and webhook; each overrides the workspace's.
+    pub alerts: Alerts,
 }
 
 impl Job {
@@ -352,6 +356,7 @@ impl Job {
             allow_empty: None,
             max_delete_percent: None,
             lookback: None,
+            alerts: Alerts::default(),
         }
     }
     pub fn batch_size(&self) -> u64 {
@@ -372,5 +377,58 @@ impl Job {
         self.lookback
             .as_deref()
             .and_then(|s| super::duration::parse(s).ok())
+    }
+}
+
+/// What tells someone how a run ended: a shell command per outcome and a URL
+/// that receives the run's summary as JSON. On a job, an empty string turns
+/// the workspace's default off for that job.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Alerts {
+    /// Run with `sh -c` after a run that failed or was cancelled.
+    pub on_failure: Option<String>,
+    /// Run with `sh -c` after a run that succeeded.
+    pub on_success: Option<String>,
+    /// An http(s) URL that receives every finished run's summary (POST, JSON).
+    pub webhook: Option<String>,
+}
+
+impl Alerts {
+    pub fn is_empty(&self) -> bool {
+        self.on_failure.is_none() && self.on_success.is_none() && self.webhook.is_none()
+    }
+}
+
+/// The workspace-wide `[alerts]` table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkspaceAlerts {
+    pub defaults: Alerts,
+    /// How long a hook may run before it is killed (a duration such as `30s`).
+    pub timeout: Option<String>,
+}
+
+impl Workspace {
+    /// A job's alerts: its own values, else the workspace's; empty means none.
+    pub fn alerts_of(&self, job: &Job) -> Alerts {
+        let pick = |own: &Option<String>, default: &Option<String>| {
+            own.clone()
+                .or_else(|| default.clone())
+                .filter(|s| !s.trim().is_empty())
+        };
+        let d = &self.alerts.defaults;
+        Alerts {
+            on_failure: pick(&job.alerts.on_failure, &d.on_failure),
+            on_success: pick(&job.alerts.on_success, &d.on_success),
+            webhook: pick(&job.alerts.webhook, &d.webhook),
+        }
+    }
+
+    /// How long a hook may run; the loader has checked the text.
+    pub fn alert_timeout(&self) -> std::time::Duration {
+        self.alerts
+            .timeout
+            .as_deref()
+            .and_then(|t| crate::workspace::fields::alert_timeout(t).ok())
+            .unwrap_or(crate::workspace::fields::DEFAULT_ALERT_TIMEOUT)
     }
 }

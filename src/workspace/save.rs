@@ -41,6 +41,7 @@ pub fn save(workspace: &Workspace, path: &Path) -> std::io::Result<()> {
         "job",
         workspace.jobs.iter().map(job_fields).collect(),
     );
+    sync_alerts(&mut doc, &workspace.alerts);
     write_atomic(path, doc.to_string().as_bytes())
 }
 
@@ -176,7 +177,38 @@ fn job_fields(j: &Job) -> Fields {
             }),
         ),
         ("lookback", opt_s(&j.lookback)),
+        ("on_failure", opt_s(&j.alerts.on_failure)),
+        ("on_success", opt_s(&j.alerts.on_success)),
+        ("webhook", opt_s(&j.alerts.webhook)),
     ]
+}
+
+/// The `[alerts]` table: its values set in place (keeping the comments and
+/// order the operator wrote), the table gone when no value is left.
+fn sync_alerts(doc: &mut DocumentMut, alerts: &WorkspaceAlerts) {
+    let d = &alerts.defaults;
+    let fields: Fields = vec![
+        ("on_failure", opt_s(&d.on_failure)),
+        ("on_success", opt_s(&d.on_success)),
+        ("webhook", opt_s(&d.webhook)),
+        ("timeout", opt_s(&alerts.timeout)),
+    ];
+    if fields.iter().all(|(_, v)| v.is_none()) {
+        doc.remove("alerts");
+        return;
+    }
+    if !matches!(doc.get("alerts"), Some(Item::Table(_))) {
+        let mut t = Table::new();
+        if doc.iter().next().is_some() {
+            t.decor_mut().set_prefix("\n");
+        }
+        doc.insert("alerts", Item::Table(t));
+    }
+    if let Some(Item::Table(table)) = doc.get_mut("alerts") {
+        for (key, value) in fields {
+            set_field(table, key, value);
+        }
+    }
 }
 
 /// Rebuilds `[[kind]]` in the model's order, reusing the file's table for each

@@ -114,6 +114,7 @@ fn base() -> Workspace {
             ],
         }],
         jobs: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -122,6 +122,7 @@ fn workspace(
             ],
         }],
         jobs: vec![job],
+        ..Default::default()
     }
 }
 

@@ -47,6 +47,7 @@ impl Pair {
             ],
             schemas: seed_workspace_schema(),
             jobs: Vec::new(),
+            ..Default::default()
         };
         let mut job = Job::new(
             JOB,

@@ -37,6 +37,7 @@ async fn cross_engine(source: Kind, target: Kind) {
         ],
         schemas: Vec::new(),
         jobs: Vec::new(),
+        ..Default::default()
     };
     ws.schemas = seed_workspace_schema();
     ws.jobs = vec![Job::new(

@@ -32,6 +32,7 @@ fn workspace(src: &End, tgt: &End) -> Workspace {
             ],
         }],
         jobs: vec![Job::new("J", "S", "T", "E", SyncMode::Incremental)],
+        ..Default::default()
     }
 }
 

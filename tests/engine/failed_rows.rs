@@ -52,6 +52,7 @@ async fn values_the_target_cannot_hold_fail_only_their_row() {
             "Users Sync Schema",
             SyncMode::Full,
         )],
+        ..Default::default()
     };
     ws.jobs[0].max_failed = Some(1);
     let data = DataDir::new(dir.path().join("data"));

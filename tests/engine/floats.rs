@@ -55,6 +55,7 @@ async fn floats_arrive_whole(source: Kind, float_type: &str) {
             columns: vec![col("id", ColumnType::Integer), col("f", ColumnType::Float)],
         }],
         jobs: vec![Job::new("J", "S", "T", "R", SyncMode::Full)],
+        ..Default::default()
     };
     let data = DataDir::new(dir.path().join("data"));
     let c = run_and_collect(&ws, "J", &data).await;
@@ -129,6 +130,7 @@ async fn numeric_nan_and_infinities_cross_to_postgres_and_fail_only_their_rows_e
                 ],
             }],
             jobs: vec![job],
+            ..Default::default()
         };
         let data = DataDir::new(dir.path().join("data"));
         let c = run_and_collect(&ws, "J", &data).await;

@@ -208,6 +208,7 @@ async fn a_run_of_many_tiny_batches_logs_a_sample_of_batch_lines() {
         networks: vec![src.network("S"), tgt.network("T")],
         schemas: seed_workspace_schema(),
         jobs: vec![Job::new(JOB, "S", "T", "Users Sync Schema", SyncMode::Full)],
+        ..Default::default()
     };
     ws.jobs[0].batch_size = Some(1);
     let (summary, lines) = run(&ws, &DataDir::new(dir.path().join("data"))).await;
@@ -239,6 +240,7 @@ async fn the_count_beside_a_pg_read_sees_the_reads_snapshot() {
         networks: vec![net.clone()],
         schemas: vec![],
         jobs: vec![],
+        ..Default::default()
     };
     let conn = |ws, net| async move { connect(ws, net, Role::Source).await.unwrap() };
     let mut source = Source::new(conn(&ws, &net).await, Some(conn(&ws, &net).await));

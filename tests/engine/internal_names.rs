@@ -64,6 +64,7 @@ async fn into_table_named(target: Kind, table: &str) {
             "Users Sync Schema",
             SyncMode::Full,
         )],
+        ..Default::default()
     };
     ws.schemas[0].target_table = table.into();
     let data = DataDir::new(dir.path().join("data"));

@@ -13,6 +13,7 @@ mod seed;
 mod small_job;
 mod typed;
 
+mod alerts;
 mod calendar;
 mod changes;
 mod cli;

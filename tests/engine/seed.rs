@@ -42,6 +42,7 @@ pub(crate) fn seed_workspace(
         ],
         schemas: seed_workspace_schema(),
         jobs: vec![job],
+        ..Default::default()
     }
 }
 

@@ -58,6 +58,7 @@ fn workspace(src: &End, tgt: &End, proxied: &str, proxy: &Proxy, mode: SyncMode)
         networks,
         schemas: seed_workspace_schema(),
         jobs: vec![job],
+        ..Default::default()
     }
 }
 

@@ -79,6 +79,7 @@ async fn type_trip(test: &str, route: &[&str]) {
         networks: vec![pg.network("PG"), my.network("My"), lite_net],
         schemas: Vec::new(),
         jobs: Vec::new(),
+        ..Default::default()
     };
     let mut hops = Vec::new();
     for (i, pair) in route.windows(2).enumerate() {
@@ -199,6 +200,7 @@ async fn mysql_tinyint_is_boolean_and_big_unsigned_needs_decimal() {
         networks: vec![source, pg.network("PG")],
         schemas: vec![schema(ColumnType::Integer)],
         jobs: vec![Job::new(JOB, "My", "PG", "flags", SyncMode::Full)],
+        ..Default::default()
     };
     let guessed = dsp::engine::db::introspect_columns(&ws, &ws.networks[0], "flags")
         .await

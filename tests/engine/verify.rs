@@ -93,6 +93,7 @@ fn workspace(src: &End, tgt: &End) -> Workspace {
             Job::new("All", "Src", "Tgt", "all", SyncMode::Full),
             Job::new("Plain", "Src", "Tgt", "plain", SyncMode::Full),
         ],
+        ..Default::default()
     }
 }
 
@@ -253,6 +254,7 @@ fn small(src: &End, tgt: &End, key: &[&str], columns: &[(&str, ColumnType)]) -> 
             columns: columns.iter().map(|(c, ty)| col(c, c, *ty)).collect(),
         }],
         jobs: vec![Job::new("K", "Src", "Tgt", "k", SyncMode::Full)],
+        ..Default::default()
     }
 }
 

@@ -44,6 +44,7 @@ fn workspace(src: &support::TestDb, tgt: &support::TestDb, target_table: &str) -
             "Users",
             SyncMode::Incremental,
         )],
+        ..Default::default()
     }
 }
 

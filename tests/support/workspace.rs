@@ -133,5 +133,6 @@ pub fn model(networks: Vec<Network>, schemas: Vec<Schema>, jobs: Vec<Job>) -> Wo
         networks,
         schemas,
         jobs,
+        ..Default::default()
     }
 }

@@ -110,6 +110,31 @@ pub(super) fn record(
     }
 }
 
+/// Sends the run's alerts (`engine::alert`), logs what they said, and adds
+/// it to the run's history record, a failed alert as a note.
+pub(super) async fn alert(
+    report: &mut Report,
+    ws: &crate::workspace::Workspace,
+    data: &DataDir,
+    summary: &RunSummary,
+    trigger: crate::engine::progress::Trigger,
+) {
+    let sent = crate::engine::alert::send(ws, summary, trigger).await;
+    let first = report.lines.len();
+    for (level, message) in sent.lines {
+        report.log(level, message);
+    }
+    if let Err(e) = state::amend_run(data, summary, &sent.notes, &report.lines[first..]) {
+        report.log(
+            Level::Warn,
+            format!(
+                "could not add the alerts to this run's history under {}: {e}",
+                data.root().display()
+            ),
+        );
+    }
+}
+
 /// Logs what a dry run found and returns it. A guard that would stop the run
 /// makes the dry run fail the same way, with the counts it had by then.
 pub(super) fn preview(

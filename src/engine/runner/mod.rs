@@ -103,7 +103,10 @@ pub async fn run_job_with(
     let summary = finish::summarize(&mut report, mode, started, outcome);
     finish::record(&mut report, data, &summary, &finish::note_of(options, mode));
     report.send(ProgressEvent::Finished(summary.clone()));
+    // The job is free again while its alerts go out: a hook that hangs
+    // holds neither the job nor the run's outcome, only this call.
     drop(lock);
+    finish::alert(&mut report, workspace, data, &summary, options.trigger).await;
     summary
 }
 
