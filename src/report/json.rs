@@ -5,7 +5,8 @@
 //! Events: `started` (mode, total, batches), `batch` (index, batches, rows,
 //! done, failed: running totals), `log` (level, message; `job` is null for the
 //! daemon's own lines), `finished` (mode, status, started, ended,
-//! duration_seconds, total, success, failed, error). Other commands may add
+//! duration_seconds, total, success, failed, error). The `log` lines of a
+//! run's alerts (engine::alert) follow its `finished`. Other commands may add
 //! their own `event` kinds (a dry run's plan) without changing these.
 
 use std::collections::HashMap;

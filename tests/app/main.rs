@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod alerts_file;
 mod assets;
 #[cfg(feature = "tui")]
 mod form_fields;
