@@ -275,6 +275,9 @@ fn entry_toml(form: &Form) -> String {
             ),
             ("max_delete_percent", number("max_delete_percent")),
             ("lookback", string("lookback")),
+            ("on_failure", string("on_failure")),
+            ("on_success", string("on_success")),
+            ("webhook", string("webhook")),
         ]),
     }
     for (k, v) in body {
@@ -316,6 +319,9 @@ fn form_keys(field: &str) -> Vec<&'static str> {
         "allow_empty",
         "max_delete_percent",
         "lookback",
+        "on_failure",
+        "on_success",
+        "webhook",
     ];
     keys.iter().copied().filter(|k| *k == field).collect()
 }
