@@ -486,6 +486,7 @@ impl Form {
                 .filter(|m| !(self.defaulted.contains(&"ssl_mode") && *m == SslMode::default())),
             timezone: timezone?,
             stall_timeout: stall_timeout?,
+            state: None,
         })
     }
 
@@ -570,6 +571,7 @@ impl Form {
             allow_empty: (self.get("allow_empty") == "true").then_some(true),
             max_delete_percent: max_delete_percent?,
             lookback: lookback?,
+            state: None,
         };
         refs_ok.then_some(job)
     }
@@ -602,7 +604,8 @@ impl Form {
     /// Validates as the user types: field errors, then the workspace's own rules
     /// for this entry. Returns the workspace with the entry in place when valid.
     pub fn validate(&mut self, ws: &Workspace) -> Option<Workspace> {
-        let entry = self.build()?;
+        let mut entry = self.build()?;
+        keep_unformed_fields(&mut entry, ws, self.editing);
         let mut candidate = ws.clone();
         let (kind, index) = match entry {
             Entry::Network(n) => (
@@ -631,6 +634,16 @@ impl Form {
             ok = false;
         }
         ok.then_some(candidate)
+    }
+}
+
+/// What the form has no field for (`state`) stays as the file says.
+fn keep_unformed_fields(entry: &mut Entry, ws: &Workspace, editing: Option<usize>) {
+    let Some(i) = editing else { return };
+    match entry {
+        Entry::Network(n) => n.state = ws.networks.get(i).and_then(|o| o.state),
+        Entry::Job(j) => j.state = ws.jobs.get(i).and_then(|o| o.state),
+        Entry::Schema(_) => {}
     }
 }
 

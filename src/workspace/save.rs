@@ -123,6 +123,7 @@ fn network_fields(n: &Network) -> Fields {
         ("ssl_mode", n.ssl_mode.map(|m| Value::from(m.as_str()))),
         ("timezone", opt_s(&n.timezone)),
         ("stall_timeout", opt_s(&n.stall_timeout)),
+        ("state", n.state.map(|m| Value::from(m.as_str()))),
     ]
 }
 
@@ -176,6 +177,7 @@ fn job_fields(j: &Job) -> Fields {
             }),
         ),
         ("lookback", opt_s(&j.lookback)),
+        ("state", j.state.map(|m| Value::from(m.as_str()))),
     ]
 }
 
