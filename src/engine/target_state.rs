@@ -19,8 +19,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::db::connect::{Conn, Role, connect};
 use crate::engine::db::Dialect;
+use crate::engine::db::connect::{Conn, Role, connect};
 use crate::engine::progress::RunSummary;
 use crate::engine::state::{Watermark, WatermarkOwner, WatermarkStore};
 use crate::workspace::{EngineKind, Job, Network, StateStore, Workspace};
@@ -89,7 +89,12 @@ pub(crate) fn watermark_sql(
 /// Creates the state table if it is missing (outside any transaction: on
 /// MySQL DDL commits). Two jobs creating it at once is no error.
 async fn ensure_table(conn: &mut Conn) -> Result<(), String> {
-    if conn.columns(TABLE).await.map_err(|e| e.to_string())?.is_some() {
+    if conn
+        .columns(TABLE)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
         return Ok(());
     }
     let sql = conn.dialect().state_table_sql(TABLE);
@@ -127,23 +132,26 @@ pub(crate) async fn load_watermark(
     let in_words = |e: String| {
         format!("cannot read the state of job \"{job}\" from the table {TABLE} in its target: {e}")
     };
-    let exists = conn.columns(TABLE).await.map_err(|e| in_words(e.to_string()))?;
+    let exists = conn
+        .columns(TABLE)
+        .await
+        .map_err(|e| in_words(e.to_string()))?;
     if exists.is_none() && !dry_run {
         ensure_table(conn).await.map_err(in_words)?;
     }
-    if exists.is_some() {
-        if let Some(value) = field(conn, job, "watermark").await.map_err(in_words)? {
-            let of = field(conn, job, "watermark_of").await.map_err(in_words)?;
-            let owner = of.and_then(|o| serde_json::from_str::<WatermarkOwner>(&o).ok());
-            return Ok((
-                match owner.map(|o| o.difference(&store.owner)) {
-                    None => Watermark::Unowned(value),
-                    Some(None) => Watermark::Current(value),
-                    Some(Some(why)) => Watermark::Stale { value, why },
-                },
-                None,
-            ));
-        }
+    if exists.is_some()
+        && let Some(value) = field(conn, job, "watermark").await.map_err(in_words)?
+    {
+        let of = field(conn, job, "watermark_of").await.map_err(in_words)?;
+        let owner = of.and_then(|o| serde_json::from_str::<WatermarkOwner>(&o).ok());
+        return Ok((
+            match owner.map(|o| o.difference(&store.owner)) {
+                None => Watermark::Unowned(value),
+                Some(None) => Watermark::Current(value),
+                Some(Some(why)) => Watermark::Stale { value, why },
+            },
+            None,
+        ));
     }
     let value = match store.load()? {
         Watermark::Current(v) | Watermark::Unowned(v) => v,
@@ -162,6 +170,21 @@ pub(crate) async fn load_watermark(
         let _ = crate::engine::state::forget_watermark(store.data, job);
     }
     Ok((Watermark::Current(value), Some(note)))
+}
+
+/// The job's watermark in its target (or the data dir's, which its next run
+/// would carry over), judged against what it syncs now; reads only.
+pub(crate) async fn read_watermark(
+    ws: &Workspace,
+    net: &Network,
+    store: &WatermarkStore<'_>,
+) -> Result<Watermark, String> {
+    let mut conn = connect(ws, net, Role::Target)
+        .await
+        .map_err(|e| e.to_string())?;
+    let r = load_watermark(&mut conn, store, true).await;
+    conn.close().await;
+    r.map(|(w, _)| w)
 }
 
 /// The job's watermark value in its target, if it has one.
@@ -185,7 +208,12 @@ async fn watermark_in_target(
         .await
         .map_err(|e| e.to_string())?;
     let result = async {
-        if conn.columns(TABLE).await.map_err(|e| e.to_string())?.is_none() {
+        if conn
+            .columns(TABLE)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
             return Ok(None);
         }
         let before = field(&mut conn, &job.name, "watermark").await?;
@@ -267,7 +295,11 @@ pub async fn lock(ws: &Workspace, job: &Job) -> Result<TargetLock, String> {
                 Err(std::fs::TryLockError::WouldBlock) => false,
                 Err(std::fs::TryLockError::Error(e)) => {
                     conn.close().await;
-                    return Err(format!("cannot lock job \"{}\" ({}): {e}", job.name, path.display()));
+                    return Err(format!(
+                        "cannot lock job \"{}\" ({}): {e}",
+                        job.name,
+                        path.display()
+                    ));
                 }
             },
             Err(e) => {

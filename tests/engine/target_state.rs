@@ -18,7 +18,10 @@ fn incremental_in_target(text: &str) -> String {
         "primary_key = \"id\"",
         "primary_key = \"id\"\ncursor_column = \"n\"",
     )
-    .replace("mode = \"full\"", "mode = \"incremental\"\nstate = \"target\"")
+    .replace(
+        "mode = \"full\"",
+        "mode = \"incremental\"\nstate = \"target\"",
+    )
 }
 
 /// The job `J` of `schema_job` with its state in the target (mode kept).
@@ -73,7 +76,10 @@ async fn refused_while_held_then_free_after_sigkill(target: Kind) {
     let (mut first, lines, _reader) = start_until_first_batch(&env);
     let host = other_host(&text);
     let second = host.dsp(&["run", "J"], &[]);
-    second.assert_failed_naming(&test, &["already running", "\"J\"", "another DSP", "Target"]);
+    second.assert_failed_naming(
+        &test,
+        &["already running", "\"J\"", "another DSP", "Target"],
+    );
     assert!(
         second.all().contains("pid "),
         "{test}: the refusal does not say which host holds the lock\n{}",
@@ -93,7 +99,10 @@ async fn refused_while_held_then_free_after_sigkill(target: Kind) {
         tgt.dump("big_copy").await == src.dump("big").await,
         "{test}: target does not mirror the source"
     );
-    assert_eq!(state_field(&tgt, "run_status").await.as_deref(), Some("succeeded"));
+    assert_eq!(
+        state_field(&tgt, "run_status").await.as_deref(),
+        Some("succeeded")
+    );
 }
 
 #[tokio::test]
@@ -240,7 +249,12 @@ async fn sigkill_trials(target: Kind, trials: usize) {
     let _ = std::fs::remove_dir_all(env.data());
     let out = env.dsp(&["run", "J"], &[]);
     out.assert_no_panic(&test);
-    assert_eq!(out.code, 0, "{test}: the run after the kills\n{}", out.all());
+    assert_eq!(
+        out.code,
+        0,
+        "{test}: the run after the kills\n{}",
+        out.all()
+    );
     runs += 1;
     assert!(
         tgt.dump("inc_copy").await == src.dump("inc").await,
@@ -285,7 +299,10 @@ async fn a_fresh_data_dir_resumes_from_the_watermark_in_the_target() {
     let first = env.dsp(&["run", "J"], &[]);
     assert_eq!(first.code, 0, "{}", first.all());
     assert!(first.stdout.contains("Total: 1,000,"), "{}", first.all());
-    assert_eq!(state_field(&tgt, "watermark").await.as_deref(), Some("1000"));
+    assert_eq!(
+        state_field(&tgt, "watermark").await.as_deref(),
+        Some("1000")
+    );
     add_rows(&src, 1_001, 1_010).await;
     let pod = other_host(&text);
     let second = pod.dsp(&["run", "J"], &[]);
@@ -293,7 +310,10 @@ async fn a_fresh_data_dir_resumes_from_the_watermark_in_the_target() {
     // The row at the watermark and the ten new ones.
     assert!(second.stdout.contains("Total: 11,"), "{}", second.all());
     assert!(tgt.dump("inc_copy").await == src.dump("inc").await);
-    assert_eq!(state_field(&tgt, "watermark").await.as_deref(), Some("1010"));
+    assert_eq!(
+        state_field(&tgt, "watermark").await.as_deref(),
+        Some("1010")
+    );
     assert_eq!(state_field(&tgt, "run_total").await.as_deref(), Some("11"));
     // A dry run in yet another fresh dir reads from the target too, and
     // writes nothing there.
@@ -332,7 +352,8 @@ async fn switching_to_target_state_carries_the_watermark_and_reset_clears_it() {
     let out = env.dsp(&["run", "J"], &[]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(
-        out.stdout.contains("Carried the watermark 500 of job \"J\" over"),
+        out.stdout
+            .contains("Carried the watermark 500 of job \"J\" over"),
         "{}",
         out.all()
     );

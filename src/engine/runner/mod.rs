@@ -114,7 +114,10 @@ pub async fn run_job_with(
     {
         report.log(
             Level::Warn,
-            format!("could not record this run in the table {}: {e}", state_target::TABLE),
+            format!(
+                "could not record this run in the table {}: {e}",
+                state_target::TABLE
+            ),
         );
     }
     let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, options).await;
@@ -124,7 +127,10 @@ pub async fn run_job_with(
         if let Err(e) = l.record_finish(&summary).await {
             report.log(
                 Level::Warn,
-                format!("could not record the run in the table {}: {e}", state_target::TABLE),
+                format!(
+                    "could not record the run in the table {}: {e}",
+                    state_target::TABLE
+                ),
             );
         }
         l.release().await;
@@ -266,7 +272,9 @@ async fn execute(
         let loading = state_target::load_watermark(&mut target, &s.watermarks, s.dry_run);
         let (w, carried) = s
             .target
-            .op(cancel, async { loading.await.map_err(crate::engine::Error::from) })
+            .op(cancel, async {
+                loading.await.map_err(crate::engine::Error::from)
+            })
             .await?;
         if let Some(line) = carried {
             report.log(Level::Info, line);
