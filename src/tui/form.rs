@@ -5,7 +5,7 @@
 use crate::workspace::validate::{self, Kind};
 use crate::workspace::{
     ColumnMap, ColumnType, DEFAULT_TIMEZONE, EngineKind, Job, Network, Schema, Secret, SslMode,
-    SyncMode, Workspace, fields,
+    StateStore, SyncMode, Workspace, fields,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -223,6 +223,7 @@ impl Form {
                 "Stall timeout",
                 n.stall_timeout.clone().unwrap_or_default(),
             ),
+            state_field(n.state),
         ];
         Form {
             kind: FormKind::Network,
@@ -348,6 +349,7 @@ impl Form {
                 "Lookback",
                 j.lookback.clone().unwrap_or_default(),
             ),
+            state_field(j.state),
         ];
         Form {
             kind: FormKind::Job,
@@ -486,7 +488,7 @@ impl Form {
                 .filter(|m| !(self.defaulted.contains(&"ssl_mode") && *m == SslMode::default())),
             timezone: timezone?,
             stall_timeout: stall_timeout?,
-            state: None,
+            state: StateStore::parse(self.get("state")),
         })
     }
 
@@ -571,7 +573,7 @@ impl Form {
             allow_empty: (self.get("allow_empty") == "true").then_some(true),
             max_delete_percent: max_delete_percent?,
             lookback: lookback?,
-            state: None,
+            state: StateStore::parse(self.get("state")),
         };
         refs_ok.then_some(job)
     }
@@ -604,8 +606,7 @@ impl Form {
     /// Validates as the user types: field errors, then the workspace's own rules
     /// for this entry. Returns the workspace with the entry in place when valid.
     pub fn validate(&mut self, ws: &Workspace) -> Option<Workspace> {
-        let mut entry = self.build()?;
-        keep_unformed_fields(&mut entry, ws, self.editing);
+        let entry = self.build()?;
         let mut candidate = ws.clone();
         let (kind, index) = match entry {
             Entry::Network(n) => (
@@ -637,14 +638,12 @@ impl Form {
     }
 }
 
-/// What the form has no field for (`state`) stays as the file says.
-fn keep_unformed_fields(entry: &mut Entry, ws: &Workspace, editing: Option<usize>) {
-    let Some(i) = editing else { return };
-    match entry {
-        Entry::Network(n) => n.state = ws.networks.get(i).and_then(|o| o.state),
-        Entry::Job(j) => j.state = ws.jobs.get(i).and_then(|o| o.state),
-        Entry::Schema(_) => {}
-    }
+/// Where the entry keeps its jobs' state: `default` leaves the key out (a
+/// job then follows its target network, a network the data dir).
+fn state_field(state: Option<StateStore>) -> Field {
+    let options = ["default", "data_dir", "target"].map(String::from).to_vec();
+    let now = state.map(StateStore::as_str).unwrap_or("default");
+    Field::choice("state", "State kept in", options, now)
 }
 
 fn place<T>(list: &mut Vec<T>, editing: Option<usize>, item: T) -> usize {
