@@ -95,7 +95,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Daemon { json }) => daemon::run(&paths, json).await,
         Some(Command::List { json }) => list::list(&paths, json),
         Some(Command::History { job, json }) => list::history(&paths, &job, json),
-        Some(Command::Reset { job, yes }) => reset::run(&paths, &job, yes),
+        Some(Command::Reset { job, yes }) => reset::run(&paths, &job, yes).await,
         Some(Command::Completions { shell }) => completions::print(shell),
         Some(Command::Verify { jobs, json }) => verify::run(&paths, &jobs, json).await,
     }

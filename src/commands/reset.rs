@@ -9,13 +9,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use chrono::Utc;
 
 use crate::engine::progress::{Level, LogLine, RunStatus, RunSummary, Trigger};
-use crate::engine::state;
+use crate::engine::{state, target_state};
 use crate::paths::{DataDir, Paths};
 use crate::workspace::Job;
 
 use super::{EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE};
 
-pub fn run(paths: &Paths, name: &str, yes: bool) -> u8 {
+pub async fn run(paths: &Paths, name: &str, yes: bool) -> u8 {
     let Ok(ws) = super::load_workspace(paths, true) else {
         return EXIT_USAGE;
     };
@@ -24,7 +24,21 @@ pub fn run(paths: &Paths, name: &str, yes: bool) -> u8 {
         return EXIT_USAGE;
     };
     let data = paths.data();
-    let value = match state::read_watermark(&data, name) {
+    // With `state = "target"` the watermark lives in the target's table.
+    let in_target = target_state::in_target(&ws, job);
+    let stored = if in_target {
+        match target_state::stored_watermark(&ws, job).await {
+            Ok(Some(v)) => Ok(Some(v)),
+            Ok(None) => state::read_watermark(&data, name),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_RUN_FAILED;
+            }
+        }
+    } else {
+        state::read_watermark(&data, name)
+    };
+    let value = match stored {
         Ok(Some(v)) => v,
         Ok(None) => {
             println!("job \"{name}\" has no watermark; there is nothing to forget");
@@ -44,6 +58,10 @@ pub fn run(paths: &Paths, name: &str, yes: bool) -> u8 {
             return EXIT_RUN_FAILED;
         }
     };
+    if in_target && let Err(e) = target_state::forget_watermark(&ws, job).await {
+        eprintln!("error: {e}");
+        return EXIT_RUN_FAILED;
+    }
     let code = forget(&data, job, &value);
     drop(lock);
     code

@@ -9,6 +9,7 @@ pub mod runner;
 pub mod schedule;
 pub mod scheduler;
 pub mod state;
+pub mod target_state;
 pub mod types;
 pub mod verify;
 

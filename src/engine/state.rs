@@ -87,7 +87,7 @@ impl WatermarkOwner {
     }
 
     /// The first field that differs from `other`, said for an operator.
-    fn difference(&self, other: &WatermarkOwner) -> Option<String> {
+    pub(crate) fn difference(&self, other: &WatermarkOwner) -> Option<String> {
         let fields = [
             ("source", &self.source, &other.source),
             ("source table", &self.source_table, &other.source_table),

@@ -5,7 +5,7 @@
 use crate::workspace::validate::{self, Kind};
 use crate::workspace::{
     ColumnMap, ColumnType, DEFAULT_TIMEZONE, EngineKind, Job, Network, Schema, Secret, SslMode,
-    SyncMode, Workspace, fields,
+    StateStore, SyncMode, Workspace, fields,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -223,6 +223,7 @@ impl Form {
                 "Stall timeout",
                 n.stall_timeout.clone().unwrap_or_default(),
             ),
+            state_field(n.state),
         ];
         Form {
             kind: FormKind::Network,
@@ -363,6 +364,7 @@ impl Form {
                 "Webhook URL",
                 j.alerts.webhook.clone().unwrap_or_default(),
             ),
+            state_field(j.state),
         ];
         Form {
             kind: FormKind::Job,
@@ -501,6 +503,7 @@ impl Form {
                 .filter(|m| !(self.defaulted.contains(&"ssl_mode") && *m == SslMode::default())),
             timezone: timezone?,
             stall_timeout: stall_timeout?,
+            state: StateStore::parse(self.get("state")),
         })
     }
 
@@ -595,6 +598,7 @@ impl Form {
                 on_success: fields::optional_text(self.get("on_success")),
                 webhook: webhook?,
             },
+            state: StateStore::parse(self.get("state")),
         };
         refs_ok.then_some(job)
     }
@@ -676,6 +680,14 @@ fn keep_alerts_off(new: &mut crate::workspace::Alerts, old: &crate::workspace::A
             *new = Some(String::new());
         }
     }
+}
+
+/// Where the entry keeps its jobs' state: `default` leaves the key out (a
+/// job then follows its target network, a network the data dir).
+fn state_field(state: Option<StateStore>) -> Field {
+    let options = ["default", "data_dir", "target"].map(String::from).to_vec();
+    let now = state.map(StateStore::as_str).unwrap_or("default");
+    Field::choice("state", "State kept in", options, now)
 }
 
 fn place<T>(list: &mut Vec<T>, editing: Option<usize>, item: T) -> usize {

@@ -39,6 +39,7 @@ impl<'d> Fields<'_, '_, 'd> {
         {
             self.error("stall_timeout", e);
         }
+        let state = self.choice("state", StateStore::parse, fields::STATE_OPTIONS);
         if let (Ok(k), Ok(None)) = (&kind, &host)
             && *k != EngineKind::Sqlite
         {
@@ -62,6 +63,7 @@ impl<'d> Fields<'_, '_, 'd> {
             ssl_mode: ssl_mode.unwrap_or(None),
             timezone: timezone.unwrap_or(None),
             stall_timeout: stall_timeout.unwrap_or(None),
+            state: state.unwrap_or(None),
         })
     }
 
@@ -205,6 +207,7 @@ impl<'d> Fields<'_, '_, 'd> {
             self.error("lookback", e);
         }
         let alerts = self.alerts();
+        let state = self.choice("state", StateStore::parse, fields::STATE_OPTIONS);
         Some(Job {
             name: name.ok()?,
             source: source.ok()?,
@@ -217,6 +220,7 @@ impl<'d> Fields<'_, '_, 'd> {
             allow_empty: allow_empty.unwrap_or(None),
             max_delete_percent: max_delete_percent.unwrap_or(None),
             lookback: lookback.unwrap_or(None),
+            state: state.unwrap_or(None),
             alerts: alerts.ok()?,
         })
     }

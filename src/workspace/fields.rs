@@ -17,7 +17,7 @@ use toml_edit::Value;
 use super::model::{ColumnType, DEFAULT_BATCH_SIZE, DEFAULT_MAX_DELETE_PERCENT};
 
 /// The keys a `[[network]]` entry may hold, in the order they are written.
-pub const NETWORK_KEYS: [&str; 11] = [
+pub const NETWORK_KEYS: [&str; 12] = [
     "name",
     "type",
     "host",
@@ -29,6 +29,7 @@ pub const NETWORK_KEYS: [&str; 11] = [
     "ssl_mode",
     "timezone",
     "stall_timeout",
+    "state",
 ];
 
 /// The keys a `[[schema]]` entry may hold.
@@ -42,7 +43,7 @@ pub const SCHEMA_KEYS: [&str; 6] = [
 ];
 
 /// The keys a `[[job]]` entry may hold.
-pub const JOB_KEYS: [&str; 14] = [
+pub const JOB_KEYS: [&str; 15] = [
     "name",
     "source",
     "target",
@@ -57,6 +58,7 @@ pub const JOB_KEYS: [&str; 14] = [
     "on_failure",
     "on_success",
     "webhook",
+    "state",
 ];
 
 /// The keys of the top-level `[alerts]` table.
@@ -69,6 +71,7 @@ pub(crate) const COLUMN_KEYS: [&str; 3] = ["source", "target", "type"];
 pub(crate) const ENGINE_OPTIONS: &str = "postgresql, mysql, mariadb, sqlite";
 pub(crate) const SSL_OPTIONS: &str = "disable, prefer, require, verify-ca, verify-full";
 pub(crate) const MODE_OPTIONS: &str = "full, incremental";
+pub(crate) const STATE_OPTIONS: &str = "data_dir, target";
 
 pub(crate) const REQUIRED: &str = "is required";
 pub(crate) const EMPTY: &str = "must not be empty";

@@ -45,6 +45,14 @@ impl Workspace {
     }
 
     /// The SQLite database file of a network, resolved relative to the workspace file.
+    /// Where a job keeps its watermark and lock: the job's own `state`, else
+    /// its target network's, else the data dir.
+    pub fn state_of(&self, job: &Job) -> StateStore {
+        job.state
+            .or_else(|| self.network(&job.target).and_then(|n| n.state))
+            .unwrap_or_default()
+    }
+
     pub fn sqlite_path(&self, network: &Network) -> PathBuf {
         let p = Path::new(&network.database);
         if p.is_absolute() {
@@ -149,6 +157,8 @@ pub struct Network {
     /// How long a run waits for this server to answer before it gives up on a
     /// connection that went silent (a duration such as `5m`).
     pub stall_timeout: Option<String>,
+    /// Where the jobs writing to this network keep their state (a job's own wins).
+    pub state: Option<StateStore>,
 }
 
 impl Network {
@@ -165,6 +175,7 @@ impl Network {
             ssl_mode: None,
             timezone: None,
             stall_timeout: None,
+            state: None,
         }
     }
 
@@ -287,6 +298,32 @@ impl Schema {
     }
 }
 
+/// Where a job's watermark, lock and last run record live (`state = ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateStore {
+    /// The data dir of the host that runs it.
+    #[default]
+    DataDir,
+    /// A DSP table in the target database, so any host can resume the job.
+    Target,
+}
+
+impl StateStore {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateStore::DataDir => "data_dir",
+            StateStore::Target => "target",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "data_dir" => Some(StateStore::DataDir),
+            "target" => Some(StateStore::Target),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyncMode {
     #[default]
@@ -334,6 +371,8 @@ pub struct Job {
     pub lookback: Option<String>,
     /// This job's own hooks and webhook; each overrides the workspace's.
     pub alerts: Alerts,
+    /// Where this job keeps its state; see [`Workspace::state_of`].
+    pub state: Option<StateStore>,
 }
 
 impl Job {
@@ -357,6 +396,7 @@ impl Job {
             max_delete_percent: None,
             lookback: None,
             alerts: Alerts::default(),
+            state: None,
         }
     }
     pub fn batch_size(&self) -> u64 {

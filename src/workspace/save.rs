@@ -124,6 +124,7 @@ fn network_fields(n: &Network) -> Fields {
         ("ssl_mode", n.ssl_mode.map(|m| Value::from(m.as_str()))),
         ("timezone", opt_s(&n.timezone)),
         ("stall_timeout", opt_s(&n.stall_timeout)),
+        ("state", n.state.map(|m| Value::from(m.as_str()))),
     ]
 }
 
@@ -180,6 +181,7 @@ fn job_fields(j: &Job) -> Fields {
         ("on_failure", opt_s(&j.alerts.on_failure)),
         ("on_success", opt_s(&j.alerts.on_success)),
         ("webhook", opt_s(&j.alerts.webhook)),
+        ("state", j.state.map(|m| Value::from(m.as_str()))),
     ]
 }
 

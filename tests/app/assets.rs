@@ -283,7 +283,7 @@ fn the_kubernetes_cronjob_runs_one_job_with_secrets_from_a_secret() {
         "readOnlyRootFilesystem: true",
         "args: [\"run\", ",
         "state = \"target\"",
-        "NOT BUILT YET",
+        "emptyDir: {}",
     ] {
         assert!(text.contains(needed), "the manifest lacks {needed:?}");
     }
@@ -304,6 +304,14 @@ fn the_kubernetes_cronjob_runs_one_job_with_secrets_from_a_secret() {
     assert!(
         text.contains(&format!("\"{}\"]", loaded.jobs[0].name)),
         "args name the job"
+    );
+    assert!(
+        !text.contains("PersistentVolumeClaim") && !text.contains("NOT BUILT YET"),
+        "with the state in the target the pod needs no volume of its own"
+    );
+    assert_eq!(
+        loaded.state_of(&loaded.jobs[0]),
+        dsp::workspace::StateStore::Target
     );
     // A full YAML parse where python3 has PyYAML.
     let parse =
@@ -332,7 +340,7 @@ fn the_kubernetes_cronjob_runs_one_job_with_secrets_from_a_secret() {
     assert!(out.status.success(), "{err}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "Secret ConfigMap PersistentVolumeClaim CronJob"
+        "Secret ConfigMap CronJob"
     );
 }
 

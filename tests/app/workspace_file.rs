@@ -585,3 +585,38 @@ fn mappings_the_target_engine_cannot_hold_are_refused_by_check() {
     let e = load(&emoji);
     assert!(e.contains("dim_users_📈") && e.contains("emoji"), "{e}");
 }
+
+/// `state` on a network and on a job: the job's own wins, a network's
+/// applies to every job writing to it, the data dir is the default; a save
+/// keeps both, and keeps a file that sets neither byte for byte.
+#[test]
+fn state_in_the_target_loads_resolves_and_round_trips() {
+    let dir = support::temp_dir();
+    let file = dir.path().join("workspace.toml");
+    let plain = seed_text();
+    std::fs::write(&file, &plain).unwrap();
+    let ws = workspace::load(&file).unwrap();
+    assert!(
+        ws.jobs
+            .iter()
+            .all(|j| ws.state_of(j) == workspace::StateStore::DataDir)
+    );
+    workspace::save(&ws, &file).unwrap();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), plain);
+
+    let mut ws = ws;
+    let target = ws.jobs[0].target.clone();
+    ws.networks
+        .iter_mut()
+        .find(|n| n.name == target)
+        .unwrap()
+        .state = Some(workspace::StateStore::Target);
+    assert_eq!(ws.state_of(&ws.jobs[0]), workspace::StateStore::Target);
+    ws.jobs[0].state = Some(workspace::StateStore::DataDir);
+    assert_eq!(ws.state_of(&ws.jobs[0]), workspace::StateStore::DataDir);
+    workspace::save(&ws, &file).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("state = \"target\"") && text.contains("state = \"data_dir\""));
+    let again = workspace::load(&file).unwrap();
+    assert_eq!(again, ws);
+}

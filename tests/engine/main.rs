@@ -31,6 +31,7 @@ mod interrupted;
 mod ops;
 mod rejected_rows;
 mod stalls;
+mod target_state;
 mod types;
 mod values;
 mod verify;

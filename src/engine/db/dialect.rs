@@ -265,6 +265,52 @@ pub trait Dialect: Sync {
         false
     }
 
+    /// The table of jobs whose state lives in the target (`state = "target"`):
+    /// one row per job, its watermark and its last run.
+    fn state_table_sql(&self, table: &str) -> String {
+        let time = self.state_time_type();
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (job VARCHAR(255) NOT NULL PRIMARY KEY, \
+             watermark TEXT, watermark_of TEXT, updated_at {time}, run_started {time}, \
+             run_finished {time}, run_status VARCHAR(20), run_total BIGINT, run_success BIGINT, \
+             run_failed BIGINT, run_host VARCHAR(255), run_error TEXT){}",
+            self.table(table),
+            self.table_options()
+        )
+    }
+
+    /// The type of the state table's times (written as UTC).
+    fn state_time_type(&self) -> &'static str {
+        "TIMESTAMP"
+    }
+
+    /// Inserts one row of `table`, or updates the row whose key (the first
+    /// column) it shares; `cols` are names and SQL values.
+    fn upsert_one_sql(&self, table: &str, cols: &[(&str, String)]) -> String {
+        let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+        let values: Vec<&str> = cols.iter().map(|(_, v)| v.as_str()).collect();
+        let sets: Vec<String> = names[1..]
+            .iter()
+            .map(|n| format!("{n} = excluded.{n}"))
+            .collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+            self.table(table),
+            names.join(", "),
+            values.join(", "),
+            names[0],
+            sets.join(", ")
+        )
+    }
+
+    /// A query that takes the server's own lock `key` for this session
+    /// without waiting and returns 1 if it did, 0 if another session holds
+    /// it; `None` where the server has no such lock (SQLite: a file lock
+    /// beside the database stands in).
+    fn try_lock_sql(&self, _key: u64) -> Option<String> {
+        None
+    }
+
     /// How the server checksums rows for `dsp verify`; `None` where DSP
     /// hashes the rows itself as they stream.
     fn checksums(&self) -> Option<&'static dyn super::checksum::Checksums> {

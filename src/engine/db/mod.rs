@@ -533,6 +533,13 @@ impl Writer {
     pub fn stages_ahead(net: &Network) -> bool {
         dialect_of(net.kind).stages_ahead()
     }
+    /// Runs one or more statements (in the open transaction, if any).
+    pub async fn exec(&mut self, sql: &str) -> Result<u64> {
+        self.0.exec(sql).await
+    }
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        self.0.names().dialect
+    }
     /// Creates the session's staging table (outside any transaction).
     pub async fn create_stage(&mut self) -> Result<()> {
         self.0.create_stage().await

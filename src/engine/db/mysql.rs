@@ -222,6 +222,35 @@ impl Dialect for Mysql {
     fn begin_sql(&self) -> &'static str {
         "START TRANSACTION"
     }
+
+    fn state_time_type(&self) -> &'static str {
+        "DATETIME(6)"
+    }
+
+    fn upsert_one_sql(&self, table: &str, cols: &[(&str, String)]) -> String {
+        let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+        let values: Vec<&str> = cols.iter().map(|(_, v)| v.as_str()).collect();
+        let sets: Vec<String> = names[1..]
+            .iter()
+            .map(|n| format!("{n} = VALUES({n})"))
+            .collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES ({}) ON DUPLICATE KEY UPDATE {}",
+            self.table(table),
+            names.join(", "),
+            values.join(", "),
+            sets.join(", ")
+        )
+    }
+
+    /// Named locks are server-wide (not per database) and at most 64
+    /// characters: the name is a hash of the database and the key. The
+    /// server frees it when the session ends, however it ends.
+    fn try_lock_sql(&self, key: u64) -> Option<String> {
+        Some(format!(
+            "SELECT COALESCE(GET_LOCK(CONCAT('dsp:', SHA1(CONCAT(DATABASE(), '/{key:016x}'))), 0), 0)"
+        ))
+    }
 }
 
 fn ssl_mode(m: SslMode) -> MySqlSslMode {

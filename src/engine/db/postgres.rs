@@ -195,6 +195,19 @@ impl Dialect for Postgres {
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     }
 
+    fn state_time_type(&self) -> &'static str {
+        "TIMESTAMPTZ"
+    }
+
+    /// A session-level advisory lock: held until released or the session
+    /// ends, which the server notices even when the holder is killed.
+    fn try_lock_sql(&self, key: u64) -> Option<String> {
+        Some(format!(
+            "SELECT CAST(CASE WHEN pg_try_advisory_lock({}) THEN 1 ELSE 0 END AS BIGINT)",
+            key as i64
+        ))
+    }
+
     fn temp_schema(&self) -> Option<&'static str> {
         Some("pg_temp")
     }

@@ -35,6 +35,7 @@ use self::stop::{Stop, or_cancel};
 use crate::engine::preview::Preview;
 use crate::engine::progress::{Level, ProgressEvent, Reporter, RunStatus, RunSummary, Trigger};
 use crate::engine::state;
+use crate::engine::target_state as state_target;
 use crate::paths::DataDir;
 use crate::workspace::Workspace;
 
@@ -94,14 +95,46 @@ pub async fn run_job_with(
             return summary;
         }
     };
+    let mut held = match lock_in_target(workspace, job, &cancel).await {
+        Ok(l) => l,
+        Err(msg) => {
+            report.log(Level::Error, msg.clone());
+            let summary = report.summary(mode, RunStatus::Failed, started, Some(msg));
+            report.send(ProgressEvent::Finished(summary.clone()));
+            return summary;
+        }
+    };
     report.send(ProgressEvent::Began {
         job: job.to_string(),
         mode,
     });
     report.log(Level::Info, format!("Starting sync job: {job}"));
+    if let Some(l) = held.as_mut()
+        && let Err(e) = l.record_start(started).await
+    {
+        report.log(
+            Level::Warn,
+            format!(
+                "could not record this run in the table {}: {e}",
+                state_target::TABLE
+            ),
+        );
+    }
     let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, options).await;
     let summary = finish::summarize(&mut report, mode, started, outcome);
     finish::record(&mut report, data, &summary, &finish::note_of(options, mode));
+    if let Some(mut l) = held {
+        if let Err(e) = l.record_finish(&summary).await {
+            report.log(
+                Level::Warn,
+                format!(
+                    "could not record the run in the table {}: {e}",
+                    state_target::TABLE
+                ),
+            );
+        }
+        l.release().await;
+    }
     report.send(ProgressEvent::Finished(summary.clone()));
     // The job is free again while its alerts go out: a hook that hangs
     // holds neither the job nor the run's outcome, only this call.
@@ -131,6 +164,13 @@ pub async fn preview_job(
             return finish::preview(&mut report, job, mode, Err(Stop::failed(msg)));
         }
     };
+    let held = match lock_in_target(workspace, job, &cancel).await {
+        Ok(l) => l,
+        Err(msg) => {
+            report.log(Level::Error, msg.clone());
+            return finish::preview(&mut report, job, mode, Err(Stop::failed(msg)));
+        }
+    };
     report.log(
         Level::Info,
         format!("Starting dry run of sync job: {job} (nothing will be written)"),
@@ -140,7 +180,26 @@ pub async fn preview_job(
         ..RunOptions::default()
     };
     let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, options).await;
+    if let Some(l) = held {
+        l.release().await;
+    }
     finish::preview(&mut report, job, mode, outcome)
+}
+
+/// With `state = "target"`, the job's lock in its target too (the data
+/// dir's keeps one host from running it twice; this one, any two hosts).
+async fn lock_in_target(
+    ws: &Workspace,
+    job: &str,
+    cancel: &CancellationToken,
+) -> Result<Option<state_target::TargetLock>, String> {
+    let Some(j) = ws.job(job).filter(|j| state_target::in_target(ws, j)) else {
+        return Ok(None);
+    };
+    tokio::select! {
+        l = state_target::lock(ws, j) => l.map(Some),
+        _ = cancel.cancelled() => Err(format!("job \"{job}\" was cancelled before it started")),
+    }
 }
 
 /// Runs the phases; a panic inside them (a bug) becomes a failed run, and so
@@ -207,11 +266,24 @@ async fn execute(
     );
     let ends = open::open(&s).await;
     let plan::Planned {
-        target,
+        mut target,
         mut source,
         plan,
         target_state,
     } = plan::plan(report, &s, ends.target, ends.source, ends.counter).await?;
+    if s.state_in_target {
+        let loading = state_target::load_watermark(&mut target, &s.watermarks, s.dry_run);
+        let (w, carried) = s
+            .target
+            .op(cancel, async {
+                loading.await.map_err(crate::engine::Error::from)
+            })
+            .await?;
+        if let Some(line) = carried {
+            report.log(Level::Info, line);
+        }
+        s.target_watermark = Some(w);
+    }
 
     or_cancel(cancel, source.begin_snapshot())
         .await

@@ -346,7 +346,11 @@ fn starting_watermark(
     s: &Setup<'_>,
     target_state: TargetState,
 ) -> Result<Option<String>, Stop> {
-    let value = match s.watermarks.load().map_err(Stop::failed)? {
+    let stored = match &s.target_watermark {
+        Some(w) => w.clone(),
+        None => s.watermarks.load().map_err(Stop::failed)?,
+    };
+    let value = match stored {
         state::Watermark::None => return Ok(None),
         state::Watermark::Current(v) | state::Watermark::Unowned(v) if s.full_refresh => {
             report.log(

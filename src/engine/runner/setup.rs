@@ -28,6 +28,11 @@ pub(super) struct Setup<'a> {
     pub(super) dry_run: bool,
     /// This run ignores the stored watermark (`dsp run --full-refresh`).
     pub(super) full_refresh: bool,
+    /// `state = "target"`: the watermark is read from the target's state
+    /// table and written in each batch's transaction.
+    pub(super) state_in_target: bool,
+    /// The watermark read from the target, when the state lives there.
+    pub(super) target_watermark: Option<state::Watermark>,
 }
 
 /// One end of the run: its network and table, and the words that name both
@@ -71,6 +76,8 @@ impl<'a> Setup<'a> {
             job,
             dry_run: false,
             full_refresh: false,
+            state_in_target: crate::engine::target_state::in_target(ws, found),
+            target_watermark: None,
         })
     }
 

@@ -93,7 +93,7 @@ async fn verify(
     let mut source = Side::new(src, sp, mapped, src_net.timezone_name());
     let mut target = Side::new(tgt, tp, mapped, tgt_net.timezone_name());
     let watermark = if incremental {
-        watermark(ws, data, job, schema, src_net, tgt_net)?
+        watermark(ws, data, job, schema, src_net, tgt_net).await?
     } else {
         None
     };
@@ -196,7 +196,7 @@ async fn target_side(
 
 /// The watermark an incremental run would read from, with the zone its text
 /// is read in; `None` when the next run reads everything.
-fn watermark(
+async fn watermark(
     ws: &Workspace,
     data: &DataDir,
     job: &crate::workspace::Job,
@@ -209,7 +209,12 @@ fn watermark(
         job: &job.name,
         owner: state::WatermarkOwner::of(ws, schema, src, tgt),
     };
-    let value = match store.load()? {
+    let stored = if crate::engine::target_state::in_target(ws, job) {
+        crate::engine::target_state::read_watermark(ws, tgt, &store).await?
+    } else {
+        store.load()?
+    };
+    let value = match stored {
         state::Watermark::Current(v) | state::Watermark::Unowned(v) => v,
         state::Watermark::None | state::Watermark::Stale { .. } => return Ok(None),
     };

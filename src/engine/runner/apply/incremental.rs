@@ -14,6 +14,7 @@ use crate::engine::db::Writer;
 use crate::engine::db::plan::Plan;
 use crate::engine::error::Error;
 use crate::engine::progress::{Changes, Level, thousands};
+use crate::engine::target_state;
 use crate::engine::types::Value;
 
 /// A batch read and staged, its transaction open (`open`) unless none of its
@@ -58,6 +59,8 @@ pub(super) async fn apply(
     let mut written = 0;
     let mut future = 0;
     let mut cur: &mut Writer = w;
+    // With the state in the target: the watermark last written with rows.
+    let mut stamped = watermark.clone();
     let mut staged = stage_batch(report, s, plan, cur, reader).await?;
     while let Some(mut batch) = staged {
         let whole = batch.whole.take();
@@ -72,7 +75,8 @@ pub(super) async fn apply(
                     Applied::Committed(c) => c,
                     Applied::Refused(refused) => {
                         let c = refused.changes;
-                        batch.rows = settle(report, s, applying, refused).await?;
+                        let at = batch.cursor.as_deref();
+                        batch.rows = settle(report, s, applying, refused, at).await?;
                         c
                     }
                 };
@@ -84,7 +88,8 @@ pub(super) async fn apply(
                 let a = match a {
                     Ok(Applied::Refused(refused)) => {
                         let c = refused.changes;
-                        settle(report, s, cur, refused).await.map(|n| {
+                        let at = batch.cursor.as_deref();
+                        settle(report, s, cur, refused, at).await.map(|n| {
                             batch.rows = n;
                             c
                         })
@@ -104,6 +109,9 @@ pub(super) async fn apply(
         written += batch.rows;
         future += batch.future;
         report.committed = written;
+        if batch.open && batch.cursor.is_some() {
+            stamped = batch.cursor.clone();
+        }
         if batch.cursor.is_some() {
             cursor = batch.cursor;
         }
@@ -111,12 +119,19 @@ pub(super) async fn apply(
         if let Some(c) = &cursor
             && watermark.as_deref() != Some(c.as_str())
         {
-            save_watermark(s, c)?;
+            if !s.state_in_target {
+                save_watermark(s, c)?;
+            }
             watermark = Some(c.clone());
         }
         report.progress(batch.index, batch.read)?;
         report.pause(s.cancel).await;
         staged = next?;
+    }
+    // A last batch none of whose rows could be written committed nothing to
+    // carry its watermark: it moves on its own (no transaction is open now).
+    if s.state_in_target && cursor.is_some() && cursor != stamped {
+        stamp(s, cur, cursor.as_deref()).await?;
     }
     if future > 0 {
         report.log(
@@ -222,6 +237,7 @@ async fn apply_batch(
         (Err(e), _) => return Err(t.fail(e)),
     };
     t.op(cancel, w.clear_stage()).await?;
+    stamp(s, w, batch.cursor.as_deref()).await?;
     // Never abandoned half-way: a cancel now could not know whether it
     // committed.
     super::commit(w, t).await?;
@@ -235,11 +251,24 @@ async fn settle(
     s: &Setup<'_>,
     w: &mut Writer,
     refused: Refused,
+    cursor: Option<&str>,
 ) -> Result<u64, Stop> {
     report
         .fail_rows(&s.job, &refused.failures, s.cancel)
         .await?;
     s.target.op(s.cancel, w.clear_stage()).await?;
+    stamp(s, w, cursor).await?;
     super::commit(w, &s.target).await?;
     Ok(refused.written)
+}
+
+/// With the state in the target (`state = "target"`), writes the batch's
+/// watermark in the batch's own transaction, so that the rows and the
+/// watermark commit together or not at all.
+async fn stamp(s: &Setup<'_>, w: &mut Writer, cursor: Option<&str>) -> Result<(), Stop> {
+    let (true, Some(c)) = (s.state_in_target, cursor) else {
+        return Ok(());
+    };
+    let sql = target_state::watermark_sql(w.dialect(), &s.job.name, &s.watermarks.owner, Some(c));
+    s.target.op(s.cancel, w.exec(&sql)).await.map(|_| ())
 }
