@@ -432,3 +432,65 @@ async fn random_faults_during_mysql_to_pg_runs_converge() {
     random_faults(Kind::My, Kind::Pg, SyncMode::Full, seed).await;
     random_faults(Kind::My, Kind::Pg, SyncMode::Incremental, seed ^ 1).await;
 }
+
+/// `dsp verify` is bound by the same watchdog: a target that stops
+/// answering in the middle of its checksums fails the verification within
+/// its `stall_timeout`, naming the network.
+async fn verify_target_stalls(target: Kind) {
+    let test = format!("verify_target_stalls {target:?}");
+    let dir = crate::support::temp_dir();
+    let Some((src, tgt, _)) = ends(&test, &dir, Kind::Pg, target, 40_000).await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream(&tgt)).await;
+    let ws = workspace(&src, &tgt, "Analytics DB (Target)", &proxy, SyncMode::Full);
+    let data = DataDir::new(dir.path().join("data"));
+    let c = run_and_collect(&ws, JOB, &data).await;
+    assert_eq!(c.summary.status, RunStatus::Succeeded, "{test}");
+
+    // Past the handshake and the introspection, inside the per-bucket
+    // answer (thousands of rows) or the rows themselves.
+    proxy.fault_after(40_000, false);
+    let t = Instant::now();
+    let cancel = CancellationToken::new();
+    let v = tokio::time::timeout(
+        HUNG,
+        dsp::engine::verify::verify_job(&ws, JOB, &data, &cancel),
+    )
+    .await
+    .expect("verify hung past its stall_timeout");
+    let took = t.elapsed();
+    assert_eq!(
+        v.outcome,
+        dsp::engine::verify::Outcome::Failed,
+        "{test}: {v:?}"
+    );
+    let why = v.error.unwrap_or_default();
+    assert!(
+        why.starts_with("target: network \"Analytics DB (Target)\": no ")
+            && why.contains("for 2s")
+            && why.contains("stall_timeout"),
+        "{test}: {why}"
+    );
+    assert!(took < Duration::from_secs(30), "{test}: took {took:?}");
+
+    // With the network back the same verification succeeds (with room for a
+    // loaded machine: a checksum query answers only once it has read every row).
+    network_back(&proxy);
+    let mut ws = ws;
+    for n in &mut ws.networks {
+        n.stall_timeout = Some("60s".into());
+    }
+    let cancel = CancellationToken::new();
+    let v = dsp::engine::verify::verify_job(&ws, JOB, &data, &cancel).await;
+    assert_eq!(
+        v.outcome,
+        dsp::engine::verify::Outcome::Identical,
+        "{test}: {v:?}"
+    );
+}
+
+#[tokio::test]
+async fn verify_fails_within_the_stall_timeout_when_a_pg_target_stops_answering() {
+    verify_target_stalls(Kind::Pg).await;
+}

@@ -486,3 +486,103 @@ async fn dsp_verify_exits_by_outcome_and_speaks_json() {
     );
     out.assert_no_panic("unknown job");
 }
+
+/// `(id, 'v<id>')` rows as one INSERT that every engine reads.
+fn values(ids: impl Iterator<Item = i64>) -> String {
+    let rows: Vec<String> = ids.map(|i| format!("({i}, 'v{i}')")).collect();
+    format!("INSERT INTO t (id, v) VALUES {}", rows.join(", "))
+}
+
+/// One integer key puts rows in key-range buckets on both servers: negative
+/// keys, gaps, the lowest and highest key, a row in a gap and one below the
+/// old least key are each found, and nothing else.
+async fn ranges(kinds: (Kind, Kind)) {
+    let test = format!("verify ranges {kinds:?}");
+    let dir = support::temp_dir();
+    let Some((src, tgt)) = two(kinds, &test, &dir).await else {
+        return;
+    };
+    src.exec("CREATE TABLE t (id BIGINT PRIMARY KEY, v VARCHAR(40))")
+        .await;
+    src.exec(&values((-2000..=-1001).chain((1..3000).step_by(3))))
+        .await;
+    use ColumnType::*;
+    let ws = small(&src, &tgt, &["id"], &[("id", Integer), ("v", String)]);
+    let data = DataDir::new(dir.path().join("data"));
+    let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Identical, "{test}: {v:#?}");
+    assert_eq!(v.rows_fetched, 0, "{test}: identical tables fetch no row");
+
+    tgt.exec("DELETE FROM t WHERE id = -2000").await;
+    tgt.exec("UPDATE t SET v = 'x' WHERE id IN (2998, -1001)")
+        .await;
+    tgt.exec("INSERT INTO t (id, v) VALUES (2, 'gap')").await;
+    src.exec("INSERT INTO t (id, v) VALUES (-3000, 'low')")
+        .await;
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Different, "{test}: {v:#?}");
+    let sorted = |mut l: Vec<std::string::String>| {
+        l.sort();
+        l
+    };
+    assert_eq!(
+        sorted(v.first_only_in_source.clone()),
+        ids(&["-2000", "-3000"]),
+        "{test}"
+    );
+    assert_eq!(v.first_only_in_target, ids(&["2"]), "{test}");
+    let mut d = v.first_differing.clone();
+    d.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(d, differing(&[("-1001", "v"), ("2998", "v")]), "{test}");
+    assert_eq!((v.only_in_source, v.only_in_target, v.differing), (2, 1, 2));
+    assert!(
+        v.rows_fetched < 400,
+        "{test}: only the differing ranges are read, not {} rows",
+        v.rows_fetched
+    );
+}
+
+#[tokio::test]
+async fn integer_keys_with_gaps_and_negatives_pg_to_mysql() {
+    ranges((Kind::Pg, Kind::My)).await;
+}
+
+#[tokio::test]
+async fn integer_keys_with_gaps_and_negatives_mysql_to_pg() {
+    ranges((Kind::My, Kind::Pg)).await;
+}
+
+/// Keys far apart (which would crowd key ranges) fall back to hash
+/// buckets, and a change is still found.
+#[tokio::test]
+async fn sparse_integer_keys_are_compared_by_hash_buckets() {
+    let dir = support::temp_dir();
+    let Some((src, tgt)) = two((Kind::Pg, Kind::My), "verify sparse", &dir).await else {
+        return;
+    };
+    src.exec("CREATE TABLE t (id BIGINT PRIMARY KEY, v VARCHAR(40))")
+        .await;
+    src.exec(&values(
+        (0..200)
+            .map(|i| i * 1_000_003)
+            .chain([i64::MIN + 1, i64::MAX]),
+    ))
+    .await;
+    use ColumnType::*;
+    let ws = small(&src, &tgt, &["id"], &[("id", Integer), ("v", String)]);
+    let data = DataDir::new(dir.path().join("data"));
+    let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    assert_eq!(verify(&ws, "K", &data).await.outcome, Outcome::Identical);
+    tgt.exec("UPDATE t SET v = 'x' WHERE id = 9223372036854775807")
+        .await;
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(
+        v.first_differing,
+        differing(&[("9223372036854775807", "v")]),
+        "{v:#?}"
+    );
+    assert_eq!((v.only_in_source, v.only_in_target, v.differing), (0, 0, 1));
+}

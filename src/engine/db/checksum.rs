@@ -26,6 +26,11 @@ pub trait Checksums: Sync {
     /// The first 60 bits of the MD5 of a text, as an unsigned integer.
     fn hash60(&self, text: &str) -> String;
 
+    /// The range bucket `(key - lo) / width` of an integer key column that
+    /// is at least `lo` (the server's integer division, no overflow: the
+    /// caller keeps `key - lo` within 64 bits).
+    fn range_bucket(&self, key: &str, lo: i64, width: u64) -> String;
+
     /// An integer expression as decimal text.
     fn as_text(&self, expr: &str) -> String;
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub(super) struct Liveness {
+pub(crate) struct Liveness {
     start: Instant,
     /// Milliseconds after `start` of the last sign of life.
     last: AtomicU64,
@@ -32,7 +32,7 @@ struct Waiting {
 }
 
 impl Liveness {
-    pub(super) fn new(who: String, limit: Duration) -> Self {
+    pub(crate) fn new(who: String, limit: Duration) -> Self {
         Liveness {
             start: Instant::now(),
             last: AtomicU64::new(0),
@@ -45,14 +45,14 @@ impl Liveness {
     }
 
     /// Something answered.
-    pub(super) fn beat(&self) {
+    pub(crate) fn beat(&self) {
         let now = self.start.elapsed().as_millis() as u64;
         self.last.fetch_max(now, Ordering::Relaxed);
     }
 
     /// From now on the run waits on `who` for `what`, for at most `limit` of
     /// silence.
-    pub(super) fn waiting_for(&self, who: &str, what: &'static str, limit: Duration) {
+    pub(crate) fn waiting_for(&self, who: &str, what: &'static str, limit: Duration) {
         if let Ok(mut w) = self.waiting.lock() {
             if w.who != who {
                 w.who = who.to_string();
@@ -65,7 +65,7 @@ impl Liveness {
 
     /// Resolves, with the operator's sentence, once nothing was heard for
     /// longer than the end waited on allows.
-    pub(super) async fn stalled(&self) -> String {
+    pub(crate) async fn stalled(&self) -> String {
         loop {
             let limit = self.waiting.lock().map(|w| w.limit).unwrap_or_default();
             let last = Duration::from_millis(self.last.load(Ordering::Relaxed));

@@ -15,7 +15,7 @@
 
 mod apply;
 mod finish;
-mod liveness;
+pub(crate) mod liveness;
 mod open;
 mod plan;
 mod report;

@@ -4,7 +4,10 @@
 //! run uses (the dialect's read expressions, `types::convert`), the target
 //! as the target's own columns. Rows are put in buckets by a hash of their
 //! key's canonical text (`canon`), which every engine computes alike, so no
-//! collation or ordering needs to agree across engines. The first pass
+//! collation or ordering needs to agree across engines; a key that is one
+//! integer column both servers checksum is bucketed by key range instead
+//! (no key hash, and a differing bucket is read through the primary key;
+//! integer order is the same everywhere). The first pass
 //! takes a count and a checksum per bucket on each side: in SQL on
 //! PostgreSQL and MySQL when they can build every mapped column's canonical
 //! text, else in DSP as the rows stream (SQLite, JSON, floats, ...). Only
@@ -25,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::compare::Tally;
 pub use self::report::{Differing, Outcome, Verified};
-use self::side::{Buckets, Side};
+use self::side::{Bucketing, Buckets, Side};
 use crate::engine::db::connect::{Role, connect};
 use crate::engine::db::plan::{self, TargetColumn, TargetRules};
 use crate::engine::db::{self, Conn};
@@ -90,16 +93,26 @@ async fn verify(
         }
     };
     let mapped = schema.columns.len();
-    let mut source = Side::new(src, sp, mapped, src_net.timezone_name());
-    let mut target = Side::new(tgt, tp, mapped, tgt_net.timezone_name());
+    let mut source = Side::new(src, sp, mapped, src_net.timezone_name()).watched(
+        format!("network \"{}\"", src_net.name),
+        src_net.stall_timeout(),
+    );
+    let mut target = Side::new(tgt, tp, mapped, tgt_net.timezone_name()).watched(
+        format!("network \"{}\"", tgt_net.name),
+        tgt_net.stall_timeout(),
+    );
     let watermark = if incremental {
         watermark(ws, data, job, schema, src_net, tgt_net).await?
     } else {
         None
     };
     let r = compare_sides(&mut source, &mut target, cancel).await;
-    for s in [source, target] {
-        s.conn.close().await;
+    // After a failure (a server that stopped answering among them) the
+    // connections are dropped, not closed: closing talks to the server.
+    if r.is_ok() {
+        for s in [source, target] {
+            s.conn.close().await;
+        }
     }
     let (tally, stats) = r?;
     Ok(tally.into_report(name, stats, watermark.as_ref()))
@@ -240,12 +253,17 @@ async fn compare_sides(
     target: &mut Side,
     cancel: &CancellationToken,
 ) -> Result<(Tally, Stats), String> {
-    let (a, b) = tokio::join!(source.conn.begin_snapshot(), target.conn.begin_snapshot());
+    let (a, b) = tokio::join!(source.begin_snapshot(), target.begin_snapshot());
     a.map_err(|e| format!("source: {e}"))?;
     b.map_err(|e| format!("target: {e}"))?;
     let (a, b) = tokio::join!(source.count(), target.count());
-    let (source_rows, target_rows) = (a?, b?);
+    let (source_rows, target_rows) = (
+        a.map_err(|e| format!("source: {e}"))?,
+        b.map_err(|e| format!("target: {e}"))?,
+    );
     let n = (source_rows.max(target_rows) / BUCKET_ROWS).clamp(1, MAX_BUCKETS);
+    let rows = source_rows.max(target_rows).max(1);
+    let n = bucketing(source, target, n, rows, cancel).await?;
     let (a, b) = tokio::join!(source.buckets(n, cancel), target.buckets(n, cancel));
     let (sb, tb) = (
         a.map_err(|e| format!("source: {e}"))?,
@@ -268,13 +286,45 @@ async fn compare_sides(
     let stats = Stats {
         source_rows,
         target_rows,
-        buckets: n,
+        buckets: match n {
+            Bucketing::Hash(n) | Bucketing::Range { n, .. } => n,
+        },
         differing: differing.len() as u64,
         on_server: (source.on_server(), target.on_server()),
         rows_fetched: source.rows_fetched + target.rows_fetched,
         bytes_fetched: source.bytes_fetched + target.bytes_fetched,
     };
     Ok((tally, stats))
+}
+
+/// Key ranges when both servers checksum a one-integer-column key (no key
+/// hash to compute, and the second pass reads through the primary key),
+/// else `n` hash buckets.
+async fn bucketing(
+    source: &mut Side,
+    target: &mut Side,
+    n: u64,
+    rows: u64,
+    cancel: &CancellationToken,
+) -> Result<Bucketing, String> {
+    if !(source.ranged() && target.ranged()) {
+        return Ok(Bucketing::Hash(n));
+    }
+    let (a, b) = tokio::join!(source.key_range(cancel), target.key_range(cancel));
+    let a = a.map_err(|e| format!("source: {e}"))?;
+    let b = b.map_err(|e| format!("target: {e}"))?;
+    let span = match (a, b) {
+        (Some((l1, h1)), Some((l2, h2))) => (l1.min(l2), h1.max(h2)),
+        (Some(r), None) | (None, Some(r)) => r,
+        (None, None) => return Ok(Bucketing::Hash(n)),
+    };
+    // Sparse keys would crowd most rows into a few ranges (a differing one
+    // then costs reading them all): hash buckets spread any keys evenly.
+    let dense = i128::from(span.1) - i128::from(span.0) < i128::from(rows) * 4;
+    match Bucketing::ranges(n, span.0, span.1) {
+        Some(r) if dense => Ok(r),
+        _ => Ok(Bucketing::Hash(n)),
+    }
 }
 
 /// Buckets whose count or checksum differ between the sides.

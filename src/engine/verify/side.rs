@@ -4,7 +4,9 @@
 //! rows of the buckets that differ.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -14,12 +16,15 @@ use crate::engine::db::Conn;
 use crate::engine::db::checksum::Checksums;
 use crate::engine::db::plan::{NativeColumn, Plan, ReadColumn, TargetColumn};
 use crate::engine::db::read::{Batch, BatchBuilder};
+use crate::engine::runner::liveness::Liveness;
 use crate::engine::types::{Convert, Value};
 use crate::workspace::ColumnType;
 
 /// Rows of a side hashed by DSP that are kept from the first pass, so that a
 /// small table is not read twice.
 const KEEP_ROWS: usize = 100_000;
+/// A side's bound on silence until `watched` gives it its network's.
+const DEFAULT_STALL: Duration = crate::workspace::fields::DEFAULT_STALL_TIMEOUT;
 
 /// A row as verification compares it.
 #[derive(Debug, Clone)]
@@ -37,6 +42,71 @@ pub struct Row {
 /// Count and sum of row hashes per bucket.
 pub type Buckets = HashMap<u64, (u64, u128)>;
 
+/// How rows are put in buckets; both sides must use the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucketing {
+    /// `n` buckets by a hash of the key's canonical text: works for any key,
+    /// but a bucket's rows are found again only by scanning the table.
+    Hash(u64),
+    /// One integer key column: bucket `(key - lo) / width` for keys in
+    /// `lo..=hi`, and bucket `n` for a NULL key. A server then computes no key
+    /// hash, and the rows of a bucket are a key range its primary key reads.
+    Range {
+        lo: i64,
+        hi: i64,
+        width: u64,
+        n: u64,
+    },
+}
+
+impl From<u64> for Bucketing {
+    fn from(n: u64) -> Self {
+        Bucketing::Hash(n)
+    }
+}
+
+impl Bucketing {
+    /// About `n` key ranges over `lo..=hi`; `None` when `key - lo` could
+    /// overflow a server's 64-bit integer.
+    pub fn ranges(n: u64, lo: i64, hi: i64) -> Option<Self> {
+        let span = i128::from(hi) - i128::from(lo) + 1;
+        if span <= 0 || span > i128::from(i64::MAX) {
+            return None;
+        }
+        let n = i128::from(n.max(1));
+        let width = ((span + n - 1) / n).max(1);
+        let n = (span + width - 1) / width;
+        Some(Bucketing::Range {
+            lo,
+            hi,
+            width: width as u64,
+            n: n as u64,
+        })
+    }
+
+    /// The bucket of a row, from its key's canonical text alone (so that
+    /// both sides agree whatever their engines).
+    fn of(&self, row: &Row) -> u64 {
+        match *self {
+            Bucketing::Hash(n) => canon::hash60(&row.key) % n,
+            Bucketing::Range { lo, hi, width, n } => {
+                // A one-column key's text is the column's text and `~;`; an
+                // integer's text has no `~` to double.
+                let k = row
+                    .key
+                    .strip_suffix("~;")
+                    .and_then(|t| t.parse::<i64>().ok());
+                match k {
+                    Some(k) if (lo..=hi).contains(&k) => {
+                        ((i128::from(k) - i128::from(lo)) / i128::from(width)) as u64
+                    }
+                    _ => n,
+                }
+            }
+        }
+    }
+}
+
 /// The SQL a server checksums this side with.
 struct ServerSql {
     sql: &'static dyn Checksums,
@@ -44,6 +114,8 @@ struct ServerSql {
     key_hash: String,
     /// The row's 60-bit hash.
     row_hash: String,
+    /// The key column, when the key is one integer column (range buckets).
+    int_key: Option<String>,
 }
 
 pub struct Side {
@@ -59,6 +131,10 @@ pub struct Side {
     pub bytes_fetched: u64,
     /// Rows that could not be read or converted, one sentence each.
     pub unreadable: Vec<String>,
+    /// The stall watchdog of this side's conversation (see `watched`).
+    live: Arc<Liveness>,
+    who: String,
+    limit: Duration,
 }
 
 impl Side {
@@ -79,7 +155,47 @@ impl Side {
             rows_fetched: 0,
             bytes_fetched: 0,
             unreadable: Vec::new(),
+            live: Arc::new(Liveness::new(String::new(), DEFAULT_STALL)),
+            who: "the server".into(),
+            limit: DEFAULT_STALL,
         }
+    }
+
+    /// Names this side for the stall watchdog (`network "S"`) and bounds its
+    /// silence by the network's `stall_timeout`: every statement of this
+    /// side then fails within `limit` of the server going quiet (SPEC §8).
+    pub fn watched(mut self, who: String, limit: Duration) -> Self {
+        self.who = who;
+        self.limit = limit;
+        self
+    }
+
+    /// Runs `fut`, one conversation with this side's server, failing it
+    /// once the server has said nothing (no answer, no rows) for `limit`.
+    async fn watch<T>(
+        live: Arc<Liveness>,
+        who: &str,
+        limit: Duration,
+        what: &'static str,
+        fut: impl Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        live.waiting_for(who, what, limit);
+        tokio::select! {
+            r = fut => r,
+            why = live.stalled() => Err(why),
+        }
+    }
+
+    fn watching(&self) -> (Arc<Liveness>, String, Duration) {
+        (self.live.clone(), self.who.clone(), self.limit)
+    }
+
+    /// Opens this side's read-only snapshot.
+    pub async fn begin_snapshot(&mut self) -> Result<(), String> {
+        let (live, who, limit) = self.watching();
+        let conn = &mut self.conn;
+        let fut = async move { conn.begin_snapshot().await.map_err(|e| e.to_string()) };
+        Self::watch(live, &who, limit, "answer", fut).await
     }
 
     /// Whether the server computes this side's checksums.
@@ -93,36 +209,106 @@ impl Side {
 
     pub async fn count(&mut self) -> Result<u64, String> {
         let sql = format!("SELECT COUNT(*) FROM {}", self.table());
-        self.conn.count(&sql).await.map_err(|e| e.to_string())
+        let (live, who, limit) = self.watching();
+        let conn = &mut self.conn;
+        let fut = async move { conn.count(&sql).await.map_err(|e| e.to_string()) };
+        Self::watch(live, &who, limit, "answer", fut).await
     }
 
-    /// The first pass: count and checksum of every bucket of `n`.
-    pub async fn buckets(&mut self, n: u64, cancel: &CancellationToken) -> Result<Buckets, String> {
-        match &self.server {
-            Some(s) => self.server_buckets(n, cancel, s.sql).await,
-            None => self.dsp_buckets(n, cancel).await,
+    /// Whether this side can bucket by key range: its server checksums it
+    /// and its key is one integer column.
+    pub fn ranged(&self) -> bool {
+        self.server.as_ref().is_some_and(|s| s.int_key.is_some())
+    }
+
+    /// The least and greatest key of a `ranged` side (through its primary
+    /// key's index); `None` when it has no non-NULL key or is not ranged.
+    pub async fn key_range(
+        &mut self,
+        cancel: &CancellationToken,
+    ) -> Result<Option<(i64, i64)>, String> {
+        let Some(s) = &self.server else {
+            return Ok(None);
+        };
+        let Some(k) = &s.int_key else {
+            return Ok(None);
+        };
+        let query = format!(
+            "SELECT {}, {} FROM {}",
+            s.sql.as_text(&format!("MIN({k})")),
+            s.sql.as_text(&format!("MAX({k})")),
+            self.table()
+        );
+        let mut out = None;
+        let (live, who, limit) = self.watching();
+        let beat = live.clone();
+        let conn = &mut self.conn;
+        let fut = each_batch(conn, text_plan(2), &query, cancel, &beat, |b| {
+            for r in &b.rows {
+                let num = |i: usize| match &r[i] {
+                    Value::Text(t) => t.trim().parse::<i64>().ok(),
+                    _ => None,
+                };
+                if let (Some(lo), Some(hi)) = (num(0), num(1)) {
+                    out = Some((lo, hi));
+                }
+            }
+        });
+        Self::watch(live, &who, limit, "answer", fut).await?;
+        Ok(out)
+    }
+
+    /// The first pass: count and checksum of every bucket.
+    pub async fn buckets(
+        &mut self,
+        by: impl Into<Bucketing>,
+        cancel: &CancellationToken,
+    ) -> Result<Buckets, String> {
+        let by = by.into();
+        let (live, who, limit) = self.watching();
+        let fut = async {
+            match &self.server {
+                Some(s) => self.server_buckets(by, cancel, s.sql).await,
+                None => self.dsp_buckets(by, cancel).await,
+            }
+        };
+        Self::watch(live, &who, limit, "rows", fut).await
+    }
+
+    /// The SQL of a row's bucket on this side's server.
+    fn bucket_sql(&self, by: Bucketing) -> String {
+        let s = self.server.as_ref().expect("checked by the caller");
+        match (by, &s.int_key) {
+            (Bucketing::Range { lo, width, n, .. }, Some(k)) => format!(
+                "CASE WHEN {k} IS NULL THEN {n} ELSE {} END",
+                s.sql.range_bucket(k, lo, width)
+            ),
+            (Bucketing::Hash(n), _) | (Bucketing::Range { n, .. }, None) => {
+                format!("MOD({}, {n})", s.key_hash)
+            }
         }
     }
 
     async fn server_buckets(
         &mut self,
-        n: u64,
+        by: Bucketing,
         cancel: &CancellationToken,
         sql: &'static dyn Checksums,
     ) -> Result<Buckets, String> {
         let s = self.server.as_ref().expect("checked by the caller");
         let query = format!(
-            "SELECT {}, {}, {} FROM (SELECT MOD({}, {n}) AS dsp_b, {} AS dsp_h FROM {}) dsp_v GROUP BY dsp_b",
+            "SELECT {}, {}, {} FROM (SELECT {} AS dsp_b, {} AS dsp_h FROM {}) dsp_v GROUP BY dsp_b",
             sql.as_text("dsp_b"),
             sql.as_text("COUNT(*)"),
             sql.as_text("SUM(dsp_h)"),
-            s.key_hash,
+            self.bucket_sql(by),
             s.row_hash,
             self.table()
         );
         let mut out = Buckets::new();
         let mut bad = None;
-        each_batch(&mut self.conn, text_plan(3), &query, cancel, |b| {
+        let live = self.live.clone();
+        each_batch(&mut self.conn, text_plan(3), &query, cancel, &live, |b| {
             for r in &b.rows {
                 let num = |i: usize| match &r[i] {
                     Value::Text(t) => t.trim().parse::<u128>().ok(),
@@ -146,13 +332,17 @@ impl Side {
         }
     }
 
-    async fn dsp_buckets(&mut self, n: u64, cancel: &CancellationToken) -> Result<Buckets, String> {
+    async fn dsp_buckets(
+        &mut self,
+        by: Bucketing,
+        cancel: &CancellationToken,
+    ) -> Result<Buckets, String> {
         let mut out = Buckets::new();
         let mut kept = Some(Vec::new());
         let select = self.select(None);
         let rows = self.read(&select, cancel, |row| {
             let text = canon::row_text(&row.cols);
-            let e = out.entry(canon::hash60(&row.key) % n).or_insert((0, 0));
+            let e = out.entry(by.of(&row)).or_insert((0, 0));
             e.0 += 1;
             e.1 += u128::from(canon::hash60(&text));
             if let Some(k) = &mut kept {
@@ -168,36 +358,43 @@ impl Side {
         Ok(out)
     }
 
-    /// The second pass: the rows of `wanted` buckets (of `n`), to `each`.
+    /// The second pass: the rows of `wanted` buckets, to `each`.
     pub async fn rows_in(
         &mut self,
-        n: u64,
+        by: impl Into<Bucketing>,
         wanted: &HashSet<u64>,
         cancel: &CancellationToken,
         mut each: impl FnMut(Row),
     ) -> Result<(), String> {
+        let by = by.into();
         if let Some(kept) = &self.kept {
             for row in kept {
-                if wanted.contains(&(canon::hash60(&row.key) % n)) {
+                if wanted.contains(&by.of(row)) {
                     each(row.clone());
                 }
             }
             return Ok(());
         }
-        let filter = self.server.as_ref().map(|s| {
-            let mut list: Vec<u64> = wanted.iter().copied().collect();
-            list.sort_unstable();
-            let list: Vec<String> = list.iter().map(u64::to_string).collect();
-            format!(" WHERE MOD({}, {n}) IN ({})", s.key_hash, list.join(", "))
+        let filter = self.server.as_ref().map(|s| match (by, &s.int_key) {
+            (Bucketing::Range { lo, hi, width, n }, Some(k)) => {
+                format!(" WHERE {}", range_filter(k, (lo, hi, width, n), wanted))
+            }
+            _ => {
+                let mut list: Vec<u64> = wanted.iter().copied().collect();
+                list.sort_unstable();
+                let list: Vec<String> = list.iter().map(u64::to_string).collect();
+                format!(" WHERE {} IN ({})", self.bucket_sql(by), list.join(", "))
+            }
         });
         let on_server = filter.is_some();
         let select = self.select(filter.as_deref());
-        self.read(&select, cancel, |row| {
-            if on_server || wanted.contains(&(canon::hash60(&row.key) % n)) {
+        let (live, who, limit) = self.watching();
+        let fut = self.read(&select, cancel, |row| {
+            if on_server || wanted.contains(&by.of(&row)) {
                 each(row)
             }
-        })
-        .await
+        });
+        Self::watch(live, &who, limit, "rows", fut).await
     }
 
     fn select(&self, filter: Option<&str>) -> String {
@@ -221,7 +418,8 @@ impl Side {
         let mapped = self.mapped;
         let (mut rows, mut bytes) = (0u64, 0u64);
         let mut unreadable = Vec::new();
-        each_batch(&mut self.conn, plan.clone(), select, cancel, |b| {
+        let live = self.live.clone();
+        each_batch(&mut self.conn, plan.clone(), select, cancel, &live, |b| {
             rows += b.read;
             unreadable.extend(b.failures);
             for values in b.rows {
@@ -259,11 +457,50 @@ fn server_sql(
         .collect();
     let fields = fields?;
     let keys: Vec<String> = plan.key_read.iter().map(|&k| fields[k].clone()).collect();
+    let int_key = match plan.key_read[..] {
+        [k] if plan.targets[k].ty == ColumnType::Integer => Some(d.ident(&plan.read[k].name)),
+        _ => None,
+    };
     Some(ServerSql {
         sql,
         key_hash: sql.hash60(&sql.row(&keys)),
         row_hash: sql.hash60(&sql.row(&fields)),
+        int_key,
     })
+}
+
+/// The rows of `wanted` range buckets: runs of neighbouring buckets as one
+/// key range each (read through the key's index), bucket `n` as NULL keys.
+fn range_filter(
+    key: &str,
+    (lo, hi, width, n): (i64, i64, u64, u64),
+    wanted: &HashSet<u64>,
+) -> String {
+    let mut ids: Vec<u64> = wanted.iter().copied().collect();
+    ids.sort_unstable();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let first = ids[i];
+        if first >= n {
+            parts.push(format!("{key} IS NULL"));
+            break;
+        }
+        let mut last = first;
+        while i + 1 < ids.len() && ids[i + 1] == last + 1 && ids[i + 1] < n {
+            i += 1;
+            last = ids[i];
+        }
+        i += 1;
+        let from = i128::from(lo) + i128::from(first) * i128::from(width);
+        let to =
+            (i128::from(lo) + (i128::from(last) + 1) * i128::from(width) - 1).min(i128::from(hi));
+        parts.push(format!("{key} BETWEEN {from} AND {to}"));
+    }
+    if parts.is_empty() {
+        return "1 = 0".into();
+    }
+    format!("({})", parts.join(" OR "))
 }
 
 fn to_row(plan: &Plan, mapped: usize, values: Vec<Value>) -> Row {
@@ -293,6 +530,7 @@ async fn each_batch(
     plan: Arc<Plan>,
     sql: &str,
     cancel: &CancellationToken,
+    live: &Liveness,
     mut f: impl FnMut(Batch),
 ) -> Result<(), String> {
     let (tx, mut rx) = mpsc::channel(4);
@@ -307,6 +545,7 @@ async fn each_batch(
     let consume = async {
         let mut failed = None;
         while let Some(msg) = rx.recv().await {
+            live.beat();
             match msg {
                 Ok(batch) => f(batch),
                 Err(e) => failed = Some(e),
@@ -355,4 +594,44 @@ fn text_plan(n: usize) -> Arc<Plan> {
         key_read: Vec::new(),
         cursor_read: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(key: Option<i64>) -> Row {
+        let k = key.map(|k| k.to_string());
+        Row {
+            key: canon::row_text([&k]),
+            shown: String::new(),
+            cols: vec![k],
+            cursor: None,
+        }
+    }
+
+    #[test]
+    fn key_ranges_cover_every_key_once_and_null_keys_apart() {
+        let b = Bucketing::ranges(4, -10, 9).unwrap();
+        assert_eq!(
+            b,
+            Bucketing::Range {
+                lo: -10,
+                hi: 9,
+                width: 5,
+                n: 4
+            }
+        );
+        let of = |k| b.of(&row(k));
+        assert_eq!((of(Some(-10)), of(Some(-6)), of(Some(-5))), (0, 0, 1));
+        assert_eq!((of(Some(9)), of(None), of(Some(10))), (3, 4, 4));
+        let wanted: HashSet<u64> = [0, 1, 3, 4].into();
+        assert_eq!(
+            range_filter("id", (-10, 9, 5, 4), &wanted),
+            "(id BETWEEN -10 AND -1 OR id BETWEEN 5 AND 9 OR id IS NULL)"
+        );
+        // A span a server's `key - lo` could overflow is not ranged.
+        assert_eq!(Bucketing::ranges(4, i64::MIN, i64::MAX), None);
+        assert!(Bucketing::ranges(1 << 20, 5, 5).is_some());
+    }
 }

@@ -71,6 +71,10 @@ impl Checksums for MyChecksums {
         format!("CAST(CONV(SUBSTRING(MD5({text}), 1, 15), 16, 10) AS UNSIGNED)")
     }
 
+    fn range_bucket(&self, key: &str, lo: i64, width: u64) -> String {
+        format!("(({key}) - ({lo})) DIV {width}")
+    }
+
     fn as_text(&self, expr: &str) -> String {
         format!("CAST({expr} AS CHAR)")
     }

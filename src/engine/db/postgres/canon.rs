@@ -58,6 +58,10 @@ impl Checksums for PgChecksums {
         format!("('x' || substr(md5({text}), 1, 15))::bit(60)::bigint")
     }
 
+    fn range_bucket(&self, key: &str, lo: i64, width: u64) -> String {
+        format!("(({key}) - ({lo}::bigint)) / {width}")
+    }
+
     fn as_text(&self, expr: &str) -> String {
         format!("({expr})::text")
     }
