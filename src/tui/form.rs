@@ -570,6 +570,8 @@ impl Form {
             allow_empty: (self.get("allow_empty") == "true").then_some(true),
             max_delete_percent: max_delete_percent?,
             lookback: lookback?,
+            // Not in the form yet: set in the workspace file.
+            full_copy: None,
         };
         refs_ok.then_some(job)
     }

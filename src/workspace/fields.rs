@@ -42,7 +42,7 @@ pub const SCHEMA_KEYS: [&str; 6] = [
 ];
 
 /// The keys a `[[job]]` entry may hold.
-pub const JOB_KEYS: [&str; 11] = [
+pub const JOB_KEYS: [&str; 12] = [
     "name",
     "source",
     "target",
@@ -54,6 +54,7 @@ pub const JOB_KEYS: [&str; 11] = [
     "allow_empty",
     "max_delete_percent",
     "lookback",
+    "full_copy",
 ];
 
 /// The keys of one column mapping.

@@ -330,6 +330,8 @@ pub struct Job {
     pub max_delete_percent: Option<f64>,
     /// Written as `"5m"`; see [`crate::workspace::duration`].
     pub lookback: Option<String>,
+    /// Full sync: always copy every row, never compare segments first.
+    pub full_copy: Option<bool>,
 }
 
 impl Job {
@@ -352,6 +354,7 @@ impl Job {
             allow_empty: None,
             max_delete_percent: None,
             lookback: None,
+            full_copy: None,
         }
     }
     pub fn batch_size(&self) -> u64 {
@@ -359,6 +362,9 @@ impl Job {
     }
     pub fn max_failed(&self) -> u64 {
         self.max_failed.unwrap_or(0)
+    }
+    pub fn full_copy(&self) -> bool {
+        self.full_copy.unwrap_or(false)
     }
     pub fn allow_empty(&self) -> bool {
         self.allow_empty.unwrap_or(false)

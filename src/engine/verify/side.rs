@@ -184,12 +184,7 @@ impl Side {
             }
             return Ok(());
         }
-        let filter = self.server.as_ref().map(|s| {
-            let mut list: Vec<u64> = wanted.iter().copied().collect();
-            list.sort_unstable();
-            let list: Vec<String> = list.iter().map(u64::to_string).collect();
-            format!(" WHERE MOD({}, {n}) IN ({})", s.key_hash, list.join(", "))
-        });
+        let filter = self.bucket_filter(n, wanted);
         let on_server = filter.is_some();
         let select = self.select(filter.as_deref());
         self.read(&select, cancel, |row| {
@@ -200,7 +195,23 @@ impl Side {
         .await
     }
 
-    fn select(&self, filter: Option<&str>) -> String {
+    /// A `WHERE` clause that keeps the rows of `wanted` buckets (of `n`),
+    /// when the server hashes this side's keys; else DSP must filter.
+    pub fn bucket_filter(&self, n: u64, wanted: &HashSet<u64>) -> Option<String> {
+        self.server.as_ref().map(|s| {
+            let mut list: Vec<u64> = wanted.iter().copied().collect();
+            list.sort_unstable();
+            let list: Vec<String> = list.iter().map(u64::to_string).collect();
+            format!(" WHERE MOD({}, {n}) IN ({})", s.key_hash, list.join(", "))
+        })
+    }
+
+    /// The connection back, for a caller that goes on reading in its snapshot.
+    pub fn into_conn(self) -> Conn {
+        self.conn
+    }
+
+    pub(crate) fn select(&self, filter: Option<&str>) -> String {
         let list = self.conn.dialect().select_list(&self.plan);
         format!(
             "SELECT {list} FROM {}{}",
@@ -288,7 +299,7 @@ fn to_row(plan: &Plan, mapped: usize, values: Vec<Value>) -> Row {
 }
 
 /// Runs `sql` on `conn`, converting rows by `plan`, and hands each batch to `f`.
-async fn each_batch(
+pub(crate) async fn each_batch(
     conn: &mut Conn,
     plan: Arc<Plan>,
     sql: &str,
