@@ -41,8 +41,8 @@ pub(super) struct Segments {
     /// `WHERE` clause that keeps the differing buckets' source rows, when
     /// the source server can hash its keys.
     pub(super) source_filter: Option<String>,
-    /// The target read again for the keys of its differing buckets.
-    pub(super) target: Side,
+    /// The target's keys in the differing buckets, with their canonical text.
+    pub(super) target_keys: Vec<(String, Vec<Value>)>,
 }
 
 /// Whether a row (its key at `plan.key_read`) lies in a `differing` bucket
@@ -122,42 +122,72 @@ async fn segments(
         Ok(t) => t,
         Err(why) => return (src, Ok(Err(why))),
     };
-    let r = compare(report, s, &mut src, &mut target).await;
-    match r {
-        Ok(Ok((n, differing, sb, tb, source_rows))) => {
-            // Nothing differs: nothing is read (and `IN ()` is no SQL).
-            let source_filter = if differing.is_empty() {
-                Some(" WHERE 1 = 0".to_string())
-            } else {
-                src.bucket_filter(n, &differing)
-            };
-            let in_differing =
-                |b: &Buckets| differing.iter().filter_map(|k| b.get(k)).map(|x| x.0).sum();
-            let source_differing: u64 = in_differing(&sb);
-            let seg = Segments {
-                n,
-                source_rows,
-                target_rows_differing: in_differing(&tb),
-                fetch_rows: if source_filter.is_some() {
-                    source_differing
-                } else {
-                    source_rows
-                },
-                source_filter,
-                differing,
-                target,
-            };
-            (src, Ok(Ok(seg)))
+    let r = match compare(s, &mut src, &mut target).await {
+        Ok(Ok(c)) => {
+            let filter = src.bucket_filter(c.0, &c.1);
+            found(report, s, filter, target, c).await
         }
         Ok(Err(why)) => {
             target.into_conn().close().await;
-            (src, Ok(Err(why)))
+            Ok(Err(why))
         }
         Err(stop) => {
             target.into_conn().close().await;
-            (src, Err(stop))
+            Err(stop)
         }
+    };
+    (src, r)
+}
+
+/// What the checksums found: the segments to read, and the target's keys in
+/// them (read now, before the run's transaction takes the target: a SQLite
+/// file would not let this connection read beside its writer).
+async fn found(
+    report: &mut Report,
+    s: &Setup<'_>,
+    filter: Option<String>,
+    target: Side,
+    (n, differing, sb, tb, source_rows): Compared,
+) -> Result<Result<Segments, String>, Stop> {
+    let in_differing =
+        |b: &Buckets| -> u64 { differing.iter().filter_map(|k| b.get(k)).map(|x| x.0).sum() };
+    let target_rows: u64 = tb.values().map(|x| x.0).sum();
+    let target_rows_differing = in_differing(&tb);
+    let said = format!(
+        "{} of {} segments differ",
+        thousands(differing.len() as u64),
+        thousands(n)
+    );
+    // Reading most of the table twice costs more than copying it once.
+    if target_rows_differing * 2 > target_rows {
+        target.into_conn().close().await;
+        return Ok(Err(format!("{said}, holding most of the target's rows")));
     }
+    report.log(Level::Info, format!("Differential full sync: {said}"));
+    // Nothing differs: nothing is read (and `IN ()` is no SQL).
+    let source_filter = if differing.is_empty() {
+        Some(" WHERE 1 = 0".to_string())
+    } else {
+        filter
+    };
+    let fetch_rows = if source_filter.is_some() {
+        in_differing(&sb)
+    } else {
+        source_rows
+    };
+    let (t, cancel) = (&s.target, s.cancel);
+    let target_keys = t
+        .op(cancel, target_keys(target, n, &differing, cancel))
+        .await?;
+    Ok(Ok(Segments {
+        n,
+        source_rows,
+        target_rows_differing,
+        fetch_rows,
+        source_filter,
+        differing,
+        target_keys,
+    }))
 }
 
 type Compared = (u64, HashSet<u64>, Buckets, Buckets, u64);
@@ -165,7 +195,6 @@ type Compared = (u64, HashSet<u64>, Buckets, Buckets, u64);
 /// Counts and bucket checksums of both ends; the reason to copy every row
 /// instead when the counts say differential would not pay.
 async fn compare(
-    report: &mut Report,
     s: &Setup<'_>,
     src: &mut Side,
     target: &mut Side,
@@ -208,14 +237,6 @@ async fn compare(
         Err(c) => return Err(c),
     };
     let differing: HashSet<u64> = verify::differing_buckets(&sb, &tb).into_iter().collect();
-    report.log(
-        Level::Info,
-        format!(
-            "Differential full sync: {} of {} segments differ",
-            thousands(differing.len() as u64),
-            thousands(n)
-        ),
-    );
     Ok(Ok((n, differing, sb, tb, source_rows)))
 }
 
@@ -243,28 +264,21 @@ async fn target_side(s: &Setup<'_>) -> Result<Side, String> {
     }
 }
 
-/// The keys of the target's rows in the differing buckets, each as a
-/// key-only row of `plan` (the run's plan, ready to stage) with its
-/// canonical key text. Closes the target's read connection.
-pub(super) async fn target_keys(
-    seg: Segments,
-    plan: &Plan,
+/// The keys of the target's rows in the `differing` buckets (of `n`), each
+/// with its canonical text. Closes the target's read connection.
+async fn target_keys(
+    mut side: Side,
+    n: u64,
+    differing: &HashSet<u64>,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<Vec<(String, Vec<Value>)>, String> {
-    let Segments {
-        n,
-        differing,
-        target: mut side,
-        ..
-    } = seg;
     if differing.is_empty() {
         side.into_conn().close().await;
         return Ok(Vec::new());
     }
-    let filter = side.bucket_filter(n, &differing);
+    let filter = side.bucket_filter(n, differing);
     let select = side.select(filter.as_deref());
     let tplan = side.plan.clone();
-    let width = plan.targets.len();
     let mut out = Vec::new();
     let r = verify::side::each_batch(&mut side.conn, tplan.clone(), &select, cancel, |b| {
         for row in b.rows {
@@ -272,14 +286,21 @@ pub(super) async fn target_keys(
             if filter.is_none() && !differing.contains(&(canon::hash60(&key) % n)) {
                 continue;
             }
-            let mut staged = vec![Value::Null; width];
-            for (&k, &tk) in plan.key_read.iter().zip(&tplan.key_read) {
-                staged[k] = row[tk].clone();
-            }
-            out.push((key, staged));
+            let values = tplan.key_read.iter().map(|&k| row[k].clone()).collect();
+            out.push((key, values));
         }
     })
     .await;
     side.into_conn().close().await;
     r.map(|()| out)
+}
+
+/// A key (its values in `plan.key_read`'s order) as a row of `plan` to
+/// stage: NULL outside the key.
+pub(super) fn key_row(plan: &Plan, key: Vec<Value>) -> Vec<Value> {
+    let mut row = vec![Value::Null; plan.targets.len()];
+    for (&k, v) in plan.key_read.iter().zip(key) {
+        row[k] = v;
+    }
+    row
 }

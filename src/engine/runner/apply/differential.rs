@@ -49,13 +49,11 @@ pub(in super::super) async fn apply(
     }
     let mut changes = t.op(cancel, w.upsert(true, written)).await?;
 
-    let keys = diff_plan::target_keys(seg, plan, cancel)
-        .await
-        .map_err(|e| Stop::failed(format!("{}: {e}", t.label)))?;
-    let gone: Vec<_> = keys
+    let gone: Vec<_> = seg
+        .target_keys
         .into_iter()
         .filter(|(k, _)| !present.contains(k))
-        .map(|(_, row)| row)
+        .map(|(_, key)| diff_plan::key_row(plan, key))
         .collect();
     if !gone.is_empty() {
         t.op(cancel, w.empty_stage()).await?;
