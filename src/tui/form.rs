@@ -121,7 +121,9 @@ impl Form {
             }
             FormKind::Job => match field.key {
                 "lookback" => self.get("mode") == SyncMode::Incremental.as_str(),
-                "allow_empty" | "max_delete_percent" => self.get("mode") == SyncMode::Full.as_str(),
+                "allow_empty" | "max_delete_percent" | "full_copy" => {
+                    self.get("mode") == SyncMode::Full.as_str()
+                }
                 _ => true,
             },
             FormKind::Schema => true,
@@ -348,6 +350,12 @@ impl Form {
                 "Lookback",
                 j.lookback.clone().unwrap_or_default(),
             ),
+            Field::choice(
+                "full_copy",
+                "Always copy every row",
+                vec!["false".into(), "true".into()],
+                if j.full_copy() { "true" } else { "false" },
+            ),
         ];
         Form {
             kind: FormKind::Job,
@@ -570,8 +578,7 @@ impl Form {
             allow_empty: (self.get("allow_empty") == "true").then_some(true),
             max_delete_percent: max_delete_percent?,
             lookback: lookback?,
-            // Not in the form yet: set in the workspace file.
-            full_copy: None,
+            full_copy: (self.get("full_copy") == "true").then_some(true),
         };
         refs_ok.then_some(job)
     }
