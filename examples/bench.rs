@@ -28,10 +28,11 @@ use std::time::Instant;
 
 type Res<T> = Result<T, String>;
 
-const PATHS: [&str; 7] = [
+const PATHS: [&str; 8] = [
     "pg-pg-full",
     "pg-pg-full-b100k",
     "pg-pg-resync",
+    "pg-pg-resync-1pct",
     "mysql-pg",
     "sqlite-pg",
     "pg-mysql",
@@ -406,6 +407,7 @@ impl Bench {
             "users_pipe",
             "users_dsp",
             "users_resync",
+            "users_resync1",
             "users_inc_pipe",
             "users_inc_dsp",
         ] {
@@ -521,13 +523,26 @@ impl Bench {
              { source = \"score\", target = \"score\", type = \"decimal\" },\n  \
              { source = \"active\", target = \"active\", type = \"boolean\" },\n  \
              { source = \"profile\", target = \"profile\", type = \"json\" },\n]\n\n";
-        for target in ["users_dsp", "users_resync", "users_inc_dsp"] {
+        for target in [
+            "users_dsp",
+            "users_resync",
+            "users_resync1",
+            "users_inc_dsp",
+        ] {
             w.push_str(&format!(
                 "[[schema]]\nname = \"to_{target}\"\nsource_table = \"users\"\ntarget_table = \"{target}\"\n\
                  primary_key = \"id\"\ncursor_column = \"updated_at\"\n{cols}"
             ));
         }
-        let jobs: [(&str, &str, &str, &str, &str, u64); 7] = [
+        let jobs: [(&str, &str, &str, &str, &str, u64); 8] = [
+            (
+                "pg-pg-resync-1pct",
+                "pg_src",
+                "pg_dst",
+                "to_users_resync1",
+                "full",
+                1000,
+            ),
             (
                 "pg-pg-full",
                 "pg_src",
@@ -849,7 +864,7 @@ fn cases(b: &Bench) -> Vec<Case<'_>> {
                 Case {
                     name,
                     rows: n,
-                    limit: 1.5,
+                    limit: 0.3,
                     each_pair: Box::new(move |i| {
                         if i == 0 && !b.o.pipe_only {
                             s.pg(DST, "TRUNCATE users_resync")?;
@@ -890,6 +905,36 @@ fn cases(b: &Bench) -> Vec<Case<'_>> {
                         Ok(Some("re-sync wrote 0 rows (xmin check)".into()))
                     }),
                     diff: Box::new(move || b.pg_diff("users_pipe", "users_resync")),
+                }
+            }
+            "pg-pg-resync-1pct" => {
+                // 1% of the source rows change (scattered) before each pair;
+                // DSP's target holds the previous run's rows, the pipe copies
+                // the whole table as always.
+                Case {
+                    name,
+                    rows: n,
+                    limit: 0.5,
+                    each_pair: Box::new(move |i| {
+                        if i == 0 && !b.o.pipe_only {
+                            s.pg(DST, "TRUNCATE users_resync1")?;
+                            b.run_dsp(name)?;
+                        }
+                        s.pg(
+                            SRC,
+                            &format!(
+                                "UPDATE users SET score = score + 1 WHERE id % 100 = {}",
+                                (i + 37) % 100
+                            ),
+                        )
+                        .map(|_| ())
+                    }),
+                    before_pipe: Box::new(truncate_pg("users_pipe")),
+                    pipe: Box::new(move || Ok((copy_out_pg(), copy_in_pg("users_pipe", false)))),
+                    after_pipe: Box::new(count_pg("users_pipe", n)),
+                    before_dsp: Box::new(ok),
+                    after_dsp: Box::new(move || count_pg("users_resync1", n)().map(|_| None)),
+                    diff: Box::new(move || b.pg_diff("users_pipe", "users_resync1")),
                 }
             }
             "mysql-pg" => Case {

@@ -121,7 +121,9 @@ impl Form {
             }
             FormKind::Job => match field.key {
                 "lookback" => self.get("mode") == SyncMode::Incremental.as_str(),
-                "allow_empty" | "max_delete_percent" => self.get("mode") == SyncMode::Full.as_str(),
+                "allow_empty" | "max_delete_percent" | "full_copy" => {
+                    self.get("mode") == SyncMode::Full.as_str()
+                }
                 _ => true,
             },
             FormKind::Schema => true,
@@ -365,6 +367,12 @@ impl Form {
                 j.alerts.webhook.clone().unwrap_or_default(),
             ),
             state_field(j.state),
+            Field::choice(
+                "full_copy",
+                "Always copy every row",
+                vec!["false".into(), "true".into()],
+                if j.full_copy() { "true" } else { "false" },
+            ),
         ];
         Form {
             kind: FormKind::Job,
@@ -599,6 +607,7 @@ impl Form {
                 webhook: webhook?,
             },
             state: StateStore::parse(self.get("state")),
+            full_copy: (self.get("full_copy") == "true").then_some(true),
         };
         refs_ok.then_some(job)
     }

@@ -200,6 +200,7 @@ impl<'d> Fields<'_, '_, 'd> {
         let max_failed = self.whole("max_failed", fields::MAX_FAILED);
         let allow_empty = self.bool_opt("allow_empty");
         let max_delete_percent = self.decimal("max_delete_percent", fields::MAX_DELETE_PERCENT);
+        let full_copy = self.bool_opt("full_copy");
         let lookback = self.str_opt("lookback");
         if let Ok(Some(l)) = &lookback
             && let Err(e) = fields::lookback(l)
@@ -220,6 +221,7 @@ impl<'d> Fields<'_, '_, 'd> {
             allow_empty: allow_empty.unwrap_or(None),
             max_delete_percent: max_delete_percent.unwrap_or(None),
             lookback: lookback.unwrap_or(None),
+            full_copy: full_copy.unwrap_or(None),
             state: state.unwrap_or(None),
             alerts: alerts.ok()?,
         })

@@ -43,7 +43,7 @@ pub const SCHEMA_KEYS: [&str; 6] = [
 ];
 
 /// The keys a `[[job]]` entry may hold.
-pub const JOB_KEYS: [&str; 15] = [
+pub const JOB_KEYS: [&str; 16] = [
     "name",
     "source",
     "target",
@@ -59,6 +59,7 @@ pub const JOB_KEYS: [&str; 15] = [
     "on_success",
     "webhook",
     "state",
+    "full_copy",
 ];
 
 /// The keys of the top-level `[alerts]` table.

@@ -373,6 +373,8 @@ pub struct Job {
     pub alerts: Alerts,
     /// Where this job keeps its state; see [`Workspace::state_of`].
     pub state: Option<StateStore>,
+    /// Full sync: always copy every row, never compare segments first.
+    pub full_copy: Option<bool>,
 }
 
 impl Job {
@@ -397,6 +399,7 @@ impl Job {
             lookback: None,
             alerts: Alerts::default(),
             state: None,
+            full_copy: None,
         }
     }
     pub fn batch_size(&self) -> u64 {
@@ -404,6 +407,9 @@ impl Job {
     }
     pub fn max_failed(&self) -> u64 {
         self.max_failed.unwrap_or(0)
+    }
+    pub fn full_copy(&self) -> bool {
+        self.full_copy.unwrap_or(false)
     }
     pub fn allow_empty(&self) -> bool {
         self.allow_empty.unwrap_or(false)

@@ -167,6 +167,7 @@ fn job_fields(j: &Job) -> Fields {
         ("batch_size", j.batch_size.map(|n| Value::from(n as i64))),
         ("max_failed", j.max_failed.map(|n| Value::from(n as i64))),
         ("allow_empty", j.allow_empty.map(Value::from)),
+        ("full_copy", j.full_copy.map(Value::from)),
         (
             "max_delete_percent",
             j.max_delete_percent.map(|p| {

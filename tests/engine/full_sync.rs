@@ -71,7 +71,15 @@ async fn full_resync_mirrors_inserts_updates_and_deletes() {
         .unwrap();
     let (summary, lines) = run(&ws, &data).await;
     assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    // Most segments differ: the whole table is read.
     assert_eq!(summary.success, 1800);
+    let c = summary.changes.unwrap();
+    assert_eq!(
+        (c.inserted, c.updated, c.deleted),
+        (100, 44, 300),
+        "{lines:#?}"
+    );
+    assert_eq!(c.inserted + c.updated + c.unchanged, 1800, "{lines:#?}");
     assert!(
         lines.contains(&"[INFO] Deleted 300 rows no longer in the source".to_string()),
         "{lines:#?}"

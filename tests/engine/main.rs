@@ -19,6 +19,7 @@ mod changes;
 mod cli;
 mod connections;
 mod cross_engine;
+mod differential;
 mod dry_run;
 mod duplicate_keys;
 mod failed_rows;

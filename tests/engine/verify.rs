@@ -14,7 +14,7 @@ use crate::support::run::run_and_collect;
 
 const ROWS: i64 = 300;
 
-fn ddl(kind: Kind) -> &'static str {
+pub(crate) fn ddl(kind: Kind) -> &'static str {
     match kind {
         Kind::Pg => {
             "CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT, amount NUMERIC(12,4), \
@@ -55,12 +55,12 @@ fn row(kind: Kind, i: i64) -> String {
     )
 }
 
-fn insert(kind: Kind, ids: impl Iterator<Item = i64>) -> String {
+pub(crate) fn insert(kind: Kind, ids: impl Iterator<Item = i64>) -> String {
     let rows: Vec<String> = ids.map(|i| row(kind, i)).collect();
     format!("INSERT INTO items VALUES {}", rows.join(", "))
 }
 
-fn schema(name: &str, with_json: bool) -> Schema {
+pub(crate) fn schema(name: &str, with_json: bool) -> Schema {
     use ColumnType::*;
     let mut columns = vec![
         col("id", "id", Integer),

@@ -479,6 +479,11 @@ impl Source {
         }
     }
 
+    /// The connections, for a reader that borrows the snapshot for a while.
+    pub fn into_parts(self) -> (Conn, Option<Conn>) {
+        (self.conn, self.counter)
+    }
+
     pub async fn begin_snapshot(&mut self) -> Result<()> {
         self.conn.begin_snapshot().await
     }
@@ -585,6 +590,10 @@ impl Writer {
     /// Deletes target rows whose key is not staged; returns how many.
     pub async fn delete_missing(&mut self) -> Result<u64> {
         self.0.delete_missing().await
+    }
+    /// Deletes target rows whose key is staged; returns how many.
+    pub async fn delete_staged(&mut self) -> Result<u64> {
+        self.0.delete_staged().await
     }
     /// Inserts new and updates changed target rows from the staging table,
     /// which holds `staged` rows; `unchanged_likely` when many staged rows

@@ -194,6 +194,20 @@ pub trait Target: Send {
         })
     }
 
+    /// Deletes target rows whose key is staged; returns how many.
+    fn delete_staged(&mut self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let n = self.names();
+            let sql = format!(
+                "DELETE FROM {} AS t WHERE EXISTS (SELECT 1 FROM {} AS s WHERE {})",
+                n.table,
+                n.stage,
+                n.key_match("s", "t")
+            );
+            self.exec(&sql).await
+        })
+    }
+
     /// The engine's statement that inserts new and updates changed target
     /// rows from the staging table; returns the rows it affected, as the
     /// engine counts them (see `updated_of`). `unchanged_likely` when many

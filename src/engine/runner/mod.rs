@@ -14,6 +14,7 @@
 //! the work itself.
 
 mod apply;
+mod diff_plan;
 mod finish;
 pub(crate) mod liveness;
 mod open;
@@ -288,8 +289,17 @@ async fn execute(
     or_cancel(cancel, source.begin_snapshot())
         .await
         .map_err(|e| s.source.name(e))?;
-    let query = plan::read_query(report, &s, &mut source, &plan, target_state).await?;
-    stream::count(report, &s, &mut source, &query.count).await?;
+    let mut query = plan::read_query(report, &s, &mut source, &plan, target_state).await?;
+    let (mut source, segments) = diff_plan::choose(report, &s, source).await?;
+    match &segments {
+        Some(seg) => {
+            report.announce_total(seg.fetch_rows, s.batch_size());
+            query
+                .select
+                .push_str(seg.source_filter.as_deref().unwrap_or(""));
+        }
+        None => stream::count(report, &s, &mut source, &query.count).await?,
+    }
     // The first run reads the whole table; the planner's own choice
     // (often a sequential scan and a sort) stands then.
     if query.watermark.is_some() {
@@ -318,15 +328,13 @@ async fn execute(
     let mut writers = apply::Writers::open(target, ends.spare, &plan, &s).await?;
     let mut reader = stream::Reader::spawn(source, plan.clone(), query.select, query.cutoff, &s);
 
-    let result = apply::apply(
-        report,
-        &s,
-        &plan,
-        &mut writers,
-        &mut reader,
-        query.watermark,
-    )
-    .await;
+    let result = match segments {
+        Some(seg) => apply::differential(report, &s, &plan, &mut writers, &mut reader, seg).await,
+        None => {
+            let watermark = query.watermark;
+            apply::apply(report, &s, &plan, &mut writers, &mut reader, watermark).await
+        }
+    };
     reader.finish(result.is_ok()).await;
     writers.close(result.is_ok()).await;
     result

@@ -16,10 +16,10 @@
 //! always DSP's, so a server that formats a value differently costs time,
 //! never a wrong answer.
 
-mod canon;
+pub(crate) mod canon;
 mod compare;
 mod report;
-mod side;
+pub(crate) mod side;
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -39,8 +39,8 @@ use crate::workspace::{ColumnMap, ColumnType, Network, Schema, SyncMode, Workspa
 
 /// Rows per bucket the first pass aims at: a differing bucket costs reading
 /// this many rows of each side.
-const BUCKET_ROWS: u64 = 16;
-const MAX_BUCKETS: u64 = 1 << 20;
+pub(crate) const BUCKET_ROWS: u64 = 16;
+pub(crate) const MAX_BUCKETS: u64 = 1 << 20;
 /// Rows of differing buckets compared at once (memory stays bounded).
 const GROUP_ROWS: u64 = 200_000;
 
@@ -131,7 +131,7 @@ async fn open(ws: &Workspace, net: &Network) -> Result<Conn, String> {
 
 /// The source's plan, as a run resolves it (without the target's limits: a
 /// value the target could not hold is a difference to show, not a failure).
-async fn source_side(
+pub(crate) async fn source_side(
     net: &Network,
     schema: &Schema,
     conn: &mut Conn,
@@ -166,7 +166,7 @@ async fn source_side(
 
 /// The target's plan: its table read as the mapping's target columns, each
 /// converted to the mapped type in the target network's zone.
-async fn target_side(
+pub(crate) async fn target_side(
     net: &Network,
     schema: &Schema,
     conn: &mut Conn,
@@ -328,7 +328,7 @@ async fn bucketing(
 }
 
 /// Buckets whose count or checksum differ between the sides.
-fn differing_buckets(a: &Buckets, b: &Buckets) -> Vec<u64> {
+pub(crate) fn differing_buckets(a: &Buckets, b: &Buckets) -> Vec<u64> {
     let mut out: Vec<u64> = a
         .keys()
         .chain(b.keys())

@@ -186,6 +186,20 @@ impl Side {
         }
     }
 
+    /// Streams `sql`'s rows as batches of this side's plan, under the same
+    /// watchdog as every other read of this side.
+    pub(crate) async fn each_batch(
+        &mut self,
+        sql: &str,
+        cancel: &CancellationToken,
+        f: impl FnMut(Batch),
+    ) -> Result<(), String> {
+        let (live, who, limit) = self.watching();
+        let plan = self.plan.clone();
+        let fut = each_batch(&mut self.conn, plan, sql, cancel, &live, f);
+        Self::watch(live.clone(), &who, limit, "rows", fut).await
+    }
+
     fn watching(&self) -> (Arc<Liveness>, String, Duration) {
         (self.live.clone(), self.who.clone(), self.limit)
     }
@@ -375,17 +389,7 @@ impl Side {
             }
             return Ok(());
         }
-        let filter = self.server.as_ref().map(|s| match (by, &s.int_key) {
-            (Bucketing::Range { lo, hi, width, n }, Some(k)) => {
-                format!(" WHERE {}", range_filter(k, (lo, hi, width, n), wanted))
-            }
-            _ => {
-                let mut list: Vec<u64> = wanted.iter().copied().collect();
-                list.sort_unstable();
-                let list: Vec<String> = list.iter().map(u64::to_string).collect();
-                format!(" WHERE {} IN ({})", self.bucket_sql(by), list.join(", "))
-            }
-        });
+        let filter = self.bucket_filter(by, wanted);
         let on_server = filter.is_some();
         let select = self.select(filter.as_deref());
         let (live, who, limit) = self.watching();
@@ -397,7 +401,29 @@ impl Side {
         Self::watch(live, &who, limit, "rows", fut).await
     }
 
-    fn select(&self, filter: Option<&str>) -> String {
+    /// A `WHERE` clause that keeps the rows of `wanted` buckets (of `n`),
+    /// when the server hashes this side's keys; else DSP must filter.
+    pub fn bucket_filter(&self, by: impl Into<Bucketing>, wanted: &HashSet<u64>) -> Option<String> {
+        let by = by.into();
+        self.server.as_ref().map(|s| match (by, &s.int_key) {
+            (Bucketing::Range { lo, hi, width, n }, Some(k)) => {
+                format!(" WHERE {}", range_filter(k, (lo, hi, width, n), wanted))
+            }
+            _ => {
+                let mut list: Vec<u64> = wanted.iter().copied().collect();
+                list.sort_unstable();
+                let list: Vec<String> = list.iter().map(u64::to_string).collect();
+                format!(" WHERE {} IN ({})", self.bucket_sql(by), list.join(", "))
+            }
+        })
+    }
+
+    /// The connection back, for a caller that goes on reading in its snapshot.
+    pub fn into_conn(self) -> Conn {
+        self.conn
+    }
+
+    pub(crate) fn select(&self, filter: Option<&str>) -> String {
         let list = self.conn.dialect().select_list(&self.plan);
         format!(
             "SELECT {list} FROM {}{}",
@@ -525,7 +551,7 @@ fn to_row(plan: &Plan, mapped: usize, values: Vec<Value>) -> Row {
 }
 
 /// Runs `sql` on `conn`, converting rows by `plan`, and hands each batch to `f`.
-async fn each_batch(
+pub(crate) async fn each_batch(
     conn: &mut Conn,
     plan: Arc<Plan>,
     sql: &str,

@@ -243,6 +243,17 @@ impl MyWriter {
         self.conn.exec(&sql).await
     }
 
+    /// MySQL's single-table DELETE takes no alias; a join does.
+    async fn delete_staged(&mut self) -> Result<u64> {
+        let sql = format!(
+            "DELETE t FROM {} AS t JOIN {} AS s ON {}",
+            self.n.table,
+            self.n.stage,
+            self.n.key_match("s", "t")
+        );
+        self.conn.exec(&sql).await
+    }
+
     /// `_unchanged_likely` tunes PostgreSQL's statement only. MySQL leaves a
     /// row whose values are all the same alone (see `updated_of` for how it
     /// counts them).
@@ -290,6 +301,9 @@ impl Target for MyWriter {
     }
     fn delete_missing(&mut self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(MyWriter::delete_missing(self))
+    }
+    fn delete_staged(&mut self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(MyWriter::delete_staged(self))
     }
     fn upsert_rows(&mut self, unchanged_likely: bool) -> BoxFuture<'_, Result<u64>> {
         Box::pin(MyWriter::upsert_rows(self, unchanged_likely))

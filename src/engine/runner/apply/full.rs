@@ -181,7 +181,7 @@ pub(super) fn refuse_emptying(
 
 /// The merge may delete at most `max_delete_percent` of the target's rows
 /// (emptying a target the job allows to be emptied aside).
-fn refuse_mass_delete(
+pub(super) fn refuse_mass_delete(
     job: &Job,
     plan: &Plan,
     deleted: u64,
@@ -206,7 +206,7 @@ fn refuse_mass_delete(
 
 /// Rows sharing a key merge silently in an upsert; the target must end up
 /// with exactly the rows read, or the key is not unique.
-fn refuse_merged_keys(plan: &Plan, written: u64, after: u64) -> Result<(), Stop> {
+pub(super) fn refuse_merged_keys(plan: &Plan, written: u64, after: u64) -> Result<(), Stop> {
     if after == written {
         return Ok(());
     }

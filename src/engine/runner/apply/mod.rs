@@ -2,8 +2,11 @@
 //! and applies it in one transaction, behind its guards; an incremental sync
 //! commits batch by batch and moves the watermark after each commit.
 
+mod differential;
 mod full;
 mod preview;
+
+pub(super) use differential::apply as differential;
 
 pub(super) use preview::preview;
 mod incremental;

@@ -1,0 +1,307 @@
+//! Whether a full sync copies every row or only the key segments that
+//! differ, and which segments those are.
+//!
+//! A target that already holds the source's rows mostly needs nothing: both
+//! ends are split into buckets by a hash of the key's canonical text and
+//! checksummed per bucket (`dsp verify`'s first pass, on the server where it
+//! can), the source inside the run's own snapshot so that the checksums and
+//! the rows fetched afterwards agree. Only rows of buckets whose count or
+//! checksum differ are read and applied (`apply::differential`); every other
+//! bucket is equal on both ends already.
+
+use std::collections::HashSet;
+
+use super::report::Report;
+use super::setup::Setup;
+use super::stop::Stop;
+use crate::engine::db::Source;
+use crate::engine::db::connect::{Conn, Role, connect};
+use crate::engine::db::plan::Plan;
+use crate::engine::progress::{Level, thousands};
+use crate::engine::types::Value;
+use crate::engine::verify::side::{Buckets, Side};
+use crate::engine::verify::{self, canon};
+use crate::workspace::SyncMode;
+
+/// Targets with fewer rows are copied whole: checksumming costs more than
+/// it saves there.
+pub(super) const DIFFERENTIAL_MIN_ROWS: u64 = 1_000;
+
+/// The segments that differ, and what reading them takes.
+pub(super) struct Segments {
+    /// Buckets the keys are hashed into.
+    pub(super) n: u64,
+    pub(super) differing: HashSet<u64>,
+    pub(super) source_rows: u64,
+    /// Target rows in the differing buckets (the rest are unchanged).
+    pub(super) target_rows_differing: u64,
+    /// Source rows the fetch reads: those of the differing buckets when the
+    /// source filters by bucket, else every row (DSP then filters).
+    pub(super) fetch_rows: u64,
+    /// `WHERE` clause that keeps the differing buckets' source rows, when
+    /// the source server can hash its keys.
+    pub(super) source_filter: Option<String>,
+    /// The target's keys in the differing buckets, with their canonical text.
+    pub(super) target_keys: Vec<(String, Vec<Value>)>,
+}
+
+/// Whether a row (its key at `plan.key_read`) lies in a `differing` bucket
+/// of `n`.
+pub(super) fn holds(plan: &Plan, row: &[Value], n: u64, differing: &HashSet<u64>) -> bool {
+    differing.contains(&(canon::hash60(&key_text(plan, row)) % n))
+}
+
+/// The canonical text of a row's key, as verify matches rows by.
+pub(super) fn key_text(plan: &Plan, row: &[Value]) -> String {
+    let keys: Vec<Option<String>> = plan
+        .key_read
+        .iter()
+        .map(|&k| row.get(k).and_then(canon::text))
+        .collect();
+    canon::row_text(&keys)
+}
+
+/// Decides the way of a full sync whose target table exists: `Some` to move
+/// only the differing segments, `None` to copy every row (logged either way).
+/// `source` must be inside its snapshot; it is handed back as it was.
+pub(super) async fn choose(
+    report: &mut Report,
+    s: &Setup<'_>,
+    source: Source,
+) -> Result<(Source, Option<Segments>), Stop> {
+    if s.job.mode != SyncMode::Full || s.dry_run || report.create_target {
+        return Ok((source, None));
+    }
+    if s.job.full_copy() {
+        report.log(Level::Info, "Full copy: the job sets full_copy = true");
+        return Ok((source, None));
+    }
+    let (conn, counter) = source.into_parts();
+    let src = match source_side(s, conn).await {
+        Ok(side) => side,
+        Err((conn, why)) => {
+            report.log(Level::Info, format!("Full copy: {why}"));
+            return Ok((Source::new(conn, counter), None));
+        }
+    };
+    let (src, found) = segments(report, s, src).await;
+    let source = Source::new(src.into_conn(), counter);
+    match found {
+        Ok(Ok(seg)) => Ok((source, Some(seg))),
+        Ok(Err(why)) => {
+            report.log(Level::Info, format!("Full copy: {why}"));
+            Ok((source, None))
+        }
+        Err(stop) => Err(stop),
+    }
+}
+
+/// The source as verify reads it, on the run's connection. On failure the
+/// connection comes back with the reason.
+async fn source_side(s: &Setup<'_>, mut conn: Conn) -> Result<Side, (Conn, String)> {
+    let net = s.source.net;
+    match verify::source_side(net, s.schema, &mut conn, false).await {
+        Ok(p) => Ok(Side::new(
+            conn,
+            p,
+            s.schema.columns.len(),
+            net.timezone_name(),
+        )),
+        Err(e) => Err((conn, format!("the source cannot be checksummed ({e})"))),
+    }
+}
+
+/// Checksums both ends. `Ok(Err(why))` when the run should copy every row;
+/// `Err` for a cancel or a source failure (the run cannot go on).
+async fn segments(
+    report: &mut Report,
+    s: &Setup<'_>,
+    mut src: Side,
+) -> (Side, Result<Result<Segments, String>, Stop>) {
+    let mut target = match target_side(s).await {
+        Ok(t) => t,
+        Err(why) => return (src, Ok(Err(why))),
+    };
+    let r = match compare(s, &mut src, &mut target).await {
+        Ok(Ok(c)) => {
+            let filter = src.bucket_filter(c.0, &c.1);
+            found(report, s, filter, target, c).await
+        }
+        Ok(Err(why)) => {
+            target.into_conn().close().await;
+            Ok(Err(why))
+        }
+        Err(stop) => {
+            target.into_conn().close().await;
+            Err(stop)
+        }
+    };
+    (src, r)
+}
+
+/// What the checksums found: the segments to read, and the target's keys in
+/// them (read now, before the run's transaction takes the target: a SQLite
+/// file would not let this connection read beside its writer).
+async fn found(
+    report: &mut Report,
+    s: &Setup<'_>,
+    filter: Option<String>,
+    target: Side,
+    (n, differing, sb, tb, source_rows): Compared,
+) -> Result<Result<Segments, String>, Stop> {
+    let in_differing =
+        |b: &Buckets| -> u64 { differing.iter().filter_map(|k| b.get(k)).map(|x| x.0).sum() };
+    let target_rows: u64 = tb.values().map(|x| x.0).sum();
+    let target_rows_differing = in_differing(&tb);
+    let said = format!(
+        "{} of {} segments differ",
+        thousands(differing.len() as u64),
+        thousands(n)
+    );
+    // Reading most of the table twice costs more than copying it once.
+    if target_rows_differing * 2 > target_rows {
+        target.into_conn().close().await;
+        return Ok(Err(format!("{said}, holding most of the target's rows")));
+    }
+    report.log(Level::Info, format!("Differential full sync: {said}"));
+    // Nothing differs: nothing is read (and `IN ()` is no SQL).
+    let source_filter = if differing.is_empty() {
+        Some(" WHERE 1 = 0".to_string())
+    } else {
+        filter
+    };
+    let fetch_rows = if source_filter.is_some() {
+        in_differing(&sb)
+    } else {
+        source_rows
+    };
+    let (t, cancel) = (&s.target, s.cancel);
+    let target_keys = t
+        .op(cancel, target_keys(target, n, &differing, cancel))
+        .await?;
+    Ok(Ok(Segments {
+        n,
+        source_rows,
+        target_rows_differing,
+        fetch_rows,
+        source_filter,
+        differing,
+        target_keys,
+    }))
+}
+
+type Compared = (u64, HashSet<u64>, Buckets, Buckets, u64);
+
+/// Counts and bucket checksums of both ends; the reason to copy every row
+/// instead when the counts say differential would not pay.
+async fn compare(
+    s: &Setup<'_>,
+    src: &mut Side,
+    target: &mut Side,
+) -> Result<Result<Compared, String>, Stop> {
+    let (sc, tc) = (&s.source, &s.target);
+    let cancel = s.cancel;
+    let source_rows = sc.op(cancel, src.count()).await?;
+    let target_rows = match tc.op(cancel, target.count()).await {
+        Ok(n) => n,
+        Err(Stop::Failed(e)) => return Ok(Err(format!("the target could not be counted ({e})"))),
+        Err(c) => return Err(c),
+    };
+    // An empty source goes the whole way, where its guard stands.
+    if source_rows == 0 {
+        return Ok(Err("the source is empty".into()));
+    }
+    if target_rows == 0 {
+        return Ok(Err("target empty".into()));
+    }
+    if target_rows < DIFFERENTIAL_MIN_ROWS {
+        return Ok(Err(format!(
+            "target small ({} rows, under {})",
+            thousands(target_rows),
+            thousands(DIFFERENTIAL_MIN_ROWS)
+        )));
+    }
+    let n = (source_rows.max(target_rows) / verify::BUCKET_ROWS).clamp(1, verify::MAX_BUCKETS);
+    let (a, b) = tokio::join!(
+        sc.op(cancel, src.buckets(n, cancel)),
+        tc.op(cancel, target.buckets(n, cancel)),
+    );
+    let sb = a?;
+    let tb = match b {
+        Ok(b) => b,
+        Err(Stop::Failed(e)) => {
+            return Ok(Err(format!(
+                "the target's checksums could not be computed ({e})"
+            )));
+        }
+        Err(c) => return Err(c),
+    };
+    let differing: HashSet<u64> = verify::differing_buckets(&sb, &tb).into_iter().collect();
+    Ok(Ok((n, differing, sb, tb, source_rows)))
+}
+
+/// The target table as verify reads it, on a read-only connection of its
+/// own (the run's target connection writes).
+async fn target_side(s: &Setup<'_>) -> Result<Side, String> {
+    let net = s.target.net;
+    let mut conn =
+        match tokio::time::timeout(net.stall_timeout(), connect(s.ws, net, Role::Source)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(format!("the target could not be read ({e})")),
+            Err(_) => return Err("the target did not answer in time".into()),
+        };
+    match verify::target_side(net, s.schema, &mut conn).await {
+        Ok(p) => Ok(Side::new(
+            conn,
+            p,
+            s.schema.columns.len(),
+            net.timezone_name(),
+        )),
+        Err(e) => {
+            conn.close().await;
+            Err(format!("the target cannot be checksummed ({e})"))
+        }
+    }
+}
+
+/// The keys of the target's rows in the `differing` buckets (of `n`), each
+/// with its canonical text. Closes the target's read connection.
+async fn target_keys(
+    mut side: Side,
+    n: u64,
+    differing: &HashSet<u64>,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Vec<(String, Vec<Value>)>, String> {
+    if differing.is_empty() {
+        side.into_conn().close().await;
+        return Ok(Vec::new());
+    }
+    let filter = side.bucket_filter(n, differing);
+    let select = side.select(filter.as_deref());
+    let tplan = side.plan.clone();
+    let mut out = Vec::new();
+    let r = side
+        .each_batch(&select, cancel, |b| {
+            for row in b.rows {
+                let key = key_text(&tplan, &row);
+                if filter.is_none() && !differing.contains(&(canon::hash60(&key) % n)) {
+                    continue;
+                }
+                let values = tplan.key_read.iter().map(|&k| row[k].clone()).collect();
+                out.push((key, values));
+            }
+        })
+        .await;
+    side.into_conn().close().await;
+    r.map(|()| out)
+}
+
+/// A key (its values in `plan.key_read`'s order) as a row of `plan` to
+/// stage: NULL outside the key.
+pub(super) fn key_row(plan: &Plan, key: Vec<Value>) -> Vec<Value> {
+    let mut row = vec![Value::Null; plan.targets.len()];
+    for (&k, v) in plan.key_read.iter().zip(key) {
+        row[k] = v;
+    }
+    row
+}
