@@ -6,6 +6,7 @@ mod edit;
 mod job_view;
 mod keys;
 mod runs;
+mod watch;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -142,6 +143,8 @@ pub struct App {
     /// The terminal's height, so that scrolling a full-screen log stops
     /// where its last line reaches the bottom.
     pub screen_rows: u16,
+    /// The workspace file on disk, looked at once a second.
+    pub file: watch::FileWatch,
 }
 
 impl App {
@@ -161,7 +164,9 @@ impl App {
             message: None,
             quitting: false,
             screen_rows: 24,
+            file: watch::FileWatch::default(),
         };
+        app.file = watch::FileWatch::new(&app.ws_path);
         for w in crate::workspace::validate::warnings(&app.ws) {
             app.message = Some((Level::Warn, w));
         }

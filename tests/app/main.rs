@@ -15,6 +15,7 @@ mod scheduler;
 #[cfg(feature = "tui")]
 mod tui;
 mod tui_e2e;
+mod tui_file;
 #[cfg(feature = "tui")]
 mod tui_fit;
 mod workspace_file;

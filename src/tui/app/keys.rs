@@ -183,6 +183,7 @@ impl App {
                 return Vec::new();
             }
             Some(Action::Save) => return self.submit(form),
+            Some(Action::ReloadEntry) => return self.reload_entry(form),
             Some(Action::AddColumn) if form.is_schema() => form.add_column_row(),
             Some(Action::DeleteColumn) if form.is_schema() => form.delete_column_row(),
             Some(Action::FillColumns) if form.is_schema() => {
