@@ -103,6 +103,8 @@ pub enum Confirm {
     },
     /// Esc on an edited form: No (the default) goes back to editing it.
     Discard(Box<Form>),
+    /// Ctrl-S on a network form with a clear-text password: Yes saves it.
+    ClearPassword(Box<Form>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
