@@ -86,7 +86,12 @@ pub enum Msg {
         network: String,
         result: Result<String, String>,
     },
-    Introspected(Result<Vec<(String, ColumnType)>, String>),
+    /// The columns of `table` on `network` (Ctrl-F in the schema form).
+    Introspected {
+        network: String,
+        table: String,
+        result: Result<Vec<(String, ColumnType)>, String>,
+    },
     Verified(Box<crate::engine::verify::Verified>),
     Previewed(Preview),
 }
@@ -280,16 +285,26 @@ impl App {
             Msg::Verified(v) => {
                 self.verified.insert(v.job.clone(), Some(*v));
             }
-            Msg::Introspected(result) => {
+            Msg::Introspected {
+                network,
+                table,
+                result,
+            } => {
                 if let Some(Popup::Form(form)) = &mut self.popup
                     && form.is_schema()
                 {
                     match result {
                         Ok(cols) if cols.is_empty() => {
-                            form.note = Some("The source table has no columns".into())
+                            form.note = Some(format!("{table} on \"{network}\" has no columns"))
                         }
                         Ok(cols) => {
                             form.fill_columns(&cols);
+                            // Which table of which network, so a wrong guess shows.
+                            form.note = Some(format!(
+                                "{} column{} read from {table} on \"{network}\"; edit as needed",
+                                cols.len(),
+                                if cols.len() == 1 { "" } else { "s" }
+                            ));
                             form.validate(&self.ws);
                         }
                         Err(e) => form.note = Some(e),

@@ -107,7 +107,11 @@ impl Background {
                         Some(n) => crate::engine::db::introspect_columns(&ws, n, &table).await,
                         None => Err(format!("network \"{network}\" no longer exists")),
                     };
-                    let _ = tx.send(Msg::Introspected(result));
+                    let _ = tx.send(Msg::Introspected {
+                        network,
+                        table,
+                        result,
+                    });
                 });
             }
             Effect::WorkspaceSaved => {

@@ -8,7 +8,7 @@
 //! watch on the file itself loses), as `dsp daemon` already does.
 
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{App, Confirm, Effect, Popup, Tab};
 use crate::engine::progress::Level;
@@ -44,6 +44,8 @@ pub struct FileWatch {
     pending: bool,
     /// The operator was told the form's entry changed on disk: Ctrl-S saves over it.
     pub overwrite: bool,
+    /// The status line's message and when this tick first saw it.
+    message_since: Option<(String, Instant)>,
 }
 
 impl FileWatch {
@@ -70,11 +72,12 @@ impl App {
     /// Once a second: has the file changed on disk? `None` when nothing
     /// happened (so an idle screen is not redrawn).
     pub fn check_file(&mut self) -> Option<Vec<Effect>> {
+        let aged = self.age_message();
         let now = Stamp::of(&self.ws_path);
         let changed = now != self.file.seen;
         let editing = matches!(self.popup, Some(Popup::Form(_) | Popup::Confirm(_)));
         if !changed && !(self.file.pending && !editing) {
-            return None;
+            return aged.then(Vec::new);
         }
         self.file.seen = now;
         if editing {
@@ -84,6 +87,37 @@ impl App {
         }
         self.file.pending = false;
         Some(self.reload())
+    }
+
+    /// The status line clears by itself (issue 17 #12): news after a few
+    /// seconds, a warning or an error after long enough to read it twice.
+    /// True when it was cleared.
+    fn age_message(&mut self) -> bool {
+        // Quitting shows its progress until the end.
+        if self.quitting {
+            return false;
+        }
+        let Some((level, text)) = &self.message else {
+            self.file.message_since = None;
+            return false;
+        };
+        let shown_for = match &self.file.message_since {
+            Some((seen, since)) if seen == text => since.elapsed(),
+            _ => {
+                self.file.message_since = Some((text.clone(), Instant::now()));
+                return false;
+            }
+        };
+        let keep = match level {
+            Level::Info => Duration::from_secs(5),
+            _ => Duration::from_secs(15),
+        };
+        if shown_for < keep {
+            return false;
+        }
+        self.message = None;
+        self.file.message_since = None;
+        true
     }
 
     fn reload(&mut self) -> Vec<Effect> {
