@@ -116,3 +116,73 @@ fn a_hand_edit_made_while_the_tui_is_open_survives_its_save() {
     let after = tmux.wait_for("the shell", |s| s.contains("DSP-EXITED-"), 20);
     assert!(after.contains("DSP-EXITED-0"), "{after}");
 }
+
+/// Issue 17 #2: the form shows the loader's own reason as the value is typed
+/// and Ctrl-S saves nothing while it stands.
+#[test]
+fn a_form_shows_the_loaders_reason_and_saves_nothing_it_refuses() {
+    let test = "a_form_shows_the_loaders_reason_and_saves_nothing_it_refuses";
+    let Some((tmux, dir)) = open(test) else {
+        return;
+    };
+    let file = dir.path().join("workspace.toml");
+    tmux.keys("3");
+    tmux.keys("e");
+    tmux.wait_for("the Nightly form", |s| s.contains("Nightly") && s.contains("Ctrl-S"), 10);
+    // name, source, target, schema, mode, schedule, then the batch size.
+    for _ in 0..6 {
+        tmux.keys("Tab");
+    }
+    tmux.keys("BSpace");
+    tmux.keys("BSpace");
+    tmux.keys("BSpace");
+    tmux.keys("2000000");
+    let s = tmux.wait_for("the reason", |s| s.contains("out of range"), 10);
+    assert!(s.contains("use 1 to 1000000"), "{s}");
+    tmux.keys("C-s");
+    let s = tmux.screen();
+    assert!(s.contains("2000000") && s.contains("out of range"), "the form stays:\n{s}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), FILE);
+}
+
+/// Issue 17 #11: the network form takes one of a password variable or a clear
+/// password, says which, and asks before saving a clear one (Enter is No).
+#[test]
+fn the_network_form_asks_before_saving_a_clear_password() {
+    let test = "the_network_form_asks_before_saving_a_clear_password";
+    let Some((tmux, dir)) = open(test) else {
+        return;
+    };
+    let file = dir.path().join("workspace.toml");
+    tmux.keys("a");
+    tmux.wait_for("the network form", |s| s.contains("Ctrl-S"), 10);
+    tmux.keys("replica");
+    tmux.keys("Tab");
+    tmux.keys("Tab");
+    tmux.keys("db.internal");
+    tmux.keys("Tab");
+    tmux.keys("Tab");
+    tmux.keys("reports");
+    tmux.keys("Tab");
+    tmux.keys("Tab");
+    let s = tmux.wait_for("the choice", |s| s.contains("environment variable"), 10);
+    assert!(s.contains("Password env var"), "{s}");
+    tmux.keys("Right");
+    tmux.keys("Tab");
+    tmux.keys("hunter22");
+    let s = tmux.wait_for("the clear choice", |s| s.contains("clear text in the file"), 10);
+    assert!(!s.contains("Password env var") && !s.contains("hunter22"), "{s}");
+    tmux.keys("C-s");
+    tmux.wait_for("the question", |s| s.contains("in clear text"), 10);
+    tmux.keys("Enter");
+    tmux.wait_for("the form again", |s| s.contains("clear text in the file"), 10);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), FILE, "No saves nothing");
+    tmux.keys("C-s");
+    tmux.wait_for("the question", |s| s.contains("in clear text"), 10);
+    tmux.keys("y");
+    tmux.wait_for("the save", |s| s.contains("Saved to"), 10);
+    let ws = dsp::workspace::load(&file).unwrap();
+    let n = ws.network("replica").expect("saved");
+    assert_eq!(n.password.as_ref().map(|p| p.expose()), Some("hunter22"));
+    assert_eq!(n.password_env, None);
+}
