@@ -128,7 +128,11 @@ fn a_form_shows_the_loaders_reason_and_saves_nothing_it_refuses() {
     let file = dir.path().join("workspace.toml");
     tmux.keys("3");
     tmux.keys("e");
-    tmux.wait_for("the Nightly form", |s| s.contains("Nightly") && s.contains("Ctrl-S"), 10);
+    tmux.wait_for(
+        "the Nightly form",
+        |s| s.contains("Nightly") && s.contains("Ctrl-S"),
+        10,
+    );
     // name, source, target, schema, mode, schedule, then the batch size.
     for _ in 0..6 {
         tmux.keys("Tab");
@@ -141,7 +145,10 @@ fn a_form_shows_the_loaders_reason_and_saves_nothing_it_refuses() {
     assert!(s.contains("use 1 to 1000000"), "{s}");
     tmux.keys("C-s");
     let s = tmux.screen();
-    assert!(s.contains("2000000") && s.contains("out of range"), "the form stays:\n{s}");
+    assert!(
+        s.contains("2000000") && s.contains("out of range"),
+        "the form stays:\n{s}"
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), FILE);
 }
 
@@ -170,13 +177,28 @@ fn the_network_form_asks_before_saving_a_clear_password() {
     tmux.keys("Right");
     tmux.keys("Tab");
     tmux.keys("hunter22");
-    let s = tmux.wait_for("the clear choice", |s| s.contains("clear text in the file"), 10);
-    assert!(!s.contains("Password env var") && !s.contains("hunter22"), "{s}");
+    let s = tmux.wait_for(
+        "the clear choice",
+        |s| s.contains("clear text in the file"),
+        10,
+    );
+    assert!(
+        !s.contains("Password env var") && !s.contains("hunter22"),
+        "{s}"
+    );
     tmux.keys("C-s");
     tmux.wait_for("the question", |s| s.contains("in clear text"), 10);
     tmux.keys("Enter");
-    tmux.wait_for("the form again", |s| s.contains("clear text in the file"), 10);
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), FILE, "No saves nothing");
+    tmux.wait_for(
+        "the form again",
+        |s| s.contains("clear text in the file"),
+        10,
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        FILE,
+        "No saves nothing"
+    );
     tmux.keys("C-s");
     tmux.wait_for("the question", |s| s.contains("in clear text"), 10);
     tmux.keys("y");
