@@ -301,7 +301,7 @@ impl App {
                             form.fill_columns(&cols);
                             // Which table of which network, so a wrong guess shows.
                             form.note = Some(format!(
-                                "{} column{} read from {table} on \"{network}\"; edit as needed",
+                                "{} column{} filled from {table} on \"{network}\"; edit as needed",
                                 cols.len(),
                                 if cols.len() == 1 { "" } else { "s" }
                             ));

@@ -527,7 +527,7 @@ async fn run_now_on_a_sqlite_job_reaches_the_summary() {
     // Schema f: the source table's real columns fill the mapping.
     lp.press(&mut app, key(KeyCode::Char('2')));
     lp.press(&mut app, key(KeyCode::Char('f')));
-    lp.until(&mut app, |a| matches!(&a.popup, Some(Popup::Form(f)) if f.note.as_deref().is_some_and(|n| n.contains("filled")))).await;
+    lp.until(&mut app, |a| matches!(&a.popup, Some(Popup::Form(f)) if f.note.as_deref().is_some_and(|n| n.contains("filled from users on \"Production DB (Source)\"")))).await;
     let s = screen(&app, 120, 40);
     assert!(s.contains("updated_at"), "introspected columns shown:\n{s}");
 }
