@@ -17,10 +17,7 @@ pub async fn run(paths: &Paths, jobs: &[String], json: bool) -> u8 {
     let unknown: Vec<&String> = jobs.iter().filter(|j| ws.job(j).is_none()).collect();
     if !unknown.is_empty() {
         for j in unknown {
-            eprintln!(
-                "error: there is no job named \"{j}\" in {}; `dsp check` lists the workspace",
-                paths.workspace.display()
-            );
+            super::no_such_job(paths, j);
         }
         return EXIT_USAGE;
     }

@@ -37,6 +37,8 @@ pub enum Action {
     /// Enter in a form: the next field, or save on the last one.
     NextOrSave,
     Save,
+    /// In a form: the entry as it is on disk now, dropping the form's edits.
+    ReloadEntry,
     Cancel,
     ChoiceNext,
     ChoicePrev,

@@ -6,6 +6,7 @@ mod edit;
 mod job_view;
 mod keys;
 mod runs;
+mod watch;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -85,7 +86,12 @@ pub enum Msg {
         network: String,
         result: Result<String, String>,
     },
-    Introspected(Result<Vec<(String, ColumnType)>, String>),
+    /// The columns of `table` on `network` (Ctrl-F in the schema form).
+    Introspected {
+        network: String,
+        table: String,
+        result: Result<Vec<(String, ColumnType)>, String>,
+    },
     Verified(Box<crate::engine::verify::Verified>),
     Previewed(Preview),
 }
@@ -102,6 +108,8 @@ pub enum Confirm {
     },
     /// Esc on an edited form: No (the default) goes back to editing it.
     Discard(Box<Form>),
+    /// Ctrl-S on a network form with a clear-text password: Yes saves it.
+    ClearPassword(Box<Form>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +150,8 @@ pub struct App {
     /// The terminal's height, so that scrolling a full-screen log stops
     /// where its last line reaches the bottom.
     pub screen_rows: u16,
+    /// The workspace file on disk, looked at once a second.
+    pub file: watch::FileWatch,
 }
 
 impl App {
@@ -161,7 +171,9 @@ impl App {
             message: None,
             quitting: false,
             screen_rows: 24,
+            file: watch::FileWatch::default(),
         };
+        app.file = watch::FileWatch::new(&app.ws_path);
         for w in crate::workspace::validate::warnings(&app.ws) {
             app.message = Some((Level::Warn, w));
         }
@@ -273,16 +285,26 @@ impl App {
             Msg::Verified(v) => {
                 self.verified.insert(v.job.clone(), Some(*v));
             }
-            Msg::Introspected(result) => {
+            Msg::Introspected {
+                network,
+                table,
+                result,
+            } => {
                 if let Some(Popup::Form(form)) = &mut self.popup
                     && form.is_schema()
                 {
                     match result {
                         Ok(cols) if cols.is_empty() => {
-                            form.note = Some("The source table has no columns".into())
+                            form.note = Some(format!("{table} on \"{network}\" has no columns"))
                         }
                         Ok(cols) => {
                             form.fill_columns(&cols);
+                            // Which table of which network, so a wrong guess shows.
+                            form.note = Some(format!(
+                                "{} column{} filled from {table} on \"{network}\"; edit as needed",
+                                cols.len(),
+                                if cols.len() == 1 { "" } else { "s" }
+                            ));
                             form.validate(&self.ws);
                         }
                         Err(e) => form.note = Some(e),

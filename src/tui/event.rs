@@ -107,7 +107,11 @@ impl Background {
                         Some(n) => crate::engine::db::introspect_columns(&ws, n, &table).await,
                         None => Err(format!("network \"{network}\" no longer exists")),
                     };
-                    let _ = tx.send(Msg::Introspected(result));
+                    let _ = tx.send(Msg::Introspected {
+                        network,
+                        table,
+                        result,
+                    });
                 });
             }
             Effect::WorkspaceSaved => {
@@ -143,6 +147,9 @@ pub(super) async fn event_loop(
     let mut last_sample = Instant::now();
     let mut quit_deadline: Option<Instant> = None;
     let mut dirty = true;
+    // The workspace file is looked at once a second (see app/watch.rs).
+    let mut file_tick = tokio::time::interval(Duration::from_secs(1));
+    file_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     app.screen_rows = terminal.size().map(|s| s.height).unwrap_or(24);
     loop {
         if dirty {
@@ -188,6 +195,14 @@ pub(super) async fn event_loop(
             Some(msg) = msgs.recv() => {
                 app.on_msg(msg);
                 dirty = true;
+            }
+            _ = file_tick.tick() => {
+                if let Some(effects) = app.check_file() {
+                    for effect in effects {
+                        bg.execute(app, effect);
+                    }
+                    dirty = true;
+                }
             }
             _ = frame.tick(), if animate => {
                 if last_sample.elapsed() >= Duration::from_secs(1) {

@@ -65,6 +65,10 @@ impl Field {
     }
 }
 
+/// The choices of the Network form's "Password from" field.
+pub const PASSWORD_FROM_ENV: &str = "environment variable";
+pub const PASSWORD_IN_FILE: &str = "clear text in the file";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormKind {
     Network,
@@ -113,11 +117,19 @@ impl Form {
                     "host",
                     "port",
                     "username",
+                    "password_from",
                     "password_env",
                     "password",
                     "ssl_mode",
                 ];
-                !(self.get("type") == EngineKind::Sqlite.as_str() && server.contains(&field.key))
+                let unused = match field.key {
+                    "password_env" => self.get("password_from") != PASSWORD_FROM_ENV,
+                    "password" => self.get("password_from") != PASSWORD_IN_FILE,
+                    _ => false,
+                };
+                !unused
+                    && !(self.get("type") == EngineKind::Sqlite.as_str()
+                        && server.contains(&field.key))
             }
             FormKind::Job => match field.key {
                 "lookback" => self.get("mode") == SyncMode::Incremental.as_str(),
@@ -151,6 +163,14 @@ impl Form {
     }
 
     /// Whether any value differs from the one the form opened with.
+    /// A network form about to save a clear-text password: asks first.
+    pub fn saves_clear_password(&self) -> bool {
+        self.kind == FormKind::Network
+            && self.get("type") != EngineKind::Sqlite.as_str()
+            && self.get("password_from") == PASSWORD_IN_FILE
+            && !self.get("password").is_empty()
+    }
+
     pub fn is_edited(&self) -> bool {
         !self
             .fields
@@ -197,6 +217,17 @@ impl Form {
                 "username",
                 "Username",
                 n.username.clone().unwrap_or_default(),
+            ),
+            // One of the two is used (issue 17 #11): the choice says which.
+            Field::choice(
+                "password_from",
+                "Password from",
+                vec![PASSWORD_FROM_ENV.into(), PASSWORD_IN_FILE.into()],
+                if n.password.is_some() && n.password_env.is_none() {
+                    PASSWORD_IN_FILE
+                } else {
+                    PASSWORD_FROM_ENV
+                },
             ),
             Field::text(
                 "password_env",
@@ -495,7 +526,14 @@ impl Form {
                 .map(|d| fields::stall_timeout(&d).map(|_| d))
                 .transpose()
         });
-        let password = self.get("password");
+        // Only the source chosen is saved: the form never keeps both.
+        let from_env = self.get("password_from") != PASSWORD_IN_FILE;
+        let password = if from_env { "" } else { self.get("password") };
+        let password_env = if from_env {
+            fields::optional_text(self.get("password_env"))
+        } else {
+            None
+        };
         Some(Network {
             name: self.get("name").trim().to_string(),
             kind,
@@ -503,7 +541,7 @@ impl Form {
             port: port?.map(|p| p as u16),
             database: database?,
             username: fields::optional_text(self.get("username")),
-            password_env: fields::optional_text(self.get("password_env")),
+            password_env,
             password: (!password.is_empty()).then(|| Secret::new(password)),
             ssl_mode: (kind != EngineKind::Sqlite)
                 .then(|| SslMode::parse(self.get("ssl_mode")))

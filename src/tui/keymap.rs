@@ -155,6 +155,7 @@ pub const BINDINGS: &[Binding] = &[
         (TAB, C::NextField), (DOWN, C::NextField), (Is(BackTab), C::PrevField), (UP, C::PrevField),
     ]),
     b(Form, "Ctrl-S", "save", Always, &[(Ctrl('s'), C::Save)]),
+    b(Form, "Ctrl-R", "load the entry from disk", Hidden, &[(Ctrl('r'), C::ReloadEntry)]),
     b(Form, "Enter", "next field, save on last", Hidden, &[(Is(Enter), C::NextOrSave)]),
     b(Form, "Esc", "cancel", Always, &[(Is(Esc), C::Cancel)]),
     b(ChoiceField, "←/→ Space", "change choice", IfRoom, &[

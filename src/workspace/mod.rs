@@ -5,6 +5,7 @@ pub(crate) mod duration;
 mod entries;
 pub mod fields;
 pub mod load;
+pub mod merge;
 pub mod model;
 mod read;
 pub mod save;

@@ -98,7 +98,7 @@ fn through_links(path: &Path) -> std::io::Result<std::path::PathBuf> {
     )))
 }
 
-type Fields = Vec<(&'static str, Option<Value>)>;
+pub(super) type Fields = Vec<(&'static str, Option<Value>)>;
 
 fn s(v: &str) -> Option<Value> {
     Some(Value::from(v))
@@ -108,7 +108,7 @@ fn opt_s(v: &Option<String>) -> Option<Value> {
     v.as_deref().map(Value::from)
 }
 
-fn network_fields(n: &Network) -> Fields {
+pub(super) fn network_fields(n: &Network) -> Fields {
     vec![
         ("name", s(&n.name)),
         ("type", s(n.kind.as_str())),
@@ -128,7 +128,7 @@ fn network_fields(n: &Network) -> Fields {
     ]
 }
 
-fn schema_fields(sc: &Schema) -> Fields {
+pub(super) fn schema_fields(sc: &Schema) -> Fields {
     let pk = if sc.primary_key.len() == 1 {
         Value::from(sc.primary_key[0].as_str())
     } else {
@@ -156,7 +156,7 @@ fn schema_fields(sc: &Schema) -> Fields {
     ]
 }
 
-fn job_fields(j: &Job) -> Fields {
+pub(super) fn job_fields(j: &Job) -> Fields {
     vec![
         ("name", s(&j.name)),
         ("source", s(&j.source)),
@@ -266,7 +266,7 @@ fn sync_kind(doc: &mut DocumentMut, kind: &str, entries: Vec<Fields>) {
     doc.insert(kind, Item::ArrayOfTables(aot));
 }
 
-fn set_field(table: &mut Table, key: &str, new: Option<Value>) {
+pub(super) fn set_field(table: &mut Table, key: &str, new: Option<Value>) {
     let Some(mut new) = new else {
         table.remove(key);
         return;

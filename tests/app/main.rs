@@ -16,6 +16,8 @@ mod scheduler;
 #[cfg(feature = "tui")]
 mod tui;
 mod tui_e2e;
+mod tui_file;
+mod tui_file_e2e;
 #[cfg(feature = "tui")]
 mod tui_fit;
 mod workspace_file;

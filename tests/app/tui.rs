@@ -353,6 +353,10 @@ async fn adding_a_network_through_the_form_saves_it_to_the_file() {
     app.on_key(key(KeyCode::Tab));
     type_text(&mut app, "reader");
     app.on_key(key(KeyCode::Tab));
+    // Password from: a variable by default; the clear one is chosen.
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("environment variable"), "{s}");
+    app.on_key(key(KeyCode::Right));
     app.on_key(key(KeyCode::Tab));
     type_text(&mut app, "qwerty-secret");
     let s = screen(&app, 80, 24);
@@ -360,7 +364,22 @@ async fn adding_a_network_through_the_form_saves_it_to_the_file() {
         s.contains("*************") && !s.contains("qwerty-secret"),
         "password masked:\n{s}"
     );
+    assert!(
+        s.contains("clear text in the file") && !s.contains("Password env var"),
+        "only the password used is shown:\n{s}"
+    );
+    // Saving a clear password asks first, No by default (issue 17 #11).
     app.on_key(ctrl('s'));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("in clear text"), "{s}");
+    app.on_key(key(KeyCode::Enter));
+    assert!(
+        matches!(app.popup, Some(Popup::Form(_))),
+        "Enter is No: back to the form"
+    );
+    assert_eq!(std::fs::read_to_string(&app.ws_path).unwrap(), before);
+    app.on_key(ctrl('s'));
+    app.on_key(key(KeyCode::Char('y')));
     assert!(app.popup.is_none(), "saved and closed: {:?}", app.message);
 
     let saved = std::fs::read_to_string(&app.ws_path).unwrap();
@@ -508,7 +527,7 @@ async fn run_now_on_a_sqlite_job_reaches_the_summary() {
     // Schema f: the source table's real columns fill the mapping.
     lp.press(&mut app, key(KeyCode::Char('2')));
     lp.press(&mut app, key(KeyCode::Char('f')));
-    lp.until(&mut app, |a| matches!(&a.popup, Some(Popup::Form(f)) if f.note.as_deref().is_some_and(|n| n.contains("filled")))).await;
+    lp.until(&mut app, |a| matches!(&a.popup, Some(Popup::Form(f)) if f.note.as_deref().is_some_and(|n| n.contains("filled from users on \"Production DB (Source)\"")))).await;
     let s = screen(&app, 120, 40);
     assert!(s.contains("updated_at"), "introspected columns shown:\n{s}");
 }

@@ -5,6 +5,7 @@ use super::{App, Confirm, Effect, Popup, Tab};
 use crate::engine::progress::Level;
 use crate::tui::form::{Form, FormKind};
 use crate::workspace::Workspace;
+use crate::workspace::merge::{self, SaveError};
 
 impl App {
     pub(super) fn ask_delete(&mut self) {
@@ -64,7 +65,7 @@ impl App {
             Tab::Schema => drop(ws.schemas.remove(index)),
             Tab::Jobs => drop(ws.jobs.remove(index)),
         }
-        if self.save(ws) {
+        if self.save(ws).is_ok() {
             self.message = Some((Level::Info, format!("Deleted {} \"{name}\"", tab.noun())));
             let len = self.len(tab);
             let sel = &mut self.selected[tab.index()];
@@ -74,19 +75,29 @@ impl App {
         Vec::new()
     }
 
-    /// Writes the workspace; on failure keeps the old one and says why.
-    fn save(&mut self, ws: Workspace) -> bool {
-        match crate::workspace::save(&ws, &self.ws_path) {
-            Ok(()) => {
-                self.ws = ws;
-                true
+    /// Writes what changed from the workspace as loaded into the file as it
+    /// is now (a hand edit made meanwhile stays) and takes the file as
+    /// written; on failure keeps the old one and says why. `Ok(true)`: the
+    /// file had changed on disk and those changes were kept.
+    fn save(&mut self, ws: Workspace) -> Result<bool, String> {
+        let force = self.file.overwrite;
+        match merge::save_edit(&self.ws, &ws, &self.ws_path, force) {
+            Ok(saved) => {
+                self.ws = saved.workspace;
+                self.file.saved(&self.ws_path);
+                Ok(saved.merged)
             }
-            Err(e) => {
-                self.message = Some((
-                    Level::Error,
-                    format!("could not save {}: {e}", self.ws_path.display()),
-                ));
-                false
+            Err(SaveError::Conflict(why)) => {
+                // Told once; the next Ctrl-S is the operator's word.
+                self.file.overwrite = true;
+                let why =
+                    format!("{why}: Ctrl-R loads it (drops your edits), Ctrl-S saves over it");
+                self.message = Some((Level::Warn, why.clone()));
+                Err(why)
+            }
+            Err(SaveError::Failed(why)) => {
+                self.message = Some((Level::Error, why.clone()));
+                Err(why)
             }
         }
     }
@@ -100,6 +111,7 @@ impl App {
         if index.is_some() {
             form.validate(&self.ws);
         }
+        self.file.overwrite = false;
         form.mark_unedited();
         self.popup = Some(Popup::Form(form));
     }
@@ -144,12 +156,30 @@ impl App {
                 FormKind::Job => {}
             }
         }
-        if !self.save(ws) {
-            self.popup = Some(Popup::Form(form));
-            return Vec::new();
-        }
-        self.selected[tab.index()] = index;
+        let saved_name = match form.kind {
+            FormKind::Network => ws.networks[index].name.clone(),
+            FormKind::Schema => ws.schemas[index].name.clone(),
+            FormKind::Job => ws.jobs[index].name.clone(),
+        };
+        let merged = match self.save(ws) {
+            Ok(merged) => merged,
+            Err(why) => {
+                form.note = Some(why);
+                self.popup = Some(Popup::Form(form));
+                return Vec::new();
+            }
+        };
+        // The file may hold entries added by hand meanwhile: find it by name.
+        let at = match form.kind {
+            FormKind::Network => self.ws.networks.iter().position(|n| n.name == saved_name),
+            FormKind::Schema => self.ws.schemas.iter().position(|s| s.name == saved_name),
+            FormKind::Job => self.ws.jobs.iter().position(|j| j.name == saved_name),
+        };
+        self.selected[tab.index()] = at.unwrap_or(index);
         let mut msg = format!("Saved to {}", self.ws_path.display());
+        if merged {
+            msg.push_str(" (the changes made on disk meanwhile were kept)");
+        }
         if renamed > 0 {
             msg.push_str(&format!(
                 "; {renamed} job reference{} updated to the new name",

@@ -45,9 +45,10 @@ impl App {
                     self.message = Some((Level::Info, "Discarded; nothing was saved".into()));
                     Vec::new()
                 }
+                Confirm::ClearPassword(form) => self.submit(*form),
             },
             Some(Action::No) => {
-                if let Confirm::Discard(form) = c {
+                if let Confirm::Discard(form) | Confirm::ClearPassword(form) = c {
                     self.popup = Some(Popup::Form(*form));
                 }
                 Vec::new()
@@ -165,6 +166,15 @@ impl App {
         Vec::new()
     }
 
+    /// Saves the form, asking first when it would write a clear password.
+    fn ask_submit(&mut self, mut form: Form) -> Vec<Effect> {
+        if form.saves_clear_password() && form.validate(&self.ws).is_some() {
+            self.popup = Some(Popup::Confirm(Confirm::ClearPassword(Box::new(form))));
+            return Vec::new();
+        }
+        self.submit(form)
+    }
+
     /// `key` is still needed for the character a `Type` action types.
     fn on_form_key(
         &mut self,
@@ -182,7 +192,8 @@ impl App {
                 self.message = Some((Level::Info, "Cancelled; nothing was saved".into()));
                 return Vec::new();
             }
-            Some(Action::Save) => return self.submit(form),
+            Some(Action::Save) => return self.ask_submit(form),
+            Some(Action::ReloadEntry) => return self.reload_entry(form),
             Some(Action::AddColumn) if form.is_schema() => form.add_column_row(),
             Some(Action::DeleteColumn) if form.is_schema() => form.delete_column_row(),
             Some(Action::FillColumns) if form.is_schema() => {
@@ -190,7 +201,7 @@ impl App {
                 return self.fill_columns();
             }
             Some(Action::NextOrSave) if form.step_focus(1) == form.focus => {
-                return self.submit(form);
+                return self.ask_submit(form);
             }
             Some(Action::NextOrSave | Action::NextField) => form.focus = form.step_focus(1),
             Some(Action::PrevField) => form.focus = form.step_focus(-1),

@@ -18,6 +18,7 @@ pub(super) fn draw(f: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
             "{}: discard your changes? No goes back to the form.",
             form.title()
         ),
+        Confirm::ClearPassword(_) => "Save the password in clear text in the workspace file? A variable keeps it out of the file.".to_string(),
         Confirm::Quit { running } => format!(
             "{running} job{} running. Quit and cancel {}? Targets keep their last consistent state.",
             if *running == 1 { " is" } else { "s are" },
