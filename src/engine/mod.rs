@@ -2,6 +2,8 @@
 
 pub mod db;
 pub mod error;
+pub mod lease;
+pub mod live_status;
 pub mod preview;
 pub mod progress;
 pub mod runner;

@@ -94,6 +94,12 @@ pub async fn run_job_with(
             return summary;
         }
     };
+    // Another DSP process shows this run from its status file and may ask
+    // for a cancel there; that cancel is this run's alone.
+    let cancel = cancel.child_token();
+    let live = crate::engine::live_status::LiveWriter::start(data, job, options.trigger);
+    let cancel_requests = live.watch(cancel.clone());
+    report.show_live(live.clone());
     report.send(ProgressEvent::Began {
         job: job.to_string(),
         mode,
@@ -102,6 +108,8 @@ pub async fn run_job_with(
     let outcome = execute_guarded(&mut report, workspace, data, job, &cancel, options).await;
     let summary = finish::summarize(&mut report, mode, started, outcome);
     finish::record(&mut report, data, &summary, &finish::note_of(options, mode));
+    cancel_requests.abort();
+    live.finish();
     report.send(ProgressEvent::Finished(summary.clone()));
     drop(lock);
     summary

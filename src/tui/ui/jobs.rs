@@ -385,6 +385,11 @@ fn stats_line(app: &App, view: &JobView) -> String {
         if view.failed > 0 {
             s.push_str(&format!(" · {} failed", thousands(view.failed)));
         }
+        if view.cancel_requested {
+            s = format!("cancel requested… · {s}");
+        } else if let Some(pid) = view.remote {
+            s = format!("{s} · in pid {pid}");
+        }
         return s;
     }
     let Some(last) = &view.last else {
