@@ -25,6 +25,9 @@ use crate::paths::DataDir;
 pub const BEAT: Duration = Duration::from_secs(1);
 /// A heartbeat older than this means the holder no longer answers.
 pub const STALE: Duration = Duration::from_secs(30);
+/// A daemon renews its request to a TUI every beat; one older than this is a
+/// gone daemon's and asks nothing.
+const YIELD_FRESH: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -183,7 +186,7 @@ impl Lease {
 
     /// A TUI holder was asked by a daemon to let go.
     pub fn yield_requested(&self) -> bool {
-        self.holder.kind == Kind::Tui && self.files.yield_request.exists()
+        self.holder.kind == Kind::Tui && fresh(&self.files.yield_request)
     }
 
     fn write(&self) -> std::io::Result<()> {
@@ -195,10 +198,14 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.files.info);
-        if self.holder.kind == Kind::Tui {
-            let _ = std::fs::remove_file(&self.files.yield_request);
-        }
     }
+}
+
+/// A daemon wants the lease now (it renews the request every beat).
+fn fresh(request: &Path) -> bool {
+    std::fs::metadata(request)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().unwrap_or_default() < YIELD_FRESH)
 }
 
 /// Keeps trying to hold the lease and beats while it does, publishing who
@@ -227,6 +234,13 @@ pub async fn keep(
                 continue;
             }
         }
+        let files = Files::of(&data, &workspace);
+        if kind == Kind::Tui && fresh(&files.yield_request) {
+            // A daemon asked for the lease and is about to take it.
+            let now = Firing::Elsewhere(read(&files.info).filter(|h| h.kind == Kind::Daemon));
+            publish(&tx, now);
+            continue;
+        }
         let now = match take(&data, &workspace, kind) {
             Ok(Taken::Ours(l)) => {
                 lease = Some(l);
@@ -242,14 +256,19 @@ pub async fn keep(
             // (the job locks still keep a job from running twice).
             Err(_) => Firing::Here,
         };
-        tx.send_if_modified(|f| {
-            let changed = !f.as_ref().is_some_and(|f| f.same(&now));
-            if changed {
-                *f = Some(now);
-            }
-            changed
-        });
+        publish(&tx, now);
     }
+}
+
+/// Tells the watchers, only when who fires changed.
+fn publish(tx: &watch::Sender<Option<Firing>>, now: Firing) {
+    tx.send_if_modified(|f| {
+        let changed = !f.as_ref().is_some_and(|f| f.same(&now));
+        if changed {
+            *f = Some(now);
+        }
+        changed
+    });
 }
 
 /// This machine's name, for telling a holder on another host from one here.

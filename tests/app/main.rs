@@ -7,6 +7,8 @@ mod support;
 
 mod assets;
 #[cfg(feature = "tui")]
+mod daemon_view;
+#[cfg(feature = "tui")]
 mod form_fields;
 mod fuzz_workspace;
 #[cfg(feature = "tui")]
@@ -14,6 +16,7 @@ mod keys;
 mod scheduler;
 #[cfg(feature = "tui")]
 mod tui;
+mod tui_daemon_e2e;
 mod tui_e2e;
 #[cfg(feature = "tui")]
 mod tui_fit;

@@ -10,19 +10,19 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 
-fn release_bin() -> PathBuf {
+pub(crate) fn release_bin() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
     target.join("release").join("dsp")
 }
 
-struct Tmux {
-    socket: String,
+pub(crate) struct Tmux {
+    pub(crate) socket: String,
 }
 
 impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
+    pub(crate) fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-L")
             .arg(&self.socket)
@@ -31,14 +31,14 @@ impl Tmux {
             .expect("tmux runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         self.run(&["capture-pane", "-p", "-t", "e2e"])
     }
-    fn keys(&self, keys: &str) {
+    pub(crate) fn keys(&self, keys: &str) {
         self.run(&["send-keys", "-t", "e2e", keys]);
         std::thread::sleep(Duration::from_millis(300));
     }
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool, secs: u64) -> String {
+    pub(crate) fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool, secs: u64) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let s = self.screen();

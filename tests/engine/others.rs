@@ -228,3 +228,68 @@ fn dsp_host() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
 }
+
+/// Waits until `rx` says `want`, for at most 20 s.
+async fn until(
+    rx: &mut tokio::sync::watch::Receiver<Option<lease::Firing>>,
+    what: &str,
+    want: impl Fn(&lease::Firing) -> bool,
+) {
+    let waited = {
+        let wait = rx.wait_for(|f| f.as_ref().is_some_and(&want));
+        tokio::time::timeout(Duration::from_secs(20), wait)
+            .await
+            .map(|r| r.is_ok())
+    };
+    assert_eq!(
+        waited,
+        Ok(true),
+        "timed out waiting for {what}: {:?}",
+        *rx.borrow()
+    );
+}
+
+#[tokio::test]
+async fn a_tui_hands_the_schedules_to_a_daemon_and_takes_them_back_when_it_stops() {
+    use lease::Firing;
+    let dir = support::temp_dir();
+    let data = DataDir::new(dir.path().join("data"));
+    let ws = ws_file(&dir);
+    let keep = |kind| {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(lease::keep(
+            data.clone(),
+            ws.clone(),
+            kind,
+            tx,
+            stop.clone(),
+        ));
+        (rx, stop, task)
+    };
+    let (mut tui, tui_stop, tui_task) = keep(Kind::Tui);
+    until(&mut tui, "the TUI to fire", |f| *f == Firing::Here).await;
+
+    let (mut daemon, daemon_stop, daemon_task) = keep(Kind::Daemon);
+    until(&mut daemon, "the daemon to take over", |f| {
+        *f == Firing::Here
+    })
+    .await;
+    until(
+        &mut tui,
+        "the TUI to see the daemon",
+        |f| matches!(f, Firing::Elsewhere(Some(h)) if h.kind == Kind::Daemon),
+    )
+    .await;
+    // It stays with the daemon: the TUI does not take it back while it lives.
+    tokio::time::sleep(lease::BEAT * 3).await;
+    assert_eq!(*daemon.borrow(), Some(Firing::Here));
+    assert!(!matches!(*tui.borrow(), Some(Firing::Here)));
+
+    daemon_stop.cancel();
+    daemon_task.await.unwrap();
+    until(&mut tui, "the TUI to fire again", |f| *f == Firing::Here).await;
+    tui_stop.cancel();
+    tui_task.await.unwrap();
+    assert_eq!(lease::holder(&data, &ws), None);
+}

@@ -388,7 +388,8 @@ fn stats_line(app: &App, view: &JobView) -> String {
         if view.cancel_requested {
             s = format!("cancel requested… · {s}");
         } else if let Some(pid) = view.remote {
-            s = format!("{s} · in pid {pid}");
+            // First, so that a narrow pane never wraps the pid away.
+            s = format!("run by pid {pid} · {s}");
         }
         return s;
     }
