@@ -230,7 +230,11 @@ pub async fn keep(
             if held.yield_requested() {
                 lease = None;
             } else {
-                let _ = held.refresh();
+                // A beat on disk every few seconds is enough for a 30 s
+                // staleness and keeps an idle TUI from writing every second.
+                if (Utc::now() - held.holder.heartbeat).num_seconds() >= 5 {
+                    let _ = held.refresh();
+                }
                 continue;
             }
         }
