@@ -233,7 +233,8 @@ fn tui_and_daemon_share_the_schedules_and_the_tui_cancels_the_daemons_run() {
     let slow_runs = history(&data, "Slow").len();
     tmux.wait_for(
         "the TUI's own run of Slow",
-        |s| s.contains("/ 20,000") && s.contains(" running · ") && !s.contains("run by pid"),
+        // `elapsed` is the running pane's (an idle one says `took`).
+        |s| s.contains("/ 20,000") && s.contains("elapsed") && !s.contains("run by pid"),
         40,
     );
     tmux.keys("q");
