@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::lease;
 use crate::engine::progress::Level;
 use crate::engine::schedule::Zone;
 use crate::engine::scheduler::{Scheduler, SystemClock, engine_runner};
@@ -68,7 +69,18 @@ pub async fn run(paths: &Paths, json: bool) -> u8 {
     };
     let printer = tokio::spawn(report::print_events(ev_rx, output));
     let reloader = tokio::spawn(reload_on_change(paths.workspace.clone(), ws_tx, output));
-    let sched = tokio::spawn(scheduler.run(shutdown.clone()));
+    let (firing_tx, firing) = watch::channel(None);
+    let lease = tokio::spawn(lease::keep(
+        paths.data(),
+        paths.workspace.clone(),
+        lease::Kind::Daemon,
+        firing_tx,
+        shutdown.clone(),
+    ));
+    let teller = tokio::spawn(tell_who_fires(firing.clone(), output));
+    let sched = tokio::spawn(scheduler.run_while(shutdown.clone(), move || {
+        matches!(*firing.borrow(), Some(lease::Firing::Here))
+    }));
 
     super::interrupted().await;
     say(
@@ -76,11 +88,38 @@ pub async fn run(paths: &Paths, json: bool) -> u8 {
     );
     shutdown.cancel();
     reloader.abort();
+    teller.abort();
     let _ = sched.await;
+    let _ = lease.await;
     // The scheduler owned the last event sender; the printer drains and ends.
     let _ = printer.await;
     say("dsp daemon: stopped");
     EXIT_OK
+}
+
+/// Says when this daemon starts or stops firing the schedules: another daemon
+/// may hold them, and a TUI holding them lets go within seconds.
+async fn tell_who_fires(mut firing: watch::Receiver<Option<lease::Firing>>, output: Output) {
+    while firing.changed().await.is_ok() {
+        let now = firing.borrow_and_update().clone();
+        let text = match now {
+            Some(lease::Firing::Here) => "dsp daemon: this daemon fires the schedules".to_string(),
+            Some(lease::Firing::Elsewhere(Some(h))) if h.kind == lease::Kind::Tui => format!(
+                "dsp daemon: the DSP TUI (pid {}) fires the schedules; asked it to hand them over",
+                h.pid
+            ),
+            Some(lease::Firing::Elsewhere(Some(h))) => format!(
+                "dsp daemon: another dsp daemon (pid {} on {}) fires the schedules; this one waits to take over",
+                h.pid, h.host
+            ),
+            Some(lease::Firing::Elsewhere(None)) => {
+                "dsp daemon: another DSP process fires the schedules; this one waits to take over"
+                    .to_string()
+            }
+            None => continue,
+        };
+        report::say(output, Level::Info, &text);
+    }
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {

@@ -47,7 +47,10 @@ pub fn list(paths: &Paths, json: bool) -> u8 {
             vec![
                 text(&r["job"]),
                 text(&r["mode"]),
-                r["last_status"].as_str().unwrap_or("never run").into(),
+                match r["running_pid"].as_u64() {
+                    Some(pid) => format!("running (pid {pid})"),
+                    None => r["last_status"].as_str().unwrap_or("never run").into(),
+                },
                 when("last_run"),
                 when("next_run"),
             ]
@@ -74,6 +77,8 @@ fn job_row(data: &DataDir, job: &Job, zone: &Zone) -> Result<Value, String> {
         "last_run": last.map(|r| time(r.summary.started)),
         "last_ended": last.map(|r| time(r.summary.ended)),
         "next_run": next.map(time),
+        // A run going on now, in any DSP process.
+        "running_pid": crate::engine::live_status::of(data, &job.name).map(|s| s.pid),
     }))
 }
 

@@ -3,6 +3,8 @@
 pub mod alert;
 pub mod db;
 pub mod error;
+pub mod lease;
+pub mod live_status;
 pub mod preview;
 pub mod progress;
 pub mod runner;

@@ -229,6 +229,8 @@ pub struct Reporter {
     job: String,
     tx: mpsc::UnboundedSender<ProgressEvent>,
     pace: Option<std::time::Duration>,
+    /// The run's status file for the other DSP processes, once it runs.
+    live: Option<std::sync::Arc<crate::engine::live_status::LiveWriter>>,
 }
 
 impl Reporter {
@@ -237,6 +239,7 @@ impl Reporter {
             job: job.into(),
             tx,
             pace: None,
+            live: None,
         }
     }
     /// A listener that wants to watch the run at a human pace (the demo):
@@ -251,7 +254,16 @@ impl Reporter {
     pub fn job(&self) -> &str {
         &self.job
     }
+    pub(crate) fn set_live(
+        &mut self,
+        live: std::sync::Arc<crate::engine::live_status::LiveWriter>,
+    ) {
+        self.live = Some(live);
+    }
     pub fn send(&self, event: ProgressEvent) {
+        if let Some(live) = &self.live {
+            live.observe(&event);
+        }
         let _ = self.tx.send(event);
     }
     pub fn log(&self, level: Level, message: impl Into<String>) -> LogLine {

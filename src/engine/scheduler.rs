@@ -64,7 +64,16 @@ pub type RunFn = Arc<
 
 /// The real engine as a `RunFn`.
 pub(crate) fn engine_runner(data: DataDir) -> RunFn {
-    Arc::new(move |ws, job, cancel, reporter| {
+    // A pause after each batch, as the demo's Run Now has, for demos and
+    // end-to-end tests of a daemon whose runs must last long enough to watch.
+    let pace = std::env::var("DSP_PACE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
+    Arc::new(move |ws, job, cancel, mut reporter| {
+        if let Some(pause) = pace {
+            reporter = reporter.paced(pause);
+        }
         let data = data.clone();
         Box::pin(async move {
             let options = crate::engine::runner::RunOptions {
@@ -97,7 +106,18 @@ struct Planned {
 impl Scheduler {
     /// Runs until `shutdown` is cancelled; then cancels the runs it started and
     /// waits up to `grace` for them to finish cleanly.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub async fn run(self, shutdown: CancellationToken) {
+        self.run_while(shutdown, || true).await
+    }
+
+    /// `run`, firing only while `firing()` says this process holds the
+    /// schedule lease (`engine::lease`); a fire due while another process
+    /// holds it is that process's, and is passed over without a word.
+    pub async fn run_while(
+        mut self,
+        shutdown: CancellationToken,
+        firing: impl Fn() -> bool + Send,
+    ) {
         let mut plan: HashMap<String, Planned> = HashMap::new();
         let mut running: HashMap<String, (CancellationToken, JoinHandle<()>)> = HashMap::new();
         let mut watching = true;
@@ -111,7 +131,9 @@ impl Scheduler {
                 let Some(at) = planned.at.filter(|at| *at <= now) else {
                     continue;
                 };
-                if running.contains_key(job) {
+                if !firing() {
+                    // Another process fires this one.
+                } else if running.contains_key(job) {
                     let line = LogLine::new(
                         Level::Warn,
                         format!(

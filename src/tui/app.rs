@@ -2,6 +2,7 @@
 //! on a database: work that does is returned as an [`Effect`] for the event loop
 //! to start in the background, and its results come back as messages.
 
+mod daemon_view;
 mod edit;
 mod job_view;
 mod keys;
@@ -22,6 +23,7 @@ use crate::engine::schedule::Zone;
 use crate::engine::state;
 use crate::paths::DataDir;
 use crate::workspace::{ColumnType, Workspace};
+pub use daemon_view::LOOK_EVERY;
 pub use job_view::{JobView, PreviewState, SPARK_SECONDS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +96,10 @@ pub enum Msg {
     },
     Verified(Box<crate::engine::verify::Verified>),
     Previewed(Preview),
+    /// Who fires the schedules changed.
+    Firing(crate::engine::lease::Firing),
+    /// The runs other DSP processes have going now.
+    Live(Vec<crate::engine::live_status::LiveStatus>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +158,8 @@ pub struct App {
     pub screen_rows: u16,
     /// The workspace file on disk, looked at once a second.
     pub file: watch::FileWatch,
+    /// Who fires the schedules (the lease), once known.
+    pub firing: Option<crate::engine::lease::Firing>,
 }
 
 impl App {
@@ -172,6 +180,7 @@ impl App {
             quitting: false,
             screen_rows: 24,
             file: watch::FileWatch::default(),
+            firing: None,
         };
         app.file = watch::FileWatch::new(&app.ws_path);
         for w in crate::workspace::validate::warnings(&app.ws) {
@@ -198,8 +207,17 @@ impl App {
         }
     }
 
+    /// Runs started here (another process's are not this TUI's to wait for).
     pub fn running(&self) -> usize {
-        self.jobs.values().filter(|j| j.running).count()
+        self.jobs
+            .values()
+            .filter(|j| j.running && j.remote.is_none())
+            .count()
+    }
+
+    /// Something moves on screen: a run here or in another process.
+    pub fn animating(&self) -> bool {
+        self.jobs.values().any(|j| j.running)
     }
 
     fn len(&self, tab: Tab) -> usize {
@@ -274,6 +292,8 @@ impl App {
     pub fn on_msg(&mut self, msg: Msg) {
         match msg {
             Msg::Scheduled { job, cancel } => self.set_cancel(&job, cancel),
+            Msg::Firing(f) => self.firing = Some(f),
+            Msg::Live(others) => self.on_live(others),
             Msg::Previewed(p) => {
                 let job = p.job.clone();
                 self.jobs.entry(job).or_default().preview = Some(PreviewState::Done(p));

@@ -162,7 +162,7 @@ pub(super) async fn event_loop(
                 return Ok(Ended::Quit);
             }
         }
-        let animate = app.running() > 0 || app.quitting;
+        let animate = app.animating() || app.quitting;
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {

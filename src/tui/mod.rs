@@ -7,6 +7,7 @@ pub mod app;
 mod event;
 pub mod form;
 pub mod keymap;
+mod others;
 mod terminal;
 pub mod theme;
 pub mod ui;
@@ -52,6 +53,13 @@ pub async fn run(ws: Workspace, data: DataDir, demo: bool) -> u8 {
     let (msg_tx, msg_rx) = mpsc::unbounded_channel();
     let (ws_tx, ws_rx) = watch::channel(Arc::new(app.ws.clone()));
     let shutdown = CancellationToken::new();
+    // A `dsp daemon` on this workspace fires its schedules instead of this TUI.
+    let (firing, lease) = others::spawn(
+        data.clone(),
+        app.ws_path.clone(),
+        msg_tx.clone(),
+        shutdown.clone(),
+    );
     let scheduler = tokio::spawn(
         Scheduler {
             workspace: ws_rx,
@@ -61,7 +69,7 @@ pub async fn run(ws: Workspace, data: DataDir, demo: bool) -> u8 {
             events: ev_tx.clone(),
             grace: QUIT_GRACE,
         }
-        .run(shutdown.clone()),
+        .run_while(shutdown.clone(), firing),
     );
     let bg = Background {
         events: ev_tx,
@@ -80,6 +88,8 @@ pub async fn run(ws: Workspace, data: DataDir, demo: bool) -> u8 {
     // After a hangup the terminal is gone; restoring it may fail, and that is fine.
     let _ = ratatui::try_restore();
     let _ = tokio::time::timeout(QUIT_GRACE, scheduler).await;
+    // Let go of the lease now, so a daemon need not wait for it.
+    let _ = lease.await;
     match result {
         Ok(Ended::Quit) => 0,
         Ok(Ended::Signal(name)) => {

@@ -8,6 +8,8 @@ mod support;
 mod alerts_file;
 mod assets;
 #[cfg(feature = "tui")]
+mod daemon_view;
+#[cfg(feature = "tui")]
 mod form_fields;
 mod fuzz_workspace;
 #[cfg(feature = "tui")]
@@ -15,6 +17,7 @@ mod keys;
 mod scheduler;
 #[cfg(feature = "tui")]
 mod tui;
+mod tui_daemon_e2e;
 mod tui_e2e;
 mod tui_file;
 mod tui_file_e2e;

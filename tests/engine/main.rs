@@ -30,6 +30,7 @@ mod incremental;
 mod internal_names;
 mod interrupted;
 mod ops;
+mod others;
 mod rejected_rows;
 mod stalls;
 mod target_state;

@@ -105,6 +105,12 @@ pub async fn run_job_with(
             return summary;
         }
     };
+    // Another DSP process shows this run from its status file and may ask
+    // for a cancel there; that cancel is this run's alone.
+    let cancel = cancel.child_token();
+    let live = crate::engine::live_status::LiveWriter::start(data, job, options.trigger);
+    let cancel_requests = live.watch(cancel.clone());
+    report.show_live(live.clone());
     report.send(ProgressEvent::Began {
         job: job.to_string(),
         mode,
@@ -136,6 +142,8 @@ pub async fn run_job_with(
         }
         l.release().await;
     }
+    cancel_requests.abort();
+    live.finish();
     report.send(ProgressEvent::Finished(summary.clone()));
     // The job is free again while its alerts go out: a hook that hangs
     // holds neither the job nor the run's outcome, only this call.

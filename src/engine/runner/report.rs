@@ -115,6 +115,14 @@ impl Report {
         self.reporter.send(event);
     }
 
+    /// From now on every event also goes to the run's status file.
+    pub(super) fn show_live(
+        &mut self,
+        live: std::sync::Arc<crate::engine::live_status::LiveWriter>,
+    ) {
+        self.reporter.set_live(live);
+    }
+
     /// Takes the total when `count`, running beside the read, returns it;
     /// batch lines and progress wait for it until then.
     pub(super) fn count_alongside(

@@ -41,6 +41,11 @@ pub struct JobView {
     pub history: Vec<RunRecord>,
     /// The last preview (`p`) of this job, or the one under way.
     pub preview: Option<PreviewState>,
+    /// The run shown is another DSP process's (its pid), read from its
+    /// status file.
+    pub remote: Option<u32>,
+    /// `c` asked the process running it to cancel.
+    pub cancel_requested: bool,
 }
 
 /// A preview (dry run) of a job in the TUI.

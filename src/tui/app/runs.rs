@@ -56,11 +56,13 @@ impl App {
                         Level::Info,
                         format!("Cancelling \"{job}\"; the target keeps its last consistent state"),
                     ));
+                } else if v.remote.is_some() {
+                    self.request_cancel(&job);
                 } else {
-                    // Run by another DSP process (a daemon): not ours to stop.
+                    // Started a moment ago; its token is on its way.
                     self.message = Some((
                         Level::Warn,
-                        format!("\"{job}\" was not started here; stop it where it runs"),
+                        format!("\"{job}\" is starting; press c again in a moment"),
                     ));
                 }
             }

@@ -385,6 +385,12 @@ fn stats_line(app: &App, view: &JobView) -> String {
         if view.failed > 0 {
             s.push_str(&format!(" · {} failed", thousands(view.failed)));
         }
+        if view.cancel_requested {
+            s = format!("cancel requested… · {s}");
+        } else if let Some(pid) = view.remote {
+            // First, so that a narrow pane never wraps the pid away.
+            s = format!("run by pid {pid} · {s}");
+        }
         return s;
     }
     let Some(last) = &view.last else {

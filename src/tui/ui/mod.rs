@@ -113,13 +113,38 @@ fn draw_header(f: &mut Frame, top: Rect, app: &App, theme: &Theme) {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let width = info_area.width.saturating_sub(1) as usize;
+    // Who fires the schedules matters most when it is not this TUI.
+    let (first, last) = match app.schedules_by() {
+        Some(s) if !matches!(app.firing, Some(crate::engine::lease::Firing::Here)) => (
+            vec![
+                format!("{running}{s} · {path} · {zone}"),
+                format!("{running}{s} · …/{short} · {zone}"),
+                format!("{running}{s} · {zone}"),
+                format!("{running}{s}"),
+            ],
+            Vec::new(),
+        ),
+        Some(s) => (
+            vec![
+                format!("{running}{s} · {path} · {zone}"),
+                format!("{running}{s} · …/{short} · {zone}"),
+            ],
+            Vec::new(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
     let info = text::fit(
         &[
-            format!("{running}{path} · {zone}"),
-            format!("{running}…/{short} · {zone}"),
-            format!("{running}{zone}"),
-            running.trim_end_matches(" · ").to_string(),
-        ],
+            first,
+            vec![
+                format!("{running}{path} · {zone}"),
+                format!("{running}…/{short} · {zone}"),
+                format!("{running}{zone}"),
+                running.trim_end_matches(" · ").to_string(),
+            ],
+            last,
+        ]
+        .concat(),
         width,
     );
     f.render_widget(
