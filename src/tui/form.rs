@@ -127,9 +127,9 @@ impl Form {
                     "password" => self.get("password_from") != PASSWORD_IN_FILE,
                     _ => false,
                 };
-                !unused
-                    && !(self.get("type") == EngineKind::Sqlite.as_str()
-                        && server.contains(&field.key))
+                let sqlite_only =
+                    self.get("type") == EngineKind::Sqlite.as_str() && server.contains(&field.key);
+                !(unused || sqlite_only)
             }
             FormKind::Job => match field.key {
                 "lookback" => self.get("mode") == SyncMode::Incremental.as_str(),

@@ -76,7 +76,7 @@ impl App {
         let now = Stamp::of(&self.ws_path);
         let changed = now != self.file.seen;
         let editing = matches!(self.popup, Some(Popup::Form(_) | Popup::Confirm(_)));
-        if !changed && !(self.file.pending && !editing) {
+        if !changed && (!self.file.pending || editing) {
             return aged.then(Vec::new);
         }
         self.file.seen = now;
