@@ -132,8 +132,13 @@ schema = "Broken"
         err.contains("Broken job") && !err.contains("panicked"),
         "{err}"
     );
-    // The second job still ran.
-    assert!(out.contains("Sync completed. Total: 2,500"), "{out}");
+    // The second job still ran: a re-sync of an unchanged table, so the
+    // differential path read nothing and found every row unchanged.
+    assert!(
+        out.contains("Changes: 0 inserted, 0 updated, 0 deleted, 2,500 unchanged")
+            && out.contains("Sync completed. Total: 0, Success: 0, Failed: 0"),
+        "{out}"
+    );
 
     let (code, out, err) = dsp_run(&ws, &data, &["No such job"]);
     assert_eq!(code, 2, "{out}\n{err}");
