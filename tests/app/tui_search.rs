@@ -4,6 +4,11 @@
 use crossterm::event::KeyCode;
 use dsp::engine::progress::{Level, LogLine, ProgressEvent};
 use dsp::tui::app::{App, Effect, Popup};
+use dsp::tui::theme::Theme;
+use dsp::tui::ui;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
 
 use crate::support;
 use crate::tui::{ctrl, demo_app, key, screen, type_text};
@@ -19,6 +24,21 @@ fn log(app: &mut App, text: &str) {
 
 fn selected(app: &App) -> Option<&str> {
     app.ws.jobs.get(app.selected[2]).map(|j| j.name.as_str())
+}
+
+/// The row showing `text` is drawn highlighted (reversed, so NO_COLOR too).
+fn highlighted(app: &App, text: &str) -> bool {
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| ui::draw(f, app, &Theme::plain())).unwrap();
+    let buf = t.backend().buffer().clone();
+    (0..24).any(|y| {
+        let row: String = (0..80).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        let Some(at) = row.find(text) else {
+            return false;
+        };
+        let x = row[..at].chars().count() as u16;
+        buf[(x, y)].modifier.contains(Modifier::REVERSED)
+    })
 }
 
 /// The screen shows this log line whole (not a longer one starting with it).
@@ -49,6 +69,8 @@ async fn finding_in_the_log_brings_a_line_far_above_the_view_on_screen() {
     app.on_key(key(KeyCode::Enter));
     let s = screen(&app, 80, 24);
     assert!(shows(&s, "needle two") && !shows(&s, "line 299"), "{s}");
+    assert!(highlighted(&app, "[INFO] needle two"), "{s}");
+    assert!(!highlighted(&app, "[INFO] line 101"), "{s}");
 
     // The pane no longer follows the tail while the search is on.
     log(&mut app, "line 300");
@@ -69,6 +91,7 @@ async fn finding_in_the_log_brings_a_line_far_above_the_view_on_screen() {
     let s = screen(&app, 80, 24);
     assert!(shows(&s, "line 300") && !shows(&s, "needle two"), "{s}");
     assert!(app.search.hit.is_none());
+    assert!(!highlighted(&app, "[INFO] line 300"));
 
     // Nothing found is said, and the view stays on the tail.
     app.on_key(ctrl('f'));
