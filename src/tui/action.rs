@@ -52,4 +52,16 @@ pub enum Action {
     Yes,
     No,
     CloseHelp,
+    /// `/`: the prompt that filters the tab's list.
+    Filter,
+    /// The prompt that finds a line in the selected job's log.
+    FindInLog,
+    /// The next match of the log search, up the log.
+    NextMatch,
+    /// The next match of the log search, down the log.
+    PrevMatch,
+    /// Enter in the prompt: keep the filter, or find the text.
+    PromptDone,
+    /// Esc in the prompt: clear the filter or the search.
+    PromptClear,
 }

@@ -7,6 +7,7 @@ mod edit;
 mod job_view;
 mod keys;
 mod runs;
+mod search;
 mod watch;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use crate::paths::DataDir;
 use crate::workspace::{ColumnType, Workspace};
 pub use daemon_view::LOOK_EVERY;
 pub use job_view::{JobView, PreviewState, SPARK_SECONDS};
+pub use search::{LogHit, Search, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -160,6 +162,8 @@ pub struct App {
     pub file: watch::FileWatch,
     /// Who fires the schedules (the lease), once known.
     pub firing: Option<crate::engine::lease::Firing>,
+    /// The `/` list filters and the log search.
+    pub search: Search,
 }
 
 impl App {
@@ -181,6 +185,7 @@ impl App {
             screen_rows: 24,
             file: watch::FileWatch::default(),
             firing: None,
+            search: Search::default(),
         };
         app.file = watch::FileWatch::new(&app.ws_path);
         for w in crate::workspace::validate::warnings(&app.ws) {
@@ -261,6 +266,7 @@ impl App {
             Some(Popup::Help) => vec![Context::Help],
             Some(Popup::Runs(r)) if r.open.is_some() => vec![Context::RunLog],
             Some(Popup::Runs(_)) => vec![Context::Runs],
+            None if self.search.prompt.is_some() => vec![Context::TextField, Context::Prompt],
             None => vec![
                 Context::Global,
                 match self.tab {

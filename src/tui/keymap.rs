@@ -30,6 +30,9 @@ pub enum Context {
     /// The past runs popup, showing one run's log.
     RunLog,
     Help,
+    /// The one-line `/` filter or log search prompt (its text is typed as
+    /// in a `TextField`, which applies with it).
+    Prompt,
 }
 
 /// A key event a binding answers to.
@@ -133,7 +136,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Global, "a", "add", IfRoom, &[(Is(Char('a')), C::Add)]),
     b(Global, "e/Enter", "edit", IfRoom, &[(Is(Char('e')), C::Edit), (Is(Enter), C::Edit)]),
     b(Global, "d", "delete", IfRoom, &[(Is(Char('d')), C::Delete)]),
-    b(Global, "Esc", "clear the message", Hidden, &[(Is(Esc), C::DismissMessage)]),
+    // One line for both: the help popup has no row to spare at 80x24.
+    b(Global, "/ Esc", "filter list / clear", Hidden, &[(Is(Char('/')), C::Filter), (Is(Esc), C::DismissMessage)]),
     b(Global, "?", "help", Always, &[(Is(Char('?')), C::Help)]),
     b(Global, "q", "quit", Always, &[(Is(Char('q')), C::Quit)]),
     b(Global, "Ctrl-C", "quit", Hidden, &[(Ctrl('c'), C::Quit)]),
@@ -151,6 +155,9 @@ pub const BINDINGS: &[Binding] = &[
     b(Jobs, "Home/End g/G", "log top / follow tail", Hidden, &[
         (Is(Home), C::Top), (Is(End), C::Bottom), (Is(Char('g')), C::Top), (Is(Char('G')), C::Bottom),
     ]),
+    b(Jobs, "Ctrl-F n/N", "find in log, next ↑/↓", IfRoom, &[
+        (Ctrl('f'), C::FindInLog), (Is(Char('n')), C::NextMatch), (Is(Char('N')), C::PrevMatch),
+    ]),
     b(Form, "Tab/S-Tab ↑/↓", "next/previous field", IfRoom, &[
         (TAB, C::NextField), (DOWN, C::NextField), (Is(BackTab), C::PrevField), (UP, C::PrevField),
     ]),
@@ -162,6 +169,7 @@ pub const BINDINGS: &[Binding] = &[
         (Is(Left), C::ChoicePrev), (Is(Right), C::ChoiceNext), (Is(Char(' ')), C::ChoiceNext),
     ]),
     b(TextField, "a-z…/Backspace", "type or erase text", Hidden, &[(Typed, C::Type), (Is(Backspace), C::Erase)]),
+    b(Prompt, "Enter/Esc", "prompt: keep / clear", Always, &[(Is(Enter), C::PromptDone), (Is(Esc), C::PromptClear)]),
     b(SchemaForm, "Ctrl-N", "add column", IfRoom, &[(Ctrl('n'), C::AddColumn)]),
     b(SchemaForm, "Ctrl-D", "delete this column row", Hidden, &[(Ctrl('d'), C::DeleteColumn)]),
     b(SchemaForm, "Ctrl-F", "fill from source", IfRoom, &[(Ctrl('f'), C::FillColumns)]),
@@ -196,7 +204,10 @@ pub(crate) const HELP_COLUMNS: [&[(&str, &[Context])]; 2] = [
         ("Jobs tab", &[Jobs]),
     ],
     &[
-        ("Forms", &[Form, ChoiceField, TextField]),
+        (
+            "Forms and the / prompt",
+            &[Form, ChoiceField, TextField, Prompt],
+        ),
         ("Schema form", &[SchemaForm]),
         ("Past runs", &[Runs, RunLog]),
         ("Confirmation", &[Confirm]),

@@ -139,6 +139,14 @@ fn screens() -> Vec<(&'static str, Setup)> {
             app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
             press(app, "jjjjj");
         }),
+        ("Jobs tab, filter prompt open", |app| press(app, "3/u")),
+        ("Jobs tab, a line found in the log", |app| {
+            press(app, "3");
+            app.on_key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL));
+            press(app, "line 1");
+            app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+            lists(app);
+        }),
         ("Help", |app| press(app, "?")),
     ]
 }
@@ -161,6 +169,7 @@ fn fingerprint(app: &App) -> String {
             app.quitting,
             &app.tested,
             &app.ws,
+            &app.search,
             jobs
         )
     )
@@ -231,9 +240,11 @@ fn label_names(b: &Binding, key: &KeyEvent) -> bool {
     let Some(name) = name(b, key) else {
         return false;
     };
-    b.keys
-        .split(['/', ' '])
-        .any(|part| part == name || part.eq_ignore_ascii_case(&name) && name.len() == 1)
+    // `/` names itself only between spaces, as in `/ Esc`.
+    b.keys.split(' ').any(|part| part == name)
+        || b.keys
+            .split(['/', ' '])
+            .any(|part| part == name || part.eq_ignore_ascii_case(&name) && name.len() == 1)
 }
 
 fn sweep_keys() -> Vec<KeyEvent> {

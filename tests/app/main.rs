@@ -23,4 +23,6 @@ mod tui_file;
 mod tui_file_e2e;
 #[cfg(feature = "tui")]
 mod tui_fit;
+#[cfg(feature = "tui")]
+mod tui_search;
 mod workspace_file;

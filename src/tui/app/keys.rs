@@ -2,7 +2,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::{App, Confirm, Effect, Popup, RunsView, Tab};
+use super::{App, Confirm, Effect, Popup, RunsView, Tab, Target};
 use crate::engine::progress::Level;
 use crate::tui::action::Action;
 use crate::tui::form::Form;
@@ -26,6 +26,10 @@ impl App {
                 Vec::new()
             }
             Some(Popup::Form(f)) => self.on_form_key(f, action, key),
+            None if self.search.prompt.is_some() => {
+                self.on_prompt_key(action, key);
+                Vec::new()
+            }
             None => match action {
                 Some(action) => self.on_list_key(action),
                 None => Vec::new(),
@@ -86,23 +90,24 @@ impl App {
     }
 
     fn on_list_key(&mut self, action: Action) -> Vec<Effect> {
-        let n = self.len(self.tab);
-        let ti = self.tab.index();
+        // What a filter hides cannot be acted on.
+        let n = self.visible(self.tab).len();
         match action {
             Action::Quit => return self.ask_quit(),
             Action::Help => self.popup = Some(Popup::Help),
-            Action::DismissMessage => self.message = None,
+            Action::DismissMessage => {
+                self.clear_any_search();
+                self.message = None;
+            }
+            Action::Filter => self.open_prompt(Target::List),
+            Action::FindInLog if self.tab == Tab::Jobs && n > 0 => self.open_prompt(Target::Log),
+            Action::NextMatch if self.tab == Tab::Jobs => self.next_match(true),
+            Action::PrevMatch if self.tab == Tab::Jobs => self.next_match(false),
             Action::NextTab => self.switch(Tab::ALL[(self.tab.index() + 1) % 3]),
             Action::PrevTab => self.switch(Tab::ALL[(self.tab.index() + 2) % 3]),
             Action::ShowTab(tab) => self.switch(tab),
-            Action::Down => {
-                self.selected[ti] = (self.selected[ti] + 1).min(n.saturating_sub(1));
-                self.after_move();
-            }
-            Action::Up => {
-                self.selected[ti] = self.selected[ti].saturating_sub(1).min(n.saturating_sub(1));
-                self.after_move();
-            }
+            Action::Down => self.step_visible(1),
+            Action::Up => self.step_visible(-1),
             Action::Add => self.open_form(None),
             Action::Edit if n > 0 => self.open_form(Some(self.selection())),
             Action::Delete if n > 0 => self.ask_delete(),

@@ -14,7 +14,7 @@ use super::split;
 use super::text::{fit, join_fitting, log_rows, wrap};
 use crate::engine::progress::{Level, LogLine, RunStatus, RunSummary, thousands};
 use crate::engine::schedule::Zone;
-use crate::tui::app::{App, JobView, PreviewState};
+use crate::tui::app::{App, JobView, LogHit, PreviewState, Tab};
 use crate::tui::theme::Theme;
 use crate::workspace::Job;
 
@@ -68,12 +68,12 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // Inside the border and the selection marker.
     let room = left.width.saturating_sub(4) as usize;
     let items = app
-        .ws
-        .jobs
-        .iter()
-        .map(|j| list_item(app, j, room, theme))
+        .visible(Tab::Jobs)
+        .into_iter()
+        .map(|i| list_item(app, &app.ws.jobs[i], room, theme))
         .collect();
-    list_items(f, left, "Jobs", items, app.selection(), theme);
+    let title = app.list_title(Tab::Jobs, "Jobs");
+    list_items(f, left, &title, items, app.visible_row(Tab::Jobs), theme);
     let Some(job) = app.selected_job() else {
         let p =
             Paragraph::new("No jobs yet. Press a to add one (add a network and a schema first).")
@@ -177,7 +177,7 @@ fn draw_job(f: &mut Frame, area: Rect, app: &App, job: &Job, view: &JobView, the
     if let Some(p) = &view.preview {
         draw_preview(f, preview, p, theme);
     }
-    draw_log(f, log, view, theme);
+    draw_log(f, log, view, app.log_hit(&job.name), theme);
     if let Some(v) = verified {
         draw_verified(f, check, v.as_ref(), theme);
     }
@@ -436,8 +436,8 @@ fn error_lines(view: &JobView, width: usize, max: usize, theme: &Theme) -> Vec<L
 }
 
 /// The log, wrapped: the tail, or a window scrolled up from it that never
-/// goes past the last line.
-fn draw_log(f: &mut Frame, area: Rect, view: &JobView, theme: &Theme) {
+/// goes past the last line. The line a search found is highlighted.
+fn draw_log(f: &mut Frame, area: Rect, view: &JobView, hit: Option<&LogHit>, theme: &Theme) {
     let height = area.height.saturating_sub(1) as usize;
     let width = area.width.max(1) as usize;
     let with_time = area.width >= 84;
@@ -454,7 +454,10 @@ fn draw_log(f: &mut Frame, area: Rect, view: &JobView, theme: &Theme) {
         Level::Info => Style::default(),
     };
     let rows = log_rows(
-        view.log.iter().map(|l| (text(l), style(l))),
+        view.log.iter().enumerate().map(|(i, l)| {
+            let found = hit.is_some_and(|h| h.line == i);
+            (text(l), if found { theme.selected() } else { style(l) })
+        }),
         width,
         height,
         view.scroll,
@@ -463,10 +466,11 @@ fn draw_log(f: &mut Frame, area: Rect, view: &JobView, theme: &Theme) {
         .into_iter()
         .map(|(r, s)| Line::from(Span::styled(r, s)))
         .collect();
-    let title = match (view.scroll.is_some(), view.log_from_history) {
-        (true, _) => " Log (scrolled; End follows) ",
-        (false, true) => " Log of the last run ",
-        (false, false) => " Log ",
+    let title = match (hit, view.scroll.is_some(), view.log_from_history) {
+        (Some(h), _, _) => format!(" Log, found '{}' (n/N, Esc) ", h.query),
+        (None, true, _) => " Log (scrolled; End follows) ".into(),
+        (None, false, true) => " Log of the last run ".into(),
+        (None, false, false) => " Log ".into(),
     };
     f.render_widget(
         Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(title)),

@@ -36,8 +36,10 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
     }
     // The status line grows to wrap a long message (up to 3 rows), so an
     // error is read to its end instead of being cut at the edge.
-    let status_lines: Vec<Line> = match &app.message {
-        Some((level, msg)) => {
+    let status_lines: Vec<Line> = match (app.prompt_line(), &app.message) {
+        (Some(prompt), _) => vec![Line::from(Span::styled(prompt, theme.title()))],
+        (None, None) => vec![Line::from("")],
+        (None, Some((level, msg))) => {
             let style = match level {
                 Level::Error => theme.error(),
                 Level::Warn => theme.warn(),
@@ -54,7 +56,6 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
                 .map(|l| Line::from(Span::styled(l, style)))
                 .collect()
         }
-        None => vec![Line::from("")],
     };
     let [top, body, status, footer] = Layout::vertical([
         Constraint::Length(1),

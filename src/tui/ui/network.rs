@@ -7,18 +7,19 @@ use ratatui::text::{Line, Span};
 
 use super::lists::{details, kv, list};
 use super::split;
-use crate::tui::app::App;
+use crate::tui::app::{App, Tab};
 use crate::tui::theme::Theme;
 
 pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let [left, right] = split(area);
     let names = app
-        .ws
-        .networks
-        .iter()
+        .visible(Tab::Network)
+        .into_iter()
+        .map(|i| &app.ws.networks[i])
         .map(|n| format!("{} [{}]", n.name, n.kind))
         .collect();
-    list(f, left, "Networks", names, app.selection(), theme);
+    let title = app.list_title(Tab::Network, "Networks");
+    list(f, left, &title, names, app.visible_row(Tab::Network), theme);
     let Some(n) = app.ws.networks.get(app.selection()) else {
         details(
             f,

@@ -7,13 +7,18 @@ use ratatui::text::{Line, Span};
 
 use super::lists::{details, kv, list};
 use super::split;
-use crate::tui::app::App;
+use crate::tui::app::{App, Tab};
 use crate::tui::theme::Theme;
 
 pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let [left, right] = split(area);
-    let names = app.ws.schemas.iter().map(|s| s.name.clone()).collect();
-    list(f, left, "Schemas", names, app.selection(), theme);
+    let names = app
+        .visible(Tab::Schema)
+        .into_iter()
+        .map(|i| app.ws.schemas[i].name.clone())
+        .collect();
+    let title = app.list_title(Tab::Schema, "Schemas");
+    list(f, left, &title, names, app.visible_row(Tab::Schema), theme);
     let Some(s) = app.ws.schemas.get(app.selection()) else {
         details(
             f,
