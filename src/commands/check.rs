@@ -62,6 +62,9 @@ pub async fn run(paths: &Paths, connect: bool) -> u8 {
             failed = true;
             eprintln!("error: job \"{}\": {p}", job.name);
         }
+        for w in crate::engine::db::indexes::check_job(&ws, job).await {
+            eprintln!("warning: job \"{}\": {w}", job.name);
+        }
     }
     if failed { EXIT_RUN_FAILED } else { EXIT_OK }
 }

@@ -27,6 +27,7 @@ mod floats;
 mod full_sync;
 mod guards;
 mod incremental;
+mod indexes;
 mod internal_names;
 mod interrupted;
 mod ops;

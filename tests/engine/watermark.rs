@@ -138,7 +138,13 @@ async fn a_new_target_table_or_cursor_starts_the_job_over() {
     let (s, log) = run(&ws, &data).await;
     assert_eq!(s.status, RunStatus::Succeeded, "{log:#?}");
     assert!(s.total < 300, "read {} rows: {log:#?}", s.total);
-    assert!(!log.iter().any(|l| l.starts_with("[WARN]")), "{log:#?}");
+    // (The source's missing cursor index is warned of on every run: not a
+    // watermark's warning.)
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("[WARN]") && !l.contains("has no index starting with")),
+        "{log:#?}"
+    );
 
     // A cursor column that changes type and meaning starts over too, instead of
     // casting the old watermark to the new column.

@@ -147,6 +147,29 @@ pub trait Dialect: Sync {
     /// a key column already).
     fn cursor_index(&self, table: &str, cursor: &str) -> CursorIndex;
 
+    /// A query whose one integer is how many indexes of `table` (the
+    /// primary key's among them) start with `column`: a read ordered or
+    /// filtered by a column no index starts with scans the whole table.
+    fn leading_index_sql(&self, table: &str, column: &str) -> String;
+
+    /// The statement that gives `table` an index starting with `column`, as
+    /// an operator would run it by hand.
+    fn create_index_sql(&self, table: &str, column: &str) -> String {
+        match self.cursor_index(table, column) {
+            CursorIndex::Statement(sql) => sql,
+            CursorIndex::Inline(_) => {
+                let (_, bare) = split_table(table);
+                let name: String = format!("{bare}_{column}_idx").chars().take(64).collect();
+                format!(
+                    "CREATE INDEX {} ON {} ({})",
+                    self.ident(&name),
+                    self.table(table),
+                    self.ident(column)
+                )
+            }
+        }
+    }
+
     /// Text after a created table's column list.
     fn table_options(&self) -> &'static str {
         ""

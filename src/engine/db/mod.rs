@@ -20,6 +20,7 @@
 pub mod checksum;
 pub mod connect;
 pub mod dialect;
+pub mod indexes;
 pub(crate) mod mysql;
 pub mod plan;
 pub(crate) mod postgres;

@@ -168,6 +168,17 @@ impl Dialect for Mysql {
         ))
     }
 
+    fn leading_index_sql(&self, table: &str, column: &str) -> String {
+        let (schema, bare) = split_table(table);
+        let schema = schema.map_or_else(|| "DATABASE()".to_string(), |s| self.literal(s));
+        format!(
+            "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = {schema} \
+             AND TABLE_NAME = {} AND SEQ_IN_INDEX = 1 AND COLUMN_NAME = {}",
+            self.literal(bare),
+            self.literal(column)
+        )
+    }
+
     fn table_options(&self) -> &'static str {
         " DEFAULT CHARSET=utf8mb4"
     }

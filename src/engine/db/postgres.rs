@@ -150,6 +150,18 @@ impl Dialect for Postgres {
         ))
     }
 
+    /// `pg_index.indkey[0]` is an index's first column; a partial index
+    /// does not serve every read.
+    fn leading_index_sql(&self, table: &str, column: &str) -> String {
+        format!(
+            "SELECT COUNT(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
+             AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass({}) \
+             AND i.indpred IS NULL AND a.attname = {}",
+            self.literal(&self.table(table)),
+            self.literal(column)
+        )
+    }
+
     /// Each column as text: PostgreSQL's text output is exact for every type.
     fn read_expr(&self, ident: &str, col: &NativeColumn) -> Option<String> {
         Some(if col.binary {

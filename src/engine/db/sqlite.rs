@@ -174,6 +174,25 @@ impl Dialect for Sqlite {
         ))
     }
 
+    /// An index's first column is its `seqno` 0; a lone INTEGER PRIMARY KEY
+    /// is the rowid itself, the table's own order, and has no index entry.
+    fn leading_index_sql(&self, table: &str, column: &str) -> String {
+        let (schema, bare) = split_table(table);
+        let (t, s, c) = (
+            self.literal(bare),
+            self.literal(schema.unwrap_or("main")),
+            self.literal(column),
+        );
+        format!(
+            "SELECT (SELECT COUNT(*) FROM pragma_index_list({t}, {s}) AS il \
+             JOIN pragma_index_info(il.name, {s}) AS ii WHERE il.partial = 0 AND ii.seqno = 0 \
+             AND ii.name = {c} COLLATE NOCASE) \
+             + (SELECT COUNT(*) FROM pragma_table_info({t}, {s}) WHERE pk = 1 \
+             AND name = {c} COLLATE NOCASE AND upper(type) = 'INTEGER' \
+             AND (SELECT COUNT(*) FROM pragma_table_info({t}, {s}) WHERE pk > 0) = 1)"
+        )
+    }
+
     fn cursor_bound(&self, col: &NativeColumn, watermark: &str, lookback_secs: u64) -> String {
         let name = self.ident(&col.name);
         let w = watermark.trim();

@@ -280,6 +280,7 @@ async fn execute(
         plan,
         target_state,
     } = plan::plan(report, &s, ends.target, ends.source, ends.counter).await?;
+    plan::warn_unindexed(report, &s, &mut source, &plan).await?;
     if s.state_in_target {
         let loading = state_target::load_watermark(&mut target, &s.watermarks, s.dry_run);
         let (w, carried) = s

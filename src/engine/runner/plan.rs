@@ -390,6 +390,37 @@ fn starting_watermark(
     Ok(None)
 }
 
+/// Says once, before the total, which column the run reads by has no index
+/// in the source (see `db::indexes`); a catalog that cannot be asked says
+/// nothing. Called outside the snapshot, where a failed query costs nothing.
+pub(super) async fn warn_unindexed(
+    report: &mut Report,
+    s: &Setup<'_>,
+    source: &mut Source,
+    plan: &Plan,
+) -> Result<(), Stop> {
+    let name = |i: Option<usize>| i.map(|i| plan.read[i].name.as_str());
+    let cols = db::indexes::read_by(
+        s.job.mode,
+        name(plan.cursor_read),
+        name(plan.key_read.first().copied()),
+    );
+    let unindexed =
+        db::indexes::unindexed(&mut source.conn, s.source.net, &plan.source_table, &cols);
+    // Under the watchdog like any other statement: a stalled server still
+    // fails the run within its stall_timeout.
+    let warnings = s
+        .source
+        .op(s.cancel, async {
+            Ok::<_, crate::engine::Error>(unindexed.await)
+        })
+        .await?;
+    for w in warnings {
+        report.log(Level::Warn, w);
+    }
+    Ok(())
+}
+
 /// Past a watermark, rows whose cursor is NULL are never read again: say how
 /// many there are.
 async fn warn_null_cursors(
