@@ -208,12 +208,32 @@ async fn count(end: &End, table: &str) -> i64 {
 
 /// What the target holds agrees with its watermark: exactly the source rows
 /// up to it (a batch's rows and its watermark commit together).
+/// A killed client's last COMMIT may still land while this reads, so the
+/// watermark is read before and after the rows until both agree: then no
+/// batch committed in between.
 async fn rows_agree_with_watermark(test: &str, tgt: &End, trial: usize) {
-    let wm: i64 = state_field(tgt, "watermark")
-        .await
-        .map(|w| w.parse().unwrap())
-        .unwrap_or(0);
-    let ids: Vec<i64> = tgt.dump("inc_copy").await.iter().map(|r| r.0).collect();
+    let watermark = || async {
+        state_field(tgt, "watermark")
+            .await
+            .map(|w| w.parse::<i64>().unwrap())
+            .unwrap_or(0)
+    };
+    let (mut wm, mut ids);
+    let mut tries = 0;
+    loop {
+        wm = watermark().await;
+        ids = tgt
+            .dump("inc_copy")
+            .await
+            .iter()
+            .map(|r| r.0)
+            .collect::<Vec<i64>>();
+        tries += 1;
+        if watermark().await == wm || tries == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let want: Vec<i64> = (1..=wm).collect();
     assert!(
         ids == want,
