@@ -89,21 +89,11 @@ pub async fn run_job_with(
     let mode = workspace.job(job).map(|j| j.mode).unwrap_or_default();
     let lock = match state::lock_job(data, job) {
         Ok(l) => l,
-        Err(msg) => {
-            report.log(Level::Error, msg.clone());
-            let summary = report.summary(mode, RunStatus::Failed, started, Some(msg));
-            report.send(ProgressEvent::Finished(summary.clone()));
-            return summary;
-        }
+        Err(msg) => return refused(&mut report, mode, started, msg),
     };
     let mut held = match lock_in_target(workspace, job, &cancel).await {
         Ok(l) => l,
-        Err(msg) => {
-            report.log(Level::Error, msg.clone());
-            let summary = report.summary(mode, RunStatus::Failed, started, Some(msg));
-            report.send(ProgressEvent::Finished(summary.clone()));
-            return summary;
-        }
+        Err(msg) => return refused(&mut report, mode, started, msg),
     };
     // Another DSP process shows this run from its status file and may ask
     // for a cancel there; that cancel is this run's alone.
@@ -149,6 +139,20 @@ pub async fn run_job_with(
     // holds neither the job nor the run's outcome, only this call.
     drop(lock);
     finish::alert(&mut report, workspace, data, &summary, options.trigger).await;
+    summary
+}
+
+/// A run that could not start (its lock is held here or on the target): the
+/// reason logged and the run ended as failed, without a history record.
+fn refused(
+    report: &mut Report,
+    mode: crate::workspace::SyncMode,
+    started: chrono::DateTime<Utc>,
+    msg: String,
+) -> RunSummary {
+    report.log(Level::Error, msg.clone());
+    let summary = report.summary(mode, RunStatus::Failed, started, Some(msg));
+    report.send(ProgressEvent::Finished(summary.clone()));
     summary
 }
 
