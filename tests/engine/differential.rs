@@ -202,7 +202,8 @@ async fn pair(source: Kind, target: Kind) {
     let (summary, lines) = run_and_collect(&ws, "All", &data).await.into_parts();
     assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");
     assert!(
-        has(&lines, "Full copy: 125 of 125 segments differ"),
+        lines.iter().any(|l| l.starts_with("[INFO] Full copy: ")
+            && l.ends_with("segments differ, holding most of the target's rows")),
         "{test}: {lines:#?}"
     );
     src.exec("DELETE FROM items").await;

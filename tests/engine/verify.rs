@@ -586,3 +586,79 @@ async fn sparse_integer_keys_are_compared_by_hash_buckets() {
     );
     assert_eq!((v.only_in_source, v.only_in_target, v.differing), (0, 0, 1));
 }
+
+/// PostgreSQL on both ends with columns of one hash family (int and
+/// bigint, varchar and text, json and jsonb, numeric of any scale) is
+/// checksummed by native values: equal values are identical whatever their
+/// text, a microsecond or a last digit is still found, and a column pair of
+/// two families (a zone-less timestamp against an instant) goes back to
+/// canonical text with the same answer.
+#[tokio::test]
+async fn pg_columns_of_one_family_are_hashed_natively() {
+    let dir = support::temp_dir();
+    let Some((src, tgt)) = two((Kind::Pg, Kind::Pg), "verify native", &dir).await else {
+        return;
+    };
+    src.exec(
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40), amount NUMERIC(12,2), doc JSON, \
+         at TIMESTAMPTZ, flag BOOLEAN); \
+         INSERT INTO t SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE 'v~' || i END, i * 1.25, \
+         ('{\"a\": ' || i || ', \"b\": [1, 2]}')::json, \
+         timestamptz '2024-01-01 00:00:00+00' + i * interval '1.000001 second', i % 2 = 0 \
+         FROM generate_series(1, 400) i",
+    )
+    .await;
+    tgt.exec(
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT, amount NUMERIC(20,6), doc JSONB, \
+         at TIMESTAMPTZ, flag BOOLEAN)",
+    )
+    .await;
+    use ColumnType::*;
+    let columns = [
+        ("id", Integer),
+        ("v", String),
+        ("amount", Decimal),
+        ("doc", Json),
+        ("at", Timestamp),
+        ("flag", Boolean),
+    ];
+    let ws = small(&src, &tgt, &["id"], &columns);
+    let data = DataDir::new(dir.path().join("data"));
+    let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+    // The same document spaced and ordered otherwise is the same value.
+    src.exec(r#"UPDATE t SET doc = '{"b":[1,2],   "a":3}' WHERE id = 3"#)
+        .await;
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Identical, "{v:#?}");
+    assert!(v.native_checksums, "{v:#?}");
+    assert_eq!(v.rows_fetched, 0, "{v:#?}");
+
+    tgt.exec("UPDATE t SET amount = amount + 0.000001 WHERE id = 7")
+        .await;
+    tgt.exec("UPDATE t SET at = at + interval '1 microsecond' WHERE id = 11")
+        .await;
+    src.exec("UPDATE t SET v = '' WHERE id = 14").await;
+    let v = verify(&ws, "K", &data).await;
+    assert!(v.native_checksums, "{v:#?}");
+    assert_eq!(
+        v.first_differing,
+        differing(&[("7", "amount"), ("11", "at"), ("14", "v")]),
+        "{v:#?}"
+    );
+    assert_eq!((v.only_in_source, v.only_in_target, v.differing), (0, 0, 3));
+
+    tgt.exec(
+        "UPDATE t SET amount = amount - 0.000001 WHERE id = 7; \
+         ALTER TABLE t ALTER COLUMN at TYPE TIMESTAMP USING at AT TIME ZONE 'UTC'",
+    )
+    .await;
+    let v = verify(&ws, "K", &data).await;
+    assert!(!v.native_checksums, "two families: canonical text: {v:#?}");
+    assert_eq!(
+        v.first_differing,
+        differing(&[("11", "at"), ("14", "v")]),
+        "{v:#?}"
+    );
+    assert_eq!((v.only_in_source, v.only_in_target, v.differing), (0, 0, 2));
+}

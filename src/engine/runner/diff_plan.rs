@@ -2,8 +2,8 @@
 //! differ, and which segments those are.
 //!
 //! A target that already holds the source's rows mostly needs nothing: both
-//! ends are split into buckets by a hash of the key's canonical text and
-//! checksummed per bucket (`dsp verify`'s first pass, on the server where it
+//! ends are split into buckets (key ranges, or a hash of the key's canonical
+//! text) and checksummed per bucket (`dsp verify`'s first pass, on the server where it
 //! can), the source inside the run's own snapshot so that the checksums and
 //! the rows fetched afterwards agree. Only rows of buckets whose count or
 //! checksum differ are read and applied (`apply::differential`); every other
@@ -19,7 +19,7 @@ use crate::engine::db::connect::{Conn, Role, connect};
 use crate::engine::db::plan::Plan;
 use crate::engine::progress::{Level, thousands};
 use crate::engine::types::Value;
-use crate::engine::verify::side::{Buckets, Side};
+use crate::engine::verify::side::{Bucketing, Buckets, Side};
 use crate::engine::verify::{self, canon};
 use crate::workspace::SyncMode;
 
@@ -29,8 +29,8 @@ pub(super) const DIFFERENTIAL_MIN_ROWS: u64 = 1_000;
 
 /// The segments that differ, and what reading them takes.
 pub(super) struct Segments {
-    /// Buckets the keys are hashed into.
-    pub(super) n: u64,
+    /// How keys are put in buckets (key ranges or key hashes).
+    pub(super) by: Bucketing,
     pub(super) differing: HashSet<u64>,
     pub(super) source_rows: u64,
     /// Target rows in the differing buckets (the rest are unchanged).
@@ -45,10 +45,9 @@ pub(super) struct Segments {
     pub(super) target_keys: Vec<(String, Vec<Value>)>,
 }
 
-/// Whether a row (its key at `plan.key_read`) lies in a `differing` bucket
-/// of `n`.
-pub(super) fn holds(plan: &Plan, row: &[Value], n: u64, differing: &HashSet<u64>) -> bool {
-    differing.contains(&(canon::hash60(&key_text(plan, row)) % n))
+/// Whether a row (its key at `plan.key_read`) lies in a `differing` bucket.
+pub(super) fn holds(plan: &Plan, row: &[Value], by: Bucketing, differing: &HashSet<u64>) -> bool {
+    differing.contains(&by.of_key(&key_text(plan, row)))
 }
 
 /// The canonical text of a row's key, as verify matches rows by.
@@ -147,7 +146,7 @@ async fn found(
     s: &Setup<'_>,
     filter: Option<String>,
     target: Side,
-    (n, differing, sb, tb, source_rows): Compared,
+    (by, differing, sb, tb, source_rows): Compared,
 ) -> Result<Result<Segments, String>, Stop> {
     let in_differing =
         |b: &Buckets| -> u64 { differing.iter().filter_map(|k| b.get(k)).map(|x| x.0).sum() };
@@ -156,7 +155,7 @@ async fn found(
     let said = format!(
         "{} of {} segments differ",
         thousands(differing.len() as u64),
-        thousands(n)
+        thousands(by.count())
     );
     // Reading most of the table twice costs more than copying it once.
     if target_rows_differing * 2 > target_rows {
@@ -177,10 +176,10 @@ async fn found(
     };
     let (t, cancel) = (&s.target, s.cancel);
     let target_keys = t
-        .op(cancel, target_keys(target, n, &differing, cancel))
+        .op(cancel, target_keys(target, by, &differing, cancel))
         .await?;
     Ok(Ok(Segments {
-        n,
+        by,
         source_rows,
         target_rows_differing,
         fetch_rows,
@@ -190,7 +189,7 @@ async fn found(
     }))
 }
 
-type Compared = (u64, HashSet<u64>, Buckets, Buckets, u64);
+type Compared = (Bucketing, HashSet<u64>, Buckets, Buckets, u64);
 
 /// Counts and bucket checksums of both ends; the reason to copy every row
 /// instead when the counts say differential would not pay.
@@ -221,10 +220,13 @@ async fn compare(
             thousands(DIFFERENTIAL_MIN_ROWS)
         )));
     }
-    let n = (source_rows.max(target_rows) / verify::BUCKET_ROWS).clamp(1, verify::MAX_BUCKETS);
+    let rows = source_rows.max(target_rows);
+    let (by, _) = sc
+        .op(cancel, verify::prepare(src, target, rows, cancel))
+        .await?;
     let (a, b) = tokio::join!(
-        sc.op(cancel, src.buckets(n, cancel)),
-        tc.op(cancel, target.buckets(n, cancel)),
+        sc.op(cancel, src.buckets(by, cancel)),
+        tc.op(cancel, target.buckets(by, cancel)),
     );
     let sb = a?;
     let tb = match b {
@@ -237,7 +239,7 @@ async fn compare(
         Err(c) => return Err(c),
     };
     let differing: HashSet<u64> = verify::differing_buckets(&sb, &tb).into_iter().collect();
-    Ok(Ok((n, differing, sb, tb, source_rows)))
+    Ok(Ok((by, differing, sb, tb, source_rows)))
 }
 
 /// The target table as verify reads it, on a read-only connection of its
@@ -264,11 +266,11 @@ async fn target_side(s: &Setup<'_>) -> Result<Side, String> {
     }
 }
 
-/// The keys of the target's rows in the `differing` buckets (of `n`), each
-/// with its canonical text. Closes the target's read connection.
+/// The keys of the target's rows in the `differing` buckets, each with its
+/// canonical text. Closes the target's read connection.
 async fn target_keys(
     mut side: Side,
-    n: u64,
+    by: Bucketing,
     differing: &HashSet<u64>,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<Vec<(String, Vec<Value>)>, String> {
@@ -276,7 +278,7 @@ async fn target_keys(
         side.into_conn().close().await;
         return Ok(Vec::new());
     }
-    let filter = side.bucket_filter(n, differing);
+    let filter = side.bucket_filter(by, differing);
     let select = side.select(filter.as_deref());
     let tplan = side.plan.clone();
     let mut out = Vec::new();
@@ -284,7 +286,7 @@ async fn target_keys(
         .each_batch(&select, cancel, |b| {
             for row in b.rows {
                 let key = key_text(&tplan, &row);
-                if filter.is_none() && !differing.contains(&(canon::hash60(&key) % n)) {
+                if filter.is_none() && !differing.contains(&by.of_key(&key)) {
                     continue;
                 }
                 let values = tplan.key_read.iter().map(|&k| row[k].clone()).collect();

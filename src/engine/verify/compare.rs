@@ -159,6 +159,7 @@ impl Tally {
         v.buckets = stats.buckets;
         v.buckets_differing = stats.differing;
         (v.source_checksums_on_server, v.target_checksums_on_server) = stats.on_server;
+        v.native_checksums = stats.native;
         v.rows_fetched = stats.rows_fetched;
         v.bytes_fetched = stats.bytes_fetched;
         v

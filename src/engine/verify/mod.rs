@@ -243,6 +243,7 @@ pub(crate) struct Stats {
     pub buckets: u64,
     pub differing: u64,
     pub on_server: (bool, bool),
+    pub native: bool,
     pub rows_fetched: u64,
     pub bytes_fetched: u64,
 }
@@ -261,9 +262,7 @@ async fn compare_sides(
         a.map_err(|e| format!("source: {e}"))?,
         b.map_err(|e| format!("target: {e}"))?,
     );
-    let n = (source_rows.max(target_rows) / BUCKET_ROWS).clamp(1, MAX_BUCKETS);
-    let rows = source_rows.max(target_rows).max(1);
-    let n = bucketing(source, target, n, rows, cancel).await?;
+    let (n, native) = prepare(source, target, source_rows.max(target_rows), cancel).await?;
     let (a, b) = tokio::join!(source.buckets(n, cancel), target.buckets(n, cancel));
     let (sb, tb) = (
         a.map_err(|e| format!("source: {e}"))?,
@@ -286,15 +285,29 @@ async fn compare_sides(
     let stats = Stats {
         source_rows,
         target_rows,
-        buckets: match n {
-            Bucketing::Hash(n) | Bucketing::Range { n, .. } => n,
-        },
+        buckets: n.count(),
         differing: differing.len() as u64,
         on_server: (source.on_server(), target.on_server()),
+        native,
         rows_fetched: source.rows_fetched + target.rows_fetched,
         bytes_fetched: source.bytes_fetched + target.bytes_fetched,
     };
     Ok((tally, stats))
+}
+
+/// How a pair of sides buckets and hashes its rows (the larger side holds
+/// `rows`), decided once for both: key ranges or key hashes, and native
+/// row hashes where both sides are one engine (`true` then).
+pub(crate) async fn prepare(
+    source: &mut Side,
+    target: &mut Side,
+    rows: u64,
+    cancel: &CancellationToken,
+) -> Result<(Bucketing, bool), String> {
+    let n = (rows / BUCKET_ROWS).clamp(1, MAX_BUCKETS);
+    let by = bucketing(source, target, n, rows.max(1), cancel).await?;
+    let native = side::hash_natively(source, target).await?;
+    Ok((by, native))
 }
 
 /// Key ranges when both servers checksum a one-integer-column key (no key
@@ -320,8 +333,12 @@ async fn bucketing(
     };
     // Sparse keys would crowd most rows into a few ranges (a differing one
     // then costs reading them all): hash buckets spread any keys evenly.
-    let dense = i128::from(span.1) - i128::from(span.0) < i128::from(rows) * 4;
-    match Bucketing::ranges(n, span.0, span.1) {
+    let width = i128::from(span.1) - i128::from(span.0);
+    let dense = width < i128::from(rows) * 4;
+    // Ranges of `BUCKET_ROWS` keys, not `n` equal slices of the span: rows
+    // crowded in part of it (a few outlying keys) would fill each slice.
+    let ranges = (width / i128::from(BUCKET_ROWS) + 1).clamp(1, i128::from(MAX_BUCKETS)) as u64;
+    match Bucketing::ranges(ranges, span.0, span.1) {
         Some(r) if dense => Ok(r),
         _ => Ok(Bucketing::Hash(n)),
     }

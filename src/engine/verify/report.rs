@@ -50,6 +50,9 @@ pub struct Verified {
     /// Whether each side's checksums ran on its server (else DSP hashed its rows).
     pub source_checksums_on_server: bool,
     pub target_checksums_on_server: bool,
+    /// Whether both servers hashed their native values (one engine, columns
+    /// that hash alike) rather than canonical text.
+    pub native_checksums: bool,
     /// Table rows read into DSP (both sides), and roughly their bytes.
     pub rows_fetched: u64,
     pub bytes_fetched: u64,
@@ -78,6 +81,7 @@ impl Verified {
             buckets_differing: 0,
             source_checksums_on_server: false,
             target_checksums_on_server: false,
+            native_checksums: false,
             rows_fetched: 0,
             bytes_fetched: 0,
             seconds,
@@ -176,8 +180,13 @@ impl Verified {
             &self.first_unreadable,
         );
         let side = |server: bool| if server { "server" } else { "DSP" };
+        let native = if self.native_checksums {
+            ", of native values"
+        } else {
+            ""
+        };
         out.push(format!(
-            "  {} source rows, {} target rows; {} buckets checked ({} differing; checksums by source {}, target {}); \
+            "  {} source rows, {} target rows; {} buckets checked ({} differing; checksums by source {}, target {}{native}); \
              {} rows ({} bytes) fetched; {:.2}s",
             thousands(self.source_rows),
             thousands(self.target_rows),

@@ -1,7 +1,7 @@
 //! MySQL/MariaDB's half of `dsp verify`'s server-side checksums: the
 //! canonical text of each mapped column in SQL (see `verify::canon`).
 
-use super::super::checksum::Checksums;
+use super::super::checksum::{Checksums, Field};
 use super::super::plan::NativeColumn;
 use super::base;
 use crate::workspace::ColumnType;
@@ -59,10 +59,16 @@ impl Checksums for MyChecksums {
         })
     }
 
-    fn row(&self, fields: &[String]) -> String {
+    fn row(&self, fields: &[Field]) -> String {
         let parts: Vec<String> = fields
             .iter()
-            .map(|f| format!("COALESCE(CONCAT(REPLACE({f}, '~', '~~'), '~;'), '~0')"))
+            .map(|f| match f.escaped {
+                true => format!(
+                    "COALESCE(CONCAT(REPLACE({}, '~', '~~'), '~;'), '~0')",
+                    f.sql
+                ),
+                false => format!("COALESCE(CONCAT({}, '~;'), '~0')", f.sql),
+            })
             .collect();
         format!("CONCAT({})", parts.join(", "))
     }

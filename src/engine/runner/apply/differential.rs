@@ -17,6 +17,7 @@ use super::isolate::RowWriter;
 use crate::engine::db::Writer;
 use crate::engine::db::plan::Plan;
 use crate::engine::progress::{Level, thousands};
+use crate::engine::verify::side::Bucketing;
 
 pub(in super::super) async fn apply(
     report: &mut Report,
@@ -35,7 +36,7 @@ pub(in super::super) async fn apply(
     let in_dsp = seg
         .source_filter
         .is_none()
-        .then(|| (seg.n, seg.differing.clone()));
+        .then(|| (seg.by, seg.differing.clone()));
     let (written, present, refused) = load(report, s, plan, w, reader, in_dsp).await?;
     report.wait_total(cancel).await?;
     t.op(cancel, w.flush()).await?;
@@ -97,7 +98,7 @@ async fn load(
     plan: &Plan,
     w: &mut Writer,
     reader: &mut Reader,
-    in_dsp: Option<(u64, HashSet<u64>)>,
+    in_dsp: Option<(Bucketing, HashSet<u64>)>,
 ) -> Result<(u64, HashSet<String>, bool), Stop> {
     let mut present = HashSet::new();
     let mut refused = false;
@@ -105,8 +106,8 @@ async fn load(
     while let Some(mut chunk) = reader.next(s).await? {
         report.account(&s.job, &chunk, s.cancel).await?;
         let mut fetched = std::mem::take(&mut chunk.rows);
-        if let Some((n, differing)) = &in_dsp {
-            fetched.retain(|r| diff_plan::holds(plan, r, *n, differing));
+        if let Some((by, differing)) = &in_dsp {
+            fetched.retain(|r| diff_plan::holds(plan, r, *by, differing));
         }
         for r in fetched.iter().chain(&chunk.kept) {
             present.insert(diff_plan::key_text(plan, r));
