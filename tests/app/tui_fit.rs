@@ -484,6 +484,8 @@ async fn readme_shows_the_jobs_tab_mid_run() {
     let mut app = demo_app(dir.path()).await;
     app.open_as_demo();
     app.message = None;
+    // Where `dsp demo` puts it, not this test's temp dir.
+    app.ws_path = "/home/operator/.local/share/dsp/demo/workspace.toml".into();
     app.on_key(key(KeyCode::Char('r')));
     // Twelve seconds in, as a paced demo run would be.
     app.jobs.get_mut(FULL_JOB).unwrap().started =
@@ -616,4 +618,30 @@ database = "local.db"
     app.on_key(ctrl('s'));
     assert!(app.popup.is_none(), "saved: {:?}", app.message);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
+
+/// The header keeps who fires the schedules however long the workspace path:
+/// the path is shortened in the middle (its file name kept) or gives way.
+#[tokio::test]
+async fn the_header_keeps_the_schedule_owner_beside_a_long_path() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.ws_path = "/srv/teams/data-platform/sync/production/eu-west/workspace.toml".into();
+    app.on_msg(dsp::tui::app::Msg::Firing(dsp::engine::lease::Firing::Here));
+    app.on_key(key(KeyCode::Char('3')));
+    let header = |app: &App, w, h| screen(app, w, h).lines().next().unwrap().to_string();
+    let top = header(&app, 80, 24);
+    assert!(
+        top.contains("schedules: this TUI · /srv…/workspace.toml · UTC"),
+        "{top}"
+    );
+    assert!(header(&app, 60, 16).contains("schedules: this TUI · UTC"));
+    // A run going takes room too: the path goes, the owner stays.
+    app.on_key(key(KeyCode::Char('r')));
+    let top = header(&app, 80, 24);
+    assert!(
+        top.contains("1 running · schedules: this TUI · UTC"),
+        "{top}"
+    );
+    assert!(header(&app, 60, 16).contains("schedules: this TUI"));
 }
