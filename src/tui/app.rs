@@ -6,6 +6,7 @@ mod daemon_view;
 mod edit;
 mod job_view;
 mod keys;
+mod run_log;
 mod runs;
 mod search;
 mod watch;
@@ -135,6 +136,17 @@ pub struct RunsView {
     pub selected: usize,
     /// The run whose log is shown, and how far it is scrolled down.
     pub open: Option<(usize, usize)>,
+    /// The find prompt being typed in the open log.
+    pub find: Option<String>,
+    /// The text looked for in the open log last, and the line found.
+    pub found: Option<Found>,
+}
+
+/// A search of a past run's log: the text, and its line (`None`: no match).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub query: String,
+    pub line: Option<usize>,
 }
 
 pub struct App {
@@ -264,6 +276,7 @@ impl App {
                 contexts
             }
             Some(Popup::Help) => vec![Context::Help],
+            Some(Popup::Runs(r)) if r.find.is_some() => vec![Context::TextField, Context::Prompt],
             Some(Popup::Runs(r)) if r.open.is_some() => vec![Context::RunLog],
             Some(Popup::Runs(_)) => vec![Context::Runs],
             None if self.search.prompt.is_some() => vec![Context::TextField, Context::Prompt],
