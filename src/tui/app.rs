@@ -167,9 +167,10 @@ pub struct App {
     pub message: Option<(Level, String)>,
     /// Quit asked and confirmed; the loop exits once runs have stopped.
     pub quitting: bool,
-    /// The terminal's height, so that scrolling a full-screen log stops
-    /// where its last line reaches the bottom.
+    /// The terminal's height and width, so that scrolling a full-screen log
+    /// stops where its last line (wrapped as drawn) reaches the bottom.
     pub screen_rows: u16,
+    pub screen_cols: u16,
     /// The workspace file on disk, looked at once a second.
     pub file: watch::FileWatch,
     /// Who fires the schedules (the lease), once known.
@@ -195,6 +196,7 @@ impl App {
             message: None,
             quitting: false,
             screen_rows: 24,
+            screen_cols: 80,
             file: watch::FileWatch::default(),
             firing: None,
             search: Search::default(),

@@ -645,3 +645,54 @@ async fn the_header_keeps_the_schedule_owner_beside_a_long_path() {
     );
     assert!(header(&app, 60, 16).contains("schedules: this TUI"));
 }
+
+const CHANGES: &str = "Changes: 50,000 inserted, 0 updated, 0 deleted, 0 unchanged";
+
+/// End in the history viewer shows the last line even when the lines above
+/// it wrap (as the demo's `Changes: … unchanged` line does at 80 columns), and
+/// a long line reads to its end, at 80x24 and 60x16.
+#[tokio::test]
+async fn end_in_the_history_viewer_reaches_the_last_line_past_wrapped_ones() {
+    let dir = support::temp_dir();
+    let app = demo_app(dir.path()).await;
+    let ok = summary(FULL_JOB, RunStatus::Succeeded, 60, None);
+    let log: Vec<LogLine> = (1..=50)
+        .map(|i| {
+            LogLine::new(
+                Level::Info,
+                format!("Processing batch {i}/50 (1000 records)"),
+            )
+        })
+        .chain((0..4).map(|_| LogLine::new(Level::Info, CHANGES)))
+        .chain([LogLine::new(
+            Level::Info,
+            "Sync completed. Total: 50,000, Success: 50,000, Failed: 0",
+        )])
+        .collect();
+    state::record_run(&app.data, &ok, &log).unwrap();
+    for (w, h) in SIZES {
+        let mut app = App::new(
+            app.ws.clone(),
+            app.ws_path.clone(),
+            app.data.clone(),
+            app.zone.clone(),
+        );
+        (app.screen_cols, app.screen_rows) = (w, h);
+        for k in ['3', 'h'] {
+            app.on_key(key(KeyCode::Char(k)));
+        }
+        app.on_key(key(KeyCode::Enter));
+        app.on_key(key(KeyCode::End));
+        let s = screen(&app, w, h);
+        assert_whole(
+            &s,
+            "Sync completed. Total: 50,000, Success: 50,000, Failed: 0",
+        );
+        assert_whole(&s, CHANGES);
+        // PgDn past the end changes nothing; one line up moves at once.
+        app.on_key(key(KeyCode::PageDown));
+        assert_eq!(screen(&app, w, h), s, "{w}x{h}");
+        app.on_key(key(KeyCode::Up));
+        assert_ne!(screen(&app, w, h), s, "{w}x{h}");
+    }
+}

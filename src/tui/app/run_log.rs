@@ -6,6 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::{App, Found, RunsView};
 use crate::tui::action::Action;
+use crate::tui::ui::{runs, text};
 
 impl App {
     /// How many log lines the popup shows: the screen less the frame and the
@@ -14,13 +15,18 @@ impl App {
         self.screen_rows.saturating_sub(4).max(1) as usize
     }
 
-    /// The top line that puts the log's last line at the bottom; scrolling
-    /// never goes past it.
+    /// The top line that puts the log's last line at the bottom, its lines
+    /// wrapped as the popup draws them; scrolling never goes past it.
     pub(super) fn run_log_last_top(&self, job: &str, run: usize) -> usize {
-        self.jobs
-            .get(job)
-            .and_then(|v| v.history.get(run))
-            .map_or(0, |r| r.log.len().saturating_sub(self.run_log_page()))
+        let Some(record) = self.jobs.get(job).and_then(|v| v.history.get(run)) else {
+            return 0;
+        };
+        let texts: Vec<String> = record.log.iter().map(runs::log_text).collect();
+        text::last_top(
+            &texts,
+            runs::log_width(self.screen_cols),
+            self.run_log_page(),
+        )
     }
 
     /// Keys while the find prompt is open in the log.

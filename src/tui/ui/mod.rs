@@ -6,7 +6,7 @@ mod help;
 mod jobs;
 mod lists;
 mod network;
-mod runs;
+pub(crate) mod runs;
 mod schema;
 pub(crate) mod text;
 

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use super::centered;
 use super::jobs::{marker_for, short_time};
 use super::text::{fit, join_fitting, log_rows};
-use crate::engine::progress::thousands;
+use crate::engine::progress::{LogLine, thousands};
 use crate::engine::state::RunRecord;
 use crate::tui::app::{App, RunsView};
 use crate::tui::theme::Theme;
@@ -40,7 +40,7 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, r: &RunsView, theme: &T
                         } else {
                             Style::default()
                         };
-                        (format!("{} {l}", l.at.format("%H:%M:%S")), style)
+                        (log_text(l), style)
                     }),
                     width,
                     height,
@@ -100,6 +100,17 @@ fn find_line(r: &RunsView) -> Option<Vec<String>> {
         ],
         None => vec![format!(" no match for '{q}' "), " no match ".into()],
     })
+}
+
+/// A line of a past run's log as the popup shows it.
+pub(crate) fn log_text(l: &LogLine) -> String {
+    format!("{} {l}", l.at.format("%H:%M:%S"))
+}
+
+/// The width of the popup's log on a terminal `cols` wide: less the popup's
+/// margin and borders.
+pub(crate) fn log_width(cols: u16) -> usize {
+    cols.saturating_sub(6).max(1).into()
 }
 
 /// One run: when and how it ended first, then as many of the counts, the
