@@ -63,9 +63,11 @@ impl Drop for Tmux {
     }
 }
 
-/// `dsp demo` at `w`x`h` in tmux on a fresh data dir, once its first screen is
-/// up; `None` (the test skipped) without tmux or the release binary.
-fn open_demo(test: &str, w: u16, h: u16) -> Option<(Tmux, tempfile::TempDir)> {
+/// The release binary in a new tmux session `e2e` of `w`x`h`: `env`
+/// assignments, then `dsp` with `args` (quoted for the shell). The shell stays
+/// after it exits and prints `DSP-EXITED-<code>`. `None` (the test skipped)
+/// without tmux or the release binary.
+pub(crate) fn start(test: &str, w: u16, h: u16, env: &str, args: &str) -> Option<Tmux> {
     if Command::new("tmux").arg("-V").output().is_err() {
         support::skip(test, "tmux is not installed");
         return None;
@@ -78,22 +80,35 @@ fn open_demo(test: &str, w: u16, h: u16) -> Option<(Tmux, tempfile::TempDir)> {
         );
         return None;
     }
-    let dir = support::temp_dir();
     let tmux = Tmux {
         socket: support::unique_name("dsp_e2e"),
     };
     let cmd = format!(
-        "'{}' demo --data-dir '{}'; echo DSP-EXITED-$?; sleep 60",
-        bin.display(),
-        dir.path().join("data").display()
+        "{env} '{}' {args}; echo DSP-EXITED-$?; sleep 60",
+        bin.display()
     );
     let (w, h) = (w.to_string(), h.to_string());
     tmux.run(&["new-session", "-d", "-s", "e2e", "-x", &w, "-y", &h, &cmd]);
+    Some(tmux)
+}
+
+/// `dsp demo` at `w`x`h` in tmux on a data dir in `dir`, once its first
+/// screen is up.
+pub(crate) fn open_demo_in(test: &str, dir: &std::path::Path, w: u16, h: u16) -> Option<Tmux> {
+    let args = format!("demo --data-dir '{}'", dir.join("data").display());
+    let tmux = start(test, w, h, "", &args)?;
     tmux.wait_for(
         "the TUI",
         |s| s.contains("3 Jobs") && s.contains("Sync Users to Analytics"),
         60,
     );
+    Some(tmux)
+}
+
+/// `dsp demo` at `w`x`h` in tmux on a fresh data dir.
+fn open_demo(test: &str, w: u16, h: u16) -> Option<(Tmux, tempfile::TempDir)> {
+    let dir = support::temp_dir();
+    let tmux = open_demo_in(test, dir.path(), w, h)?;
     Some((tmux, dir))
 }
 
