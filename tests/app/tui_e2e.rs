@@ -4,6 +4,7 @@
 //! Needs tmux and `target/release/dsp` (`cargo build --release`; `.ci/run` builds
 //! it first). Without them the test says it skipped; in CI it fails instead.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -15,6 +16,25 @@ pub(crate) fn release_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
     target.join("release").join("dsp")
+}
+
+/// The words of `text` as the screen shows them (between spaces and borders).
+pub(crate) fn words(text: &str) -> HashSet<String> {
+    text.split(|c: char| c.is_whitespace() || "│┌┐└┘─".contains(c))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every word of `text` is on screen whole: a cut word would be missing.
+pub(crate) fn assert_whole(screen: &str, text: &str) {
+    let on_screen = words(screen);
+    for w in words(text) {
+        assert!(
+            on_screen.contains(&w),
+            "\"{w}\" of \"{text}\" is cut or missing:\n{screen}"
+        );
+    }
 }
 
 pub(crate) struct Tmux {

@@ -21,29 +21,11 @@ use ratatui::style::Color;
 
 use crate::support;
 use crate::tui::{Loop, ctrl, demo_app, key, screen, type_text};
+use crate::tui_e2e::{assert_whole, words};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (60, 16)];
 const FULL_JOB: &str = "Sync Users to Analytics";
 const INCR_JOB: &str = "Sync Users (Incremental)";
-
-/// The words of `text` as the screen shows them (between spaces and borders).
-fn words(text: &str) -> HashSet<String> {
-    text.split(|c: char| c.is_whitespace() || "│┌┐└┘─".contains(c))
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Every word of `text` is on screen whole: a cut word would be missing.
-fn assert_whole(screen: &str, text: &str) {
-    let on_screen = words(screen);
-    for w in words(text) {
-        assert!(
-            on_screen.contains(&w),
-            "\"{w}\" of \"{text}\" is cut or missing:\n{screen}"
-        );
-    }
-}
 
 /// The footer (the last row) lists whole bindings only.
 fn assert_footer_whole(s: &str) {
