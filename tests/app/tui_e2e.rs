@@ -166,7 +166,7 @@ fn demo_runs_the_full_job_to_its_summary_and_quits_cleanly() {
 }
 
 /// The pid of the `dsp` the tmux pane's shell started.
-fn dsp_pid(tmux: &Tmux) -> String {
+pub(crate) fn dsp_pid(tmux: &Tmux) -> String {
     let shell = tmux.run(&["list-panes", "-t", "e2e", "-F", "#{pane_pid}"]);
     let out = Command::new("pgrep")
         .args(["-P", shell.trim(), "-x", "dsp"])

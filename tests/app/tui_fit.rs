@@ -118,6 +118,30 @@ async fn footers_keep_help_and_quit_and_list_whole_keys() {
         assert!(s.lines().last().unwrap().contains("Esc cancel"), "{s}");
         assert_footer_whole(&s);
     }
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('d')));
+    assert_footers_keep(&app, "n/Esc/Enter no");
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('/')));
+    assert_footers_keep(&app, "Enter/Esc prompt: keep / clear");
+
+    // The past runs, a run's log and its find prompt.
+    let mut app = app_after_runs(dir.path()).await;
+    app.on_key(key(KeyCode::Char('h')));
+    assert_footers_keep(&app, "Esc/q/h back");
+    app.on_key(key(KeyCode::Enter));
+    assert_footers_keep(&app, "Esc/q back to the runs");
+    app.on_key(key(KeyCode::Char('/')));
+    assert_footers_keep(&app, "Enter/Esc prompt: keep / clear");
+}
+
+/// At both sizes the footer lists whole keys and keeps `way_out`.
+fn assert_footers_keep(app: &App, way_out: &str) {
+    for (w, h) in SIZES {
+        let s = screen(app, w, h);
+        assert!(s.lines().last().unwrap().contains(way_out), "{w}x{h}:\n{s}");
+        assert_footer_whole(&s);
+    }
 }
 
 #[tokio::test]
