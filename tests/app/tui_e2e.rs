@@ -183,7 +183,16 @@ pub(crate) fn dsp_pid(tmux: &Tmux) -> String {
 /// Jobs tab with its hint, at 80x24.
 #[test]
 fn sighup_cancels_the_running_job_and_records_it() {
-    let test = "sighup_cancels_the_running_job_and_records_it";
+    a_signal_cancels_the_running_job("sighup_cancels_the_running_job_and_records_it", "-HUP");
+}
+
+/// The service manager's stop (SIGTERM) does the same.
+#[test]
+fn sigterm_cancels_the_running_job_and_records_it() {
+    a_signal_cancels_the_running_job("sigterm_cancels_the_running_job_and_records_it", "-TERM");
+}
+
+fn a_signal_cancels_the_running_job(test: &str, signal: &str) {
     let Some((tmux, dir)) = open_demo(test, 80, 24) else {
         return;
     };
@@ -200,7 +209,7 @@ fn sighup_cancels_the_running_job_and_records_it() {
     );
     assert!(!mid.contains("ETA 0m00s"), "{mid}");
     let kill = Command::new("kill")
-        .args(["-HUP", &dsp_pid(&tmux)])
+        .args([signal, &dsp_pid(&tmux)])
         .status()
         .expect("kill runs");
     assert!(kill.success());
