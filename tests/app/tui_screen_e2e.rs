@@ -2,7 +2,7 @@
 //! release binary): each numbered defect reproduced and the fixed behaviour
 //! asserted on the screen (and the file or history where it matters).
 //! #1, #2, #11 are in tui_file_e2e.rs, #4 in tui_daemon_e2e.rs, #6 and #13 in
-//! tui_e2e.rs.
+//! tui_e2e.rs. Also: idle, the TUI uses next to no CPU.
 
 use std::path::Path;
 
@@ -449,4 +449,43 @@ fn idle_the_tui_uses_almost_no_cpu() {
     );
     tmux.keys("q");
     tmux.wait_for("the shell", |s| s.contains("DSP-EXITED-0"), 20);
+}
+
+/// #12: `t` on a network whose port nothing listens on says the connection
+/// was refused (not "connection lost"), whole, with ✗.
+#[test]
+fn a_refused_port_reads_refused_in_the_network_tab() {
+    let test = "a_refused_port_reads_refused_in_the_network_tab";
+    let dir = support::temp_dir();
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ws = dir.path().join("workspace.toml");
+    std::fs::write(
+        &ws,
+        format!(
+            "[[network]]\nname = \"Warehouse\"\ntype = \"postgres\"\nhost = \"127.0.0.1\"\n\
+             port = {port}\ndatabase = \"x\"\nusername = \"postgres\"\n"
+        ),
+    )
+    .unwrap();
+    let args = format!(
+        "--workspace '{}' --data-dir '{}'",
+        ws.display(),
+        dir.path().join("data").display()
+    );
+    let Some(tmux) = start(test, 80, 24, "", &args) else {
+        return;
+    };
+    tmux.wait_for("the TUI", |s| s.contains("> Warehouse"), 60);
+    tmux.keys("t");
+    let s = tmux.wait_for("the test's result", |s| s.contains("✗ cannot connect"), 20);
+    assert_whole(
+        &s,
+        "the connection was refused: nothing listens at that host and port; check the port and that the server runs",
+    );
+    assert!(!s.contains("connection lost"), "{s}");
 }
