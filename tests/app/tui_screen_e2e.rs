@@ -451,27 +451,31 @@ fn idle_the_tui_uses_almost_no_cpu() {
     tmux.wait_for("the shell", |s| s.contains("DSP-EXITED-0"), 20);
 }
 
-/// #12: `t` on a network whose port nothing listens on says the connection
-/// was refused (not "connection lost"), whole, with ✗.
+/// #10 and #12: `t` on a network whose server never answers shows the test
+/// in progress (not a ✓); on one whose port nothing listens on it says the
+/// connection was refused (not "connection lost"), whole, with ✗.
 #[test]
-fn a_refused_port_reads_refused_in_the_network_tab() {
-    let test = "a_refused_port_reads_refused_in_the_network_tab";
+fn a_connection_test_shows_progress_then_refused_whole() {
+    let test = "a_connection_test_shows_progress_then_refused_whole";
     let dir = support::temp_dir();
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let ws = dir.path().join("workspace.toml");
-    std::fs::write(
-        &ws,
+    // A listener that never answers: the test stays in progress.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let network = |name: &str, port: u16| {
         format!(
-            "[[network]]\nname = \"Warehouse\"\ntype = \"postgres\"\nhost = \"127.0.0.1\"\n\
-             port = {port}\ndatabase = \"x\"\nusername = \"postgres\"\n"
-        ),
-    )
-    .unwrap();
+            "[[network]]\nname = \"{name}\"\ntype = \"postgres\"\nhost = \"127.0.0.1\"\n\
+             port = {port}\ndatabase = \"x\"\nusername = \"postgres\"\n\n"
+        )
+    };
+    let ws = dir.path().join("workspace.toml");
+    let text =
+        network("Warehouse", refused) + &network("Silent", silent.local_addr().unwrap().port());
+    std::fs::write(&ws, text).unwrap();
     let args = format!(
         "--workspace '{}' --data-dir '{}'",
         ws.display(),
@@ -488,4 +492,10 @@ fn a_refused_port_reads_refused_in_the_network_tab() {
         "the connection was refused: nothing listens at that host and port; check the port and that the server runs",
     );
     assert!(!s.contains("connection lost"), "{s}");
+
+    tmux.keys("j");
+    tmux.keys("t");
+    let s = tmux.wait_for("the test in progress", |s| s.contains("… testing"), 10);
+    assert!(!s.contains("✓") && !s.contains("✗"), "{s}");
+    drop(silent);
 }
