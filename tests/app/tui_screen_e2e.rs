@@ -499,3 +499,39 @@ fn a_connection_test_shows_progress_then_refused_whole() {
     assert!(!s.contains("✓") && !s.contains("✗"), "{s}");
     drop(silent);
 }
+
+/// #12: an unchanged save keeps the file byte for byte (`mariadb` stays
+/// `mariadb`, no `ssl_mode` appears), and the form shows only the fields of
+/// the network's kind.
+#[test]
+fn an_unchanged_save_keeps_mariadb_and_every_byte() {
+    let test = "an_unchanged_save_keeps_mariadb_and_every_byte";
+    let dir = support::temp_dir();
+    let text = "# by hand\n[[network]]\nname = \"Shop\"\ntype = \"mariadb\"   # the operator's word\n\
+                host = \"db.internal\"\ndatabase = \"shop\"\nusername = \"reader\"\n\
+                password_env = \"SHOP_PW\"\n\n[[network]]\nname = \"Local\"\ntype = \"sqlite\"\n\
+                database = \"local.db\"\n";
+    let ws = dir.path().join("workspace.toml");
+    std::fs::write(&ws, text).unwrap();
+    let args = format!(
+        "--workspace '{}' --data-dir '{}'",
+        ws.display(),
+        dir.path().join("data").display()
+    );
+    let Some(tmux) = start(test, 80, 24, "", &args) else {
+        return;
+    };
+    tmux.wait_for("the TUI", |s| s.contains("> Shop"), 60);
+    tmux.keys("e");
+    tmux.wait_for("the form", |s| s.contains("Ctrl-S"), 10);
+    tmux.keys("C-s");
+    tmux.wait_for("the save", |s| !s.contains("Ctrl-S save"), 10);
+    assert_eq!(std::fs::read_to_string(&ws).unwrap(), text);
+    // A SQLite network's form has no host, user, password or SSL.
+    tmux.keys("j");
+    tmux.keys("e");
+    let form = tmux.wait_for("the SQLite form", |s| s.contains("‹ sqlite ›"), 10);
+    for hidden in ["Host", "Username", "Password", "SSL mode"] {
+        assert!(!form.contains(hidden), "{hidden} shown for SQLite:\n{form}");
+    }
+}
