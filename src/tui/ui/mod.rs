@@ -139,8 +139,8 @@ fn header_info(
             .collect::<Vec<_>>()
             .join(sep)
     };
-    // `schedules: dsp daemon (pid 4242)`, short: `schedules: dsp daemon`.
-    let short_schedules = schedules.map(|s| s.split(" (").next().unwrap_or(s));
+    let short = schedules.map(without_pid);
+    let short_schedules = short.as_deref();
     let fixed = [
         [running, schedules, Some(zone)],
         [running, short_schedules, Some(zone)],
@@ -157,6 +157,25 @@ fn header_info(
     match middle_ellipsis(path, room) {
         Some(path) => join(&[run, sched, Some(&path), zone]),
         None => join(&fixed),
+    }
+}
+
+/// Who fires the schedules without the pid: `schedules: dsp daemon (pid 42)`
+/// becomes `schedules: dsp daemon`, and `(pid 42, not answering)` keeps
+/// `(not answering)`, which matters more.
+fn without_pid(s: &str) -> String {
+    let Some(start) = s.find("(pid ") else {
+        return s.to_string();
+    };
+    let rest = &s[start + "(pid ".len()..];
+    let after = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    match after.strip_prefix(", ") {
+        Some(more) => format!("{}({more}", &s[..start]),
+        None => format!(
+            "{}{}",
+            s[..start].trim_end(),
+            after.strip_prefix(')').unwrap_or(after)
+        ),
     }
 }
 
@@ -260,6 +279,15 @@ mod tests {
         // The pid gives way before the zone the next-run times are read in.
         let info = header_info(Some("1 running"), Some(sched), path, "Asia/Jakarta", 48);
         assert_eq!(info, "1 running · schedules: dsp daemon · Asia/Jakarta");
+        // A daemon not answering says so even when its pid gives way.
+        let stale = "schedules: dsp daemon (pid 4242, not answering)";
+        let info = header_info(Some("1 running"), Some(stale), path, "UTC", 60);
+        assert_eq!(
+            info,
+            "1 running · schedules: dsp daemon (not answering) · UTC"
+        );
+        let info = header_info(Some("1 running"), Some(stale), path, "UTC", 48);
+        assert_eq!(info, "schedules: dsp daemon (not answering)");
         assert!(info.chars().count() <= 48, "{info}");
         let info = header_info(None, Some("schedules: this TUI"), path, "UTC", 48);
         assert!(
