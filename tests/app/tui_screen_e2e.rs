@@ -417,7 +417,7 @@ fn cpu_ticks(pid: &str) -> u64 {
 
 /// Idle, with the file watcher and the lease and live-status look-ups on, the
 /// TUI uses next to no CPU: at most 1% of a core over five quiet seconds
-/// (it measures 0 ticks; a redraw loop or a busy poll would not).
+/// (it measures 0 ticks here; a loop that polls without waiting would not).
 #[test]
 fn idle_the_tui_uses_almost_no_cpu() {
     let test = "idle_the_tui_uses_almost_no_cpu";
