@@ -56,9 +56,10 @@ pub enum Action {
     Filter,
     /// The prompt that finds a line in the selected job's log.
     FindInLog,
-    /// The next match of the log search, up the log.
+    /// The next match of the log search: up the live log (read from its
+    /// tail), down a past run's log (read from its top).
     NextMatch,
-    /// The next match of the log search, down the log.
+    /// The next match the other way.
     PrevMatch,
     /// Enter in the prompt: keep the filter, or find the text.
     PromptDone,

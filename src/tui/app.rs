@@ -6,6 +6,7 @@ mod daemon_view;
 mod edit;
 mod job_view;
 mod keys;
+mod run_log;
 mod runs;
 mod search;
 mod watch;
@@ -135,6 +136,17 @@ pub struct RunsView {
     pub selected: usize,
     /// The run whose log is shown, and how far it is scrolled down.
     pub open: Option<(usize, usize)>,
+    /// The find prompt being typed in the open log.
+    pub find: Option<String>,
+    /// The text looked for in the open log last, and the line found.
+    pub found: Option<Found>,
+}
+
+/// A search of a past run's log: the text, and its line (`None`: no match).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub query: String,
+    pub line: Option<usize>,
 }
 
 pub struct App {
@@ -155,9 +167,10 @@ pub struct App {
     pub message: Option<(Level, String)>,
     /// Quit asked and confirmed; the loop exits once runs have stopped.
     pub quitting: bool,
-    /// The terminal's height, so that scrolling a full-screen log stops
-    /// where its last line reaches the bottom.
+    /// The terminal's height and width, so that scrolling a full-screen log
+    /// stops where its last line (wrapped as drawn) reaches the bottom.
     pub screen_rows: u16,
+    pub screen_cols: u16,
     /// The workspace file on disk, looked at once a second.
     pub file: watch::FileWatch,
     /// Who fires the schedules (the lease), once known.
@@ -183,6 +196,7 @@ impl App {
             message: None,
             quitting: false,
             screen_rows: 24,
+            screen_cols: 80,
             file: watch::FileWatch::default(),
             firing: None,
             search: Search::default(),
@@ -264,6 +278,7 @@ impl App {
                 contexts
             }
             Some(Popup::Help) => vec![Context::Help],
+            Some(Popup::Runs(r)) if r.find.is_some() => vec![Context::TextField, Context::Prompt],
             Some(Popup::Runs(r)) if r.open.is_some() => vec![Context::RunLog],
             Some(Popup::Runs(_)) => vec![Context::Runs],
             None if self.search.prompt.is_some() => vec![Context::TextField, Context::Prompt],

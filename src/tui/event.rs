@@ -150,7 +150,9 @@ pub(super) async fn event_loop(
     // The workspace file is looked at once a second (see app/watch.rs).
     let mut file_tick = tokio::time::interval(Duration::from_secs(1));
     file_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    app.screen_rows = terminal.size().map(|s| s.height).unwrap_or(24);
+    if let Ok(size) = terminal.size() {
+        (app.screen_cols, app.screen_rows) = (size.width, size.height);
+    }
     loop {
         if dirty {
             draw(terminal, app, theme)?;
@@ -171,8 +173,8 @@ pub(super) async fn event_loop(
                     }
                     dirty = true;
                 }
-                Some(Ok(Event::Resize(_, rows))) => {
-                    app.screen_rows = rows;
+                Some(Ok(Event::Resize(cols, rows))) => {
+                    (app.screen_cols, app.screen_rows) = (cols, rows);
                     dirty = true;
                 }
                 Some(Ok(_)) => {}

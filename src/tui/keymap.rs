@@ -173,10 +173,11 @@ pub const BINDINGS: &[Binding] = &[
     b(SchemaForm, "Ctrl-N", "add column", IfRoom, &[(Ctrl('n'), C::AddColumn)]),
     b(SchemaForm, "Ctrl-D", "delete this column row", Hidden, &[(Ctrl('d'), C::DeleteColumn)]),
     b(SchemaForm, "Ctrl-F", "fill from source", IfRoom, &[(Ctrl('f'), C::FillColumns)]),
-    b(Runs, "j/k ↑/↓", "choose a run", IfRoom, &[
+    // One line for both: the help popup has no row to spare at 80x24.
+    b(Runs, "j/k ↑/↓ Enter", "choose, open its log", IfRoom, &[
         (Is(Char('j')), C::Down), (DOWN, C::Down), (Is(Char('k')), C::Up), (UP, C::Up),
+        (Is(Enter), C::Open),
     ]),
-    b(Runs, "Enter", "show its full log", IfRoom, &[(Is(Enter), C::Open)]),
     b(Runs, "Esc/q/h", "back", Always, &[(Is(Esc), C::Back), (Is(Char('q')), C::Back), (Is(Char('h')), C::Back)]),
     b(RunLog, "j/k ↑/↓ PgUp/PgDn", "scroll", IfRoom, &[
         (Is(Char('j')), C::Down), (DOWN, C::Down), (Is(Char('k')), C::Up), (UP, C::Up),
@@ -184,6 +185,11 @@ pub const BINDINGS: &[Binding] = &[
     ]),
     b(RunLog, "Home/End g/G", "top / end of the log", Hidden, &[
         (Is(Home), C::Top), (Is(End), C::Bottom), (Is(Char('g')), C::Top), (Is(Char('G')), C::Bottom),
+    ]),
+    // The live log's keys; a past log is read from the top, so n goes down.
+    b(RunLog, "/ Ctrl-F n/N", "find, next ↓/↑", IfRoom, &[
+        (Is(Char('/')), C::FindInLog), (Ctrl('f'), C::FindInLog),
+        (Is(Char('n')), C::NextMatch), (Is(Char('N')), C::PrevMatch),
     ]),
     b(RunLog, "Esc/q", "back to the runs", Always, &[(Is(Esc), C::Back), (Is(Char('q')), C::Back)]),
     // Every confirmation destroys or interrupts something: No is the default,

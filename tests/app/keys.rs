@@ -139,6 +139,17 @@ fn screens() -> Vec<(&'static str, Setup)> {
             app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
             press(app, "jjjjj");
         }),
+        ("Past runs, a line found in a log", |app| {
+            press(app, "3h");
+            app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+            press(app, "/line 1");
+            app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        }),
+        ("Past runs, the find prompt open", |app| {
+            press(app, "3h");
+            app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+            press(app, "/li");
+        }),
         ("Jobs tab, filter prompt open", |app| press(app, "3/u")),
         ("Jobs tab, a line found in the log", |app| {
             press(app, "3");

@@ -23,6 +23,7 @@ mod tui_file;
 mod tui_file_e2e;
 #[cfg(feature = "tui")]
 mod tui_fit;
+mod tui_screen_e2e;
 #[cfg(feature = "tui")]
 mod tui_search;
 mod workspace_file;

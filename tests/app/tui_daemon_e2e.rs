@@ -30,7 +30,7 @@ impl Drop for Daemon {
     }
 }
 
-fn workspace(dir: &Path) -> String {
+pub(crate) fn workspace(dir: &Path) -> String {
     let job = |name: &str, table: &str, target: &str, schedule: &str| {
         format!(
             r#"
@@ -63,7 +63,7 @@ schedule = "{schedule}"
     .join("\n")
 }
 
-async fn sources(dir: &Path) {
+pub(crate) async fn sources(dir: &Path) {
     let src = End::Lite(dir.join("s.db"), lite_pool(&dir.join("s.db")).await);
     for (table, rows) in [("small", 10), ("big", SLOW_ROWS)] {
         src.exec(&format!(
@@ -78,11 +78,11 @@ async fn sources(dir: &Path) {
     }
 }
 
-fn history(data: &DataDir, job: &str) -> Vec<state::RunRecord> {
+pub(crate) fn history(data: &DataDir, job: &str) -> Vec<state::RunRecord> {
     state::history(data, job).unwrap_or_default()
 }
 
-fn wait_until(what: &str, secs: u64, mut pred: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, secs: u64, mut pred: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !pred() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

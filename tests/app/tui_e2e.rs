@@ -4,6 +4,7 @@
 //! Needs tmux and `target/release/dsp` (`cargo build --release`; `.ci/run` builds
 //! it first). Without them the test says it skipped; in CI it fails instead.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -15,6 +16,25 @@ pub(crate) fn release_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
     target.join("release").join("dsp")
+}
+
+/// The words of `text` as the screen shows them (between spaces and borders).
+pub(crate) fn words(text: &str) -> HashSet<String> {
+    text.split(|c: char| c.is_whitespace() || "│┌┐└┘─".contains(c))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every word of `text` is on screen whole: a cut word would be missing.
+pub(crate) fn assert_whole(screen: &str, text: &str) {
+    let on_screen = words(screen);
+    for w in words(text) {
+        assert!(
+            on_screen.contains(&w),
+            "\"{w}\" of \"{text}\" is cut or missing:\n{screen}"
+        );
+    }
 }
 
 pub(crate) struct Tmux {
@@ -63,9 +83,11 @@ impl Drop for Tmux {
     }
 }
 
-/// `dsp demo` at `w`x`h` in tmux on a fresh data dir, once its first screen is
-/// up; `None` (the test skipped) without tmux or the release binary.
-fn open_demo(test: &str, w: u16, h: u16) -> Option<(Tmux, tempfile::TempDir)> {
+/// The release binary in a new tmux session `e2e` of `w`x`h`: `env`
+/// assignments, then `dsp` with `args` (quoted for the shell). The shell stays
+/// after it exits and prints `DSP-EXITED-<code>`. `None` (the test skipped)
+/// without tmux or the release binary.
+pub(crate) fn start(test: &str, w: u16, h: u16, env: &str, args: &str) -> Option<Tmux> {
     if Command::new("tmux").arg("-V").output().is_err() {
         support::skip(test, "tmux is not installed");
         return None;
@@ -78,22 +100,35 @@ fn open_demo(test: &str, w: u16, h: u16) -> Option<(Tmux, tempfile::TempDir)> {
         );
         return None;
     }
-    let dir = support::temp_dir();
     let tmux = Tmux {
         socket: support::unique_name("dsp_e2e"),
     };
     let cmd = format!(
-        "'{}' demo --data-dir '{}'; echo DSP-EXITED-$?; sleep 60",
-        bin.display(),
-        dir.path().join("data").display()
+        "{env} '{}' {args}; echo DSP-EXITED-$?; sleep 60",
+        bin.display()
     );
     let (w, h) = (w.to_string(), h.to_string());
     tmux.run(&["new-session", "-d", "-s", "e2e", "-x", &w, "-y", &h, &cmd]);
+    Some(tmux)
+}
+
+/// `dsp demo` at `w`x`h` in tmux on a data dir in `dir`, once its first
+/// screen is up.
+pub(crate) fn open_demo_in(test: &str, dir: &std::path::Path, w: u16, h: u16) -> Option<Tmux> {
+    let args = format!("demo --data-dir '{}'", dir.join("data").display());
+    let tmux = start(test, w, h, "", &args)?;
     tmux.wait_for(
         "the TUI",
         |s| s.contains("3 Jobs") && s.contains("Sync Users to Analytics"),
         60,
     );
+    Some(tmux)
+}
+
+/// `dsp demo` at `w`x`h` in tmux on a fresh data dir.
+fn open_demo(test: &str, w: u16, h: u16) -> Option<(Tmux, tempfile::TempDir)> {
+    let dir = support::temp_dir();
+    let tmux = open_demo_in(test, dir.path(), w, h)?;
     Some((tmux, dir))
 }
 
@@ -131,7 +166,7 @@ fn demo_runs_the_full_job_to_its_summary_and_quits_cleanly() {
 }
 
 /// The pid of the `dsp` the tmux pane's shell started.
-fn dsp_pid(tmux: &Tmux) -> String {
+pub(crate) fn dsp_pid(tmux: &Tmux) -> String {
     let shell = tmux.run(&["list-panes", "-t", "e2e", "-F", "#{pane_pid}"]);
     let out = Command::new("pgrep")
         .args(["-P", shell.trim(), "-x", "dsp"])
@@ -148,7 +183,16 @@ fn dsp_pid(tmux: &Tmux) -> String {
 /// Jobs tab with its hint, at 80x24.
 #[test]
 fn sighup_cancels_the_running_job_and_records_it() {
-    let test = "sighup_cancels_the_running_job_and_records_it";
+    a_signal_cancels_the_running_job("sighup_cancels_the_running_job_and_records_it", "-HUP");
+}
+
+/// The service manager's stop (SIGTERM) does the same.
+#[test]
+fn sigterm_cancels_the_running_job_and_records_it() {
+    a_signal_cancels_the_running_job("sigterm_cancels_the_running_job_and_records_it", "-TERM");
+}
+
+fn a_signal_cancels_the_running_job(test: &str, signal: &str) {
     let Some((tmux, dir)) = open_demo(test, 80, 24) else {
         return;
     };
@@ -165,7 +209,7 @@ fn sighup_cancels_the_running_job_and_records_it() {
     );
     assert!(!mid.contains("ETA 0m00s"), "{mid}");
     let kill = Command::new("kill")
-        .args(["-HUP", &dsp_pid(&tmux)])
+        .args([signal, &dsp_pid(&tmux)])
         .status()
         .expect("kill runs");
     assert!(kill.success());

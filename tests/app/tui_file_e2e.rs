@@ -3,48 +3,20 @@
 //! keeps the hand edit byte-for-byte, an open form says its entry changed on
 //! disk and Ctrl-R loads it, and the lists reload with a word in the status line.
 
-use std::process::Command;
-
 use crate::support;
-use crate::tui_e2e::{Tmux, release_bin};
+use crate::tui_e2e::{Tmux, start};
 use crate::tui_file::{FILE, hand_edit};
 
 /// `dsp` on `FILE` at 80x24; `None` (skipped) without tmux or the release binary.
 fn open(test: &str) -> Option<(Tmux, tempfile::TempDir)> {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        support::skip(test, "tmux is not installed");
-        return None;
-    }
-    let bin = release_bin();
-    if !bin.exists() {
-        support::skip(
-            test,
-            &format!("{} is missing; run cargo build --release", bin.display()),
-        );
-        return None;
-    }
     let dir = support::temp_dir();
     std::fs::write(dir.path().join("workspace.toml"), FILE).unwrap();
-    let tmux = Tmux {
-        socket: support::unique_name("dsp_file"),
-    };
-    let cmd = format!(
-        "'{}' --workspace '{}' --data-dir '{}'; echo DSP-EXITED-$?; sleep 60",
-        bin.display(),
+    let args = format!(
+        "--workspace '{}' --data-dir '{}'",
         dir.path().join("workspace.toml").display(),
         dir.path().join("data").display()
     );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &cmd,
-    ]);
+    let tmux = start(test, 80, 24, "", &args)?;
     tmux.wait_for("the TUI", |s| s.contains("3 Jobs") && s.contains("src"), 60);
     Some((tmux, dir))
 }

@@ -21,29 +21,11 @@ use ratatui::style::Color;
 
 use crate::support;
 use crate::tui::{Loop, ctrl, demo_app, key, screen, type_text};
+use crate::tui_e2e::{assert_whole, words};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (60, 16)];
 const FULL_JOB: &str = "Sync Users to Analytics";
 const INCR_JOB: &str = "Sync Users (Incremental)";
-
-/// The words of `text` as the screen shows them (between spaces and borders).
-fn words(text: &str) -> HashSet<String> {
-    text.split(|c: char| c.is_whitespace() || "│┌┐└┘─".contains(c))
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Every word of `text` is on screen whole: a cut word would be missing.
-fn assert_whole(screen: &str, text: &str) {
-    let on_screen = words(screen);
-    for w in words(text) {
-        assert!(
-            on_screen.contains(&w),
-            "\"{w}\" of \"{text}\" is cut or missing:\n{screen}"
-        );
-    }
-}
 
 /// The footer (the last row) lists whole bindings only.
 fn assert_footer_whole(s: &str) {
@@ -134,6 +116,30 @@ async fn footers_keep_help_and_quit_and_list_whole_keys() {
     for (w, h) in SIZES {
         let s = screen(&app, w, h);
         assert!(s.lines().last().unwrap().contains("Esc cancel"), "{s}");
+        assert_footer_whole(&s);
+    }
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('d')));
+    assert_footers_keep(&app, "n/Esc/Enter no");
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('/')));
+    assert_footers_keep(&app, "Enter/Esc prompt: keep / clear");
+
+    // The past runs, a run's log and its find prompt.
+    let mut app = app_after_runs(dir.path()).await;
+    app.on_key(key(KeyCode::Char('h')));
+    assert_footers_keep(&app, "Esc/q/h back");
+    app.on_key(key(KeyCode::Enter));
+    assert_footers_keep(&app, "Esc/q back to the runs");
+    app.on_key(key(KeyCode::Char('/')));
+    assert_footers_keep(&app, "Enter/Esc prompt: keep / clear");
+}
+
+/// At both sizes the footer lists whole keys and keeps `way_out`.
+fn assert_footers_keep(app: &App, way_out: &str) {
+    for (w, h) in SIZES {
+        let s = screen(app, w, h);
+        assert!(s.lines().last().unwrap().contains(way_out), "{w}x{h}:\n{s}");
         assert_footer_whole(&s);
     }
 }
@@ -484,6 +490,8 @@ async fn readme_shows_the_jobs_tab_mid_run() {
     let mut app = demo_app(dir.path()).await;
     app.open_as_demo();
     app.message = None;
+    // Where `dsp demo` puts it, not this test's temp dir.
+    app.ws_path = "/home/operator/.local/share/dsp/demo/workspace.toml".into();
     app.on_key(key(KeyCode::Char('r')));
     // Twelve seconds in, as a paced demo run would be.
     app.jobs.get_mut(FULL_JOB).unwrap().started =
@@ -616,4 +624,81 @@ database = "local.db"
     app.on_key(ctrl('s'));
     assert!(app.popup.is_none(), "saved: {:?}", app.message);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
+
+/// The header keeps who fires the schedules however long the workspace path:
+/// the path is shortened in the middle (its file name kept) or gives way.
+#[tokio::test]
+async fn the_header_keeps_the_schedule_owner_beside_a_long_path() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    app.ws_path = "/srv/teams/data-platform/sync/production/eu-west/workspace.toml".into();
+    app.on_msg(dsp::tui::app::Msg::Firing(dsp::engine::lease::Firing::Here));
+    app.on_key(key(KeyCode::Char('3')));
+    let header = |app: &App, w, h| screen(app, w, h).lines().next().unwrap().to_string();
+    let top = header(&app, 80, 24);
+    assert!(
+        top.contains("schedules: this TUI · /srv…/workspace.toml · UTC"),
+        "{top}"
+    );
+    assert!(header(&app, 60, 16).contains("schedules: this TUI · UTC"));
+    // A run going takes room too: the path goes, the owner stays.
+    app.on_key(key(KeyCode::Char('r')));
+    let top = header(&app, 80, 24);
+    assert!(
+        top.contains("1 running · schedules: this TUI · UTC"),
+        "{top}"
+    );
+    assert!(header(&app, 60, 16).contains("schedules: this TUI"));
+}
+
+const CHANGES: &str = "Changes: 50,000 inserted, 0 updated, 0 deleted, 0 unchanged";
+
+/// End in the history viewer shows the last line even when the lines above
+/// it wrap (as the demo's `Changes: … unchanged` line does at 80 columns), and
+/// a long line reads to its end, at 80x24 and 60x16.
+#[tokio::test]
+async fn end_in_the_history_viewer_reaches_the_last_line_past_wrapped_ones() {
+    let dir = support::temp_dir();
+    let app = demo_app(dir.path()).await;
+    let ok = summary(FULL_JOB, RunStatus::Succeeded, 60, None);
+    let log: Vec<LogLine> = (1..=50)
+        .map(|i| {
+            LogLine::new(
+                Level::Info,
+                format!("Processing batch {i}/50 (1000 records)"),
+            )
+        })
+        .chain((0..4).map(|_| LogLine::new(Level::Info, CHANGES)))
+        .chain([LogLine::new(
+            Level::Info,
+            "Sync completed. Total: 50,000, Success: 50,000, Failed: 0",
+        )])
+        .collect();
+    state::record_run(&app.data, &ok, &log).unwrap();
+    for (w, h) in SIZES {
+        let mut app = App::new(
+            app.ws.clone(),
+            app.ws_path.clone(),
+            app.data.clone(),
+            app.zone.clone(),
+        );
+        (app.screen_cols, app.screen_rows) = (w, h);
+        for k in ['3', 'h'] {
+            app.on_key(key(KeyCode::Char(k)));
+        }
+        app.on_key(key(KeyCode::Enter));
+        app.on_key(key(KeyCode::End));
+        let s = screen(&app, w, h);
+        assert_whole(
+            &s,
+            "Sync completed. Total: 50,000, Success: 50,000, Failed: 0",
+        );
+        assert_whole(&s, CHANGES);
+        // PgDn past the end changes nothing; one line up moves at once.
+        app.on_key(key(KeyCode::PageDown));
+        assert_eq!(screen(&app, w, h), s, "{w}x{h}");
+        app.on_key(key(KeyCode::Up));
+        assert_ne!(screen(&app, w, h), s, "{w}x{h}");
+    }
 }

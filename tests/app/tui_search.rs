@@ -177,3 +177,112 @@ async fn slash_in_a_form_is_a_character_and_other_tabs_filter_too() {
     };
     assert_eq!(form.fields[form.focus].value, format!("{before}/"));
 }
+
+/// A recorded run of `JOB` with a 200-line log: two needles far down it.
+fn record_long_run(app: &App) {
+    use chrono::Utc;
+    use dsp::engine::{RunStatus, RunSummary};
+    let started = Utc::now() - chrono::Duration::seconds(60);
+    let summary = RunSummary {
+        job: JOB.into(),
+        mode: dsp::workspace::SyncMode::Full,
+        status: RunStatus::Failed,
+        started,
+        ended: started + chrono::Duration::seconds(4),
+        total: 200,
+        success: 0,
+        failed: 0,
+        changes: None,
+        error: Some("the target went away".into()),
+    };
+    let log: Vec<LogLine> = (0..200)
+        .map(|i| match i {
+            90 => LogLine::new(Level::Warn, "Needle one: a slow batch"),
+            150 => LogLine::new(Level::Error, "needle two: the target went away"),
+            _ => LogLine::new(Level::Info, format!("batch {i}")),
+        })
+        .collect();
+    dsp::engine::state::record_run(&app.data, &summary, &log).unwrap();
+}
+
+/// The history viewer finds like the live log: `/` or Ctrl-F, Enter, n/N, Esc.
+#[tokio::test]
+async fn finding_in_a_past_runs_log_at_80x24_and_60x16() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    record_long_run(&app);
+    app.on_key(key(KeyCode::Char('3')));
+    app.on_key(key(KeyCode::Char('h')));
+    app.on_key(key(KeyCode::Enter));
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("[INFO] batch 0 ") && !s.contains("Needle"),
+        "{s}"
+    );
+    assert!(
+        s.lines().last().unwrap().contains("/ Ctrl-F n/N find"),
+        "{s}"
+    );
+
+    app.on_key(key(KeyCode::Char('/')));
+    type_text(&mut app, "NEEDLE");
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Find in log: NEEDLE"), "the prompt shows:\n{s}");
+    app.on_key(key(KeyCode::Enter));
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("[WARN] Needle one: a slow batch") && !s.contains("batch 0 "),
+        "{s}"
+    );
+    assert!(s.contains("'NEEDLE' at line 91"), "{s}");
+    assert!(highlighted(&app, "[WARN] Needle one"), "{s}");
+    assert!(!highlighted(&app, "[INFO] batch 91"), "{s}");
+
+    // n goes down to the next one, N back up; n wraps past the end.
+    app.on_key(key(KeyCode::Char('n')));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("'NEEDLE' at line 151"), "{s}");
+    assert!(highlighted(&app, "[ERROR] needle two"), "{s}");
+    app.on_key(key(KeyCode::Char('N')));
+    assert!(screen(&app, 80, 24).contains("'NEEDLE' at line 91"));
+    app.on_key(key(KeyCode::Char('n')));
+    app.on_key(key(KeyCode::Char('n')));
+    assert!(
+        screen(&app, 80, 24).contains("'NEEDLE' at line 91"),
+        "wrapped"
+    );
+    // At 60x16 the line found and the note about it are on screen too.
+    let s = screen(&app, 60, 16);
+    assert!(
+        s.contains("Needle one") && s.contains("'NEEDLE' at line 91"),
+        "{s}"
+    );
+
+    // Esc drops the search and stays in the log; Esc again leaves it.
+    app.on_key(key(KeyCode::Esc));
+    let s = screen(&app, 80, 24);
+    assert!(!s.contains("'NEEDLE'") && s.contains("Needle one"), "{s}");
+    assert!(!highlighted(&app, "[WARN] Needle one"), "{s}");
+    // Ctrl-F too; nothing found is said where the popup shows it.
+    app.on_key(ctrl('f'));
+    type_text(&mut app, "zzz");
+    app.on_key(key(KeyCode::Enter));
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("no match for 'zzz'") && s.contains("Needle one"),
+        "{s}"
+    );
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Esc));
+    assert!(
+        screen(&app, 80, 24).contains("past runs"),
+        "back to the runs"
+    );
+    // q in the prompt is a letter, not a way out.
+    app.on_key(key(KeyCode::Enter));
+    app.on_key(key(KeyCode::Char('/')));
+    type_text(&mut app, "q");
+    assert!(screen(&app, 80, 24).contains("Find in log: q"));
+    app.on_key(key(KeyCode::Esc));
+    assert!(matches!(&app.popup, Some(Popup::Runs(r)) if r.open.is_some()));
+}

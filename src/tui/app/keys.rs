@@ -22,7 +22,7 @@ impl App {
             }
             Some(Popup::Confirm(c)) => self.on_confirm_key(c, action),
             Some(Popup::Runs(r)) => {
-                self.on_runs_key(r, action);
+                self.on_runs_key(r, action, key);
                 Vec::new()
             }
             Some(Popup::Form(f)) => self.on_form_key(f, action, key),
@@ -227,29 +227,32 @@ impl App {
         Vec::new()
     }
 
-    fn on_runs_key(&mut self, mut r: RunsView, action: Option<Action>) {
+    fn on_runs_key(&mut self, mut r: RunsView, action: Option<Action>, key: KeyEvent) {
+        if r.find.is_some() {
+            self.on_run_log_prompt(&mut r, action, key);
+            self.popup = Some(Popup::Runs(r));
+            return;
+        }
         let history = self.jobs.get(&r.job).map(|v| v.history.as_slice());
         let runs = history.map_or(0, |h| h.len());
         let Some(action) = action else {
             self.popup = Some(Popup::Runs(r));
             return;
         };
-        // The popup's log shows the screen less its frame and borders; its
-        // first line never goes past the one that puts the last at the bottom.
-        let page = self.screen_rows.saturating_sub(4).max(1) as usize;
-        let last_top = |i: usize| {
-            history
-                .and_then(|h| h.get(i))
-                .map_or(0, |run| run.log.len().saturating_sub(page))
-        };
+        let page = self.run_log_page();
         match (&mut r.open, action) {
             (None, Action::Back) => return,
+            // Esc drops the search first, then leaves the log.
+            (Some(_), Action::Back) if r.found.is_some() => r.found = None,
             (Some(_), Action::Back) => r.open = None,
+            (Some(_), Action::FindInLog) => r.find = Some(String::new()),
+            (Some(_), Action::NextMatch) => self.next_in_run_log(&mut r, true),
+            (Some(_), Action::PrevMatch) => self.next_in_run_log(&mut r, false),
             (None, Action::Down) => r.selected = (r.selected + 1).min(runs.saturating_sub(1)),
             (None, Action::Up) => r.selected = r.selected.saturating_sub(1),
             (None, Action::Open) => r.open = Some((r.selected, 0)),
             (Some((i, scroll)), action) => {
-                let max = last_top(*i);
+                let max = self.run_log_last_top(&r.job, *i);
                 *scroll = match action {
                     Action::Down => *scroll + 1,
                     Action::Up => scroll.saturating_sub(1),

@@ -86,6 +86,8 @@ impl App {
             job,
             selected: 0,
             open: None,
+            find: None,
+            found: None,
         }));
     }
 }

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use super::centered;
 use super::jobs::{marker_for, short_time};
 use super::text::{fit, join_fitting, log_rows};
-use crate::engine::progress::thousands;
+use crate::engine::progress::{LogLine, thousands};
 use crate::engine::state::RunRecord;
 use crate::tui::app::{App, RunsView};
 use crate::tui::theme::Theme;
@@ -29,13 +29,19 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, r: &RunsView, theme: &T
         .unwrap_or(&[]);
     let height = rect.height.saturating_sub(2) as usize;
     let width = rect.width.saturating_sub(2) as usize;
+    let hit = r.found.as_ref().and_then(|f| f.line);
     let (title, lines): (Vec<String>, Vec<Line>) =
         match r.open.and_then(|(i, s)| history.get(i).map(|h| (h, s))) {
             Some((run, scroll)) => {
                 let rows = log_rows(
-                    run.log
-                        .iter()
-                        .map(|l| (format!("{} {l}", l.at.format("%H:%M:%S")), ())),
+                    run.log.iter().enumerate().map(|(n, l)| {
+                        let style = if Some(n) == hit {
+                            theme.selected()
+                        } else {
+                            Style::default()
+                        };
+                        (log_text(l), style)
+                    }),
                     width,
                     height,
                     Some(scroll),
@@ -47,7 +53,9 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, r: &RunsView, theme: &T
                         format!(" run of {when} (Esc back) "),
                         " Esc back ".into(),
                     ],
-                    rows.into_iter().map(|(r, _)| Line::from(r)).collect(),
+                    rows.into_iter()
+                        .map(|(r, style)| Line::from(Span::styled(r, style)))
+                        .collect(),
                 )
             }
             None => {
@@ -70,8 +78,39 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App, r: &RunsView, theme: &T
             }
         };
     let title = fit(&title, width);
-    let p = Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title));
-    f.render_widget(p, rect);
+    let mut block = Block::default().borders(Borders::ALL).title(title);
+    if let Some(bottom) = find_line(r) {
+        block = block.title_bottom(Line::from(Span::styled(fit(&bottom, width), theme.title())));
+    }
+    f.render_widget(Paragraph::new(lines).block(block), rect);
+}
+
+/// The search in the log's bottom border: the prompt being typed, or what
+/// was found (the popup hides the status line).
+fn find_line(r: &RunsView) -> Option<Vec<String>> {
+    if let Some(text) = &r.find {
+        return Some(vec![format!(" Find in log: {text}▏ ")]);
+    }
+    let found = r.found.as_ref()?;
+    let q = &found.query;
+    Some(match found.line {
+        Some(line) => vec![
+            format!(" '{q}' at line {} · n/N next ↓/↑ · Esc clears ", line + 1),
+            format!(" '{q}' at line {} ", line + 1),
+        ],
+        None => vec![format!(" no match for '{q}' "), " no match ".into()],
+    })
+}
+
+/// A line of a past run's log as the popup shows it.
+pub(crate) fn log_text(l: &LogLine) -> String {
+    format!("{} {l}", l.at.format("%H:%M:%S"))
+}
+
+/// The width of the popup's log on a terminal `cols` wide: less the popup's
+/// margin and borders.
+pub(crate) fn log_width(cols: u16) -> usize {
+    cols.saturating_sub(6).max(1).into()
 }
 
 /// One run: when and how it ended first, then as many of the counts, the

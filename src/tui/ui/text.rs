@@ -90,6 +90,20 @@ pub(crate) fn log_rows<S: Copy>(
     rows.into_iter().skip(start).take(height).collect()
 }
 
+/// The first of `lines` from which the rest, wrapped at `width`, fills at
+/// most `height` rows: the top line that puts the last one at the bottom.
+pub(crate) fn last_top(lines: &[String], width: usize, height: usize) -> usize {
+    let mut rows = 0;
+    for (i, line) in lines.iter().enumerate().rev() {
+        rows += wrap(line, width).len();
+        if rows > height {
+            // A last line taller than the view still shows from its start.
+            return (i + 1).min(lines.len() - 1);
+        }
+    }
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +142,10 @@ mod tests {
         assert_eq!(shown(None), ["c2", "d", "e"], "the tail, bottom-aligned");
         assert_eq!(shown(Some(0)), ["a", "b", "c1"]);
         assert_eq!(shown(Some(4)), ["c2", "d", "e"], "clamped to the tail");
+        let texts: Vec<String> = lines().map(|(l, _)| l).collect();
+        assert_eq!(last_top(&texts, 2, 3), 3, "c1 c2 wraps: d and e fit below");
+        assert_eq!(last_top(&texts, 5, 3), 2);
+        assert_eq!(last_top(&texts, 5, 9), 0);
         let short = log_rows([("x".to_string(), ())].into_iter(), 2, 3, Some(0));
         assert_eq!(short.len(), 1, "a short log is not padded");
     }
