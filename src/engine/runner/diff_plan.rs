@@ -200,8 +200,12 @@ async fn compare(
 ) -> Result<Result<Compared, String>, Stop> {
     let (sc, tc) = (&s.source, &s.target);
     let cancel = s.cancel;
-    let source_rows = sc.op(cancel, src.count()).await?;
-    let target_rows = match tc.op(cancel, target.count()).await {
+    let (source_rows, target_rows) = tokio::join!(
+        sc.op(cancel, src.count()),
+        tc.op(cancel, target.count())
+    );
+    let source_rows = source_rows?;
+    let target_rows = match target_rows {
         Ok(n) => n,
         Err(Stop::Failed(e)) => return Ok(Err(format!("the target could not be counted ({e})"))),
         Err(c) => return Err(c),
@@ -279,6 +283,8 @@ async fn target_keys(
         return Ok(Vec::new());
     }
     let filter = side.bucket_filter(by, differing);
+    // Only the key columns: the rest of a row is the source's to decide.
+    side.plan = std::sync::Arc::new(key_plan(&side.plan));
     let select = side.select(filter.as_deref());
     let tplan = side.plan.clone();
     let mut out = Vec::new();
@@ -296,6 +302,18 @@ async fn target_keys(
         .await;
     side.into_conn().close().await;
     r.map(|()| out)
+}
+
+/// `plan` reading its key columns alone, in `key_read`'s order.
+fn key_plan(plan: &Plan) -> Plan {
+    Plan {
+        source_table: plan.source_table.clone(),
+        target_table: plan.target_table.clone(),
+        read: plan.key_read.iter().map(|&k| plan.read[k].clone()).collect(),
+        targets: plan.key_read.iter().map(|&k| plan.targets[k].clone()).collect(),
+        key_read: (0..plan.key_read.len()).collect(),
+        cursor_read: None,
+    }
 }
 
 /// A key (its values in `plan.key_read`'s order) as a row of `plan` to
