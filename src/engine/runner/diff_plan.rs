@@ -9,7 +9,7 @@
 //! checksum differ are read and applied (`apply::differential`); every other
 //! bucket is equal on both ends already.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::report::Report;
 use super::setup::Setup;
@@ -19,7 +19,7 @@ use crate::engine::db::connect::{Conn, Role, connect};
 use crate::engine::db::plan::Plan;
 use crate::engine::progress::{Level, thousands};
 use crate::engine::types::Value;
-use crate::engine::verify::side::{Bucketing, Buckets, Side};
+use crate::engine::verify::side::{self, Bucketing, Buckets, Hashed, Side};
 use crate::engine::verify::{self, canon};
 use crate::workspace::SyncMode;
 
@@ -27,27 +27,51 @@ use crate::workspace::SyncMode;
 /// it saves there.
 pub(super) const DIFFERENTIAL_MIN_ROWS: u64 = 1_000;
 
+/// Rows per side of the differing segments up to which their rows' hashes
+/// are read and compared (a few MB), so that only the rows that differ are
+/// fetched and staged rather than every row of their segments.
+const NARROW_ROWS: u64 = 200_000;
+/// Keys the source is asked for by list at most; more are fetched by
+/// segment and kept by DSP.
+const KEY_LIST: usize = 50_000;
+
 /// The segments that differ, and what reading them takes.
 pub(super) struct Segments {
-    /// How keys are put in buckets (key ranges or key hashes).
-    pub(super) by: Bucketing,
-    pub(super) differing: HashSet<u64>,
     pub(super) source_rows: u64,
-    /// Target rows in the differing buckets (the rest are unchanged).
+    /// Target rows the run may change: those of the differing segments, or
+    /// the differing rows themselves when row hashes narrowed them (the
+    /// rest are unchanged).
     pub(super) target_rows_differing: u64,
     /// Source rows the fetch reads: those of the differing buckets when the
     /// source filters by bucket, else every row (DSP then filters).
     pub(super) fetch_rows: u64,
-    /// `WHERE` clause that keeps the differing buckets' source rows, when
-    /// the source server can hash its keys.
+    /// `WHERE` clause that keeps the source rows to fetch, when the source
+    /// server can say which they are.
     pub(super) source_filter: Option<String>,
-    /// The target's keys in the differing buckets, with their canonical text.
+    /// Which fetched rows to stage, where the source's filter does not
+    /// already keep exactly those.
+    pub(super) keep: Option<Keep>,
+    /// The target's keys that may have to go, with their canonical text.
     pub(super) target_keys: Vec<(String, Vec<Value>)>,
 }
 
-/// Whether a row (its key at `plan.key_read`) lies in a `differing` bucket.
-pub(super) fn holds(plan: &Plan, row: &[Value], by: Bucketing, differing: &HashSet<u64>) -> bool {
-    differing.contains(&by.of_key(&key_text(plan, row)))
+/// Which fetched source rows a differential run stages.
+pub(super) enum Keep {
+    /// Rows whose key lies in one of these buckets.
+    Buckets(Bucketing, HashSet<u64>),
+    /// Rows whose key (its canonical text) is one of these.
+    Keys(HashSet<String>),
+}
+
+impl Keep {
+    /// Whether a row (its key at `plan.key_read`) is kept.
+    pub(super) fn holds(&self, plan: &Plan, row: &[Value]) -> bool {
+        let key = key_text(plan, row);
+        match self {
+            Keep::Buckets(by, differing) => differing.contains(&by.of_key(&key)),
+            Keep::Keys(keys) => keys.contains(&key),
+        }
+    }
 }
 
 /// The canonical text of a row's key, as verify matches rows by.
@@ -122,10 +146,7 @@ async fn segments(
         Err(why) => return (src, Ok(Err(why))),
     };
     let r = match compare(s, &mut src, &mut target).await {
-        Ok(Ok(c)) => {
-            let filter = src.bucket_filter(c.0, &c.1);
-            found(report, s, filter, target, c).await
-        }
+        Ok(Ok(c)) => found(report, s, &mut src, target, c).await,
         Ok(Err(why)) => {
             target.into_conn().close().await;
             Ok(Err(why))
@@ -144,8 +165,8 @@ async fn segments(
 async fn found(
     report: &mut Report,
     s: &Setup<'_>,
-    filter: Option<String>,
-    target: Side,
+    src: &mut Side,
+    mut target: Side,
     (by, differing, sb, tb, source_rows): Compared,
 ) -> Result<Result<Segments, String>, Stop> {
     let in_differing =
@@ -162,31 +183,123 @@ async fn found(
         target.into_conn().close().await;
         return Ok(Err(format!("{said}, holding most of the target's rows")));
     }
+    let (sc, t, cancel) = (&s.source, &s.target, s.cancel);
+    if !differing.is_empty() && in_differing(&sb).max(target_rows_differing) <= NARROW_ROWS {
+        let (a, b) = tokio::join!(
+            sc.op(cancel, src.row_hashes(by, &differing, cancel)),
+            t.op(cancel, target.row_hashes(by, &differing, cancel)),
+        );
+        let (a, b) = (a?, b?);
+        if let (Some(a), Some(b)) = (a, b) {
+            target.into_conn().close().await;
+            let (seg, rows) = narrowed(src, a, b, source_rows, || {
+                src.bucket_filter(by, &differing)
+                    .map(|f| (f, in_differing(&sb)))
+            });
+            report.log(
+                Level::Info,
+                format!(
+                    "Differential full sync: {said}, {} of their rows by row hash",
+                    thousands(rows)
+                ),
+            );
+            return Ok(Ok(seg));
+        }
+    }
     report.log(Level::Info, format!("Differential full sync: {said}"));
     // Nothing differs: nothing is read (and `IN ()` is no SQL).
     let source_filter = if differing.is_empty() {
         Some(" WHERE 1 = 0".to_string())
     } else {
-        filter
+        src.bucket_filter(by, &differing)
     };
     let fetch_rows = if source_filter.is_some() {
         in_differing(&sb)
     } else {
         source_rows
     };
-    let (t, cancel) = (&s.target, s.cancel);
     let target_keys = t
         .op(cancel, target_keys(target, by, &differing, cancel))
         .await?;
+    let keep = source_filter
+        .is_none()
+        .then(|| Keep::Buckets(by, differing));
     Ok(Ok(Segments {
-        by,
         source_rows,
         target_rows_differing,
         fetch_rows,
         source_filter,
-        differing,
+        keep,
         target_keys,
     }))
+}
+
+/// Each key's row hash; `None` for a key that stands in more than one row.
+fn hashes(rows: &[Hashed]) -> HashMap<&str, Option<u64>> {
+    let mut map: HashMap<&str, Option<u64>> = HashMap::new();
+    for r in rows {
+        map.entry(r.key.as_str())
+            .and_modify(|h| *h = None)
+            .or_insert(Some(r.hash));
+    }
+    map
+}
+
+/// The segments narrowed to rows by the row hashes of both ends (`a` the
+/// source's, `b` the target's): the source rows whose hash the target lacks
+/// are fetched, by key list where the key is one integer column, else by
+/// segment (`by_segment`: its filter and rows) and kept by key; the target
+/// keys the source lacks may go. A key standing twice on one end is
+/// fetched whatever its hashes, so that the merge sees every row of it.
+/// Also returns how many rows differ (on the end with more).
+fn narrowed(
+    src: &Side,
+    a: Vec<Hashed>,
+    b: Vec<Hashed>,
+    source_rows: u64,
+    by_segment: impl FnOnce() -> Option<(String, u64)>,
+) -> (Segments, u64) {
+    let (ha, hb) = (hashes(&a), hashes(&b));
+    let differs = |h: &Option<u64>, other: Option<&Option<u64>>| h.is_none() || other != Some(h);
+    let fetch: Vec<&Hashed> = a
+        .iter()
+        .filter(|r| differs(&ha[r.key.as_str()], hb.get(r.key.as_str())))
+        .collect();
+    let touched = b
+        .iter()
+        .filter(|r| differs(&hb[r.key.as_str()], ha.get(r.key.as_str())))
+        .count() as u64;
+    let ints: Option<Vec<i64>> = fetch
+        .iter()
+        .map(|r| match r.values[..] {
+            [Value::Int(i)] => Some(i),
+            _ => None,
+        })
+        .collect();
+    let listed = ints
+        .filter(|i| i.len() <= KEY_LIST)
+        .and_then(|i| src.key_filter(&i));
+    let keys: HashSet<String> = fetch.iter().map(|r| r.key.clone()).collect();
+    let fetched = fetch.len() as u64;
+    let (source_filter, keep, fetch_rows) = match (listed, by_segment()) {
+        (Some(f), _) => (Some(f), None, fetched),
+        (None, Some((f, rows))) => (Some(f), Some(Keep::Keys(keys)), rows),
+        (None, None) => (None, Some(Keep::Keys(keys)), source_rows),
+    };
+    let target_keys = b
+        .into_iter()
+        .filter(|r| !ha.contains_key(r.key.as_str()))
+        .map(|r| (r.key, r.values))
+        .collect();
+    let seg = Segments {
+        source_rows,
+        target_rows_differing: touched,
+        fetch_rows,
+        source_filter,
+        keep,
+        target_keys,
+    };
+    (seg, touched.max(fetched))
 }
 
 type Compared = (Bucketing, HashSet<u64>, Buckets, Buckets, u64);
@@ -200,10 +313,8 @@ async fn compare(
 ) -> Result<Result<Compared, String>, Stop> {
     let (sc, tc) = (&s.source, &s.target);
     let cancel = s.cancel;
-    let (source_rows, target_rows) = tokio::join!(
-        sc.op(cancel, src.count()),
-        tc.op(cancel, target.count())
-    );
+    let (source_rows, target_rows) =
+        tokio::join!(sc.op(cancel, src.count()), tc.op(cancel, target.count()));
     let source_rows = source_rows?;
     let target_rows = match target_rows {
         Ok(n) => n,
@@ -284,7 +395,7 @@ async fn target_keys(
     }
     let filter = side.bucket_filter(by, differing);
     // Only the key columns: the rest of a row is the source's to decide.
-    side.plan = std::sync::Arc::new(key_plan(&side.plan));
+    side.plan = std::sync::Arc::new(side::key_plan(&side.plan));
     let select = side.select(filter.as_deref());
     let tplan = side.plan.clone();
     let mut out = Vec::new();
@@ -302,18 +413,6 @@ async fn target_keys(
         .await;
     side.into_conn().close().await;
     r.map(|()| out)
-}
-
-/// `plan` reading its key columns alone, in `key_read`'s order.
-fn key_plan(plan: &Plan) -> Plan {
-    Plan {
-        source_table: plan.source_table.clone(),
-        target_table: plan.target_table.clone(),
-        read: plan.key_read.iter().map(|&k| plan.read[k].clone()).collect(),
-        targets: plan.key_read.iter().map(|&k| plan.targets[k].clone()).collect(),
-        key_read: (0..plan.key_read.len()).collect(),
-        cursor_read: None,
-    }
 }
 
 /// A key (its values in `plan.key_read`'s order) as a row of `plan` to

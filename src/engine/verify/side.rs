@@ -39,6 +39,35 @@ pub struct Row {
     pub cursor: Option<Value>,
 }
 
+/// A row of a differing bucket, as `Side::row_hashes` reads it.
+pub struct Hashed {
+    /// The canonical text of the key (what rows are matched by).
+    pub key: String,
+    /// The key's values, in `key_read` order.
+    pub values: Vec<Value>,
+    pub hash: u64,
+}
+
+/// `plan` reading its key columns alone, in `key_read`'s order.
+pub(crate) fn key_plan(plan: &Plan) -> Plan {
+    Plan {
+        source_table: plan.source_table.clone(),
+        target_table: plan.target_table.clone(),
+        read: plan
+            .key_read
+            .iter()
+            .map(|&k| plan.read[k].clone())
+            .collect(),
+        targets: plan
+            .key_read
+            .iter()
+            .map(|&k| plan.targets[k].clone())
+            .collect(),
+        key_read: (0..plan.key_read.len()).collect(),
+        cursor_read: None,
+    }
+}
+
 /// Count and sum of row hashes per bucket.
 pub type Buckets = HashMap<u64, (u64, u128)>;
 
@@ -436,9 +465,7 @@ impl Side {
     pub fn bucket_filter(&self, by: impl Into<Bucketing>, wanted: &HashSet<u64>) -> Option<String> {
         let by = by.into();
         self.server.as_ref().map(|s| match (by, &s.int_key) {
-            (Bucketing::Range { lo, hi, width, n }, Some(k))
-                if runs(wanted) <= RANGE_RUNS =>
-            {
+            (Bucketing::Range { lo, hi, width, n }, Some(k)) if runs(wanted) <= RANGE_RUNS => {
                 format!(" WHERE {}", range_filter(k, (lo, hi, width, n), wanted))
             }
             _ => {
@@ -448,6 +475,80 @@ impl Side {
                 format!(" WHERE {} IN ({})", self.bucket_sql(by), list.join(", "))
             }
         })
+    }
+
+    /// Every row of the `wanted` buckets as its key and its row hash, the
+    /// hash computed by the server (the bucket sums' own); `None` for a
+    /// side DSP hashes. What a differing bucket holds is then known row by
+    /// row without reading the rows.
+    pub async fn row_hashes(
+        &mut self,
+        by: Bucketing,
+        wanted: &HashSet<u64>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Vec<Hashed>>, String> {
+        let Some(s) = &self.server else {
+            return Ok(None);
+        };
+        let keys = key_plan(&self.plan);
+        let width = keys.read.len();
+        let query = format!(
+            "SELECT {}, {} FROM {}{}",
+            self.conn.dialect().select_list(&keys),
+            s.sql.as_text(&s.row_hash),
+            self.table(),
+            self.bucket_filter(by, wanted).unwrap_or_default()
+        );
+        let mut with_hash = keys;
+        with_hash.read.push(text_plan(1).read[0].clone());
+        with_hash.targets.push(text_plan(1).targets[0].clone());
+        let mut out = Vec::new();
+        let mut bad = None;
+        let (live, who, limit) = self.watching();
+        let beat = live.clone();
+        let fut = each_batch(
+            &mut self.conn,
+            Arc::new(with_hash),
+            &query,
+            cancel,
+            &beat,
+            |b| {
+                for mut r in b.rows {
+                    let hash = match r.pop() {
+                        Some(Value::Text(t)) => t.trim().parse::<u64>().ok(),
+                        _ => None,
+                    };
+                    let Some(hash) = hash else {
+                        bad = Some(format!("{r:?}"));
+                        continue;
+                    };
+                    let texts: Vec<Option<String>> = r.iter().map(canon::text).collect();
+                    out.push(Hashed {
+                        key: canon::row_text(&texts),
+                        values: r,
+                        hash,
+                    });
+                }
+            },
+        );
+        Self::watch(live, &who, limit, "rows", fut).await?;
+        self.rows_fetched += out.len() as u64;
+        self.bytes_fetched += out.len() as u64 * (width as u64 * 8 + 16);
+        match bad {
+            Some(r) => Err(format!("the server's row hash for key {r} is not a number")),
+            None => Ok(Some(out)),
+        }
+    }
+
+    /// A `WHERE` clause that keeps the rows of `keys` (integers of a
+    /// one-integer-column key), when the side has such a key.
+    pub fn key_filter(&self, keys: &[i64]) -> Option<String> {
+        let k = self.server.as_ref()?.int_key.as_ref()?;
+        if keys.is_empty() {
+            return Some(" WHERE 1 = 0".into());
+        }
+        let list: Vec<String> = keys.iter().map(i64::to_string).collect();
+        Some(format!(" WHERE {k} IN ({})", list.join(", ")))
     }
 
     /// The connection back, for a caller that goes on reading in its snapshot.

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use super::super::diff_plan::{self, Segments};
+use super::super::diff_plan::{self, Keep, Segments};
 use super::super::report::Report;
 use super::super::setup::Setup;
 use super::super::stop::Stop;
@@ -17,7 +17,6 @@ use super::isolate::RowWriter;
 use crate::engine::db::Writer;
 use crate::engine::db::plan::Plan;
 use crate::engine::progress::{Level, thousands};
-use crate::engine::verify::side::Bucketing;
 
 pub(in super::super) async fn apply(
     report: &mut Report,
@@ -33,11 +32,7 @@ pub(in super::super) async fn apply(
     let before = t.op(cancel, w.count(false)).await?;
     let (source_rows, target_differing) = (seg.source_rows, seg.target_rows_differing);
     // Where the source could not filter by segment, DSP does.
-    let in_dsp = seg
-        .source_filter
-        .is_none()
-        .then(|| (seg.by, seg.differing.clone()));
-    let (written, present, refused) = load(report, s, plan, w, reader, in_dsp).await?;
+    let (written, present, refused) = load(report, s, plan, w, reader, seg.keep.as_ref()).await?;
     report.wait_total(cancel).await?;
     t.op(cancel, w.flush()).await?;
     let landed = t.op(cancel, w.count(true)).await?;
@@ -98,7 +93,7 @@ async fn load(
     plan: &Plan,
     w: &mut Writer,
     reader: &mut Reader,
-    in_dsp: Option<(Bucketing, HashSet<u64>)>,
+    keep: Option<&Keep>,
 ) -> Result<(u64, HashSet<String>, bool), Stop> {
     let mut present = HashSet::new();
     let mut refused = false;
@@ -106,8 +101,8 @@ async fn load(
     while let Some(mut chunk) = reader.next(s).await? {
         report.account(&s.job, &chunk, s.cancel).await?;
         let mut fetched = std::mem::take(&mut chunk.rows);
-        if let Some((by, differing)) = &in_dsp {
-            fetched.retain(|r| diff_plan::holds(plan, r, *by, differing));
+        if let Some(keep) = keep {
+            fetched.retain(|r| keep.holds(plan, r));
         }
         for r in fetched.iter().chain(&chunk.kept) {
             present.insert(diff_plan::key_text(plan, r));
