@@ -28,13 +28,15 @@ use std::time::Instant;
 
 type Res<T> = Result<T, String>;
 
-const PATHS: [&str; 8] = [
+const PATHS: [&str; 10] = [
     "pg-pg-full",
     "pg-pg-full-b100k",
     "pg-pg-resync",
     "pg-pg-resync-1pct",
     "mysql-pg",
+    "mysql-pg-resync",
     "sqlite-pg",
+    "sqlite-pg-resync",
     "pg-mysql",
     "pg-pg-incr",
 ];
@@ -408,6 +410,8 @@ impl Bench {
             "users_dsp",
             "users_resync",
             "users_resync1",
+            "users_my_resync",
+            "users_lite_resync",
             "users_inc_pipe",
             "users_inc_dsp",
         ] {
@@ -527,6 +531,8 @@ impl Bench {
             "users_dsp",
             "users_resync",
             "users_resync1",
+            "users_my_resync",
+            "users_lite_resync",
             "users_inc_dsp",
         ] {
             w.push_str(&format!(
@@ -534,7 +540,23 @@ impl Bench {
                  primary_key = \"id\"\ncursor_column = \"updated_at\"\n{cols}"
             ));
         }
-        let jobs: [(&str, &str, &str, &str, &str, u64); 8] = [
+        let jobs: [(&str, &str, &str, &str, &str, u64); 10] = [
+            (
+                "mysql-pg-resync",
+                "my_src",
+                "pg_dst",
+                "to_users_my_resync",
+                "full",
+                1000,
+            ),
+            (
+                "sqlite-pg-resync",
+                "lite_src",
+                "pg_dst",
+                "to_users_lite_resync",
+                "full",
+                1000,
+            ),
             (
                 "pg-pg-resync-1pct",
                 "pg_src",
@@ -823,6 +845,59 @@ fn thousands(n: f64) -> String {
     out
 }
 
+/// A re-sync path: DSP's target keeps the previous run's rows, so every
+/// timed run is a re-sync of an identical table, checked to write nothing.
+fn resync<'a>(b: &'a Bench, name: &'a str, table: &'static str, pipe: PipeFn<'a>) -> Case<'a> {
+    let (n, s) = (b.o.rows, &b.s);
+    let xid = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let (x1, x2) = (xid.clone(), xid.clone());
+    Case {
+        name,
+        rows: n,
+        limit: if name == "pg-pg-resync" { 0.3 } else { 0.5 },
+        each_pair: Box::new(move |i| {
+            if i == 0 && !b.o.pipe_only {
+                s.pg(DST, &format!("TRUNCATE {table}"))?;
+                b.run_dsp(name)?;
+            }
+            Ok(())
+        }),
+        before_pipe: Box::new(move || s.pg(DST, "TRUNCATE users_pipe").map(|_| ())),
+        pipe,
+        after_pipe: Box::new(move || {
+            b.expect("PostgreSQL users_pipe", b.pg_count(DST, "users_pipe")?, n)
+        }),
+        before_dsp: Box::new(move || {
+            let x: u64 = s
+                .pg(DST, "SELECT txid_current() % 4294967296")?
+                .parse()
+                .map_err(|e| format!("txid: {e}"))?;
+            x1.set(x);
+            Ok(())
+        }),
+        after_dsp: Box::new(move || {
+            b.expect(&format!("PostgreSQL {table}"), b.pg_count(DST, table)?, n)?;
+            // Rows inserted or updated since carry a newer xmin (no
+            // wraparound within a benchmark run).
+            let written: u64 = s
+                .pg(
+                    DST,
+                    &format!(
+                        "SELECT count(*) FROM {table} WHERE xmin::text::bigint > {}",
+                        x2.get()
+                    ),
+                )?
+                .parse()
+                .map_err(|e| format!("xmin: {e}"))?;
+            if written > 0 {
+                return Err(format!("{name}: DSP rewrote {written} unchanged rows"));
+            }
+            Ok(Some("re-sync wrote 0 rows (xmin check)".into()))
+        }),
+        diff: Box::new(move || b.pg_diff("users_pipe", table)),
+    }
+}
+
 fn cases(b: &Bench) -> Vec<Case<'_>> {
     let n = b.o.rows;
     let s = &b.s;
@@ -841,6 +916,20 @@ fn cases(b: &Bench) -> Vec<Case<'_>> {
             &["-c", &format!("\\copy {t} ({COLS}) from pstdin{with}")],
         )
     };
+    let mysql_out = move || {
+        s.mariadb(
+            Some(SRC),
+            &["--quick", "-e", &format!("SELECT {COLS} FROM users")],
+        )
+    };
+    let sqlite_out = move || {
+        vec![
+            "sqlite3".into(),
+            "-csv".into(),
+            b.lite.display().to_string(),
+            format!("SELECT {COLS} FROM users"),
+        ]
+    };
     let mut v = Vec::new();
     for name in &b.o.paths {
         let case = match name.as_str() {
@@ -856,57 +945,24 @@ fn cases(b: &Bench) -> Vec<Case<'_>> {
                 after_dsp: Box::new(move || count_pg("users_dsp", n)().map(|_| None)),
                 diff: Box::new(move || b.pg_diff("users_pipe", "users_dsp")),
             },
-            "pg-pg-resync" => {
-                // DSP's target keeps the previous run's rows: every timed run is a
-                // re-sync of an identical table, checked to write nothing.
-                let xid = std::rc::Rc::new(std::cell::Cell::new(0u64));
-                let (x1, x2) = (xid.clone(), xid.clone());
-                Case {
-                    name,
-                    rows: n,
-                    limit: 0.3,
-                    each_pair: Box::new(move |i| {
-                        if i == 0 && !b.o.pipe_only {
-                            s.pg(DST, "TRUNCATE users_resync")?;
-                            b.run_dsp(name)?;
-                        }
-                        Ok(())
-                    }),
-                    before_pipe: Box::new(truncate_pg("users_pipe")),
-                    pipe: Box::new(move || Ok((copy_out_pg(), copy_in_pg("users_pipe", false)))),
-                    after_pipe: Box::new(count_pg("users_pipe", n)),
-                    before_dsp: Box::new(move || {
-                        let x: u64 = s
-                            .pg(DST, "SELECT txid_current() % 4294967296")?
-                            .parse()
-                            .map_err(|e| format!("txid: {e}"))?;
-                        x1.set(x);
-                        Ok(())
-                    }),
-                    after_dsp: Box::new(move || {
-                        count_pg("users_resync", n)()?;
-                        // Rows inserted or updated since carry a newer xmin (no
-                        // wraparound within a benchmark run).
-                        let written: u64 = s
-                            .pg(
-                                DST,
-                                &format!(
-                                    "SELECT count(*) FROM users_resync WHERE xmin::text::bigint > {}",
-                                    x2.get()
-                                ),
-                            )?
-                            .parse()
-                            .map_err(|e| format!("xmin: {e}"))?;
-                        if written > 0 {
-                            return Err(format!(
-                                "pg-pg-resync: DSP rewrote {written} unchanged rows"
-                            ));
-                        }
-                        Ok(Some("re-sync wrote 0 rows (xmin check)".into()))
-                    }),
-                    diff: Box::new(move || b.pg_diff("users_pipe", "users_resync")),
-                }
-            }
+            "pg-pg-resync" => resync(
+                b,
+                name,
+                "users_resync",
+                Box::new(move || Ok((copy_out_pg(), copy_in_pg("users_pipe", false)))),
+            ),
+            "mysql-pg-resync" => resync(
+                b,
+                name,
+                "users_my_resync",
+                Box::new(move || Ok((mysql_out(), copy_in_pg("users_pipe", false)))),
+            ),
+            "sqlite-pg-resync" => resync(
+                b,
+                name,
+                "users_lite_resync",
+                Box::new(move || Ok((sqlite_out(), copy_in_pg("users_pipe", true)))),
+            ),
             "pg-pg-resync-1pct" => {
                 // 1% of the source rows change (scattered) before each pair;
                 // DSP's target holds the previous run's rows, the pipe copies
@@ -943,15 +999,7 @@ fn cases(b: &Bench) -> Vec<Case<'_>> {
                 limit: 1.25,
                 each_pair: Box::new(noop),
                 before_pipe: Box::new(truncate_pg("users_pipe")),
-                pipe: Box::new(move || {
-                    Ok((
-                        s.mariadb(
-                            Some(SRC),
-                            &["--quick", "-e", &format!("SELECT {COLS} FROM users")],
-                        ),
-                        copy_in_pg("users_pipe", false),
-                    ))
-                }),
+                pipe: Box::new(move || Ok((mysql_out(), copy_in_pg("users_pipe", false)))),
                 after_pipe: Box::new(count_pg("users_pipe", n)),
                 before_dsp: Box::new(truncate_pg("users_dsp")),
                 after_dsp: Box::new(move || count_pg("users_dsp", n)().map(|_| None)),
@@ -963,17 +1011,7 @@ fn cases(b: &Bench) -> Vec<Case<'_>> {
                 limit: 1.25,
                 each_pair: Box::new(noop),
                 before_pipe: Box::new(truncate_pg("users_pipe")),
-                pipe: Box::new(move || {
-                    Ok((
-                        vec![
-                            "sqlite3".into(),
-                            "-csv".into(),
-                            b.lite.display().to_string(),
-                            format!("SELECT {COLS} FROM users"),
-                        ],
-                        copy_in_pg("users_pipe", true),
-                    ))
-                }),
+                pipe: Box::new(move || Ok((sqlite_out(), copy_in_pg("users_pipe", true)))),
                 after_pipe: Box::new(count_pg("users_pipe", n)),
                 before_dsp: Box::new(truncate_pg("users_dsp")),
                 after_dsp: Box::new(move || count_pg("users_dsp", n)().map(|_| None)),
