@@ -512,6 +512,11 @@ async fn sigkill_in_a_differential_sync_pg_to_mysql_leaves_the_target_whole() {
 }
 
 #[tokio::test]
+async fn sigkill_in_a_differential_sync_mysql_to_mysql_leaves_the_target_whole() {
+    trials(Kind::My, Kind::My, 40, 600).await;
+}
+
+#[tokio::test]
 async fn sigkill_in_a_differential_sync_sqlite_to_sqlite_leaves_the_target_whole() {
     trials(Kind::Lite, Kind::Lite, 5, 400).await;
 }
