@@ -47,7 +47,7 @@ pub async fn run(paths: &Paths, args: &RunArgs) -> u8 {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let printer = tokio::spawn(report::print_events(rx, output));
-        let reporter = Reporter::new(name, tx);
+        let reporter = Reporter::new(name, tx).paced_by_env();
         let summary = run_job_with(&ws, name, &data, cancel.clone(), reporter, options).await;
         let _ = printer.await;
         if summary.status != RunStatus::Succeeded {

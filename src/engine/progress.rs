@@ -251,6 +251,17 @@ impl Reporter {
     pub fn pace(&self) -> Option<std::time::Duration> {
         self.pace
     }
+    /// Paced by `DSP_PACE_MS` when it is set: headless runs that must last
+    /// long enough to watch or interrupt (demos, end-to-end tests).
+    pub fn paced_by_env(self) -> Self {
+        match std::env::var("DSP_PACE_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+        {
+            Some(ms) => self.paced(std::time::Duration::from_millis(ms)),
+            None => self,
+        }
+    }
     pub fn job(&self) -> &str {
         &self.job
     }

@@ -64,16 +64,8 @@ pub type RunFn = Arc<
 
 /// The real engine as a `RunFn`.
 pub(crate) fn engine_runner(data: DataDir) -> RunFn {
-    // A pause after each batch, as the demo's Run Now has, for demos and
-    // end-to-end tests of a daemon whose runs must last long enough to watch.
-    let pace = std::env::var("DSP_PACE_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map(Duration::from_millis);
-    Arc::new(move |ws, job, cancel, mut reporter| {
-        if let Some(pause) = pace {
-            reporter = reporter.paced(pause);
-        }
+    Arc::new(move |ws, job, cancel, reporter| {
+        let reporter = reporter.paced_by_env();
         let data = data.clone();
         Box::pin(async move {
             let options = crate::engine::runner::RunOptions {

@@ -20,6 +20,7 @@ mod cli;
 mod connections;
 mod cross_engine;
 mod differential;
+mod differential_kill;
 mod dry_run;
 mod duplicate_keys;
 mod failed_rows;

@@ -25,7 +25,7 @@ fn incremental_in_target(text: &str) -> String {
 }
 
 /// The job `J` of `schema_job` with its state in the target (mode kept).
-fn in_target(text: &str) -> String {
+pub(crate) fn in_target(text: &str) -> String {
     text.replace("mode = \"full\"", "mode = \"full\"\nstate = \"target\"")
 }
 
@@ -40,7 +40,7 @@ fn other_host(text: &str) -> Env {
 /// `dsp run J` once the server has freed a killed holder's lock: a server
 /// busy with the dead session's last statement (or its rollback) notices the
 /// closed connection only after it, and until then the run is refused.
-fn run_once_free(env: &Env) -> Out {
+pub(crate) fn run_once_free(env: &Env) -> Out {
     for _ in 0..120 {
         let out = env.dsp(&["run", "J"], &[]);
         if !(out.code == 1 && out.all().contains("another DSP")) {
