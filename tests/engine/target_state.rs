@@ -51,32 +51,44 @@ pub(crate) fn run_once_free(env: &Env) -> Out {
     panic!("the lock of a killed run was not freed within a minute");
 }
 
-/// One text value of the job's row in `_dsp_state`, if any.
+/// One text value of the job's row in `_dsp_state`, if any. A run killed
+/// before it first wrote its state has no table yet: no value either.
 async fn state_field(tgt: &End, column: &str) -> Option<String> {
     let sql = format!("SELECT CAST({column} AS CHAR(200)) FROM _dsp_state WHERE job = 'J'");
     let pg = format!("SELECT CAST({column} AS TEXT) FROM _dsp_state WHERE job = 'J'");
-    match tgt {
-        End::Pg(_, p) => sqlx::query_scalar::<_, Option<String>>(&pg)
-            .fetch_optional(p)
-            .await
-            .unwrap()
-            .flatten(),
-        End::My(_, p) => sqlx::query_scalar::<_, Option<String>>(&sql)
-            .fetch_optional(p)
-            .await
-            .unwrap()
-            .flatten(),
+    let r = match tgt {
+        End::Pg(_, p) => {
+            sqlx::query_scalar::<_, Option<String>>(&pg)
+                .fetch_optional(p)
+                .await
+        }
+        End::My(_, p) => {
+            sqlx::query_scalar::<_, Option<String>>(&sql)
+                .fetch_optional(p)
+                .await
+        }
         End::Lite(path, _) => {
             let p = lite_pool(path).await;
             let v = sqlx::query_scalar::<_, Option<String>>(&pg)
                 .fetch_optional(&p)
-                .await
-                .unwrap()
-                .flatten();
+                .await;
             p.close().await;
             v
         }
+    };
+    match r {
+        Ok(v) => v.flatten(),
+        Err(e) if no_table(&e) => None,
+        Err(e) => panic!("reading _dsp_state: {e}"),
     }
+}
+
+/// Whether a query failed because `_dsp_state` does not exist (yet).
+fn no_table(e: &sqlx::Error) -> bool {
+    let text = e.to_string();
+    text.contains("no such table")
+        || text.contains("does not exist")
+        || text.contains("doesn't exist")
 }
 
 async fn refused_while_held_then_free_after_sigkill(target: Kind) {
