@@ -11,7 +11,7 @@ use dsp::workspace::{Job, SyncMode, Workspace};
 use crate::support;
 use crate::support::end::{End, Kind};
 use crate::support::run::run_and_collect;
-use crate::verify::{ddl, insert, schema, verify};
+use crate::verify::{ddl, insert, schema, small, verify};
 
 const ROWS: i64 = 2_000;
 
@@ -255,7 +255,7 @@ async fn mysql_to_mysql() {
 /// that differ are still told apart by their row hashes, fetched by
 /// segment and kept by key, and every kind of change lands.
 async fn composite(source: Kind, target: Kind) {
-    use dsp::workspace::{ColumnType, Schema};
+    use dsp::workspace::ColumnType;
     let test = format!("differential composite {source:?} -> {target:?}");
     let dir = support::temp_dir();
     let Some(src) = End::new(source, &test, &dir, "source").await else {
@@ -271,28 +271,9 @@ async fn composite(source: Kind, target: Kind) {
         .collect();
     src.exec(&format!("INSERT INTO t VALUES {}", rows.join(", ")))
         .await;
-    let columns = [
-        ("org", ColumnType::Integer),
-        ("code", ColumnType::String),
-        ("v", ColumnType::String),
-    ];
-    let ws = Workspace {
-        path: None,
-        networks: vec![src.network("Src"), tgt.network("Tgt")],
-        schemas: vec![Schema {
-            name: "k".into(),
-            source_table: "t".into(),
-            target_table: "t".into(),
-            primary_key: vec!["org".into(), "code".into()],
-            cursor_column: None,
-            columns: columns
-                .iter()
-                .map(|(c, ty)| crate::seed::col(c, c, *ty))
-                .collect(),
-        }],
-        jobs: vec![Job::new("K", "Src", "Tgt", "k", SyncMode::Full)],
-        ..Default::default()
-    };
+    let (int, text) = (ColumnType::Integer, ColumnType::String);
+    let columns = [("org", int), ("code", text), ("v", text)];
+    let ws = small(&src, &tgt, &["org", "code"], &columns);
     let data = DataDir::new(dir.path().join("data"));
     let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
     assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");
@@ -336,7 +317,7 @@ async fn composite_key_mysql_to_pg() {
 /// cannot tell is never a reason to skip a row.
 #[tokio::test]
 async fn rows_whose_hashes_differ_but_values_agree_are_compared_not_skipped() {
-    use dsp::workspace::{ColumnType, Schema};
+    use dsp::workspace::ColumnType;
     let test = "differential spelled otherwise";
     let dir = support::temp_dir();
     let Some(src) = End::new(Kind::My, test, &dir, "source").await else {
@@ -355,23 +336,12 @@ async fn rows_whose_hashes_differ_but_values_agree_are_compared_not_skipped() {
         .collect();
     src.exec(&format!("INSERT INTO t VALUES {}", rows.join(", ")))
         .await;
-    let ws = Workspace {
-        path: None,
-        networks: vec![src.network("Src"), tgt.network("Tgt")],
-        schemas: vec![Schema {
-            name: "k".into(),
-            source_table: "t".into(),
-            target_table: "t".into(),
-            primary_key: vec!["id".into()],
-            cursor_column: None,
-            columns: vec![
-                crate::seed::col("id", "id", ColumnType::Integer),
-                crate::seed::col("doc", "doc", ColumnType::Json),
-            ],
-        }],
-        jobs: vec![Job::new("K", "Src", "Tgt", "k", SyncMode::Full)],
-        ..Default::default()
-    };
+    let ws = small(
+        &src,
+        &tgt,
+        &["id"],
+        &[("id", ColumnType::Integer), ("doc", ColumnType::Json)],
+    );
     let data = DataDir::new(dir.path().join("data"));
     let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
     assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");

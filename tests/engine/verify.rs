@@ -241,7 +241,12 @@ async fn mysql_to_sqlite() {
 }
 
 /// A job `K` over table `t` with `columns` and key `key`, from `src` to `tgt`.
-fn small(src: &End, tgt: &End, key: &[&str], columns: &[(&str, ColumnType)]) -> Workspace {
+pub(crate) fn small(
+    src: &End,
+    tgt: &End,
+    key: &[&str],
+    columns: &[(&str, ColumnType)],
+) -> Workspace {
     Workspace {
         path: None,
         networks: vec![src.network("Src"), tgt.network("Tgt")],
