@@ -28,8 +28,9 @@ use std::time::Instant;
 
 type Res<T> = Result<T, String>;
 
-const PATHS: [&str; 10] = [
+const PATHS: [&str; 11] = [
     "pg-pg-full",
+    "pg-pg-full-bin",
     "pg-pg-full-b100k",
     "pg-pg-resync",
     "pg-pg-resync-1pct",
@@ -540,7 +541,15 @@ impl Bench {
                  primary_key = \"id\"\ncursor_column = \"updated_at\"\n{cols}"
             ));
         }
-        let jobs: [(&str, &str, &str, &str, &str, u64); 10] = [
+        let jobs: [(&str, &str, &str, &str, &str, u64); 11] = [
+            (
+                "pg-pg-full-bin",
+                "pg_src",
+                "pg_dst",
+                "to_users_dsp",
+                "full",
+                1000,
+            ),
             (
                 "mysql-pg-resync",
                 "my_src",
@@ -945,6 +954,32 @@ fn cases(b: &Bench) -> Vec<Case<'_>> {
                 after_dsp: Box::new(move || count_pg("users_dsp", n)().map(|_| None)),
                 diff: Box::new(move || b.pg_diff("users_pipe", "users_dsp")),
             },
+            // Issue 15: a first copy at most the binary COPY pipe's time.
+            "pg-pg-full-bin" => {
+                Case {
+                    name,
+                    rows: n,
+                    limit: 1.0,
+                    each_pair: Box::new(noop),
+                    before_pipe: Box::new(truncate_pg("users_pipe")),
+                    pipe: Box::new(move || {
+                        Ok((
+                        s.psql(SRC, &["-c", "\\copy users to pstdout with (format binary)"]),
+                        s.psql(
+                            DST,
+                            &[
+                                "-c",
+                                &format!("\\copy users_pipe ({COLS}) from pstdin with (format binary)"),
+                            ],
+                        ),
+                    ))
+                    }),
+                    after_pipe: Box::new(count_pg("users_pipe", n)),
+                    before_dsp: Box::new(truncate_pg("users_dsp")),
+                    after_dsp: Box::new(move || count_pg("users_dsp", n)().map(|_| None)),
+                    diff: Box::new(move || b.pg_diff("users_pipe", "users_dsp")),
+                }
+            }
             "pg-pg-resync" => resync(
                 b,
                 name,
