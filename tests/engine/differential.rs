@@ -168,6 +168,11 @@ async fn pair(source: Kind, target: Kind) {
     if source != Kind::Lite {
         assert_fetched_few(&test, &lines, summary.total);
     }
+    assert_eq!(
+        summary.success + summary.failed,
+        summary.total,
+        "{test}: every row read is a success or a failure: {lines:#?}"
+    );
 
     let (summary, lines) = run_and_collect(&ws, "Whole", &data).await.into_parts();
     assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");
@@ -296,6 +301,13 @@ async fn composite(source: Kind, target: Kind) {
         unchanged: 1498,
     };
     assert_eq!(summary.changes, Some(expected), "{test}: {lines:#?}");
+    // Rows of the differing segments read and found equal count as a whole
+    // copy counts them: Total = Success + Failed.
+    assert_eq!(
+        (summary.success + summary.failed, summary.failed),
+        (summary.total, 0),
+        "{test}: {lines:#?}"
+    );
     let v = verify(&ws, "K", &data).await;
     assert_eq!(v.outcome, Outcome::Identical, "{test}: {v:#?}");
 }

@@ -32,7 +32,12 @@ pub(in super::super) async fn apply(
     let before = t.op(cancel, w.count(false)).await?;
     let (source_rows, target_differing) = (seg.source_rows, seg.target_rows_differing);
     // Where the source could not filter by segment, DSP does.
-    let (written, present, refused) = load(report, s, plan, w, reader, seg.keep.as_ref()).await?;
+    let Loaded {
+        written,
+        equal,
+        present,
+        refused,
+    } = load(report, s, plan, w, reader, seg.keep.as_ref()).await?;
     report.wait_total(cancel).await?;
     t.op(cancel, w.flush()).await?;
     let landed = t.op(cancel, w.count(true)).await?;
@@ -77,16 +82,28 @@ pub(in super::super) async fn apply(
         return Err(Stop::by_operator());
     }
     super::commit(w, t).await?;
-    report.committed = written;
+    // Rows read and found equal already count as a whole copy counts them.
+    report.committed = written + equal;
     report.changes = Some(changes);
     Ok(())
 }
 
+/// What `load` staged and saw.
+struct Loaded {
+    /// Rows staged.
+    written: u64,
+    /// Rows read but not staged: the source could not filter them, and
+    /// their segment or row hash equals the target's.
+    equal: u64,
+    /// The canonical keys of every source row staged (refused and failed
+    /// rows included: their target copies must stay).
+    present: HashSet<String>,
+    /// Whether any row was refused or failed.
+    refused: bool,
+}
+
 /// Stages the fetched rows of the differing segments (dropping the others
-/// where the source could not filter them itself); returns the rows staged,
-/// the canonical keys of every source row seen there (refused and failed
-/// rows included: their target copies must stay), and whether any row was
-/// refused or failed.
+/// where the source could not filter them itself).
 async fn load(
     report: &mut Report,
     s: &Setup<'_>,
@@ -94,15 +111,18 @@ async fn load(
     w: &mut Writer,
     reader: &mut Reader,
     keep: Option<&Keep>,
-) -> Result<(u64, HashSet<String>, bool), Stop> {
+) -> Result<Loaded, Stop> {
     let mut present = HashSet::new();
     let mut refused = false;
+    let mut equal = 0;
     let mut rows = RowWriter::within(w, plan, true, s);
     while let Some(mut chunk) = reader.next(s).await? {
         report.account(&s.job, &chunk, s.cancel).await?;
         let mut fetched = std::mem::take(&mut chunk.rows);
         if let Some(keep) = keep {
+            let read = fetched.len();
             fetched.retain(|r| keep.holds(plan, r));
+            equal += (read - fetched.len()) as u64;
         }
         for r in fetched.iter().chain(&chunk.kept) {
             present.insert(diff_plan::key_text(plan, r));
@@ -120,5 +140,10 @@ async fn load(
     rows.flush(s).await?;
     report.fail_rows(&s.job, &rows.failures, s.cancel).await?;
     refused |= !rows.kept.is_empty();
-    Ok((rows.written, present, refused))
+    Ok(Loaded {
+        written: rows.written,
+        equal,
+        present,
+        refused,
+    })
 }
