@@ -3,11 +3,13 @@
 //!
 //! A target that already holds the source's rows mostly needs nothing: both
 //! ends are split into buckets (key ranges, or a hash of the key's canonical
-//! text) and checksummed per bucket (`dsp verify`'s first pass, on the server where it
-//! can), the source inside the run's own snapshot so that the checksums and
-//! the rows fetched afterwards agree. Only rows of buckets whose count or
-//! checksum differ are read and applied (`apply::differential`); every other
-//! bucket is equal on both ends already.
+//! text) and checksummed per bucket (`dsp verify`'s first pass, on the
+//! server where it can), the source inside the run's own snapshot so that
+//! the checksums and the rows fetched afterwards agree. Only rows of buckets
+//! whose count or checksum differ are read and applied
+//! (`apply::differential`); every other bucket is equal on both ends
+//! already. Where both servers hash, the differing buckets are narrowed to
+//! the rows whose hashes differ before anything is fetched.
 
 use std::collections::{HashMap, HashSet};
 
