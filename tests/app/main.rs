@@ -19,7 +19,9 @@ mod scheduler;
 mod tui;
 mod tui_daemon_e2e;
 mod tui_e2e;
+#[cfg(feature = "tui")]
 mod tui_file;
+#[cfg(feature = "tui")]
 mod tui_file_e2e;
 #[cfg(feature = "tui")]
 mod tui_fit;
