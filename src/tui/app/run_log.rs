@@ -2,8 +2,9 @@
 //! the live log: `/` or Ctrl-F types the text, Enter finds it from the line at
 //! the top down, `n`/`N` the next match down or up, Esc drops the search.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 
+use super::search::{self, Prompted};
 use super::{App, Found, RunsView};
 use crate::tui::action::Action;
 use crate::tui::ui::{runs, text};
@@ -39,29 +40,15 @@ impl App {
         let Some(mut text) = r.find.take() else {
             return;
         };
-        match action {
-            Some(Action::Type) => {
-                if let KeyCode::Char(c) = key.code {
-                    text.push(c);
-                }
+        match search::edit_prompt(&mut text, action, key) {
+            Prompted::Cleared => r.found = None,
+            Prompted::Done if !text.is_empty() => {
+                let from = r.open.map_or(0, |(_, top)| top);
+                self.find_in_run_log(r, text, from, true);
             }
-            Some(Action::Erase) => {
-                text.pop();
-            }
-            Some(Action::PromptClear) => {
-                r.found = None;
-                return;
-            }
-            Some(Action::PromptDone) => {
-                if !text.is_empty() {
-                    let from = r.open.map_or(0, |(_, top)| top);
-                    self.find_in_run_log(r, text, from, true);
-                }
-                return;
-            }
-            _ => {}
+            Prompted::Done => {}
+            Prompted::Editing => r.find = Some(text),
         }
-        r.find = Some(text);
     }
 
     /// `n` (down) or `N` (up): the next match after the one found last.
@@ -89,22 +76,9 @@ impl App {
             .jobs
             .get(&r.job)
             .and_then(|v| v.history.get(*run))
-            .map(|h| h.log.iter().map(|l| l.to_string().to_lowercase()).collect())
+            .map(|h| h.log.iter().map(|l| l.to_string()).collect())
             .unwrap_or_default();
-        let q = query.to_lowercase();
-        let n = texts.len();
-        let hit = |i: &usize| texts[*i].contains(&q);
-        let from = from.min(n);
-        let line = if n == 0 {
-            None
-        } else if down {
-            (from..n).find(hit).or_else(|| (0..from).find(hit))
-        } else {
-            (0..=from.min(n.saturating_sub(1)))
-                .rev()
-                .find(hit)
-                .or_else(|| (from..n).rev().find(hit))
-        };
+        let line = search::find_line(&texts, &query, Some(from), down);
         if let Some(l) = line {
             *scroll = l.min(self.run_log_last_top(&r.job, *run));
         }

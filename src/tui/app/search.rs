@@ -39,6 +39,57 @@ fn matches(text: &str, query: &str) -> bool {
     text.to_lowercase().contains(&query.to_lowercase())
 }
 
+/// The first line of `texts` holding `query` (any case) from line `at` on,
+/// going down or up and wrapping at the ends; without `at`, from the top
+/// going down or from the bottom going up.
+pub(super) fn find_line(
+    texts: &[String],
+    query: &str,
+    at: Option<usize>,
+    down: bool,
+) -> Option<usize> {
+    let n = texts.len();
+    let hit = |i: &usize| matches(&texts[*i], query);
+    if down {
+        let start = at.unwrap_or(0).min(n);
+        (start..n).find(hit).or_else(|| (0..start).find(hit))
+    } else {
+        let start = at.map_or(n, |a| a.saturating_add(1).min(n));
+        (0..start)
+            .rev()
+            .find(hit)
+            .or_else(|| (start..n).rev().find(hit))
+    }
+}
+
+/// What a key did to an open prompt's text.
+pub(super) enum Prompted {
+    /// Typed, erased, or left alone: the prompt stays open.
+    Editing,
+    /// Enter.
+    Done,
+    /// Esc.
+    Cleared,
+}
+
+/// Typing and erasing edit a prompt's `text`; Enter is done, Esc clears.
+pub(super) fn edit_prompt(text: &mut String, action: Option<Action>, key: KeyEvent) -> Prompted {
+    match action {
+        Some(Action::Type) => {
+            if let KeyCode::Char(c) = key.code {
+                text.push(c);
+            }
+        }
+        Some(Action::Erase) => {
+            text.pop();
+        }
+        Some(Action::PromptClear) => return Prompted::Cleared,
+        Some(Action::PromptDone) => return Prompted::Done,
+        _ => {}
+    }
+    Prompted::Editing
+}
+
 impl App {
     fn names(&self, tab: Tab) -> Vec<&str> {
         match tab {
@@ -114,20 +165,12 @@ impl App {
         let Some((target, mut text)) = self.search.prompt.take() else {
             return;
         };
-        match action {
-            Some(Action::Type) => {
-                if let KeyCode::Char(c) = key.code {
-                    text.push(c);
-                }
-            }
-            Some(Action::Erase) => {
-                text.pop();
-            }
-            Some(Action::PromptClear) => {
+        match edit_prompt(&mut text, action, key) {
+            Prompted::Cleared => {
                 self.clear_search(target);
                 return;
             }
-            Some(Action::PromptDone) => {
+            Prompted::Done => {
                 match target {
                     Target::List if !text.is_empty() && self.visible(self.tab).is_empty() => {
                         self.message = Some((Level::Warn, format!("no match for '{text}'")));
@@ -137,7 +180,7 @@ impl App {
                 }
                 return;
             }
-            _ => {}
+            Prompted::Editing => {}
         }
         if target == Target::List {
             self.search.filters[self.tab.index()] = text.clone();
@@ -209,19 +252,7 @@ impl App {
     fn jump(&mut self, job: String, query: String, from: Option<usize>, up: bool) {
         let view = self.jobs.entry(job.clone()).or_default();
         let texts: Vec<String> = view.log.iter().map(|l| l.to_string()).collect();
-        let n = texts.len();
-        let hit = |i: &usize| matches(&texts[*i], &query);
-        let found = if up {
-            let start = from.map_or(n, |f| (f + 1).min(n));
-            (0..start)
-                .rev()
-                .find(hit)
-                .or_else(|| (start..n).rev().find(hit))
-        } else {
-            let start = from.unwrap_or(0).min(n);
-            (start..n).find(hit).or_else(|| (0..start).find(hit))
-        };
-        match found {
+        match find_line(&texts, &query, from, !up) {
             Some(line) => {
                 view.scroll = Some(line);
                 self.search.hit = Some(LogHit { job, query, line });
