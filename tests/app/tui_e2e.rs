@@ -83,6 +83,15 @@ impl Drop for Tmux {
     }
 }
 
+/// `dsp`'s arguments for a workspace file and a data dir, quoted for tmux.
+pub(crate) fn ws_args(ws: &std::path::Path, data: &std::path::Path) -> String {
+    format!(
+        "--workspace '{}' --data-dir '{}'",
+        ws.display(),
+        data.display()
+    )
+}
+
 /// The release binary in a new tmux session `e2e` of `w`x`h`: `env`
 /// assignments, then `dsp` with `args` (quoted for the shell). The shell stays
 /// after it exits and prints `DSP-EXITED-<code>`. `None` (the test skipped)

@@ -4,18 +4,14 @@
 //! disk and Ctrl-R loads it, and the lists reload with a word in the status line.
 
 use crate::support;
-use crate::tui_e2e::{Tmux, start};
+use crate::tui_e2e::{Tmux, start, ws_args};
 use crate::tui_file::{FILE, hand_edit};
 
 /// `dsp` on `FILE` at 80x24; `None` (skipped) without tmux or the release binary.
 fn open(test: &str) -> Option<(Tmux, tempfile::TempDir)> {
     let dir = support::temp_dir();
     std::fs::write(dir.path().join("workspace.toml"), FILE).unwrap();
-    let args = format!(
-        "--workspace '{}' --data-dir '{}'",
-        dir.path().join("workspace.toml").display(),
-        dir.path().join("data").display()
-    );
+    let args = ws_args(&dir.path().join("workspace.toml"), &dir.path().join("data"));
     let tmux = start(test, 80, 24, "", &args)?;
     tmux.wait_for("the TUI", |s| s.contains("3 Jobs") && s.contains("src"), 60);
     Some((tmux, dir))

@@ -13,7 +13,7 @@ use dsp::workspace::SyncMode;
 
 use crate::support;
 use crate::tui_daemon_e2e::{history, sources, wait_until, workspace};
-use crate::tui_e2e::{Tmux, assert_whole, dsp_pid, open_demo_in, start};
+use crate::tui_e2e::{Tmux, assert_whole, dsp_pid, open_demo_in, start, ws_args};
 
 const FULL_JOB: &str = "Sync Users to Analytics";
 const INCR_JOB: &str = "Sync Users (Incremental)";
@@ -362,11 +362,7 @@ fn c_cancels_a_scheduled_run_at_once() {
         .unwrap()
         .block_on(sources(dir.path()));
     let data_path = dir.path().join("data");
-    let args = format!(
-        "--workspace '{}' --data-dir '{}'",
-        ws.display(),
-        data_path.display()
-    );
+    let args = ws_args(&ws, &data_path);
     let Some(tmux) = start(test, 80, 24, "DSP_TZ=UTC DSP_PACE_MS=50", &args) else {
         return;
     };
@@ -476,11 +472,7 @@ fn a_connection_test_shows_progress_then_refused_whole() {
     let text =
         network("Warehouse", refused) + &network("Silent", silent.local_addr().unwrap().port());
     std::fs::write(&ws, text).unwrap();
-    let args = format!(
-        "--workspace '{}' --data-dir '{}'",
-        ws.display(),
-        dir.path().join("data").display()
-    );
+    let args = ws_args(&ws, &dir.path().join("data"));
     let Some(tmux) = start(test, 80, 24, "", &args) else {
         return;
     };
@@ -513,11 +505,7 @@ fn an_unchanged_save_keeps_mariadb_and_every_byte() {
                 database = \"local.db\"\n";
     let ws = dir.path().join("workspace.toml");
     std::fs::write(&ws, text).unwrap();
-    let args = format!(
-        "--workspace '{}' --data-dir '{}'",
-        ws.display(),
-        dir.path().join("data").display()
-    );
+    let args = ws_args(&ws, &dir.path().join("data"));
     let Some(tmux) = start(test, 80, 24, "", &args) else {
         return;
     };

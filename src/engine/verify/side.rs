@@ -499,9 +499,11 @@ impl Side {
             self.table(),
             self.bucket_filter(by, wanted).unwrap_or_default()
         );
+        // The key columns, then the hash read as text.
+        let hash = text_plan(1);
         let mut with_hash = keys;
-        with_hash.read.push(text_plan(1).read[0].clone());
-        with_hash.targets.push(text_plan(1).targets[0].clone());
+        with_hash.read.push(hash.read[0].clone());
+        with_hash.targets.push(hash.targets[0].clone());
         let mut out = Vec::new();
         let mut bad = None;
         let (live, who, limit) = self.watching();
