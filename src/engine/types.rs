@@ -22,6 +22,15 @@ pub enum Raw {
     Int(i64),
     Float(f64),
     Bytes(Vec<u8>),
+    /// A zoned timestamp a driver decoded from its binary form.
+    Instant(DateTime<Utc>),
+    /// A zone-less timestamp decoded from its binary form: a wall clock, read
+    /// in the source's zone as its text would be.
+    Wall(NaiveDateTime),
+    Day(NaiveDate),
+    Clock(NaiveTime),
+    /// `infinity`, `-infinity` or `24:00:00`, decoded from binary.
+    Special(Special),
 }
 
 impl Raw {
@@ -33,6 +42,11 @@ impl Raw {
             Raw::Int(i) => i.to_string(),
             Raw::Float(f) => f.to_string(),
             Raw::Bytes(b) => format!("0x{}", hex_encode(b)),
+            Raw::Instant(t) => t.to_rfc3339(),
+            Raw::Wall(t) => t.to_string(),
+            Raw::Day(d) => d.to_string(),
+            Raw::Clock(t) => t.to_string(),
+            Raw::Special(s) => s.text().to_string(),
         }
     }
 }
@@ -353,6 +367,7 @@ pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
                 Raw::Bytes(b) => String::from_utf8(b)
                     .map_err(|_| "binary value is not valid UTF-8 text".to_string())?,
                 Raw::Null => return Ok(Value::Null),
+                other => return Err(cannot(&other, "text")),
             };
             check_text(&s, c)?;
             Value::Text(s)
@@ -360,6 +375,11 @@ pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
         ColumnType::Boolean => to_bool(raw)?,
         ColumnType::Timestamp => timestamp_for(raw, c)?,
         ColumnType::Date => match raw {
+            Raw::Day(d) => {
+                c.calendar.check_year(d, c.ty)?;
+                Value::Date(d)
+            }
+            Raw::Special(sp) => Value::Special(c.calendar.special(sp, c.ty)?),
             Raw::Text(s) => match parse_date(&s) {
                 Ok(d) => {
                     c.calendar.check_year(d, c.ty)?;
@@ -373,6 +393,8 @@ pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
             other => return Err(cannot(&other, "a date")),
         },
         ColumnType::Time => match raw {
+            Raw::Clock(t) => Value::Time(t),
+            Raw::Special(sp) => Value::Special(c.calendar.special(sp, c.ty)?),
             Raw::Text(s) => match parse_time(&s) {
                 Ok(t) => Value::Time(t),
                 Err(why) => match Special::end_of_day(&s) {
@@ -390,6 +412,7 @@ pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
                 Raw::Bytes(b) => String::from_utf8(b)
                     .map_err(|_| "binary value is not valid UTF-8 JSON".to_string())?,
                 Raw::Null => return Ok(Value::Null),
+                other => return Err(cannot(&other, "JSON")),
             };
             if serde_json::from_str::<serde::de::IgnoredAny>(&s).is_err() {
                 return Err(format!("\"{}\" is not valid JSON", clip(&s)));
@@ -418,6 +441,9 @@ pub(crate) fn convert(raw: Raw, c: &Convert) -> Result<Value, String> {
 
 /// A timestamp the target column can hold as it is, or why not.
 fn timestamp_for(raw: Raw, c: &Convert) -> Result<Value, String> {
+    if let Raw::Special(sp) = raw {
+        return Ok(Value::Special(c.calendar.special(sp, c.ty)?));
+    }
     let mut t = match to_timestamp(&raw, c) {
         Ok(t) => t,
         Err(why) => {
@@ -636,6 +662,12 @@ fn to_timestamp(raw: &Raw, c: &Convert) -> Result<DateTime<Utc>, String> {
                 .ok_or_else(|| format!("{f} is out of range for a timestamp"))
         }
         Raw::Text(ref s) => parse_timestamp(s, if c.naive_is_utc { Tz::UTC } else { c.tz }),
+        Raw::Instant(t) => Ok(t),
+        Raw::Wall(n) => in_zone(
+            n,
+            if c.naive_is_utc { Tz::UTC } else { c.tz },
+            &n.to_string(),
+        ),
         ref other => Err(cannot(other, "a timestamp")),
     }
 }

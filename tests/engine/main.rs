@@ -33,6 +33,7 @@ mod internal_names;
 mod interrupted;
 mod ops;
 mod others;
+mod pass_through;
 mod rejected_rows;
 mod stalls;
 mod target_state;

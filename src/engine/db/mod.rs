@@ -507,6 +507,11 @@ impl Source {
         self.conn.dialect()
     }
 
+    /// Whether `stream` can pass `plan`'s rows through untouched.
+    pub fn sends_wire(&self, plan: &Plan) -> bool {
+        self.conn.sends_wire(plan)
+    }
+
     pub fn select_list(&self, plan: &Plan) -> String {
         self.dialect().select_list(plan)
     }
@@ -523,6 +528,15 @@ impl Source {
     pub async fn stream(&mut self, sql: &str, b: &mut BatchBuilder) -> Result<()> {
         self.conn.stream(sql, b).await
     }
+}
+
+/// Tuples a PostgreSQL source passed through (`Batch::wire`) as the values
+/// they hold, each with its failure's sentence when one does not convert.
+pub(crate) fn wire_values(
+    plan: &Plan,
+    wire: &[u8],
+) -> Result<Vec<(Vec<crate::engine::types::Value>, Option<String>)>> {
+    postgres::binary_read::wire_values(plan, wire)
 }
 
 /// The write side of a run: bulk loads, the merge, and the transaction.
@@ -583,6 +597,14 @@ impl Writer {
         stage: bool,
     ) -> Result<()> {
         self.0.write(rows, stage).await
+    }
+    /// Whether the target takes rows a PostgreSQL source passes through.
+    pub fn takes_wire(&self) -> bool {
+        self.0.takes_wire()
+    }
+    /// Queues tuples the source passed through untouched.
+    pub async fn write_wire(&mut self, wire: &[u8], stage: bool) -> Result<()> {
+        self.0.write_wire(wire, stage).await
     }
     /// Sends whatever `write` still holds.
     pub async fn flush(&mut self) -> Result<()> {

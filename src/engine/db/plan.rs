@@ -51,6 +51,23 @@ impl TargetRules {
     pub fn of(d: &dyn super::dialect::Dialect) -> Self {
         d.target_rules()
     }
+
+    /// Everything some engine stores (NaN, infinities, `24:00:00`, any
+    /// year): how `verify` reads both sides, so that a value both sides hold
+    /// is compared rather than refused as unreadable.
+    pub fn anything() -> Self {
+        TargetRules {
+            finite_floats: false,
+            no_nul: false,
+            special_numerics: true,
+            calendar: crate::engine::types::Calendar {
+                infinities: true,
+                end_of_day: true,
+                years: None,
+                engine: "any database",
+            },
+        }
+    }
 }
 
 /// A column of the target table as the mapping defines it.
@@ -87,6 +104,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A run that does not read by the cursor neither tracks it nor reads
+    /// it where it is not mapped (its value would be read only to be
+    /// thrown away, and a column read as itself reads faster than one whose
+    /// text is kept for a watermark).
+    pub fn forget_cursor(&mut self) {
+        if let Some(c) = self.cursor_read.take()
+            && c >= self.targets.len()
+        {
+            self.read.truncate(self.targets.len());
+        }
+    }
+
     pub fn target_names(&self) -> Vec<String> {
         self.targets.iter().map(|t| t.name.clone()).collect()
     }

@@ -11,7 +11,7 @@ use super::connect::Endpoint;
 use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::read::BatchBuilder;
-use super::session::{Conn, Connection, driver_basics, push_text_rows, query_i64, query_texts};
+use super::session::{Conn, Connection, driver_basics, query_i64, query_texts};
 use super::sql::split_table;
 use super::target::Target;
 use crate::engine::error::Result;
@@ -19,6 +19,7 @@ use crate::engine::types::Calendar;
 use crate::workspace::{ColumnType, SslMode};
 
 mod binary;
+pub(crate) mod binary_read;
 mod canon;
 mod writer;
 
@@ -162,7 +163,11 @@ impl Dialect for Postgres {
         )
     }
 
-    /// Each column as text: PostgreSQL's text output is exact for every type.
+    fn select_list(&self, plan: &Plan) -> String {
+        binary_read::select_list(self, plan)
+    }
+
+    /// A column read as text: PostgreSQL's text output is exact for every type.
     fn read_expr(&self, ident: &str, col: &NativeColumn) -> Option<String> {
         Some(if col.binary {
             format!("encode({ident}, 'hex')")
@@ -299,8 +304,15 @@ impl Connection for PgConnection {
         sql: &'a str,
         b: &'a mut BatchBuilder,
     ) -> BoxFuture<'a, Result<()>> {
+        if b.wants_wire() {
+            return Box::pin(binary_read::stream_wire(self, sql, b));
+        }
         let rows = sqlx::query(sql).persistent(false).fetch(&mut *self);
-        Box::pin(push_text_rows(rows, b))
+        Box::pin(binary_read::push_rows(rows, b))
+    }
+
+    fn sends_wire(&self, plan: &Plan) -> bool {
+        binary_read::wire_ok(plan)
     }
 
     fn into_target<'a>(self: Box<Self>, plan: &'a Plan) -> BoxFuture<'a, Result<Box<dyn Target>>> {

@@ -49,6 +49,11 @@ pub struct Batch {
     pub last_cursor: Option<String>,
     /// Rows whose cursor is past the source's clock.
     pub future: u64,
+    /// Rows passed through as the source encoded them (PostgreSQL's binary
+    /// COPY tuples, for a target whose column types are the source's own).
+    pub wire: Vec<u8>,
+    /// How many tuples `wire` holds.
+    pub wire_rows: usize,
 }
 
 /// The source's clock when its snapshot was taken. A watermark must never
@@ -91,6 +96,8 @@ pub struct BatchBuilder {
     /// Approximate size of the values in `cur`.
     cur_bytes: usize,
     cutoff: Option<Cutoff>,
+    /// The reader may pass rows through untouched (`push_wire`).
+    pass_through: bool,
 }
 
 impl BatchBuilder {
@@ -113,11 +120,32 @@ impl BatchBuilder {
             chunk: batch_size.clamp(1, CHUNK_ROWS),
             cur_bytes: 0,
             cutoff,
+            pass_through: false,
         }
     }
 
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// Lets the reader hand over rows in the source's encoding, for a writer
+    /// that takes them as they are.
+    pub fn pass_through(&mut self) {
+        self.pass_through = true;
+    }
+
+    pub fn wants_wire(&self) -> bool {
+        self.pass_through
+    }
+
+    /// Takes one row as the source encoded it, counted like a converted one.
+    pub async fn push_wire(&mut self, tuple: &[u8]) -> Result<()> {
+        self.cur.read += 1;
+        self.cur.batch_read += 1;
+        self.cur.wire.extend_from_slice(tuple);
+        self.cur.wire_rows += 1;
+        self.cur_bytes += tuple.len();
+        self.sent_if_full().await
     }
 
     /// Converts one source row (values in `plan.read` order) and sends the batch
@@ -166,6 +194,10 @@ impl BatchBuilder {
                 self.cur.failures.push(row_failure(plan, &row, &why));
             }
         }
+        self.sent_if_full().await
+    }
+
+    async fn sent_if_full(&mut self) -> Result<()> {
         if self.cur.batch_read as usize >= self.batch_size {
             self.cur.last = true;
             self.send().await?;

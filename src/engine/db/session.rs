@@ -132,6 +132,12 @@ pub trait Connection: Send {
     fn stream<'a>(&'a mut self, sql: &'a str, b: &'a mut BatchBuilder)
     -> BoxFuture<'a, Result<()>>;
 
+    /// Whether `stream` can hand `plan`'s rows over in a form a target of the
+    /// same engine and column types takes untouched (`BatchBuilder::push_wire`).
+    fn sends_wire(&self, _plan: &Plan) -> bool {
+        false
+    }
+
     /// The write side of a run over this session.
     fn into_target<'a>(self: Box<Self>, plan: &'a Plan) -> BoxFuture<'a, Result<Box<dyn Target>>>;
 

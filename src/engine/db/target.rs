@@ -175,6 +175,17 @@ pub trait Target: Send {
     /// Queues rows for the staging table (`stage`) or straight for the target.
     fn write<'a>(&'a mut self, rows: &'a [Vec<Value>], stage: bool) -> BoxFuture<'a, Result<()>>;
 
+    /// Whether `write_wire` takes tuples in the binary form of the target's
+    /// own column types.
+    fn takes_wire(&self) -> bool {
+        false
+    }
+
+    /// Queues tuples a source passed through (see `Connection::sends_wire`).
+    fn write_wire<'a>(&'a mut self, _wire: &'a [u8], _stage: bool) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Err("this target cannot take rows in the source's encoding".into()) })
+    }
+
     /// Sends whatever `write` still holds.
     fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async { Ok(()) })

@@ -38,7 +38,7 @@ use crate::engine::progress::{Level, ProgressEvent, Reporter, RunStatus, RunSumm
 use crate::engine::state;
 use crate::engine::target_state as state_target;
 use crate::paths::DataDir;
-use crate::workspace::Workspace;
+use crate::workspace::{SyncMode, Workspace};
 
 /// How a run was asked for, beyond the job itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -333,13 +333,27 @@ async fn execute(
             spare.close().await;
         }
         let mut reader =
-            stream::Reader::spawn(source, plan.clone(), query.select, query.cutoff, &s);
+            stream::Reader::spawn(source, plan.clone(), query.select, query.cutoff, false, &s);
         let result = apply::preview(report, &s, &plan, target, &mut reader).await;
         reader.finish(result.is_ok()).await;
         return result;
     }
     let mut writers = apply::Writers::open(target, ends.spare, &plan, &s).await?;
-    let mut reader = stream::Reader::spawn(source, plan.clone(), query.select, query.cutoff, &s);
+    // A whole copy between columns of the very same types needs no
+    // conversion: the rows go from the source's COPY to the target's as the
+    // source encoded them (a refused row is still decoded and isolated).
+    let wire = segments.is_none()
+        && s.job.mode != SyncMode::Incremental
+        && source.sends_wire(&plan)
+        && writers.takes_wire();
+    if wire {
+        report.log(
+            Level::Info,
+            "Column types match: rows are copied in the source's binary form, unconverted",
+        );
+    }
+    let mut reader =
+        stream::Reader::spawn(source, plan.clone(), query.select, query.cutoff, wire, &s);
 
     let result = match segments {
         Some(seg) => apply::differential(report, &s, &plan, &mut writers, &mut reader, seg).await,

@@ -81,7 +81,10 @@ pub(super) async fn plan(
     if s.job.mode == SyncMode::Incremental {
         refuse_merging_keys(s, &mut target, &mut source, &src_natives, &targets).await?;
     }
-    let plan = plan::resolve(s.schema, src.net, &src_natives, targets, &limits, rules)?;
+    let mut plan = plan::resolve(s.schema, src.net, &src_natives, targets, &limits, rules)?;
+    if s.job.mode != SyncMode::Incremental {
+        plan.forget_cursor();
+    }
     Ok(Planned {
         target,
         source,

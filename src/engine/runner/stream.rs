@@ -63,12 +63,14 @@ impl Drop for Reader {
 
 impl Reader {
     /// Streams `select` from the source's snapshot, then ends the snapshot
-    /// and closes the source.
+    /// and closes the source. `wire`: rows may come through in the source's
+    /// own encoding (`Batch::wire`).
     pub(super) fn spawn(
         mut source: Source,
         plan: Arc<Plan>,
         select: String,
         cutoff: Option<Cutoff>,
+        wire: bool,
         s: &Setup,
     ) -> Self {
         let batch_size = s.batch_size();
@@ -80,6 +82,9 @@ impl Reader {
             let stop = stop.clone();
             tokio::spawn(async move {
                 let mut b = BatchBuilder::new(plan, batch_size as usize, tx, stop, cutoff);
+                if wire {
+                    b.pass_through();
+                }
                 let r = source.stream(&select, &mut b).await;
                 source.end_snapshot().await;
                 source.conn.close().await;

@@ -130,7 +130,8 @@ async fn open(ws: &Workspace, net: &Network) -> Result<Conn, String> {
 }
 
 /// The source's plan, as a run resolves it (without the target's limits: a
-/// value the target could not hold is a difference to show, not a failure).
+/// value the target could not hold is a difference to show, not a failure;
+/// one that both sides hold, `NaN` or `infinity`, is compared like any other).
 pub(crate) async fn source_side(
     net: &Network,
     schema: &Schema,
@@ -142,7 +143,7 @@ pub(crate) async fn source_side(
         .map_err(|e| format!("network \"{}\": {e}", net.name))?
         .ok_or_else(|| db::no_table(net, &schema.source_table))?;
     let targets = plan::target_columns(schema);
-    let mut p = plan::resolve(schema, net, &natives, targets, &[], TargetRules::default())
+    let mut p = plan::resolve(schema, net, &natives, targets, &[], TargetRules::anything())
         .map_err(|e| e.to_string())?;
     let mapped = schema.columns.len();
     if !incremental {
@@ -203,8 +204,15 @@ pub(crate) async fn target_side(
             })
             .collect(),
     };
-    plan::resolve(&mirror, net, &natives, targets, &[], TargetRules::default())
-        .map_err(|e| e.to_string())
+    plan::resolve(
+        &mirror,
+        net,
+        &natives,
+        targets,
+        &[],
+        TargetRules::anything(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// The watermark an incremental run would read from, with the zone its text

@@ -17,9 +17,9 @@ pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 pub const TRAILER: &[u8] = &[0xff, 0xff];
 
 /// 2000-01-01 00:00:00 UTC, PostgreSQL's epoch, in Unix microseconds...
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+pub const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// ...and as a date.
-const PG_EPOCH_DATE: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+pub const PG_EPOCH_DATE: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
 
 /// How one target column's values are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,15 +51,18 @@ pub fn fields(targets: &[TargetColumn]) -> Option<Vec<Field>> {
         .collect()
 }
 
-fn field(ty: ColumnType, native: &str) -> Option<Field> {
-    // `numeric(12,2)` -> `numeric`, `timestamp(3) with time zone` ->
-    // `timestamp with time zone`.
+/// A type name without its modifier: `numeric(12,2)` -> `numeric`,
+/// `timestamp(3) with time zone` -> `timestamp with time zone`.
+pub fn base_type(native: &str) -> String {
     let base = match (native.find('('), native.find(')')) {
         (Some(a), Some(b)) if a < b => format!("{}{}", &native[..a], &native[b + 1..]),
         _ => native.to_string(),
     };
-    let base = base.split_whitespace().collect::<Vec<_>>().join(" ");
-    Some(match (ty, base.as_str()) {
+    base.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn field(ty: ColumnType, native: &str) -> Option<Field> {
+    Some(match (ty, base_type(native).as_str()) {
         (ColumnType::Integer, "bigint") => Field::Int8,
         (ColumnType::Integer, "integer") => Field::Int4,
         (ColumnType::Integer, "smallint") => Field::Int2,

@@ -146,6 +146,26 @@ impl PgWriter {
         Ok(())
     }
 
+    /// Appends tuples a PostgreSQL source sent in binary, for columns of
+    /// the very types this COPY writes.
+    async fn write_wire(&mut self, wire: &[u8], stage: bool) -> Result<()> {
+        if self.binary.is_none() {
+            return Err(format!("table {} does not take binary COPY rows", self.n.table).into());
+        }
+        if stage != self.buf_to_stage || self.copy.as_ref().is_some_and(|c| c.to_stage != stage) {
+            self.flush().await?;
+        }
+        self.buf_to_stage = stage;
+        if self.copy.is_none() && self.buf.is_empty() {
+            self.buf.extend_from_slice(binary::HEADER);
+        }
+        self.buf.extend_from_slice(wire);
+        if self.buf.len() >= CHUNK_BYTES {
+            self.send_chunk(stage).await?;
+        }
+        Ok(())
+    }
+
     /// Hands the encoded rows to the COPY task, starting it if needed.
     async fn send_chunk(&mut self, stage: bool) -> Result<()> {
         if self.copy.is_none() {
@@ -406,6 +426,12 @@ impl Target for PgWriter {
     }
     fn write<'a>(&'a mut self, rows: &'a [Vec<Value>], stage: bool) -> BoxFuture<'a, Result<()>> {
         Box::pin(PgWriter::write(self, rows, stage))
+    }
+    fn takes_wire(&self) -> bool {
+        self.binary.is_some()
+    }
+    fn write_wire<'a>(&'a mut self, wire: &'a [u8], stage: bool) -> BoxFuture<'a, Result<()>> {
+        Box::pin(PgWriter::write_wire(self, wire, stage))
     }
     fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(PgWriter::flush(self))

@@ -77,6 +77,8 @@ pub(super) async fn load(
         report.account(&s.job, &chunk, s.cancel).await?;
         kept.append(&mut chunk.kept);
         rows.write(s, std::mem::take(&mut chunk.rows)).await?;
+        rows.write_wire(s, std::mem::take(&mut chunk.wire), chunk.wire_rows)
+            .await?;
         report
             .fail_rows(&s.job, &std::mem::take(&mut rows.failures), s.cancel)
             .await?;

@@ -57,6 +57,9 @@ pub(super) struct RowWriter<'a> {
     plan: &'a Plan,
     stage: bool,
     held: Vec<Vec<Value>>,
+    /// Tuples passed through from the source since the mark, as sent.
+    held_wire: Vec<u8>,
+    held_wire_rows: usize,
     held_bytes: usize,
     mark: Mark,
     /// Each part written while isolating is also upserted from the stage
@@ -96,6 +99,8 @@ impl<'a> RowWriter<'a> {
             plan,
             stage,
             held: Vec::new(),
+            held_wire: Vec::new(),
+            held_wire_rows: 0,
             held_bytes: 0,
             mark,
             apply: None,
@@ -143,7 +148,7 @@ impl<'a> RowWriter<'a> {
         if rows.is_empty() {
             return Ok(());
         }
-        if self.held.is_empty() {
+        if self.holds_nothing() {
             self.set_mark(s).await?;
         }
         let stage = self.stage;
@@ -159,9 +164,51 @@ impl<'a> RowWriter<'a> {
         } else {
             self.held.extend(rows);
         }
+        self.settle_write(s, r).await
+    }
+
+    /// Writes `rows` tuples a source passed through untouched (`wire`).
+    pub(super) async fn write_wire(
+        &mut self,
+        s: &Setup<'_>,
+        wire: Vec<u8>,
+        rows: usize,
+    ) -> Result<(), Stop> {
+        if rows == 0 {
+            return Ok(());
+        }
+        if self.holds_nothing() {
+            self.set_mark(s).await?;
+        }
+        let stage = self.stage;
+        let r = s
+            .target
+            .op(s.cancel, async {
+                Ok::<_, Error>(self.w.write_wire(&wire, stage).await)
+            })
+            .await?;
+        self.held_bytes += wire.len();
+        if self.held_wire.is_empty() {
+            self.held_wire = wire;
+        } else {
+            self.held_wire.extend_from_slice(&wire);
+        }
+        self.held_wire_rows += rows;
+        self.settle_write(s, r).await
+    }
+
+    fn holds_nothing(&self) -> bool {
+        self.held.is_empty() && self.held_wire_rows == 0
+    }
+
+    /// After a write: a refusal is isolated, a full unit is sent.
+    async fn settle_write(&mut self, s: &Setup<'_>, r: Result<(), Error>) -> Result<(), Stop> {
         match r {
             Err(e) => self.recover(s, e).await,
-            Ok(()) if self.held.len() >= UNIT_ROWS || self.held_bytes >= UNIT_BYTES => {
+            Ok(())
+                if self.held.len() + self.held_wire_rows >= UNIT_ROWS
+                    || self.held_bytes >= UNIT_BYTES =>
+            {
                 self.flush(s).await
             }
             Ok(()) => Ok(()),
@@ -170,7 +217,7 @@ impl<'a> RowWriter<'a> {
 
     /// Sends what the writer still holds and settles the unit.
     pub(super) async fn flush(&mut self, s: &Setup<'_>) -> Result<(), Stop> {
-        if self.held.is_empty() {
+        if self.holds_nothing() {
             return Ok(());
         }
         let r = s
@@ -180,11 +227,13 @@ impl<'a> RowWriter<'a> {
         match r {
             Ok(()) => {
                 let rows = std::mem::take(&mut self.held);
+                let wire_rows = std::mem::take(&mut self.held_wire_rows);
+                self.held_wire.clear();
                 self.held_bytes = 0;
                 // The first unit of a transaction begun here is kept; a
                 // later one means the batch spans several units.
-                let first = self.mark == Mark::Begun;
-                self.taken(rows.len());
+                let first = self.mark == Mark::Begun && wire_rows == 0;
+                self.taken(rows.len() + wire_rows);
                 self.whole = first.then_some(rows);
                 Ok(())
             }
@@ -240,10 +289,30 @@ impl<'a> RowWriter<'a> {
         if e.kind() != DbErrorKind::Rejected {
             return Err(s.target.fail(e));
         }
-        let rows = std::mem::take(&mut self.held);
+        let mut rows = std::mem::take(&mut self.held);
+        let wire = std::mem::take(&mut self.held_wire);
+        self.held_wire_rows = 0;
         self.held_bytes = 0;
         self.whole = None;
         self.undo(s).await?;
+        // Passed-through rows are decoded now, to be written one by one.
+        if !wire.is_empty() {
+            let decoded =
+                crate::engine::db::wire_values(self.plan, &wire).map_err(|e| s.source.fail(e))?;
+            for (row, failure) in decoded {
+                match failure {
+                    None => rows.push(row),
+                    Some(line) => {
+                        self.kept.extend(key_only(self.plan, &row));
+                        self.failures.push(line);
+                        self.refused += 1;
+                    }
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
         self.isolate(s, rows, e).await
     }
 

@@ -32,6 +32,11 @@ pub(super) struct Writers {
 }
 
 impl Writers {
+    /// Whether the committing writer takes rows passed through untouched.
+    pub(super) fn takes_wire(&self) -> bool {
+        self.main.takes_wire()
+    }
+
     /// Prepares the writers and their staging tables (outside any transaction).
     /// Staging ahead is an optimisation: a spare that cannot stage is closed,
     /// and the run goes on without it.
