@@ -206,3 +206,87 @@ async fn refused_and_keyless_rows_fail_alone_when_passed_through() {
             .unwrap();
     assert_eq!(bad, 0, "{test}: values moved between rows");
 }
+
+/// A SIGKILL while tuples pass through leaves the empty target empty (the
+/// copy is one transaction); the next run copies everything.
+#[tokio::test]
+async fn sigkill_mid_pass_through_leaves_the_target_empty() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let test = "SIGKILL during a PostgreSQL pass-through";
+    let env = Env::new();
+    let Some((src, tgt)) = pair(test, &env).await else {
+        return;
+    };
+    let table = "(id BIGINT PRIMARY KEY, v TEXT, at TIMESTAMPTZ)";
+    src.exec(&format!("CREATE TABLE src {table}")).await;
+    src.exec(
+        // About 1 MB a batch: by batch 5 the target's COPY has data.
+        "INSERT INTO src SELECT g, repeat('x', 1500 + g % 500), \
+         timestamptz '2024-01-01 00:00:00+00' + g * interval '1 ms' \
+         FROM generate_series(1, 20000) g",
+    )
+    .await;
+    tgt.exec(&format!("CREATE TABLE dst {table}")).await;
+    let cols = r#"  { source = "id", target = "id", type = "integer" },
+  { source = "v", target = "v", type = "string" },
+  { source = "at", target = "at", type = "timestamp" },"#;
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 500, cols)),
+    );
+    let mut child = env
+        .command(&["run", "J"], &[("DSP_PACE_MS", "50")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let out = child.stdout.take().unwrap();
+    let sink = lines.clone();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("Processing batch 5/"))
+    {
+        assert!(
+            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "{test}: the run ended or stalled before batch 5: {:#?}",
+            lines.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(
+        lines.lock().unwrap().iter().any(|l| l.contains(PASSED)),
+        "{test}: not passed through: {:#?}",
+        lines.lock().unwrap()
+    );
+    assert!(
+        records(&tgt, "dst").await.is_empty(),
+        "{test}: the killed copy left rows"
+    );
+
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{test}: the run after\n{}", out.all());
+    assert!(
+        out.stdout
+            .contains("Total: 20,000, Success: 20,000, Failed: 0"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(records(&tgt, "dst").await, records(&src, "src").await);
+}
