@@ -430,11 +430,7 @@ fn numeric_text(b: &[u8]) -> std::result::Result<String, String> {
         s.push('0');
     } else {
         for k in 0..=weight {
-            if k == 0 {
-                s.push_str(&digit(k).to_string());
-            } else {
-                s.push_str(&format!("{:04}", digit(k)));
-            }
+            push_group(&mut s, digit(k), k == 0);
         }
     }
     if dscale > 0 {
@@ -442,12 +438,25 @@ fn numeric_text(b: &[u8]) -> std::result::Result<String, String> {
         let start = s.len();
         let mut k = weight + 1;
         while s.len() - start < dscale {
-            s.push_str(&format!("{:04}", digit(k)));
+            push_group(&mut s, digit(k), false);
             k += 1;
         }
         s.truncate(start + dscale);
     }
     Ok(s)
+}
+
+/// One base-10000 digit as four decimal digits (`lead`: without leading zeros).
+fn push_group(s: &mut String, group: u16, lead: bool) {
+    let digits = [group / 1000, group / 100 % 10, group / 10 % 10, group % 10];
+    let skip = if lead {
+        digits.iter().take(3).take_while(|&&d| d == 0).count()
+    } else {
+        0
+    };
+    for &d in &digits[skip..] {
+        s.push(char::from(b'0' + d as u8));
+    }
 }
 
 #[cfg(test)]
