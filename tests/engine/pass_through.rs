@@ -132,6 +132,24 @@ async fn identical_columns_pass_through_and_read_back_exactly() {
         out.all()
     );
     assert_eq!(records(&tgt, "dst").await, want, "{test}: converting");
+
+    // Target columns without the source's modifiers hold every value as it
+    // is: passed through again.
+    tgt.exec("DROP TABLE dst").await;
+    tgt.exec(&format!(
+        "CREATE TABLE dst {}",
+        DDL.replace("n2 NUMERIC(12,2)", "n2 NUMERIC")
+            .replace("vc VARCHAR(5)", "vc TEXT")
+    ))
+    .await;
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{test}: unconstrained\n{}", out.all());
+    assert!(
+        out.stdout.contains(PASSED),
+        "{test}: unconstrained\n{}",
+        out.all()
+    );
+    assert_eq!(records(&tgt, "dst").await, want, "{test}: unconstrained");
 }
 
 /// Rows the target refuses (a CHECK the source lacks) and a row whose key

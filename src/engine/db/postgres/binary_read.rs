@@ -132,13 +132,16 @@ where
 
 /// Whether rows can go from this PostgreSQL source to a PostgreSQL target
 /// as the source encodes them: every column read in binary, written to a
-/// column of exactly its type (modifier included), and nothing for DSP to
-/// convert on the way (a zone-less timestamp moves between zones unless both
-/// networks are in UTC).
+/// column that takes its binary form as it is (see [`takes_as_is`]), and
+/// nothing for DSP to convert on the way (a zone-less timestamp moves
+/// between zones unless both networks are in UTC).
 pub(super) fn wire_ok(plan: &Plan) -> bool {
     plan.read.len() == plan.targets.len()
         && plan.read.iter().enumerate().all(|(i, r)| {
-            let same_type = plan.targets[i].native.as_deref() == Some(r.native.type_name.as_str());
+            let same_type = plan.targets[i]
+                .native
+                .as_deref()
+                .is_some_and(|t| takes_as_is(&r.native.type_name, t));
             let unconverted = match decode_of(plan, i) {
                 Decode::AsText { .. } => false,
                 Decode::Timestamp => {
@@ -149,6 +152,19 @@ pub(super) fn wire_ok(plan: &Plan) -> bool {
             };
             same_type && unconverted
         })
+}
+
+/// Whether a `target` column holds every value of a `source` column in the
+/// same binary form: the same type, or the same type without a modifier
+/// (`numeric(12,2)` into `numeric`, `varchar(20)` into `varchar`), or
+/// `varchar` into `text`. A modifier on the target could round or refuse a
+/// value, so it must be the source's own.
+fn takes_as_is(source: &str, target: &str) -> bool {
+    if source == target {
+        return true;
+    }
+    let (from, to) = (base_type(source), base_type(target));
+    (from == to && to == target) || (from == "character varying" && target == "text")
 }
 
 /// Streams `sql` as binary COPY tuples, passed to `b` untouched; a row with
@@ -493,6 +509,33 @@ mod tests {
             assert_eq!(numeric_text(&numeric(d, *w, *s, *scale)).unwrap(), *want);
         }
         assert!(numeric_text(&[0, 1]).is_err());
+    }
+
+    #[test]
+    fn only_targets_that_hold_every_source_value_take_it_as_is() {
+        for (source, target, takes) in [
+            ("numeric(12,2)", "numeric(12,2)", true),
+            ("numeric(12,2)", "numeric", true),
+            ("numeric", "numeric(12,2)", false),
+            ("numeric(12,2)", "numeric(14,2)", false),
+            ("character varying(5)", "text", true),
+            ("character varying(5)", "character varying", true),
+            ("text", "character varying(5)", false),
+            (
+                "timestamp(3) with time zone",
+                "timestamp with time zone",
+                true,
+            ),
+            (
+                "timestamp with time zone",
+                "timestamp(3) with time zone",
+                false,
+            ),
+            ("jsonb", "json", false),
+            ("integer", "bigint", false),
+        ] {
+            assert_eq!(takes_as_is(source, target), takes, "{source} -> {target}");
+        }
     }
 
     #[test]
