@@ -308,3 +308,47 @@ async fn sigkill_mid_pass_through_leaves_the_target_empty() {
     );
     assert_eq!(records(&tgt, "dst").await, records(&src, "src").await);
 }
+
+/// A target trigger that silently drops rows (a BEFORE INSERT returning
+/// NULL) must fail the run, not let it report success with rows missing:
+/// the server's tally of the copy is checked against the rows sent, and
+/// nothing is committed.
+#[tokio::test]
+async fn rows_a_target_trigger_swallows_fail_the_run() {
+    let test = "a trigger swallowing rows";
+    let env = Env::new();
+    let Some((src, tgt)) = pair(test, &env).await else {
+        return;
+    };
+    let table = "(id BIGINT PRIMARY KEY, v TEXT)";
+    src.exec(&format!("CREATE TABLE src {table}")).await;
+    src.exec("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 1000) g")
+        .await;
+    tgt.exec(&format!("CREATE TABLE dst {table}")).await;
+    tgt.exec(
+        "CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN IF NEW.id % 100 = 0 THEN RETURN NULL; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER swallow BEFORE INSERT ON dst FOR EACH ROW EXECUTE FUNCTION swallow()",
+    )
+    .await;
+    let cols = r#"  { source = "id", target = "id", type = "integer" },
+  { source = "v", target = "v", type = "string" },"#;
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 100, cols)),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(test);
+    assert_ne!(out.code, 0, "{test}: reported success\n{}", out.all());
+    assert!(
+        out.all().contains("1,000 rows were read but 990 arrived"),
+        "{test}\n{}",
+        out.all()
+    );
+    assert!(
+        records(&tgt, "dst").await.is_empty(),
+        "{test}: rows committed"
+    );
+}

@@ -598,6 +598,11 @@ impl Writer {
     ) -> Result<()> {
         self.0.write(rows, stage).await
     }
+    /// Rows this transaction's bulk loads stored straight into the target
+    /// table, as the server reported them, where the writer knows.
+    pub fn copied(&self) -> Option<u64> {
+        self.0.copied()
+    }
     /// Whether the target takes rows a PostgreSQL source passes through.
     pub fn takes_wire(&self) -> bool {
         self.0.takes_wire()

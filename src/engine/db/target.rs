@@ -175,6 +175,14 @@ pub trait Target: Send {
     /// Queues rows for the staging table (`stage`) or straight for the target.
     fn write<'a>(&'a mut self, rows: &'a [Vec<Value>], stage: bool) -> BoxFuture<'a, Result<()>>;
 
+    /// Rows this transaction's bulk loads stored straight into the target
+    /// table, as the server reported them, where the writer knows (once
+    /// flushed; a load a savepoint undid is never counted, as only loads
+    /// the server completed are, and the isolation never undoes those).
+    fn copied(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether `write_wire` takes tuples in the binary form of the target's
     /// own column types.
     fn takes_wire(&self) -> bool {

@@ -51,6 +51,9 @@ pub struct PgWriter {
     buf_to_stage: bool,
     /// Rows the server reports copied into the stage since the last commit.
     staged: u64,
+    /// Rows the server reports copied straight into the target table since
+    /// the last commit.
+    copied: u64,
 }
 
 impl PgWriter {
@@ -70,6 +73,7 @@ impl PgWriter {
             binary: binary::fields(&plan.targets),
             buf_to_stage: true,
             staged: 0,
+            copied: 0,
         }
     }
 
@@ -97,6 +101,7 @@ impl PgWriter {
         self.exec("COMMIT").await?;
         // ON COMMIT DELETE ROWS emptied the stage.
         self.staged = 0;
+        self.copied = 0;
         Ok(())
     }
 
@@ -104,6 +109,7 @@ impl PgWriter {
         self.abort_copy().await;
         let _ = self.exec("ROLLBACK").await;
         self.staged = 0;
+        self.copied = 0;
     }
 
     async fn count(&mut self, stage: bool) -> Result<u64> {
@@ -221,6 +227,8 @@ impl PgWriter {
                 let rows = res?;
                 if task.to_stage {
                     self.staged += rows;
+                } else {
+                    self.copied += rows;
                 }
                 Ok(())
             }
@@ -426,6 +434,9 @@ impl Target for PgWriter {
     }
     fn write<'a>(&'a mut self, rows: &'a [Vec<Value>], stage: bool) -> BoxFuture<'a, Result<()>> {
         Box::pin(PgWriter::write(self, rows, stage))
+    }
+    fn copied(&self) -> Option<u64> {
+        Some(self.copied)
     }
     fn takes_wire(&self) -> bool {
         self.binary.is_some()

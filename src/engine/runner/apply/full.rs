@@ -36,7 +36,13 @@ pub(super) async fn apply(
     let loaded = load(report, s, plan, w, reader, stage).await?;
     report.wait_total(cancel).await?;
     t.op(cancel, w.flush()).await?;
-    let landed = t.op(cancel, w.count(stage)).await?;
+    // Into the empty table, the server's own tally of what its loads stored
+    // stands in for counting the table again (a scan of every row just
+    // written).
+    let landed = match w.copied() {
+        Some(copied) if !stage => copied,
+        _ => t.op(cancel, w.count(stage)).await?,
+    };
     if landed != loaded.written {
         return Err(Stop::failed(format!(
             "{} rows were read but {} arrived in the target's {}; nothing was changed",
