@@ -55,6 +55,8 @@ pub(super) struct Segments {
     pub(super) keep: Option<Keep>,
     /// The target's keys that may have to go, with their canonical text.
     pub(super) target_keys: Vec<(String, Vec<Value>)>,
+    /// Every segment is equal: the target's rows, none of which changes.
+    pub(super) all_equal: Option<u64>,
 }
 
 /// Which fetched source rows a differential run stages.
@@ -209,6 +211,7 @@ async fn found(
         }
     }
     report.log(Level::Info, format!("Differential full sync: {said}"));
+    let all_equal = differing.is_empty().then_some(target_rows);
     // Nothing differs: nothing is read (and `IN ()` is no SQL).
     let source_filter = if differing.is_empty() {
         Some(" WHERE 1 = 0".to_string())
@@ -233,6 +236,7 @@ async fn found(
         source_filter,
         keep,
         target_keys,
+        all_equal,
     }))
 }
 
@@ -300,6 +304,7 @@ fn narrowed(
         source_filter,
         keep,
         target_keys,
+        all_equal: None,
     };
     (seg, touched.max(fetched))
 }

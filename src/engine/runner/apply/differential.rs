@@ -16,7 +16,7 @@ use super::full;
 use super::isolate::RowWriter;
 use crate::engine::db::Writer;
 use crate::engine::db::plan::Plan;
-use crate::engine::progress::{Level, thousands};
+use crate::engine::progress::{Changes, Level, thousands};
 
 pub(in super::super) async fn apply(
     report: &mut Report,
@@ -26,6 +26,9 @@ pub(in super::super) async fn apply(
     reader: &mut Reader,
     seg: Segments,
 ) -> Result<(), Stop> {
+    if let Some(unchanged) = seg.all_equal {
+        return nothing_differs(report, s, reader, unchanged).await;
+    }
     let w = &mut writers.main;
     let (t, cancel) = (&s.target, s.cancel);
     t.op(cancel, w.begin()).await?;
@@ -85,6 +88,32 @@ pub(in super::super) async fn apply(
     // Rows read and found equal already count as a whole copy counts them.
     report.committed = written + equal;
     report.changes = Some(changes);
+    Ok(())
+}
+
+/// Every segment matched: there is nothing to write, so no transaction is
+/// opened (its counts before and after would each scan the whole target).
+/// The read, filtered to nothing, is drained.
+async fn nothing_differs(
+    report: &mut Report,
+    s: &Setup<'_>,
+    reader: &mut Reader,
+    unchanged: u64,
+) -> Result<(), Stop> {
+    while let Some(chunk) = reader.next(s).await? {
+        if chunk.read > 0 {
+            return Err(Stop::failed(
+                "the source returned rows for segments its checksums found equal; nothing was \
+                 changed; run the job again",
+            ));
+        }
+    }
+    report.wait_total(s.cancel).await?;
+    report.committed = 0;
+    report.changes = Some(Changes {
+        unchanged,
+        ..Changes::default()
+    });
     Ok(())
 }
 
