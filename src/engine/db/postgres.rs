@@ -276,8 +276,9 @@ impl Connection for PgConnection {
         &mut self,
         counter: Conn,
         sql: String,
+        go: Option<tokio::sync::oneshot::Receiver<()>>,
     ) -> BoxFuture<'_, Result<Option<tokio::task::JoinHandle<Result<u64>>>>> {
-        Box::pin(count_alongside(self, counter, sql))
+        Box::pin(count_alongside(self, counter, sql, go))
     }
 
     /// `ORDER BY cursor, key` over an index on the cursor alone: with its usual
@@ -370,12 +371,14 @@ async fn has_unique_key(c: &mut PgConnection, table: &str, keys: &[String]) -> R
 
 /// Starts the count `sql` on `counter`, inside `main`'s read transaction's
 /// own snapshot, so that it runs while the rows stream and still agrees with
-/// them exactly. `Ok(None)` when the server or a pooler will not share
-/// snapshots: the caller counts in line then.
+/// them exactly; with `go`, only once it says so (the snapshot is imported
+/// now, while the read's transaction surely exists). `Ok(None)` when the
+/// server or a pooler will not share snapshots: the caller counts in line then.
 async fn count_alongside(
     main: &mut PgConnection,
     mut counter: Conn,
     sql: String,
+    go: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Result<Option<tokio::task::JoinHandle<Result<u64>>>> {
     let exported: std::result::Result<String, sqlx::Error> =
         sqlx::query_scalar("SELECT pg_export_snapshot()")
@@ -398,6 +401,13 @@ async fn count_alongside(
         return Ok(None);
     }
     Ok(Some(tokio::spawn(async move {
+        if let Some(go) = go
+            && go.await.is_err()
+        {
+            counter.end_snapshot().await;
+            counter.close().await;
+            return Ok(0);
+        }
         let n = counter.count(&sql).await;
         counter.end_snapshot().await;
         counter.close().await;
