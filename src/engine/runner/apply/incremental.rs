@@ -49,7 +49,8 @@ struct Part {
 /// none of its rows could be converted.
 #[derive(Default)]
 struct StagedGroup {
-    /// Its last batch's number.
+    /// Its last batch's number, and the rows read in that batch (for the
+    /// progress event, which is about one batch).
     index: u64,
     read: u64,
     rows: u64,
@@ -358,7 +359,7 @@ async fn stage_group(
         report.fail_rows(&s.job, &refused, s.cancel).await?;
         if chunk.last {
             g.index = chunk.index;
-            g.read += chunk.batch_read;
+            g.read = chunk.batch_read;
             g.parts.push(Part {
                 index: chunk.index,
                 rows: rows.rows() - part_start,
