@@ -286,8 +286,9 @@ impl Connection for PgConnection {
     /// range before the first row leaves (the 10,000 changed rows of a benchmark
     /// run: 23 ms before the writer could start). An incremental sort streams in
     /// index order, sorting only rows that share a cursor value; disabling the
-    /// full sort (for this read transaction only) makes the planner take it when
-    /// such an index exists, and changes nothing when none does.
+    /// full sort (for this read transaction only) makes the planner take it.
+    /// Only where such an index exists: without one the sort stays, and its
+    /// disabled cost would push the plan past the JIT thresholds.
     fn stream_in_index_order(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             self.execute("SET LOCAL enable_sort = off").await?;

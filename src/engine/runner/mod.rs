@@ -325,8 +325,11 @@ async fn execute(
         }
     }
     // The first run reads the whole table; the planner's own choice
-    // (often a sequential scan and a sort) stands then.
-    if query.watermark.is_some() {
+    // (often a sequential scan and a sort) stands then, and so it does
+    // without an index on the cursor: the sort cannot be avoided, and a sort
+    // only disabled inflates the plan's cost past the JIT thresholds
+    // (PostgreSQL then spent ~1 s compiling the read of a million rows).
+    if query.watermark.is_some() && !cursor_unindexed {
         source
             .stream_in_index_order()
             .await
