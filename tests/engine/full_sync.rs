@@ -258,7 +258,7 @@ async fn the_count_beside_a_pg_read_sees_the_reads_snapshot() {
     // Committed by someone else while the read's transaction is open.
     insert_users(&s, 101, 150, "2024-01-01 00:00:00+00").await;
     let beside = source
-        .count_alongside(sql.to_string())
+        .count_alongside(sql.to_string(), None)
         .await
         .unwrap()
         .expect("PostgreSQL counts beside the read");
@@ -266,11 +266,32 @@ async fn the_count_beside_a_pg_read_sees_the_reads_snapshot() {
     assert_eq!(source.count(sql).await.unwrap(), 100);
     source.end_snapshot().await;
 
+    // A deferred count, let go after more rows were committed, still counts
+    // the read's snapshot.
+    let mut source = Source::new(conn(&ws, &net).await, Some(conn(&ws, &net).await));
+    source.begin_snapshot().await.unwrap();
+    let (go, wait) = tokio::sync::oneshot::channel();
+    let later = source
+        .count_alongside(sql.to_string(), Some(wait))
+        .await
+        .unwrap()
+        .expect("PostgreSQL counts beside the read");
+    insert_users(&s, 151, 160, "2024-01-01 00:00:00+00").await;
+    go.send(()).unwrap();
+    assert_eq!(later.await.unwrap().unwrap(), 150);
+    source.end_snapshot().await;
+
     // Without the second connection the caller counts in line.
     let mut alone = Source::new(conn(&ws, &net).await, None);
     alone.begin_snapshot().await.unwrap();
-    assert!(alone.count_alongside(sql.into()).await.unwrap().is_none());
-    assert_eq!(alone.count(sql).await.unwrap(), 150);
+    assert!(
+        alone
+            .count_alongside(sql.into(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(alone.count(sql).await.unwrap(), 160);
 }
 
 /// The source is read in one snapshot: rows deleted and added in the source

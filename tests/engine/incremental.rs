@@ -528,6 +528,80 @@ async fn an_incremental_run_killed_mid_way_resumes_without_losing_rows() {
     );
 }
 
+/// Batches commit in groups (several batches in one transaction), and the
+/// data dir's watermark is written after a group's commit, not with every
+/// batch. A kill while a group is open, between its batches, must leave the
+/// watermark on rows the target holds: every source row up to it is there,
+/// whole, and a resumed run brings the rest, each row once.
+#[tokio::test]
+async fn a_kill_between_the_batches_of_a_commit_group_keeps_the_watermark_on_committed_rows() {
+    let test = "SIGKILL inside a commit group";
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env.dir, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::Pg, &format!("{test} (target)"), &env.dir, "").await else {
+        return;
+    };
+    src.exec("CREATE TABLE grp (id BIGINT PRIMARY KEY, v TEXT, n BIGINT)")
+        .await;
+    src.exec("CREATE INDEX grp_n ON grp (n)").await;
+    src.exec("INSERT INTO grp SELECT g, 'row ' || g, g FROM generate_series(1, 60000) g")
+        .await;
+    let text = src.network_toml("Source")
+        + "\n"
+        + &tgt.network_toml("Target")
+        + &schema_job("grp", "grp_copy", 100, COLS)
+            .replace(
+                "primary_key = \"id\"",
+                "primary_key = \"id\"\ncursor_column = \"n\"",
+            )
+            .replace("mode = \"full\"", "mode = \"incremental\"");
+    env.write(&text);
+    let data = DataDir::new(env.data());
+    let all = src.dump("grp").await;
+
+    // Groups grow 1, 2, 4, ... up to 100 of these batches: batches 50, 130
+    // and 75 are read while a group of 32 or 64 is still open (each run
+    // resumes from its watermark and counts its batches from 1).
+    for (kill, at) in [50, 130, 75].into_iter().enumerate() {
+        let (mut child, lines, _reader) = start_until_batch(&env, at);
+        child.kill().expect("SIGKILL dsp");
+        child.wait().unwrap();
+        assert!(
+            !lines.iter().any(|l| l.contains("Sync completed")),
+            "{test}: run {kill} finished before it was killed"
+        );
+        let held = tgt.dump("grp_copy").await;
+        for r in &held {
+            assert_eq!(
+                Some(r),
+                all.get(r.0 as usize - 1),
+                "{test}: a half-written row"
+            );
+        }
+        let wm = dsp::engine::state::read_watermark(&data, "J")
+            .unwrap()
+            .map(|w| w.parse::<i64>().unwrap())
+            .unwrap_or(0);
+        let up_to_wm = held.iter().filter(|r| r.0 <= wm).count() as i64;
+        assert_eq!(
+            up_to_wm, wm,
+            "{test}: after kill {kill} the watermark is {wm} but the target holds only {up_to_wm} \
+             of the rows up to it"
+        );
+    }
+    let out = env.dsp(&["run", "J"], &[]);
+    out.assert_no_panic(test);
+    assert_eq!(out.code, 0, "{test}: resumed run\n{}", out.all());
+    assert!(
+        tgt.dump("grp_copy").await == all,
+        "{test}: the target does not mirror the source after resuming"
+    );
+    let wm = dsp::engine::state::read_watermark(&data, "J").unwrap();
+    assert_eq!(wm.as_deref(), Some("60000"), "{test}: the final watermark");
+}
+
 /// The same target in incremental mode: keys that differ only by case must
 /// not silently overwrite each other (there is no full count to catch it).
 #[tokio::test]

@@ -18,7 +18,7 @@ pub(crate) fn read_by<'a>(
     if mode == SyncMode::Incremental
         && let Some(c) = cursor
     {
-        cols.push((c, "cursor column"));
+        cols.push((c, CURSOR));
     }
     if let Some(k) = first_key
         && !cols.iter().any(|(c, _)| c.eq_ignore_ascii_case(k))
@@ -28,27 +28,34 @@ pub(crate) fn read_by<'a>(
     cols
 }
 
-/// One sentence for each of `cols` that no index of `table` starts with.
-pub(crate) async fn unindexed(
+/// One sentence for each of `cols` that no index of `table` starts with,
+/// with the column's role.
+pub(crate) async fn unindexed<'r>(
     conn: &mut Conn,
     net: &Network,
     table: &str,
-    cols: &[(&str, &str)],
-) -> Vec<String> {
+    cols: &[(&str, &'r str)],
+) -> Vec<(&'r str, String)> {
     let d = conn.dialect();
     let mut out = Vec::new();
-    for (col, role) in cols {
+    for &(col, role) in cols {
         if let Ok(0) = conn.scalar(&d.leading_index_sql(table, col)).await {
-            out.push(format!(
-                "source table {table} on network \"{}\" has no index starting with {col}, the \
+            out.push((
+                role,
+                format!(
+                    "source table {table} on network \"{}\" has no index starting with {col}, the \
                  job's {role}, so each run scans the whole table; create one: {}",
-                net.name,
-                d.create_index_sql(table, col)
+                    net.name,
+                    d.create_index_sql(table, col)
+                ),
             ));
         }
     }
     out
 }
+
+/// The role `read_by` gives an incremental job's cursor.
+pub(crate) const CURSOR: &str = "cursor column";
 
 /// `dsp check --connect`'s warnings for a job: the columns its reads go by
 /// that have no index in the source.
@@ -73,7 +80,11 @@ pub async fn check_job(ws: &Workspace, job: &Job) -> Vec<String> {
             name(schema.primary_key.first()),
         );
         let cols = read_by(job.mode, cursor.as_deref(), key.as_deref());
-        out = unindexed(&mut conn, source, table, &cols).await;
+        out = unindexed(&mut conn, source, table, &cols)
+            .await
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect();
     }
     conn.close().await;
     out

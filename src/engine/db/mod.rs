@@ -469,13 +469,15 @@ impl Source {
     /// still agrees with them exactly. Call after `begin_snapshot` and before
     /// streaming. `Ok(None)` when that cannot be arranged (no second
     /// connection, a server or pooler that will not share snapshots): count
-    /// with `count` then, before streaming.
+    /// with `count` then, before streaming. With `go`, the count waits for
+    /// it (and is not taken if it closes first).
     pub async fn count_alongside(
         &mut self,
         sql: String,
+        go: Option<tokio::sync::oneshot::Receiver<()>>,
     ) -> Result<Option<tokio::task::JoinHandle<Result<u64>>>> {
         match self.counter.take() {
-            Some(counter) => self.conn.count_alongside(counter, sql).await,
+            Some(counter) => self.conn.count_alongside(counter, sql, go).await,
             None => Ok(None),
         }
     }

@@ -281,8 +281,9 @@ impl Connection for PgConnection {
         &mut self,
         counter: Conn,
         sql: String,
+        go: Option<tokio::sync::oneshot::Receiver<()>>,
     ) -> BoxFuture<'_, Result<Option<tokio::task::JoinHandle<Result<u64>>>>> {
-        Box::pin(count_alongside(self, counter, sql))
+        Box::pin(count_alongside(self, counter, sql, go))
     }
 
     /// `ORDER BY cursor, key` over an index on the cursor alone: with its usual
@@ -290,8 +291,9 @@ impl Connection for PgConnection {
     /// range before the first row leaves (the 10,000 changed rows of a benchmark
     /// run: 23 ms before the writer could start). An incremental sort streams in
     /// index order, sorting only rows that share a cursor value; disabling the
-    /// full sort (for this read transaction only) makes the planner take it when
-    /// such an index exists, and changes nothing when none does.
+    /// full sort (for this read transaction only) makes the planner take it.
+    /// Only where such an index exists: without one the sort stays, and its
+    /// disabled cost would push the plan past the JIT thresholds.
     fn stream_in_index_order(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             self.execute("SET LOCAL enable_sort = off").await?;
@@ -382,12 +384,14 @@ async fn has_unique_key(c: &mut PgConnection, table: &str, keys: &[String]) -> R
 
 /// Starts the count `sql` on `counter`, inside `main`'s read transaction's
 /// own snapshot, so that it runs while the rows stream and still agrees with
-/// them exactly. `Ok(None)` when the server or a pooler will not share
-/// snapshots: the caller counts in line then.
+/// them exactly; with `go`, only once it says so (the snapshot is imported
+/// now, while the read's transaction surely exists). `Ok(None)` when the
+/// server or a pooler will not share snapshots: the caller counts in line then.
 async fn count_alongside(
     main: &mut PgConnection,
     mut counter: Conn,
     sql: String,
+    go: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Result<Option<tokio::task::JoinHandle<Result<u64>>>> {
     let exported: std::result::Result<String, sqlx::Error> =
         sqlx::query_scalar("SELECT pg_export_snapshot()")
@@ -410,6 +414,13 @@ async fn count_alongside(
         return Ok(None);
     }
     Ok(Some(tokio::spawn(async move {
+        if let Some(go) = go
+            && go.await.is_err()
+        {
+            counter.end_snapshot().await;
+            counter.close().await;
+            return Ok(0);
+        }
         let n = counter.count(&sql).await;
         counter.end_snapshot().await;
         counter.close().await;

@@ -2,6 +2,7 @@
 //! dialect modules decode each row into [`Raw`] values and push them here.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -98,6 +99,9 @@ pub struct BatchBuilder {
     cutoff: Option<Cutoff>,
     /// The reader may pass rows through untouched (`push_wire`).
     pass_through: bool,
+    /// Rows whose cursor is NULL are counted here and left out (a read past
+    /// a watermark that returns them only to count them).
+    null_cursors: Option<Arc<AtomicU64>>,
 }
 
 impl BatchBuilder {
@@ -121,7 +125,14 @@ impl BatchBuilder {
             cur_bytes: 0,
             cutoff,
             pass_through: false,
+            null_cursors: None,
         }
+    }
+
+    /// Rows whose cursor is NULL are counted in `n` and left out: neither
+    /// read nor written.
+    pub fn skip_null_cursors(&mut self, n: Arc<AtomicU64>) {
+        self.null_cursors = Some(n);
     }
 
     pub fn plan(&self) -> &Plan {
@@ -152,6 +163,12 @@ impl BatchBuilder {
     /// when it is full. `Err` means stop reading (cancelled or nobody listens).
     pub async fn push(&mut self, raws: Vec<Raw>) -> Result<()> {
         let plan = &self.plan;
+        if let (Some(n), Some(ci)) = (&self.null_cursors, plan.cursor_read)
+            && raws.get(ci).is_none_or(|r| *r == Raw::Null)
+        {
+            n.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         self.cur.read += 1;
         self.cur.batch_read += 1;
         if let Some(ci) = plan.cursor_read

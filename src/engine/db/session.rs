@@ -108,12 +108,15 @@ pub trait Connection: Send {
         Box::pin(async {})
     }
 
-    /// Starts the count `sql` on `counter` inside this session's snapshot.
-    /// `Ok(None)` where snapshots cannot be shared: count in line then.
+    /// Starts the count `sql` on `counter` inside this session's snapshot
+    /// (with `go`, once it says so; should it close first, the count is not
+    /// taken and the task ends with 0). `Ok(None)` where snapshots cannot be
+    /// shared: count in line then.
     fn count_alongside(
         &mut self,
         counter: Conn,
         _sql: String,
+        _go: Option<tokio::sync::oneshot::Receiver<()>>,
     ) -> BoxFuture<'_, Result<Option<tokio::task::JoinHandle<Result<u64>>>>> {
         Box::pin(async move {
             counter.close().await;

@@ -284,7 +284,7 @@ async fn execute(
         plan,
         target_state,
     } = plan::plan(report, &s, ends.target, ends.source, ends.counter).await?;
-    plan::warn_unindexed(report, &s, &mut source, &plan).await?;
+    let cursor_unindexed = plan::warn_unindexed(report, &s, &mut source, &plan).await?;
     if s.state_in_target {
         let loading = state_target::load_watermark(&mut target, &s.watermarks, s.dry_run);
         let (w, carried) = s
@@ -302,7 +302,15 @@ async fn execute(
     or_cancel(cancel, source.begin_snapshot())
         .await
         .map_err(|e| s.source.name(e))?;
-    let mut query = plan::read_query(report, &s, &mut source, &plan, target_state).await?;
+    let mut query = plan::read_query(
+        report,
+        &s,
+        &mut source,
+        &plan,
+        target_state,
+        cursor_unindexed,
+    )
+    .await?;
     let (mut source, segments) = diff_plan::choose(report, &s, source).await?;
     match &segments {
         Some(seg) => {
@@ -311,11 +319,17 @@ async fn execute(
                 .select
                 .push_str(seg.source_filter.as_deref().unwrap_or(""));
         }
-        None => stream::count(report, &s, &mut source, &query.count).await?,
+        None => {
+            let deferred = query.watermark.is_some();
+            stream::count(report, &s, &mut source, &query.count, deferred).await?
+        }
     }
     // The first run reads the whole table; the planner's own choice
-    // (often a sequential scan and a sort) stands then.
-    if query.watermark.is_some() {
+    // (often a sequential scan and a sort) stands then, and so it does
+    // without an index on the cursor: the sort cannot be avoided, and a sort
+    // only disabled inflates the plan's cost past the JIT thresholds
+    // (PostgreSQL then spent ~1 s compiling the read of a million rows).
+    if query.watermark.is_some() && !cursor_unindexed {
         source
             .stream_in_index_order()
             .await
@@ -332,13 +346,23 @@ async fn execute(
         if let Some(spare) = ends.spare {
             spare.close().await;
         }
-        let mut reader =
-            stream::Reader::spawn(source, plan.clone(), query.select, query.cutoff, false, &s);
+        let nulls = query.null_cursors;
+        let mut reader = stream::Reader::spawn(
+            source,
+            plan.clone(),
+            query.select,
+            query.cutoff,
+            nulls,
+            false,
+            &s,
+        );
         let result = apply::preview(report, &s, &plan, target, &mut reader).await;
+        warn_null_cursors(report, &plan, &reader, &result);
         reader.finish(result.is_ok()).await;
         return result;
     }
     let mut writers = apply::Writers::open(target, ends.spare, &plan, &s).await?;
+    let nulls = query.null_cursors;
     // A whole copy between columns of the very same types needs no
     // conversion: the rows go from the source's COPY to the target's as the
     // source encoded them (a refused row is still decoded and isolated).
@@ -352,8 +376,15 @@ async fn execute(
             "Column types match: rows are copied in the source's binary form, unconverted",
         );
     }
-    let mut reader =
-        stream::Reader::spawn(source, plan.clone(), query.select, query.cutoff, wire, &s);
+    let mut reader = stream::Reader::spawn(
+        source,
+        plan.clone(),
+        query.select,
+        query.cutoff,
+        nulls,
+        wire,
+        &s,
+    );
 
     let result = match segments {
         Some(seg) => apply::differential(report, &s, &plan, &mut writers, &mut reader, seg).await,
@@ -362,7 +393,30 @@ async fn execute(
             apply::apply(report, &s, &plan, &mut writers, &mut reader, watermark).await
         }
     };
+    warn_null_cursors(report, &plan, &reader, &result);
     reader.finish(result.is_ok()).await;
     writers.close(result.is_ok()).await;
     result
+}
+
+/// Past a watermark, rows whose cursor is NULL are never read again: says how
+/// many there are, when the read itself counted them (see `plan::read_query`).
+fn warn_null_cursors(
+    report: &mut Report,
+    plan: &crate::engine::db::plan::Plan,
+    reader: &stream::Reader,
+    result: &Result<(), Stop>,
+) {
+    if let (Ok(()), Some(n)) = (result, reader.null_cursors())
+        && n > 0
+    {
+        report.log(
+            crate::engine::progress::Level::Warn,
+            plan::null_cursors_line(
+                n,
+                &plan.source_table,
+                plan.cursor_read.map(|i| plan.read[i].name.as_str()),
+            ),
+        );
+    }
 }

@@ -196,6 +196,9 @@ pub(super) struct ReadQuery {
     pub(super) watermark: Option<String>,
     /// The source's clock at the snapshot (incremental runs).
     pub(super) cutoff: Option<Cutoff>,
+    /// `select` also returns the rows whose cursor is NULL, first, for the
+    /// reader to count and leave out; `count` does not count them.
+    pub(super) null_cursors: bool,
 }
 
 /// An incremental read: ordered by the cursor, then the key; past the
@@ -206,6 +209,8 @@ struct CursorRead<'a> {
     bound: Option<String>,
     /// The dialect's `ASC` with NULLs first.
     nulls_first: &'static str,
+    /// Past the watermark, the rows with a NULL cursor are read too (first).
+    with_nulls: bool,
 }
 
 impl ReadQuery {
@@ -217,39 +222,56 @@ impl ReadQuery {
         watermark: Option<String>,
     ) -> Self {
         let table = d.table(table);
-        let (filter, order) = match cursor {
-            None => (String::new(), String::new()),
+        let (filter, read_filter, order) = match cursor {
+            None => (String::new(), String::new(), String::new()),
             Some(c) => {
-                let filter = match &c.bound {
-                    Some(b) => format!(" WHERE {b}"),
-                    None => String::new(),
+                let (filter, read_filter) = match &c.bound {
+                    Some(b) if c.with_nulls => (
+                        format!(" WHERE {b}"),
+                        format!(" WHERE ({b} OR {} IS NULL)", d.ident(c.column)),
+                    ),
+                    Some(b) => (format!(" WHERE {b}"), format!(" WHERE {b}")),
+                    None => (String::new(), String::new()),
                 };
                 // NULL cursors come first on the first run; later runs filter
                 // them out, and a plain ASC lets the cursor's index give the order.
-                let nulls = if c.bound.is_none() { c.nulls_first } else { "" };
+                let nulls = if c.bound.is_none() || c.with_nulls {
+                    c.nulls_first
+                } else {
+                    ""
+                };
                 let mut keys = vec![format!("{}{nulls}", d.ident(c.column))];
                 keys.extend(c.keys.iter().map(|k| d.ident(k)));
-                (filter, format!(" ORDER BY {}", keys.join(", ")))
+                (
+                    filter,
+                    read_filter,
+                    format!(" ORDER BY {}", keys.join(", ")),
+                )
             }
         };
         ReadQuery {
             count: format!("SELECT COUNT(*) FROM {table}{filter}"),
-            select: format!("SELECT {select_list} FROM {table}{filter}{order}"),
+            select: format!("SELECT {select_list} FROM {table}{read_filter}{order}"),
             watermark,
             cutoff: None,
+            null_cursors: false,
         }
     }
 }
 
 /// Builds the read for this run. Call inside the source's snapshot: an
 /// incremental run past a watermark counts the rows it will skip for a NULL
-/// cursor, and says so.
+/// cursor, and says so. Where no index starts with the cursor
+/// (`cursor_unindexed`), that count would scan the whole table once more:
+/// the read takes those rows too, for the reader to count and leave out
+/// (`ReadQuery::null_cursors`).
 pub(super) async fn read_query(
     report: &mut Report,
     s: &Setup<'_>,
     source: &mut Source,
     plan: &Plan,
     target_state: TargetState,
+    cursor_unindexed: bool,
 ) -> Result<ReadQuery, Stop> {
     let d = source.dialect();
     let select_list = source.select_list(plan);
@@ -271,10 +293,13 @@ pub(super) async fn read_query(
     let cur = &plan.read[ci].native;
     let watermark = starting_watermark(report, s, target_state)?;
     let mut bound = None;
+    let with_nulls = watermark.is_some() && cursor_unindexed;
     if let Some(wm) = &watermark {
         let lookback = s.job.lookback().map(|d| d.as_secs()).unwrap_or(0);
         bound = Some(source.cursor_bound(cur, wm, lookback));
-        warn_null_cursors(report, s, source, plan, cur).await?;
+        if !with_nulls {
+            warn_null_cursors(report, s, source, plan, cur).await?;
+        }
         report.log(
             Level::Info,
             format!("Reading rows with {} >= {wm}", cur.name),
@@ -291,9 +316,11 @@ pub(super) async fn read_query(
             .collect(),
         bound,
         nulls_first: source.asc_nulls_first(),
+        with_nulls,
     };
     let mut query = ReadQuery::new(d, &plan.source_table, &select_list, Some(cursor), watermark);
     query.cutoff = Some(cutoff);
+    query.null_cursors = with_nulls;
     Ok(query)
 }
 
@@ -401,7 +428,7 @@ pub(super) async fn warn_unindexed(
     s: &Setup<'_>,
     source: &mut Source,
     plan: &Plan,
-) -> Result<(), Stop> {
+) -> Result<bool, Stop> {
     let name = |i: Option<usize>| i.map(|i| plan.read[i].name.as_str());
     let cols = db::indexes::read_by(
         s.job.mode,
@@ -418,10 +445,13 @@ pub(super) async fn warn_unindexed(
             Ok::<_, crate::engine::Error>(unindexed.await)
         })
         .await?;
-    for w in warnings {
+    let cursor_unindexed = warnings
+        .iter()
+        .any(|(role, _)| *role == db::indexes::CURSOR);
+    for (_, w) in warnings {
         report.log(Level::Warn, w);
     }
-    Ok(())
+    Ok(cursor_unindexed)
 }
 
 /// Past a watermark, rows whose cursor is NULL are never read again: say how
@@ -443,15 +473,19 @@ async fn warn_null_cursors(
     if nulls > 0 {
         report.log(
             Level::Warn,
-            format!(
-                "{} rows of {} have a NULL {}; incremental runs do not read them (a full sync does)",
-                thousands(nulls),
-                plan.source_table,
-                cur.name
-            ),
+            null_cursors_line(nulls, &plan.source_table, Some(&cur.name)),
         );
     }
     Ok(())
+}
+
+/// The warning about `n` rows of `table` whose cursor is NULL.
+pub(super) fn null_cursors_line(n: u64, table: &str, cursor: Option<&str>) -> String {
+    format!(
+        "{} rows of {table} have a NULL {}; incremental runs do not read them (a full sync does)",
+        thousands(n),
+        cursor.unwrap_or("cursor")
+    )
 }
 
 #[cfg(test)]
@@ -465,6 +499,7 @@ mod tests {
             keys: vec!["id", "region"],
             bound: bound.map(String::from),
             nulls_first,
+            with_nulls: false,
         })
     }
 
@@ -515,5 +550,28 @@ mod tests {
             "SELECT a FROM `users` WHERE `updated_at` >= '2024-01-01' ORDER BY `updated_at`, `id`, `region`"
         );
         assert_eq!(q.watermark.as_deref(), Some("2024-01-01"));
+    }
+
+    #[test]
+    fn a_read_by_an_unindexed_cursor_takes_null_cursors_first_and_counts_without_them() {
+        let mut c = cursor(Some(r#""updated_at" >= '2024-01-01'"#), " ASC NULLS FIRST");
+        if let Some(c) = c.as_mut() {
+            c.with_nulls = true;
+        }
+        let q = ReadQuery::new(
+            db::dialect_of(EngineKind::Postgres),
+            "users",
+            "a",
+            c,
+            Some("2024-01-01".into()),
+        );
+        assert_eq!(
+            q.count,
+            r#"SELECT COUNT(*) FROM "users" WHERE "updated_at" >= '2024-01-01'"#
+        );
+        assert_eq!(
+            q.select,
+            r#"SELECT a FROM "users" WHERE ("updated_at" >= '2024-01-01' OR "updated_at" IS NULL) ORDER BY "updated_at" ASC NULLS FIRST, "id", "region""#
+        );
     }
 }

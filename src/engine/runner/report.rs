@@ -25,6 +25,11 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 /// Batch lines held back while the count runs beside the read; past this
 /// (tiny batches, a count that takes long) the run waits for the count.
 const MAX_WAITING_LINES: usize = 100_000;
+/// A deferred count (`PendingTotal::go`) starts once this many batch lines
+/// wait for it...
+const COUNT_AFTER_LINES: usize = 20;
+/// ...or once the first of them has waited this long.
+const COUNT_AFTER: Duration = Duration::from_secs(1);
 /// Failed rows listed one by one; the rest are only counted.
 const MAX_FAILURE_LINES: u64 = 1_000;
 
@@ -62,6 +67,11 @@ struct PendingTotal {
     lines: Vec<(u64, u64)>,
     /// The latest of them, for one progress event.
     progress: Option<(u64, u64)>,
+    /// A count that waits for this before it starts (`None` once sent, or
+    /// for a count that started at once).
+    go: Option<tokio::sync::oneshot::Sender<()>>,
+    /// When the first batch line began to wait.
+    since: Option<std::time::Instant>,
 }
 
 impl PendingTotal {
@@ -69,6 +79,7 @@ impl PendingTotal {
         count: tokio::task::JoinHandle<Result<u64, Error>>,
         batch_size: u64,
         label: String,
+        go: Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Self {
         PendingTotal {
             count,
@@ -76,6 +87,15 @@ impl PendingTotal {
             label,
             lines: Vec::new(),
             progress: None,
+            go,
+            since: None,
+        }
+    }
+
+    /// Lets a deferred count start.
+    fn start(&mut self) {
+        if let Some(go) = self.go.take() {
+            let _ = go.send(());
         }
     }
 }
@@ -124,14 +144,39 @@ impl Report {
     }
 
     /// Takes the total when `count`, running beside the read, returns it;
-    /// batch lines and progress wait for it until then.
+    /// batch lines and progress wait for it until then. A count that waits
+    /// for `go` is started once lines have waited a while, or when the run
+    /// needs the total; a read that ends before has its total (`stream_done`).
     pub(super) fn count_alongside(
         &mut self,
         count: tokio::task::JoinHandle<Result<u64, Error>>,
         batch_size: u64,
         label: String,
+        go: Option<tokio::sync::oneshot::Sender<()>>,
     ) {
-        self.pending = Some(PendingTotal::new(count, batch_size, label));
+        self.pending = Some(PendingTotal::new(count, batch_size, label, go));
+    }
+
+    /// The read has ended, every row of it accounted: when its count has not
+    /// started, the rows read are the total (the same snapshot, the same
+    /// rows), and the count is called off; else the count's answer is awaited.
+    pub(super) async fn stream_done(&mut self, cancel: &CancellationToken) -> Result<(), Stop> {
+        let Some(p) = self.pending.as_mut() else {
+            return Ok(());
+        };
+        if p.go.is_none() {
+            return self.wait_total(cancel).await;
+        }
+        // Dropping the sender calls the count off; its task then ends its
+        // transaction and closes its connection, which takes a moment.
+        p.go = None;
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Stop::by_operator()),
+            _ = &mut p.count => {}
+        };
+        let read = self.read;
+        self.settle_total(Some(Ok(Ok(read))))
     }
 
     /// Stops a count still running (the run is over); whether the total was
@@ -195,6 +240,7 @@ impl Report {
         let Some(p) = self.pending.as_mut() else {
             return Ok(());
         };
+        p.start();
         let r = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(Stop::by_operator()),
@@ -247,6 +293,10 @@ impl Report {
                 && !p.count.is_finished()
             {
                 p.lines.push((chunk.index, chunk.batch_read));
+                let since = *p.since.get_or_insert_with(std::time::Instant::now);
+                if p.lines.len() >= COUNT_AFTER_LINES || since.elapsed() >= COUNT_AFTER {
+                    p.start();
+                }
             } else {
                 self.wait_total(cancel).await?;
                 self.batch_line(chunk.index, chunk.batch_read);
@@ -398,16 +448,15 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut run = Report::new(Reporter::new("J", tx), "J");
         let (go, wait) = tokio::sync::oneshot::channel::<()>();
-        run.pending = Some(PendingTotal {
-            count: tokio::spawn(async move {
+        run.pending = Some(PendingTotal::new(
+            tokio::spawn(async move {
                 let _ = wait.await;
                 Ok(2500)
             }),
-            batch_size: 1000,
-            label: "source".into(),
-            lines: Vec::new(),
-            progress: None,
-        });
+            1000,
+            "source".into(),
+            None,
+        ));
         let mut job = Job::new("J", "a", "b", "s", SyncMode::Incremental);
         job.max_failed = Some(5);
         let cancel = CancellationToken::new();
@@ -450,13 +499,12 @@ mod tests {
     async fn a_count_that_fails_alongside_fails_the_run_naming_the_source() {
         let (tx, _rx) = mpsc::unbounded_channel();
         let mut run = Report::new(Reporter::new("J", tx), "J");
-        run.pending = Some(PendingTotal {
-            count: tokio::spawn(async { Err(Error::from("permission denied for table users")) }),
-            batch_size: 1000,
-            label: "source network \"S\" (postgresql://h/db), table users".into(),
-            lines: Vec::new(),
-            progress: None,
-        });
+        run.pending = Some(PendingTotal::new(
+            tokio::spawn(async { Err(Error::from("permission denied for table users")) }),
+            1000,
+            "source network \"S\" (postgresql://h/db), table users".into(),
+            None,
+        ));
         match run.wait_total(&CancellationToken::new()).await {
             Err(Stop::Failed(e)) => assert_eq!(
                 e.to_string(),
@@ -464,5 +512,82 @@ mod tests {
             ),
             _ => panic!("the run should fail"),
         }
+    }
+
+    /// A count that waits for `go`, as a PostgreSQL source's deferred count
+    /// does: `started` once it was let go, then `total`; 0 if called off.
+    fn deferred(
+        total: u64,
+        started: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> (
+        tokio::task::JoinHandle<Result<u64, Error>>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let count = tokio::spawn(async move {
+            if wait.await.is_err() {
+                return Ok(0);
+            }
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(total)
+        });
+        (count, go)
+    }
+
+    #[tokio::test]
+    async fn a_read_that_ends_before_its_deferred_count_starts_is_its_own_total() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut run = Report::new(Reporter::new("J", tx), "J");
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, go) = deferred(999_999, started.clone());
+        run.count_alongside(count, 1000, "source".into(), Some(go));
+        let job = Job::new("J", "a", "b", "s", SyncMode::Incremental);
+        let cancel = CancellationToken::new();
+        for (index, rows) in [(1, 1000), (2, 1000), (3, 500)] {
+            run.account(&job, &chunk(index, rows, vec![]), &cancel)
+                .await
+                .unwrap_or_else(|_| panic!("batch {index}"));
+        }
+        assert_eq!(seen(&mut rx), Vec::<String>::new());
+        run.stream_done(&cancel)
+            .await
+            .unwrap_or_else(|_| panic!("stream_done"));
+        assert!(!started.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(
+            seen(&mut rx),
+            [
+                "[INFO] Total records: 2,500",
+                "started 2500/3",
+                "[INFO] Processing batch 1/3 (1000 records)",
+                "[INFO] Processing batch 2/3 (1000 records)",
+                "[INFO] Processing batch 3/3 (500 records)",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deferred_count_starts_once_enough_batch_lines_wait_and_gives_the_total() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut run = Report::new(Reporter::new("J", tx), "J");
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, go) = deferred(50_000, started.clone());
+        run.count_alongside(count, 1000, "source".into(), Some(go));
+        let job = Job::new("J", "a", "b", "s", SyncMode::Incremental);
+        let cancel = CancellationToken::new();
+        for index in 1..=COUNT_AFTER_LINES as u64 {
+            tokio::task::yield_now().await;
+            assert!(!started.load(std::sync::atomic::Ordering::SeqCst));
+            run.account(&job, &chunk(index, 1000, vec![]), &cancel)
+                .await
+                .unwrap_or_else(|_| panic!("batch {index}"));
+        }
+        // The count's answer, not the rows read so far, is the total.
+        run.stream_done(&cancel)
+            .await
+            .unwrap_or_else(|_| panic!("stream_done"));
+        assert!(started.load(std::sync::atomic::Ordering::SeqCst));
+        let lines = seen(&mut rx);
+        assert_eq!(lines[0], "[INFO] Total records: 50,000");
+        assert_eq!(lines[2], "[INFO] Processing batch 1/50 (1000 records)");
     }
 }

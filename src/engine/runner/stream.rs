@@ -4,6 +4,7 @@
 //! phase drains.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -23,17 +24,29 @@ const CHANNEL_ROWS: u64 = 50_000;
 
 /// Counts the rows `count` selects: beside the read when the source can
 /// share its snapshot with a second connection, else now, before the read.
+/// `deferred` (a read past a watermark, often a few batches): beside the read
+/// only once its batch lines have waited a while; a read that ends first
+/// has counted its rows itself (`Report::stream_done`), and the source is
+/// not scanned a second time.
 pub(super) async fn count(
     report: &mut Report,
     s: &Setup<'_>,
     source: &mut Source,
     count: &str,
+    deferred: bool,
 ) -> Result<(), Stop> {
-    let alongside = or_cancel(s.cancel, source.count_alongside(count.to_string()))
+    let (go, wait) = match deferred {
+        true => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
+    };
+    let alongside = or_cancel(s.cancel, source.count_alongside(count.to_string(), wait))
         .await
         .map_err(|e| s.source.name(e))?;
     match alongside {
-        Some(handle) => report.count_alongside(handle, s.batch_size(), s.source.label.clone()),
+        Some(handle) => report.count_alongside(handle, s.batch_size(), s.source.label.clone(), go),
         None => {
             let total = s.source.op(s.cancel, source.count(count)).await?;
             report.announce_total(total, s.batch_size());
@@ -45,6 +58,10 @@ pub(super) async fn count(
 /// The reader task and the receiving end of its batches.
 pub(super) struct Reader {
     rx: mpsc::Receiver<ReadMsg>,
+    /// A chunk handed back (`unread`), to be received again first.
+    back: Option<Batch>,
+    /// Rows left out for their NULL cursor, when the read counts them.
+    null_cursors: Option<Arc<AtomicU64>>,
     /// Stops the reader without cancelling the run.
     stop: CancellationToken,
     /// `None` once `finish` has taken it.
@@ -63,16 +80,19 @@ impl Drop for Reader {
 
 impl Reader {
     /// Streams `select` from the source's snapshot, then ends the snapshot
-    /// and closes the source. `wire`: rows may come through in the source's
-    /// own encoding (`Batch::wire`).
+    /// and closes the source. With `null_cursors`, rows whose cursor is NULL
+    /// are counted and left out (`ReadQuery::null_cursors`). `wire`: rows
+    /// may come through in the source's own encoding (`Batch::wire`).
     pub(super) fn spawn(
         mut source: Source,
         plan: Arc<Plan>,
         select: String,
         cutoff: Option<Cutoff>,
+        null_cursors: bool,
         wire: bool,
         s: &Setup,
     ) -> Self {
+        let nulls = null_cursors.then(|| Arc::new(AtomicU64::new(0)));
         let batch_size = s.batch_size();
         let chunk = batch_size.min(CHUNK_ROWS as u64);
         let (tx, rx) = mpsc::channel::<ReadMsg>((CHANNEL_ROWS / chunk).clamp(2, 64) as usize);
@@ -80,10 +100,14 @@ impl Reader {
         let label = s.source.label.clone();
         let task = {
             let stop = stop.clone();
+            let nulls = nulls.clone();
             tokio::spawn(async move {
                 let mut b = BatchBuilder::new(plan, batch_size as usize, tx, stop, cutoff);
                 if wire {
                     b.pass_through();
+                }
+                if let Some(n) = nulls {
+                    b.skip_null_cursors(n);
                 }
                 let r = source.stream(&select, &mut b).await;
                 source.end_snapshot().await;
@@ -99,6 +123,8 @@ impl Reader {
         };
         Reader {
             rx,
+            back: None,
+            null_cursors: nulls,
             stop,
             task: Some(task),
         }
@@ -106,6 +132,9 @@ impl Reader {
 
     /// Receives the next chunk of a batch; `None` when the source is done.
     pub(super) async fn next(&mut self, s: &Setup<'_>) -> Result<Option<Batch>, Stop> {
+        if let Some(b) = self.back.take() {
+            return Ok(Some(b));
+        }
         s.source.waiting("rows");
         let msg = tokio::select! {
             biased;
@@ -118,6 +147,19 @@ impl Reader {
             Some(Err(e)) => Err(Stop::failed(e)),
             Some(Ok(batch)) => Ok(Some(batch)),
         }
+    }
+
+    /// The rows left out so far for their NULL cursor, when the read counts
+    /// them (complete once the read has ended).
+    pub(super) fn null_cursors(&self) -> Option<u64> {
+        self.null_cursors
+            .as_ref()
+            .map(|n| n.load(Ordering::Relaxed))
+    }
+
+    /// Hands a chunk back: `next` returns it again.
+    pub(super) fn unread(&mut self, chunk: Batch) {
+        self.back = Some(chunk);
     }
 
     /// Stops reading. After a run that succeeded the reader has finished its

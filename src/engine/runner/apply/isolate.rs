@@ -143,6 +143,22 @@ impl<'a> RowWriter<'a> {
         self.mark != Mark::NotBegun
     }
 
+    /// Rows written so far, whether or not the server has them yet.
+    pub(super) fn rows(&self) -> u64 {
+        self.written + self.held.len() as u64
+    }
+
+    /// Whether `more` rows like those held so far would still go in the
+    /// transaction's first unit: an incremental commit group grows only while
+    /// it does, so that its rows stay at hand should its upsert be refused.
+    pub(super) fn can_hold(&self, more: usize) -> bool {
+        let first_unit = matches!(self.mark, Mark::NotBegun | Mark::Begun);
+        let per_row = self.held_bytes / self.held.len().max(1);
+        first_unit
+            && self.held.len() + more <= UNIT_ROWS
+            && self.held_bytes + per_row * more <= UNIT_BYTES
+    }
+
     /// Writes rows; a full unit is sent and settled.
     pub(super) async fn write(&mut self, s: &Setup<'_>, rows: Vec<Vec<Value>>) -> Result<(), Stop> {
         if rows.is_empty() {
