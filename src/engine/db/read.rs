@@ -181,21 +181,8 @@ impl BatchBuilder {
                 self.cur.last_cursor = Some(r.display());
             }
         }
-        let n = plan.targets.len();
         self.cur_bytes += raws.iter().map(raw_size).sum::<usize>();
-        let mut row = Vec::with_capacity(n);
-        let mut failure = None;
-        for (i, raw) in raws.into_iter().take(n).enumerate() {
-            let col = &plan.read[i];
-            match convert(raw, &col.convert) {
-                Ok(v) => row.push(v),
-                Err(why) => {
-                    failure
-                        .get_or_insert(format!("column {} ({}): {why}", col.name, col.convert.ty));
-                    row.push(Value::Null);
-                }
-            }
-        }
+        let (row, mut failure) = convert_row(plan, raws);
         if failure.is_none()
             && let Some(&k) = plan.key_read.iter().find(|&&k| row[k] == Value::Null)
         {
@@ -265,6 +252,26 @@ impl BatchBuilder {
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
+}
+
+/// One source row (values in `plan.read` order) converted to the target's
+/// columns, with why the first value that did not convert failed (NULL in
+/// its place).
+pub fn convert_row(plan: &Plan, raws: Vec<Raw>) -> (Vec<Value>, Option<String>) {
+    let n = plan.targets.len();
+    let mut row = Vec::with_capacity(n);
+    let mut failure = None;
+    for (i, raw) in raws.into_iter().take(n).enumerate() {
+        let col = &plan.read[i];
+        match convert(raw, &col.convert) {
+            Ok(v) => row.push(v),
+            Err(why) => {
+                failure.get_or_insert(format!("column {} ({}): {why}", col.name, col.convert.ty));
+                row.push(Value::Null);
+            }
+        }
+    }
+    (row, failure)
 }
 
 /// A failed row's line for the log: its key (named as the source names it)

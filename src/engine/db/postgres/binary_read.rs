@@ -16,9 +16,9 @@ use sqlx::{Row, ValueRef};
 use super::binary::{PG_EPOCH_DATE, PG_EPOCH_MICROS, base_type};
 use crate::engine::db::dialect::Dialect;
 use crate::engine::db::plan::{Plan, ReadColumn};
-use crate::engine::db::read::{BatchBuilder, row_failure};
+use crate::engine::db::read::{BatchBuilder, convert_row, row_failure};
 use crate::engine::error::Result;
-use crate::engine::types::{Raw, Special, Value, convert, hex_decode};
+use crate::engine::types::{Raw, Special, Value, hex_decode};
 use crate::workspace::ColumnType;
 
 /// How one selected column's bytes are read.
@@ -313,19 +313,7 @@ pub fn wire_values(plan: &Plan, wire: &[u8]) -> Result<Vec<(Vec<Value>, Option<S
         let Some(Frame::Row { len, .. }) = tuple(&wire[at..], n, &[])? else {
             return Err("a passed-through row was cut short".into());
         };
-        let mut row = Vec::with_capacity(n);
-        let mut failure = None;
-        for (i, raw) in raws(&wire[at..at + len], &decodes)?.into_iter().enumerate() {
-            let col = &plan.read[i];
-            match convert(raw, &col.convert) {
-                Ok(v) => row.push(v),
-                Err(why) => {
-                    failure
-                        .get_or_insert(format!("column {} ({}): {why}", col.name, col.convert.ty));
-                    row.push(Value::Null);
-                }
-            }
-        }
+        let (row, failure) = convert_row(plan, raws(&wire[at..at + len], &decodes)?);
         let failure = failure.map(|why| row_failure(plan, &row, &why));
         out.push((row, failure));
         at += len;
