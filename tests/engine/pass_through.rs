@@ -36,12 +36,9 @@ const PASSED: &str = "rows are copied in the source's binary form";
 
 /// Each row of `table` as PostgreSQL prints the whole record, in key order.
 async fn records(end: &End, table: &str) -> Vec<String> {
-    let End::Pg(_, p) = end else {
-        panic!("a PostgreSQL end");
-    };
     let sql = format!("SELECT x::text FROM {table} x ORDER BY id");
     sqlx::query(&sql)
-        .fetch_all(p)
+        .fetch_all(pool(end))
         .await
         .unwrap()
         .iter()
@@ -55,12 +52,21 @@ async fn pair(test: &str, env: &Env) -> Option<(End, End)> {
     Some((src, tgt))
 }
 
-fn workspace(src: &End, tgt: &End, max_failed: u64) -> String {
+/// Job `J` copying `src` into `dst` with `cols`, in batches of `batch`.
+fn workspace(src: &End, tgt: &End, cols: &str, batch: u64, max_failed: u64) -> String {
     src.network_toml("Source")
         + "\n"
         + &tgt.network_toml("Target")
-        + &schema_job("src", "dst", 2, COLS)
+        + &schema_job("src", "dst", batch, cols)
         + &format!("max_failed = {max_failed}\n")
+}
+
+/// The PostgreSQL end's pool.
+fn pool(end: &End) -> &sqlx::PgPool {
+    let End::Pg(_, p) = end else {
+        panic!("a PostgreSQL end");
+    };
+    p
 }
 
 #[tokio::test]
@@ -94,7 +100,7 @@ async fn identical_columns_pass_through_and_read_back_exactly() {
          '2000-02-29', '12:00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\xdeadbeef')"#,
     )
     .await;
-    env.write(&workspace(&src, &tgt, 0));
+    env.write(&workspace(&src, &tgt, COLS, 2, 0));
 
     let out = env.dsp(&["run", "J"], &[]);
     out.assert_no_panic(test);
@@ -174,13 +180,7 @@ async fn refused_and_keyless_rows_fail_alone_when_passed_through() {
     let cols = r#"  { source = "id", target = "id", type = "integer" },
   { source = "v", target = "v", type = "string" },
   { source = "n", target = "n", type = "integer" },"#;
-    env.write(
-        &(src.network_toml("Source")
-            + "\n"
-            + &tgt.network_toml("Target")
-            + &schema_job("src", "dst", 500, cols)
-            + "max_failed = 3\n"),
-    );
+    env.write(&workspace(&src, &tgt, cols, 500, 3));
     let out = env.dsp(&["run", "J"], &[]);
     out.assert_no_panic(test);
     assert_eq!(out.code, 0, "{test}\n{}", out.all());
@@ -208,9 +208,7 @@ async fn refused_and_keyless_rows_fail_alone_when_passed_through() {
             out.all()
         );
     }
-    let End::Pg(_, p) = &tgt else {
-        panic!("a PostgreSQL end");
-    };
+    let p = pool(&tgt);
     let (rows, sum): (i64, i64) = sqlx::query_as("SELECT count(*), sum(id)::bigint FROM dst")
         .fetch_one(p)
         .await
@@ -252,12 +250,7 @@ async fn sigkill_mid_pass_through_leaves_the_target_empty() {
     let cols = r#"  { source = "id", target = "id", type = "integer" },
   { source = "v", target = "v", type = "string" },
   { source = "at", target = "at", type = "timestamp" },"#;
-    env.write(
-        &(src.network_toml("Source")
-            + "\n"
-            + &tgt.network_toml("Target")
-            + &schema_job("src", "dst", 500, cols)),
-    );
+    env.write(&workspace(&src, &tgt, cols, 500, 0));
     let mut child = env
         .command(&["run", "J"], &[("DSP_PACE_MS", "50")])
         .stdout(Stdio::piped())
@@ -333,12 +326,7 @@ async fn rows_a_target_trigger_swallows_fail_the_run() {
     .await;
     let cols = r#"  { source = "id", target = "id", type = "integer" },
   { source = "v", target = "v", type = "string" },"#;
-    env.write(
-        &(src.network_toml("Source")
-            + "\n"
-            + &tgt.network_toml("Target")
-            + &schema_job("src", "dst", 100, cols)),
-    );
+    env.write(&workspace(&src, &tgt, cols, 100, 0));
     let out = env.dsp(&["run", "J"], &[]);
     out.assert_no_panic(test);
     assert_ne!(out.code, 0, "{test}: reported success\n{}", out.all());
