@@ -147,8 +147,7 @@ pub(crate) async fn source_side(
         .map_err(|e| e.to_string())?;
     let mapped = schema.columns.len();
     if !incremental {
-        p.cursor_read = None;
-        p.read.truncate(mapped);
+        p.forget_cursor();
     } else if let Some(c) = p.cursor_read
         && c >= mapped
     {
