@@ -375,3 +375,98 @@ async fn rows_whose_hashes_differ_but_values_agree_are_compared_not_skipped() {
     let v = verify(&ws, "K", &data).await;
     assert_eq!(v.outcome, Outcome::Identical, "{test}: {v:#?}");
 }
+
+/// Tables of more than `ESTIMATE_FROM` rows are sized by the planner's
+/// estimate, not a `COUNT(*)`; the counts that decide anything come from
+/// the checksum pass. Here the estimate is stale on purpose (120,000 rows
+/// analyzed, then every source row deleted, autovacuum off): verify still
+/// counts 0 source rows, and the run still stops at the empty-source guard
+/// with the target whole, where taking the estimate for a count would
+/// have gone on to delete it.
+async fn stale_estimate(source: Kind) {
+    use dsp::workspace::ColumnType;
+    const BIG: u64 = 120_000;
+    let test = format!("differential stale estimate {source:?} -> Pg");
+    let dir = support::temp_dir();
+    let Some(src) = End::new(source, &test, &dir, "source").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::Pg, &test, &dir, "target").await else {
+        return;
+    };
+    match source {
+        Kind::Pg => {
+            src.exec(
+                "CREATE TABLE t (id bigint PRIMARY KEY, v text) WITH (autovacuum_enabled = false)",
+            )
+            .await;
+            src.exec(&format!(
+                "INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, {BIG}) AS i"
+            ))
+            .await;
+            src.exec("ANALYZE t").await;
+        }
+        _ => {
+            src.exec("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT) STATS_AUTO_RECALC = 0")
+                .await;
+            src.exec(&format!(
+                "INSERT INTO t WITH d(n) AS (SELECT 0 UNION ALL SELECT 1 UNION ALL SELECT 2 \
+                 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 \
+                 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) \
+                 SELECT i, CONCAT('v', i) FROM (SELECT 1 + a.n + 10 * b.n + 100 * c.n + 1000 * e.n \
+                 + 10000 * f.n + 100000 * g.n AS i FROM d a, d b, d c, d e, d f, d g) s WHERE i <= {BIG}"
+            ))
+            .await;
+            src.exec("ANALYZE TABLE t").await;
+        }
+    }
+    let ws = small(
+        &src,
+        &tgt,
+        &["id"],
+        &[("id", ColumnType::Integer), ("v", ColumnType::String)],
+    );
+    let data = DataDir::new(dir.path().join("data"));
+    let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");
+
+    src.exec("UPDATE t SET v = 'edited' WHERE id IN (7, 70000)")
+        .await;
+    src.exec("DELETE FROM t WHERE id = 119999").await;
+    let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{test}: {lines:#?}");
+    assert!(
+        has(&lines, "Differential full sync: "),
+        "{test}: {lines:#?}"
+    );
+    let expected = Changes {
+        updated: 2,
+        deleted: 1,
+        unchanged: BIG - 3,
+        ..Changes::default()
+    };
+    assert_eq!(summary.changes, Some(expected), "{test}: {lines:#?}");
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Identical, "{test}: {v:#?}");
+    assert_eq!((v.source_rows, v.target_rows), (BIG - 1, BIG - 1), "{test}");
+
+    src.exec("DELETE FROM t").await;
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!((v.source_rows, v.target_rows), (0, BIG - 1), "{test}");
+    assert_eq!(v.only_in_target, BIG - 1, "{test}");
+    let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Failed, "{test}: {lines:#?}");
+    assert!(summary.error.unwrap().contains("allow_empty"), "{test}");
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.target_rows, BIG - 1, "{test}: the target kept its rows");
+}
+
+#[tokio::test]
+async fn a_stale_row_estimate_never_stands_for_a_count_pg_to_pg() {
+    stale_estimate(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn a_stale_row_estimate_never_stands_for_a_count_mysql_to_pg() {
+    stale_estimate(Kind::My).await;
+}

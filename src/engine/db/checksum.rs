@@ -1,7 +1,7 @@
 //! What `dsp verify` asks of a server that can checksum rows itself: the
 //! canonical text of a column (`verify::canon`) built in SQL, a row's text,
-//! and the 60-bit MD5 slice that buckets and sums are made of. An engine
-//! without it (SQLite: no MD5) is hashed by DSP as its rows stream.
+//! and the 60-bit SHA-256 slice that buckets and sums are made of. An engine
+//! without it (SQLite: no SHA-256) is hashed by DSP as its rows stream.
 
 use super::plan::NativeColumn;
 use crate::workspace::ColumnType;
@@ -23,7 +23,8 @@ pub trait Checksums: Sync {
     /// doubled and `~;` after it (each column's expression evaluated once).
     fn row(&self, fields: &[Field]) -> String;
 
-    /// The first 60 bits of the MD5 of a text, as an unsigned integer.
+    /// The first 60 bits of the SHA-256 of a text's UTF-8 bytes, as an
+    /// unsigned integer.
     fn hash60(&self, text: &str) -> String;
 
     /// The range bucket `(key - lo) / width` of an integer key column that
@@ -33,6 +34,26 @@ pub trait Checksums: Sync {
 
     /// An integer expression as decimal text.
     fn as_text(&self, expr: &str) -> String;
+
+    /// The rows of `table` as `dsp_b` (their bucket) and `dsp_h` (their
+    /// hash), for a query to group by bucket.
+    fn bucketed_rows(&self, bucket: &str, hash: &str, table: &str) -> String {
+        format!("SELECT {bucket} AS dsp_b, {hash} AS dsp_h FROM {table}")
+    }
+
+    /// A statement to run before grouping a table's rows into `groups`
+    /// buckets, and one to run after it.
+    fn around_grouping(&self, _groups: u64) -> Option<(String, String)> {
+        None
+    }
+
+    /// A query whose text holds the planner's estimate of a table's rows
+    /// (`EXPLAIN`), read by `estimated_rows`: a checksum pass counts the
+    /// rows exactly, and a `COUNT(*)` before it to size the buckets costs
+    /// a scan of its own.
+    fn estimate_rows(&self, table: &str) -> String {
+        format!("EXPLAIN SELECT * FROM {table}")
+    }
 
     /// How a column is hashed without its canonical text, when both sides
     /// of a comparison are this engine: the expression and its hash
@@ -71,4 +92,33 @@ pub struct Native {
     pub expr: String,
     /// What equal values hash alike within; names the engine too.
     pub family: String,
+}
+
+/// The first row estimate in an `EXPLAIN`'s text: PostgreSQL's `rows=N`,
+/// MariaDB's `"rows": N`, MySQL's `"rows_examined_per_scan": N`.
+pub fn estimated_rows(text: &str) -> Option<u64> {
+    ["rows=", "\"rows\": ", "\"rows_examined_per_scan\": "]
+        .iter()
+        .filter_map(|tag| {
+            let at = text.find(tag)? + tag.len();
+            Some((at, text[at..].split(|c: char| !c.is_ascii_digit()).next()?))
+        })
+        .min_by_key(|(at, _)| *at)
+        .and_then(|(_, digits)| digits.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::estimated_rows;
+
+    #[test]
+    fn row_estimates_are_read_from_each_engines_explain() {
+        let pg = "Seq Scan on users  (cost=0.00..36899.98 rows=1042132 width=145)";
+        assert_eq!(estimated_rows(pg), Some(1_042_132));
+        let maria = r#"{ "query_block": { "select_id": 1, "table": { "table_name": "users", "access_type": "ALL", "rows": 998650, "filtered": 100 } } }"#;
+        assert_eq!(estimated_rows(maria), Some(998_650));
+        let mysql = r#"{"query_block": {"table": {"rows_examined_per_scan": 5000, "rows_produced_per_join": 5000}}}"#;
+        assert_eq!(estimated_rows(mysql), Some(5_000));
+        assert_eq!(estimated_rows("Result  (cost=0.00..0.01 width=0)"), None);
+    }
 }

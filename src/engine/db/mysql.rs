@@ -347,7 +347,7 @@ async fn columns(c: &mut MySqlConnection, table: &str) -> Result<Option<Vec<Nati
     let (schema, name) = split_table(table);
     let rows = sqlx::query(
         "SELECT CAST(COLUMN_NAME AS CHAR), CAST(LOWER(COLUMN_TYPE) AS CHAR), CAST(LOWER(DATA_TYPE) AS CHAR), \
-         CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED) \
+         CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED), CAST(LOWER(CHARACTER_SET_NAME) AS CHAR) \
          FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
          ORDER BY ORDINAL_POSITION",
     )
@@ -370,6 +370,7 @@ async fn columns(c: &mut MySqlConnection, table: &str) -> Result<Option<Vec<Nati
         let type_name_unsigned = type_name.contains("unsigned");
         let data_type: String = r.try_get_unchecked(2)?;
         let max: Option<i64> = r.try_get_unchecked(3)?;
+        let charset: Option<String> = r.try_get_unchecked(4)?;
         let max_chars = match data_type.as_str() {
             "char" | "varchar" => max.map(|m| m.max(0) as usize),
             _ => None,
@@ -381,6 +382,13 @@ async fn columns(c: &mut MySqlConnection, table: &str) -> Result<Option<Vec<Nati
                 "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
             ),
             naive_is_utc: data_type == "timestamp",
+            // MariaDB's JSON is LONGTEXT in utf8mb4 whatever the table's
+            // character set.
+            utf8_text: type_name == "json"
+                || matches!(
+                    charset.as_deref(),
+                    Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii")
+                ),
             type_name,
             max_chars,
             max_bytes: match data_type.as_str() {

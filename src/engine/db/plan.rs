@@ -22,6 +22,9 @@ pub struct NativeColumn {
     pub binary: bool,
     /// An instant stored without offset in the session zone (MySQL TIMESTAMP).
     pub naive_is_utc: bool,
+    /// Text whose stored bytes are already UTF-8 (MySQL `utf8mb4`, `utf8mb3`,
+    /// `ascii`), so a checksum needs no conversion of it.
+    pub utf8_text: bool,
 }
 
 /// How much text an existing target column holds.

@@ -361,6 +361,7 @@ async fn columns(c: &mut PgConnection, table: &str) -> Result<Option<Vec<NativeC
                 _ => None,
             },
             naive_is_utc: false,
+            utf8_text: false,
         });
     }
     Ok(Some(out))

@@ -287,6 +287,7 @@ async fn columns(c: &mut SqliteConnection, table: &str) -> Result<Option<Vec<Nat
             max_bytes: None,
             int_range: None,
             naive_is_utc: false,
+            utf8_text: false,
         });
     }
     Ok(Some(out))

@@ -21,7 +21,7 @@ use crate::engine::db::connect::{Conn, Role, connect};
 use crate::engine::db::plan::Plan;
 use crate::engine::progress::{Level, thousands};
 use crate::engine::types::Value;
-use crate::engine::verify::side::{self, Bucketing, Buckets, Hashed, Side};
+use crate::engine::verify::side::{self, Bucketing, Buckets, Hashed, Side, Size};
 use crate::engine::verify::{self, canon};
 use crate::workspace::SyncMode;
 
@@ -320,29 +320,26 @@ async fn compare(
 ) -> Result<Result<Compared, String>, Stop> {
     let (sc, tc) = (&s.source, &s.target);
     let cancel = s.cancel;
-    let (source_rows, target_rows) =
-        tokio::join!(sc.op(cancel, src.count()), tc.op(cancel, target.count()));
-    let source_rows = source_rows?;
-    let target_rows = match target_rows {
+    let (source_size, target_size) = tokio::join!(
+        sc.op(cancel, src.size(verify::ESTIMATE_FROM)),
+        tc.op(cancel, target.size(verify::ESTIMATE_FROM))
+    );
+    let source_size = source_size?;
+    let target_size = match target_size {
         Ok(n) => n,
         Err(Stop::Failed(e)) => return Ok(Err(format!("the target could not be counted ({e})"))),
         Err(c) => return Err(c),
     };
-    // An empty source goes the whole way, where its guard stands.
-    if source_rows == 0 {
-        return Ok(Err("the source is empty".into()));
+    // Counted sides are judged now; estimated ones (large, by their planner)
+    // once their checksum pass has counted them.
+    let exact = |s: Size| match s {
+        Size::Exact(n) => n,
+        Size::About(_) => u64::MAX,
+    };
+    if let Some(why) = too_few(exact(source_size), exact(target_size)) {
+        return Ok(Err(why));
     }
-    if target_rows == 0 {
-        return Ok(Err("target empty".into()));
-    }
-    if target_rows < DIFFERENTIAL_MIN_ROWS {
-        return Ok(Err(format!(
-            "target small ({} rows, under {})",
-            thousands(target_rows),
-            thousands(DIFFERENTIAL_MIN_ROWS)
-        )));
-    }
-    let rows = source_rows.max(target_rows);
+    let rows = source_size.rows().max(target_size.rows());
     let (by, _) = sc
         .op(cancel, verify::prepare(src, target, rows, cancel))
         .await?;
@@ -360,8 +357,31 @@ async fn compare(
         }
         Err(c) => return Err(c),
     };
+    let (source_rows, target_rows) = (source_size.exact(&sb), target_size.exact(&tb));
+    if let Some(why) = too_few(source_rows, target_rows) {
+        return Ok(Err(why));
+    }
     let differing: HashSet<u64> = verify::differing_buckets(&sb, &tb).into_iter().collect();
     Ok(Ok((by, differing, sb, tb, source_rows)))
+}
+
+/// Why a run copies every row instead, by the two ends' row counts.
+fn too_few(source_rows: u64, target_rows: u64) -> Option<String> {
+    // An empty source goes the whole way, where its guard stands.
+    if source_rows == 0 {
+        return Some("the source is empty".into());
+    }
+    if target_rows == 0 {
+        return Some("target empty".into());
+    }
+    if target_rows < DIFFERENTIAL_MIN_ROWS {
+        return Some(format!(
+            "target small ({} rows, under {})",
+            thousands(target_rows),
+            thousands(DIFFERENTIAL_MIN_ROWS)
+        ));
+    }
+    None
 }
 
 /// The target table as verify reads it, on a read-only connection of its

@@ -41,6 +41,10 @@ use crate::workspace::{ColumnMap, ColumnType, Network, Schema, SyncMode, Workspa
 /// this many rows of each side.
 pub(crate) const BUCKET_ROWS: u64 = 16;
 pub(crate) const MAX_BUCKETS: u64 = 1 << 20;
+/// Below this many rows (by the planner's estimate) a side is counted before
+/// its buckets are sized: the count is cheap there, and an estimate of a
+/// small table is the likeliest to be far off.
+pub(crate) const ESTIMATE_FROM: u64 = 100_000;
 /// Rows of differing buckets compared at once (memory stays bounded).
 const GROUP_ROWS: u64 = 200_000;
 
@@ -264,17 +268,19 @@ async fn compare_sides(
     let (a, b) = tokio::join!(source.begin_snapshot(), target.begin_snapshot());
     a.map_err(|e| format!("source: {e}"))?;
     b.map_err(|e| format!("target: {e}"))?;
-    let (a, b) = tokio::join!(source.count(), target.count());
-    let (source_rows, target_rows) = (
+    let (a, b) = tokio::join!(source.size(ESTIMATE_FROM), target.size(ESTIMATE_FROM));
+    let (source_size, target_size) = (
         a.map_err(|e| format!("source: {e}"))?,
         b.map_err(|e| format!("target: {e}"))?,
     );
-    let (n, native) = prepare(source, target, source_rows.max(target_rows), cancel).await?;
+    let rows = source_size.rows().max(target_size.rows());
+    let (n, native) = prepare(source, target, rows, cancel).await?;
     let (a, b) = tokio::join!(source.buckets(n, cancel), target.buckets(n, cancel));
     let (sb, tb) = (
         a.map_err(|e| format!("source: {e}"))?,
         b.map_err(|e| format!("target: {e}"))?,
     );
+    let (source_rows, target_rows) = (source_size.exact(&sb), target_size.exact(&tb));
     let differing = differing_buckets(&sb, &tb);
     let mut tally = Tally::new(source.names.clone());
     for group in groups(&differing, &sb, &tb) {

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::canon;
 use crate::engine::db::Conn;
-use crate::engine::db::checksum::{Checksums, Field, Native};
+use crate::engine::db::checksum::{Checksums, Field, Native, estimated_rows};
 use crate::engine::db::plan::{NativeColumn, Plan, ReadColumn, TargetColumn};
 use crate::engine::db::read::{Batch, BatchBuilder};
 use crate::engine::runner::liveness::Liveness;
@@ -158,6 +158,30 @@ struct ServerSql {
     native: Option<Vec<Native>>,
 }
 
+/// A side's rows: counted, or the planner's estimate (see `Side::size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    Exact(u64),
+    About(u64),
+}
+
+impl Size {
+    /// The rows to size buckets by.
+    pub fn rows(self) -> u64 {
+        match self {
+            Size::Exact(n) | Size::About(n) => n,
+        }
+    }
+
+    /// The exact count: the one taken, else the sum of the side's buckets.
+    pub fn exact(self, buckets: &Buckets) -> u64 {
+        match self {
+            Size::Exact(n) => n,
+            Size::About(_) => buckets.values().map(|x| x.0).sum(),
+        }
+    }
+}
+
 pub struct Side {
     pub conn: Conn,
     pub plan: Arc<Plan>,
@@ -259,6 +283,26 @@ impl Side {
 
     fn table(&self) -> String {
         self.conn.dialect().table(&self.plan.source_table)
+    }
+
+    /// How many rows this side holds, as far as sizing its buckets needs:
+    /// the planner's estimate where the server checksums the side and
+    /// thinks it holds at least `exact_below` rows (its checksum pass then
+    /// counts them exactly, `Buckets` sums), else `COUNT(*)`.
+    pub async fn size(&mut self, exact_below: u64) -> Result<Size, String> {
+        if let Some(s) = &self.server {
+            let sql = s.sql.estimate_rows(&self.table());
+            let (live, who, limit) = self.watching();
+            let conn = &mut self.conn;
+            let fut = async move { conn.texts(&sql).await.map_err(|e| e.to_string()) };
+            let lines = Self::watch(live, &who, limit, "answer", fut).await?;
+            if let Some(n) = lines.first().and_then(|l| estimated_rows(l))
+                && n >= exact_below
+            {
+                return Ok(Size::About(n));
+            }
+        }
+        self.count().await.map(Size::Exact)
     }
 
     pub async fn count(&mut self) -> Result<u64, String> {
@@ -370,14 +414,16 @@ impl Side {
     ) -> Result<Buckets, String> {
         let s = self.server.as_ref().expect("checked by the caller");
         let query = format!(
-            "SELECT {}, {}, {} FROM (SELECT {} AS dsp_b, {} AS dsp_h FROM {}) dsp_v GROUP BY dsp_b",
+            "SELECT {}, {}, {} FROM ({}) dsp_v GROUP BY dsp_b",
             sql.as_text("dsp_b"),
             sql.as_text("COUNT(*)"),
             sql.as_text("SUM(dsp_h)"),
-            self.bucket_sql(by),
-            s.row_hash,
-            self.table()
+            sql.bucketed_rows(&self.bucket_sql(by), &s.row_hash, &self.table()),
         );
+        let around = sql.around_grouping(by.count());
+        if let Some((set, _)) = &around {
+            self.conn.exec(set).await.map_err(|e| e.to_string())?;
+        }
         let mut out = Buckets::new();
         let mut bad = None;
         let live = self.live.clone();
@@ -396,6 +442,9 @@ impl Side {
             }
         })
         .await?;
+        if let Some((_, reset)) = &around {
+            self.conn.exec(reset).await.map_err(|e| e.to_string())?;
+        }
         self.bytes_fetched += out.len() as u64 * 48;
         match bad {
             Some(r) => Err(format!(
@@ -798,6 +847,7 @@ fn text_plan(n: usize) -> Arc<Plan> {
         int_range: None,
         binary: false,
         naive_is_utc: false,
+        utf8_text: false,
     };
     Arc::new(Plan {
         source_table: String::new(),

@@ -58,7 +58,9 @@ impl Checksums for PgChecksums {
     }
 
     fn hash60(&self, text: &str) -> String {
-        format!("('x' || substr(md5({text}), 1, 15))::bit(60)::bigint")
+        format!(
+            "('x' || substr(encode(sha256(convert_to({text}, 'UTF8')), 'hex'), 1, 15))::bit(60)::bigint"
+        )
     }
 
     fn range_bucket(&self, key: &str, lo: i64, width: u64) -> String {
@@ -67,6 +69,25 @@ impl Checksums for PgChecksums {
 
     fn as_text(&self, expr: &str) -> String {
         format!("({expr})::text")
+    }
+
+    // The planner takes a bucket expression over the key for as many groups
+    // as rows, and a grouping it thinks cannot fit its memory spills every
+    // row to disk from the start (126 MB for a million rows, 40% of the
+    // query's time). `OFFSET 0` keeps the rows a subquery, whose groups it
+    // then guesses few; `around_grouping` gives it the memory the real
+    // groups need.
+    fn bucketed_rows(&self, bucket: &str, hash: &str, table: &str) -> String {
+        format!("SELECT {bucket} AS dsp_b, {hash} AS dsp_h FROM {table} OFFSET 0")
+    }
+
+    /// About 230 bytes a group (measured: 14 MB for 62,500), never less
+    /// than the server's default and at most 256 MB, past which the
+    /// grouping spills as before. A session setting, reset after: the
+    /// target's side reads outside a transaction, where `SET LOCAL` is void.
+    fn around_grouping(&self, groups: u64) -> Option<(String, String)> {
+        let kb = (groups.saturating_add(1).saturating_mul(256) / 1024).clamp(4096, 256 * 1024);
+        Some((format!("SET work_mem = '{kb}kB'"), "RESET work_mem".into()))
     }
 
     /// Each type's own hash function (through `hash_record_extended`):
