@@ -895,12 +895,49 @@ fn fast_timestamp(s: &str) -> Option<(NaiveDateTime, Option<i32>)> {
     Some((NaiveDateTime::new(date, time), offset))
 }
 
+/// `HH:MM:SS.ffffff`, as chrono's `%H:%M:%S%.6f` prints it (which a leap
+/// second is left to).
 pub(crate) fn time_text(t: &NaiveTime) -> String {
-    t.format("%H:%M:%S%.6f").to_string()
+    use chrono::Timelike;
+    if t.nanosecond() >= 1_000_000_000 {
+        return t.format("%H:%M:%S%.6f").to_string();
+    }
+    let mut out = String::with_capacity(15);
+    push_digits(&mut out, t.hour(), 2);
+    out.push(':');
+    push_digits(&mut out, t.minute(), 2);
+    out.push(':');
+    push_digits(&mut out, t.second(), 2);
+    out.push('.');
+    push_digits(&mut out, t.nanosecond() / 1000, 6);
+    out
 }
 
+/// `YYYY-MM-DD`, as chrono's `%Y-%m-%d` prints it (which years past four
+/// digits, or before year 0, are left to).
 pub(crate) fn date_text(d: &NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+    let year = d.year();
+    if !(0..=9999).contains(&year) {
+        return d.format("%Y-%m-%d").to_string();
+    }
+    let mut out = String::with_capacity(10);
+    push_digits(&mut out, year as u32, 4);
+    out.push('-');
+    push_digits(&mut out, d.month(), 2);
+    out.push('-');
+    push_digits(&mut out, d.day(), 2);
+    out
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, exactly as chrono's
+/// `%Y-%m-%d %H:%M:%S%.6f` prints it (`ts_text` keeps a leap second within
+/// the field; this one leaves it to chrono).
+pub(crate) fn instant_text(t: &DateTime<Utc>) -> String {
+    use chrono::Timelike;
+    if t.nanosecond() >= 1_000_000_000 {
+        return t.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    }
+    ts_text(t, ' ', "")
 }
 
 #[cfg(test)]
@@ -1127,6 +1164,43 @@ mod tests {
             "1e99999999999999999999",
         ] {
             assert!(!is_decimal_text(bad), "{bad}");
+        }
+    }
+
+    /// The hand-written texts print what chrono's formats print, at the
+    /// edges too: year 0 and 9999, years chrono signs, microsecond
+    /// truncation of nanoseconds, a leap second.
+    #[test]
+    fn hand_written_date_and_time_texts_equal_chronos() {
+        use chrono::{NaiveDate, NaiveTime, TimeZone};
+        let dates = [
+            (0, 1, 1),
+            (1, 2, 3),
+            (999, 12, 31),
+            (2024, 2, 29),
+            (9999, 12, 31),
+            (10000, 1, 1),
+            (-1, 6, 15),
+        ];
+        let times = [
+            (0, 0, 0, 0),
+            (23, 59, 59, 999_999_999),
+            (12, 34, 56, 1_000),
+            (1, 2, 3, 999),
+            (23, 59, 59, 1_500_000_000),
+        ];
+        for &(y, m, d) in &dates {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(date_text(&date), date.format("%Y-%m-%d").to_string());
+            for &(h, mi, sec, n) in &times {
+                let time = NaiveTime::from_hms_nano_opt(h, mi, sec, n).unwrap();
+                assert_eq!(time_text(&time), time.format("%H:%M:%S%.6f").to_string());
+                let at = Utc.from_utc_datetime(&date.and_time(time));
+                assert_eq!(
+                    instant_text(&at),
+                    at.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+                );
+            }
         }
     }
 }

@@ -11,7 +11,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::engine::types::{Value, hex_encode};
+use crate::engine::types::{Value, date_text, hex_encode, instant_text, time_text};
 
 /// The canonical text of a value; `None` for NULL.
 pub fn text(v: &Value) -> Option<String> {
@@ -22,9 +22,9 @@ pub fn text(v: &Value) -> Option<String> {
         Value::Decimal(s) => decimal(s),
         Value::Text(s) => s.clone(),
         Value::Bool(b) => if *b { "1" } else { "0" }.into(),
-        Value::Timestamp(t) => t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
-        Value::Date(d) => d.format("%Y-%m-%d").to_string(),
-        Value::Time(t) => t.format("%H:%M:%S%.6f").to_string(),
+        Value::Timestamp(t) => instant_text(t),
+        Value::Date(d) => date_text(d),
+        Value::Time(t) => time_text(t),
         Value::Json(s) => json(s),
         Value::Uuid(u) => u.to_string(),
         Value::Bytes(b) => hex_encode(b),
@@ -36,8 +36,12 @@ pub fn text(v: &Value) -> Option<String> {
 pub fn push_field(out: &mut String, text: Option<&str>) {
     match text {
         None => out.push_str("~0"),
-        Some(t) => {
+        Some(t) if t.contains('~') => {
             out.push_str(&t.replace('~', "~~"));
+            out.push_str("~;");
+        }
+        Some(t) => {
+            out.push_str(t);
             out.push_str("~;");
         }
     }
@@ -58,7 +62,26 @@ pub fn row_text<'a>(values: impl IntoIterator<Item = &'a Option<String>>) -> Str
 /// than MD5 because MariaDB's `MD5()` costs several times its `SHA2()` (0.73 s
 /// against 0.12 s over a million rows' text) and PostgreSQL's two cost alike.
 pub fn hash60(text: &str) -> u64 {
-    let d = Sha256::digest(text.as_bytes());
+    first60(&Sha256::digest(text.as_bytes()))
+}
+
+/// `hash60(&row_text(values))`, without building the text.
+pub fn row_hash60<'a>(values: impl IntoIterator<Item = &'a Option<String>>) -> u64 {
+    let mut h = Sha256::new();
+    for v in values {
+        match v.as_deref() {
+            None => h.update(b"~0"),
+            Some(t) if t.contains('~') => h.update(t.replace('~', "~~").as_bytes()),
+            Some(t) => h.update(t.as_bytes()),
+        }
+        if v.is_some() {
+            h.update(b"~;");
+        }
+    }
+    first60(&h.finalize())
+}
+
+fn first60(d: &[u8]) -> u64 {
     let mut v = 0u64;
     for b in &d[..8] {
         v = (v << 8) | u64::from(*b);
@@ -256,6 +279,18 @@ mod tests {
     /// The same digits the servers take: `sha256('abc')` is ba7816bf8f01cfea
     /// 414140de5dae2223b00361a396177a9cb410ff61f20015ad, its first 15 hex
     /// digits ba7816bf8f01cfe.
+    #[test]
+    fn a_rows_hash_is_the_hash_of_its_text() {
+        let rows: [Vec<Option<String>>; 3] = [
+            vec![Some("1".into()), None, Some(String::new())],
+            vec![Some("a~;b".into()), Some("~0".into()), None],
+            vec![],
+        ];
+        for r in &rows {
+            assert_eq!(row_hash60(r), hash60(&row_text(r)), "{r:?}");
+        }
+    }
+
     #[test]
     fn hash60_is_the_first_fifteen_hex_digits_of_sha256() {
         assert_eq!(hash60("abc"), 0xba7816bf8f01cfe);

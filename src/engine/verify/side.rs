@@ -335,7 +335,23 @@ impl Side {
     /// Whether this side can bucket by key range: its server checksums it
     /// and its key is one integer column.
     pub fn ranged(&self) -> bool {
-        self.server.as_ref().is_some_and(|s| s.int_key.is_some())
+        self.range_key().is_some()
+    }
+
+    /// The key column of a side keyed by one integer column: a server
+    /// computes its range bucket in SQL, DSP from the key's text (a side it
+    /// hashes can be bucketed by range as well, and its server-side peer
+    /// then computes no key hash).
+    fn range_key(&self) -> Option<String> {
+        if let Some(s) = &self.server {
+            return s.int_key.clone();
+        }
+        match self.plan.key_read[..] {
+            [k] if self.plan.targets[k].ty == ColumnType::Integer => {
+                Some(self.conn.dialect().ident(&self.plan.read[k].name))
+            }
+            _ => None,
+        }
     }
 
     /// The least and greatest key of a `ranged` side (through its primary
@@ -344,16 +360,18 @@ impl Side {
         &mut self,
         cancel: &CancellationToken,
     ) -> Result<Option<(i64, i64)>, String> {
-        let Some(s) = &self.server else {
+        let Some(k) = self.range_key() else {
             return Ok(None);
         };
-        let Some(k) = &s.int_key else {
-            return Ok(None);
+        let checksums = self.conn.dialect().checksums();
+        let as_text = |e: String| match checksums {
+            Some(sql) => sql.as_text(&e),
+            None => format!("CAST({e} AS TEXT)"),
         };
         let query = format!(
             "SELECT {}, {} FROM {}",
-            s.sql.as_text(&format!("MIN({k})")),
-            s.sql.as_text(&format!("MAX({k})")),
+            as_text(format!("MIN({k})")),
+            as_text(format!("MAX({k})")),
             self.table()
         );
         let mut out = None;
@@ -463,10 +481,9 @@ impl Side {
         let mut kept = Some(Vec::new());
         let select = self.select(None);
         let rows = self.read(&select, cancel, |row| {
-            let text = canon::row_text(&row.cols);
             let e = out.entry(by.of(&row)).or_insert((0, 0));
             e.0 += 1;
-            e.1 += u128::from(canon::hash60(&text));
+            e.1 += u128::from(canon::row_hash60(&row.cols));
             if let Some(k) = &mut kept {
                 if k.len() < KEEP_ROWS {
                     k.push(row);
@@ -781,19 +798,18 @@ fn range_filter(
 
 fn to_row(plan: &Plan, mapped: usize, values: Vec<Value>) -> Row {
     let cols: Vec<Option<String>> = values[..mapped].iter().map(canon::text).collect();
-    let keys: Vec<Option<String>> = plan.key_read.iter().map(|&k| cols[k].clone()).collect();
-    let shown = plan
-        .key_read
-        .iter()
-        .map(|&k| {
-            let v = cols[k].as_deref().unwrap_or("NULL");
-            format!("{}={v}", plan.targets[k].name)
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut shown = String::new();
+    for (i, &k) in plan.key_read.iter().enumerate() {
+        if i > 0 {
+            shown.push_str(", ");
+        }
+        shown.push_str(&plan.targets[k].name);
+        shown.push('=');
+        shown.push_str(cols[k].as_deref().unwrap_or("NULL"));
+    }
     let cursor = plan.cursor_read.and_then(|c| values.get(c).cloned());
     Row {
-        key: canon::row_text(&keys),
+        key: canon::row_text(plan.key_read.iter().map(|&k| &cols[k])),
         shown,
         cols,
         cursor,
