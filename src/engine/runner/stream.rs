@@ -157,6 +157,11 @@ impl Reader {
             .map(|n| n.load(Ordering::Relaxed))
     }
 
+    /// Whether `next` has a chunk at hand, without waiting for the source.
+    pub(super) fn ready(&self) -> bool {
+        self.back.is_some() || !self.rx.is_empty()
+    }
+
     /// Hands a chunk back: `next` returns it again.
     pub(super) fn unread(&mut self, chunk: Batch) {
         self.back = Some(chunk);
