@@ -40,6 +40,8 @@ const KEY_LIST: usize = 50_000;
 /// The segments that differ, and what reading them takes.
 pub(super) struct Segments {
     pub(super) source_rows: u64,
+    /// The target's rows, as its checksum pass counted them.
+    pub(super) target_rows: u64,
     /// Target rows the run may change: those of the differing segments, or
     /// the differing rows themselves when row hashes narrowed them (the
     /// rest are unchanged).
@@ -196,7 +198,7 @@ async fn found(
         let (a, b) = (a?, b?);
         if let (Some(a), Some(b)) = (a, b) {
             target.into_conn().close().await;
-            let (seg, rows) = narrowed(src, a, b, source_rows, || {
+            let (seg, rows) = narrowed(src, a, b, (source_rows, target_rows), || {
                 src.bucket_filter(by, &differing)
                     .map(|f| (f, in_differing(&sb)))
             });
@@ -231,6 +233,7 @@ async fn found(
         .then(|| Keep::Buckets(by, differing));
     Ok(Ok(Segments {
         source_rows,
+        target_rows,
         target_rows_differing,
         fetch_rows,
         source_filter,
@@ -264,7 +267,7 @@ fn narrowed(
     src: &Side,
     a: Vec<Hashed>,
     b: Vec<Hashed>,
-    source_rows: u64,
+    (source_rows, target_rows): (u64, u64),
     by_segment: impl FnOnce() -> Option<(String, u64)>,
 ) -> (Segments, u64) {
     let (ha, hb) = (hashes(&a), hashes(&b));
@@ -301,6 +304,7 @@ fn narrowed(
         .collect();
     let seg = Segments {
         source_rows,
+        target_rows,
         target_rows_differing: touched,
         fetch_rows,
         source_filter,
