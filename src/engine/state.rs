@@ -24,6 +24,9 @@ pub struct JobLock {
     _file: File,
 }
 
+/// How often `lock_job` tries a held lock again, 10 ms apart.
+const LOCK_TRIES: u32 = 20;
+
 /// Takes the job's lock, or says plainly that the job is already running.
 ///
 /// An OS file lock (flock) rather than a pid file: the kernel drops it when the
@@ -43,7 +46,23 @@ pub fn lock_job(data: &DataDir, job: &str) -> Result<JobLock, String> {
     let file = options
         .open(&path)
         .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
-    match file.try_lock() {
+    // A lock just released can look held for a moment: a process spawned
+    // (by this one, on another thread) while the holder's file was open
+    // shares that open file, and with it the lock, until its `exec` closes
+    // it. A busy machine stretches that moment to milliseconds, so a run
+    // right after another tries again for a little while before saying the
+    // job is running.
+    let mut tries = 0;
+    let locked = loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if tries < LOCK_TRIES => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => break r,
+        }
+    };
+    match locked {
         Ok(()) => Ok(JobLock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(format!(
             "job \"{job}\" is already running (in this or another DSP process); wait for it to finish"
