@@ -800,22 +800,33 @@ pub(crate) fn ts_text(t: &DateTime<Utc>, sep: char, suffix: &str) -> String {
         );
     }
     let mut out = String::with_capacity(26 + suffix.len());
-    push_digits(&mut out, year as u32, 4);
-    out.push('-');
-    push_digits(&mut out, n.month(), 2);
-    out.push('-');
-    push_digits(&mut out, n.day(), 2);
+    push_date(&mut out, &n.date());
     out.push(sep);
-    push_digits(&mut out, n.hour(), 2);
-    out.push(':');
-    push_digits(&mut out, n.minute(), 2);
-    out.push(':');
-    push_digits(&mut out, n.second(), 2);
-    out.push('.');
     // A leap second shows as nanoseconds >= 1e9; keep it within the field.
-    push_digits(&mut out, (n.nanosecond() / 1000).min(999_999), 6);
+    push_clock(&mut out, &n.time(), (n.nanosecond() / 1000).min(999_999));
     out.push_str(suffix);
     out
+}
+
+/// `YYYY-MM-DD` of a year within 0..=9999.
+fn push_date(out: &mut String, d: &NaiveDate) {
+    push_digits(out, d.year() as u32, 4);
+    out.push('-');
+    push_digits(out, d.month(), 2);
+    out.push('-');
+    push_digits(out, d.day(), 2);
+}
+
+/// `HH:MM:SS.ffffff`, with `micros` as the fraction.
+fn push_clock(out: &mut String, t: &NaiveTime, micros: u32) {
+    use chrono::Timelike;
+    push_digits(out, t.hour(), 2);
+    out.push(':');
+    push_digits(out, t.minute(), 2);
+    out.push(':');
+    push_digits(out, t.second(), 2);
+    out.push('.');
+    push_digits(out, micros, 6);
 }
 
 fn push_digits(out: &mut String, v: u32, width: u32) {
@@ -903,13 +914,7 @@ pub(crate) fn time_text(t: &NaiveTime) -> String {
         return t.format("%H:%M:%S%.6f").to_string();
     }
     let mut out = String::with_capacity(15);
-    push_digits(&mut out, t.hour(), 2);
-    out.push(':');
-    push_digits(&mut out, t.minute(), 2);
-    out.push(':');
-    push_digits(&mut out, t.second(), 2);
-    out.push('.');
-    push_digits(&mut out, t.nanosecond() / 1000, 6);
+    push_clock(&mut out, t, t.nanosecond() / 1000);
     out
 }
 
@@ -921,11 +926,7 @@ pub(crate) fn date_text(d: &NaiveDate) -> String {
         return d.format("%Y-%m-%d").to_string();
     }
     let mut out = String::with_capacity(10);
-    push_digits(&mut out, year as u32, 4);
-    out.push('-');
-    push_digits(&mut out, d.month(), 2);
-    out.push('-');
-    push_digits(&mut out, d.day(), 2);
+    push_date(&mut out, d);
     out
 }
 
