@@ -4,6 +4,7 @@
 use super::super::checksum::{Checksums, Field};
 use super::super::plan::NativeColumn;
 use super::base;
+use crate::engine::types::{DecimalLimit, TimestampLimit};
 use crate::workspace::ColumnType;
 
 pub struct MyChecksums;
@@ -110,23 +111,12 @@ impl Checksums for MyChecksums {
 
 /// The digits after the point of a `decimal(p,s)` type name; 0 without.
 fn scale(type_name: &str) -> usize {
-    modifiers(type_name).get(1).copied().unwrap_or(0)
+    DecimalLimit::parse(type_name).map_or(0, |d| d.scale as usize)
 }
 
 /// The fractional digits of a `datetime(p)`/`timestamp(p)` type name.
 fn precision(type_name: &str) -> usize {
-    modifiers(type_name).first().copied().unwrap_or(0)
-}
-
-fn modifiers(type_name: &str) -> Vec<usize> {
-    let Some((_, rest)) = type_name.split_once('(') else {
-        return Vec::new();
-    };
-    let inside = rest.split(')').next().unwrap_or("");
-    inside
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect()
+    TimestampLimit::parse(type_name, true).map_or(0, |t| t.fsp as usize)
 }
 
 #[cfg(test)]
