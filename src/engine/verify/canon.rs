@@ -32,19 +32,25 @@ pub fn text(v: &Value) -> Option<String> {
     })
 }
 
-/// Appends one column's field to a row's text.
-pub fn push_field(out: &mut String, text: Option<&str>) {
+/// One column's field of a row's text, in pieces handed to `emit` (the
+/// row's text and its streamed hash are made of the same pieces).
+fn field(text: Option<&str>, mut emit: impl FnMut(&str)) {
     match text {
-        None => out.push_str("~0"),
-        Some(t) if t.contains('~') => {
-            out.push_str(&t.replace('~', "~~"));
-            out.push_str("~;");
-        }
+        None => emit("~0"),
         Some(t) => {
-            out.push_str(t);
-            out.push_str("~;");
+            if t.contains('~') {
+                emit(&t.replace('~', "~~"));
+            } else {
+                emit(t);
+            }
+            emit("~;");
         }
     }
+}
+
+/// Appends one column's field to a row's text.
+pub fn push_field(out: &mut String, text: Option<&str>) {
+    field(text, |piece| out.push_str(piece));
 }
 
 /// The fields of `values`, in order, as one text.
@@ -69,14 +75,7 @@ pub fn hash60(text: &str) -> u64 {
 pub fn row_hash60<'a>(values: impl IntoIterator<Item = &'a Option<String>>) -> u64 {
     let mut h = Sha256::new();
     for v in values {
-        match v.as_deref() {
-            None => h.update(b"~0"),
-            Some(t) if t.contains('~') => h.update(t.replace('~', "~~").as_bytes()),
-            Some(t) => h.update(t.as_bytes()),
-        }
-        if v.is_some() {
-            h.update(b"~;");
-        }
+        field(v.as_deref(), |piece| h.update(piece.as_bytes()));
     }
     first60(&h.finalize())
 }
