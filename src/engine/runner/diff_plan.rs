@@ -173,11 +173,10 @@ async fn found(
     s: &Setup<'_>,
     src: &mut Side,
     mut target: Side,
-    (by, differing, sb, tb, source_rows): Compared,
+    (by, differing, sb, tb, (source_rows, target_rows)): Compared,
 ) -> Result<Result<Segments, String>, Stop> {
     let in_differing =
         |b: &Buckets| -> u64 { differing.iter().filter_map(|k| b.get(k)).map(|x| x.0).sum() };
-    let target_rows: u64 = tb.values().map(|x| x.0).sum();
     let target_rows_differing = in_differing(&tb);
     let said = format!(
         "{} of {} segments differ",
@@ -315,7 +314,9 @@ fn narrowed(
     (seg, touched.max(fetched))
 }
 
-type Compared = (Bucketing, HashSet<u64>, Buckets, Buckets, u64);
+/// How both ends were bucketed, the differing buckets, each end's buckets,
+/// and the two ends' row counts (source, target).
+type Compared = (Bucketing, HashSet<u64>, Buckets, Buckets, (u64, u64));
 
 /// Counts and bucket checksums of both ends; the reason to copy every row
 /// instead when the counts say differential would not pay.
@@ -368,7 +369,7 @@ async fn compare(
         return Ok(Err(why));
     }
     let differing: HashSet<u64> = verify::differing_buckets(&sb, &tb).into_iter().collect();
-    Ok(Ok((by, differing, sb, tb, source_rows)))
+    Ok(Ok((by, differing, sb, tb, (source_rows, target_rows))))
 }
 
 /// Why a run copies every row instead, by the two ends' row counts.
