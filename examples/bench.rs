@@ -897,6 +897,37 @@ fn thousands(n: f64) -> String {
 
 /// A re-sync path: DSP's target keeps the previous run's rows, so every
 /// timed run is a re-sync of an identical table, checked to write nothing.
+/// The source's change before pair `i` of `pg-pg-resync-1pct`: 1% of the
+/// rows updated, the keys `≡ d (mod 1000)` deleted (0.1%), and those the
+/// pair before deleted inserted again with new values (pair 0: as many new
+/// keys past `n`).
+fn churn_1pct(n: u64, i: usize) -> String {
+    let d = |i: usize| 1 + (i * 7) % 999;
+    let values = "'again' || g || '@example.com', 'User ' || g || ' again', \
+                  timestamptz '2024-06-01 00:00:00+00' + g * interval '1 second', \
+                  timestamptz '2024-06-01 00:00:00+00' + g * interval '1 second', \
+                  (g % 1000) / 10.0, g % 2 = 0, jsonb_build_object('again', g)";
+    let insert = match i {
+        0 => format!(
+            "INSERT INTO users SELECT g, {values} FROM generate_series({}, {n} + \
+             (SELECT count(*) FROM users WHERE id <= {n} AND id % 1000 = {})) AS g",
+            n + 1,
+            d(0)
+        ),
+        _ => format!(
+            "INSERT INTO users SELECT g, {values} FROM generate_series({}, {n}, 1000) AS g",
+            d(i - 1)
+        ),
+    };
+    // Pair 0 counts the rows it is about to delete before deleting them.
+    format!(
+        "UPDATE users SET score = score + 1 WHERE id % 100 = {}; {insert}; \
+         DELETE FROM users WHERE id <= {n} AND id % 1000 = {}",
+        (i + 37) % 100,
+        d(i)
+    )
+}
+
 fn resync<'a>(b: &'a Bench, name: &'a str, table: &'static str, pipe: PipeFn<'a>) -> Case<'a> {
     let (n, s) = (b.o.rows, &b.s);
     let xid = std::rc::Rc::new(std::cell::Cell::new(0u64));
@@ -1134,9 +1165,12 @@ fn cases(b: &Bench) -> Vec<Case<'_>> {
                 Box::new(move || Ok((sqlite_out(), copy_in_pg("users_pipe", true)))),
             ),
             "pg-pg-resync-1pct" => {
-                // 1% of the source rows change (scattered) before each pair;
-                // DSP's target holds the previous run's rows, the pipe copies
-                // the whole table as always.
+                // Before each pair, scattered over the source: 1% of the rows
+                // change, 0.1% are deleted, and the 0.1% deleted the pair
+                // before come back with new values (the first pair adds new
+                // keys instead), so the table keeps its n rows. DSP's target
+                // holds the previous run's rows; the pipe copies the whole
+                // table as always.
                 Case {
                     name,
                     rows: n,
@@ -1146,20 +1180,22 @@ fn cases(b: &Bench) -> Vec<Case<'_>> {
                             s.pg(dst(), "TRUNCATE users_resync1")?;
                             b.run_dsp(name)?;
                         }
-                        s.pg(
-                            src(),
-                            &format!(
-                                "UPDATE users SET score = score + 1 WHERE id % 100 = {}",
-                                (i + 37) % 100
-                            ),
-                        )
-                        .map(|_| ())
+                        s.pg(src(), &churn_1pct(n, i)).map(|_| ())
                     }),
                     before_pipe: Box::new(truncate_pg("users_pipe")),
                     pipe: Box::new(move || Ok((copy_out_pg(), copy_in_pg("users_pipe", false)))),
                     after_pipe: Box::new(count_pg("users_pipe", n)),
                     before_dsp: Box::new(ok),
-                    after_dsp: Box::new(move || count_pg("users_resync1", n)().map(|_| None)),
+                    after_dsp: Box::new(move || {
+                        count_pg("users_resync1", n)()?;
+                        // The full outer join against the pipe's copy is
+                        // `diff`; DSP's own verify must agree.
+                        let (_, v) = b.run_verify(name)?;
+                        match v["outcome"] == "identical" {
+                            true => Ok(None),
+                            false => Err(format!("verify {name} after its run: {v}")),
+                        }
+                    }),
                     diff: Box::new(move || b.pg_diff("users_pipe", "users_resync1")),
                 }
             }
