@@ -66,10 +66,17 @@ impl Tab {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     RunJob(String),
-    /// `dsp verify` of one job, in the background.
-    VerifyJob(String),
-    /// A dry run of the job (`p`).
-    PreviewJob(String),
+    /// `dsp verify` of one job, in the background; `epoch` is the job's
+    /// `App::runs_begun` when it was asked.
+    VerifyJob {
+        job: String,
+        epoch: u64,
+    },
+    /// A dry run of the job (`p`), likewise.
+    PreviewJob {
+        job: String,
+        epoch: u64,
+    },
     TestConnection(String),
     Introspect {
         network: String,
@@ -97,8 +104,9 @@ pub enum Msg {
         table: String,
         result: Result<Vec<(String, ColumnType)>, String>,
     },
-    Verified(Box<crate::engine::verify::Verified>),
-    Previewed(Preview),
+    /// A verify's or a preview's result, with the epoch it was asked in.
+    Verified(u64, Box<crate::engine::verify::Verified>),
+    Previewed(u64, Preview),
     /// Who fires the schedules changed.
     Firing(crate::engine::lease::Firing),
     /// The runs other DSP processes have going now.
@@ -162,6 +170,11 @@ pub struct App {
     pub tested: HashMap<String, Result<String, String>>,
     /// Results of `v` per job; `None` while it runs.
     pub verified: HashMap<String, Option<crate::engine::verify::Verified>>,
+    /// Runs of each job begun while this UI watched (here, by the schedule,
+    /// or by another DSP). A verify or preview asked before the latest of
+    /// them compared a target that run may have changed: its result is
+    /// dropped, never shown as the job's state.
+    pub runs_begun: HashMap<String, u64>,
     /// Networks whose connection test is under way.
     pub testing: std::collections::HashSet<String>,
     pub message: Option<(Level, String)>,
@@ -177,6 +190,8 @@ pub struct App {
     pub firing: Option<crate::engine::lease::Firing>,
     /// The `/` list filters and the log search.
     pub search: Search,
+    /// The job a "busy" note in `message` is about, and the note.
+    busy: Option<(String, String)>,
 }
 
 impl App {
@@ -192,6 +207,7 @@ impl App {
             jobs: HashMap::new(),
             tested: HashMap::new(),
             verified: HashMap::new(),
+            runs_begun: HashMap::new(),
             testing: Default::default(),
             message: None,
             quitting: false,
@@ -200,6 +216,7 @@ impl App {
             file: watch::FileWatch::default(),
             firing: None,
             search: Search::default(),
+            busy: None,
         };
         app.file = watch::FileWatch::new(&app.ws_path);
         for w in crate::workspace::validate::warnings(&app.ws) {
@@ -315,15 +332,21 @@ impl App {
             Msg::Scheduled { job, cancel } => self.set_cancel(&job, cancel),
             Msg::Firing(f) => self.firing = Some(f),
             Msg::Live(others) => self.on_live(others),
-            Msg::Previewed(p) => {
+            Msg::Previewed(epoch, p) => {
                 let job = p.job.clone();
+                if self.outrun(&job, epoch, "preview", 'p') {
+                    return;
+                }
                 self.jobs.entry(job).or_default().preview = Some(PreviewState::Done(p));
             }
             Msg::Tested { network, result } => {
                 self.testing.remove(&network);
                 self.tested.insert(network, result);
             }
-            Msg::Verified(v) => {
+            Msg::Verified(epoch, v) => {
+                if self.outrun(&v.job, epoch, "verify", 'v') {
+                    return;
+                }
                 self.verified.insert(v.job.clone(), Some(*v));
             }
             Msg::Introspected {
@@ -363,6 +386,7 @@ impl App {
                 if !view.running {
                     // Started by the schedule: reset like Run Now does.
                     view.restart();
+                    self.run_begins(&job);
                 }
             }
             ProgressEvent::Started { total, .. } => {
@@ -376,6 +400,14 @@ impl App {
             }
             ProgressEvent::Log { line, .. } => view.push_log(line),
             ProgressEvent::Finished(summary) => {
+                if let Some((busy, note)) = self.busy.take() {
+                    let said = self.message.as_ref().is_some_and(|(_, m)| *m == note);
+                    match busy == job && said {
+                        true => self.message = None,
+                        false => self.busy = Some((busy, note)),
+                    }
+                }
+                let view = self.jobs.entry(job.clone()).or_default();
                 view.running = false;
                 view.cancel = None;
                 view.ended = Some(Instant::now());
@@ -388,6 +420,34 @@ impl App {
                 view.history = state::history(&self.data, &job).unwrap_or_default();
             }
         }
+    }
+
+    /// The job's runs begun so far (see `runs_begun`).
+    pub(crate) fn epoch(&self, job: &str) -> u64 {
+        self.runs_begun.get(job).copied().unwrap_or(0)
+    }
+
+    /// A run of `job` begins: what a verify found no longer holds, and a
+    /// verify or preview still under way will be dropped when it ends.
+    pub(crate) fn run_begins(&mut self, job: &str) {
+        *self.runs_begun.entry(job.to_string()).or_default() += 1;
+        self.verified.remove(job);
+    }
+
+    /// Whether a result asked in `epoch` was overtaken by a run of `job`
+    /// (then it is dropped, and the operator told).
+    fn outrun(&mut self, job: &str, epoch: u64, what: &str, key: char) -> bool {
+        if epoch == self.epoch(job) {
+            return false;
+        }
+        self.message = Some((
+            Level::Info,
+            format!(
+                "the {what} of \"{job}\" began before its last run and no longer holds; \
+                 press {key} to {what} it again"
+            ),
+        ));
+        true
     }
 
     /// Once a second while jobs run: the throughput sample for the sparkline.

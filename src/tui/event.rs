@@ -61,17 +61,17 @@ impl Background {
                     crate::engine::runner::run_job(&ws, &job, &data, cancel, reporter).await;
                 });
             }
-            Effect::VerifyJob(job) => {
+            Effect::VerifyJob { job, epoch } => {
                 let ws = app.ws.clone();
                 let data = app.data.clone();
                 let tx = self.msgs.clone();
                 tokio::spawn(async move {
                     let cancel = CancellationToken::new();
                     let v = crate::engine::verify::verify_job(&ws, &job, &data, &cancel).await;
-                    let _ = tx.send(Msg::Verified(Box::new(v)));
+                    let _ = tx.send(Msg::Verified(epoch, Box::new(v)));
                 });
             }
-            Effect::PreviewJob(job) => {
+            Effect::PreviewJob { job, epoch } => {
                 let ws = Arc::new(app.ws.clone());
                 let data = app.data.clone();
                 let tx = self.msgs.clone();
@@ -82,7 +82,7 @@ impl Background {
                     let cancel = CancellationToken::new();
                     let p = crate::engine::runner::preview_job(&ws, &job, &data, cancel, reporter)
                         .await;
-                    let _ = tx.send(Msg::Previewed(p));
+                    let _ = tx.send(Msg::Previewed(epoch, p));
                 });
             }
             Effect::TestConnection(name) => {

@@ -654,3 +654,82 @@ async fn p_previews_the_job_and_last_runs_show_its_changes() {
     let s = screen(&app, 80, 24);
     assert!(s.contains("would: +0 ~0 -0 =50,000"), "{s}");
 }
+
+/// A verify or preview asked before a run began compared a target the run
+/// was changing: its result is dropped with a word, never shown as the job's
+/// state, and `v` waits for a running job to end.
+#[tokio::test]
+async fn a_verify_or_preview_overtaken_by_a_run_is_dropped() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    let mut lp = Loop::new(&app);
+    let job = "Sync Users to Analytics";
+    let ran = |a: &App| {
+        a.job_view(job)
+            .is_some_and(|v| !v.running && v.last.is_some())
+    };
+    let said = |a: &App, what: &str| {
+        a.message
+            .as_ref()
+            .is_some_and(|(_, m)| m.contains(&format!("the {what} of \"{job}\" began before")))
+    };
+    lp.press(&mut app, key(KeyCode::Char('3')));
+    lp.press(&mut app, key(KeyCode::Char('v')));
+    lp.press(&mut app, key(KeyCode::Char('r')));
+    assert!(!screen(&app, 120, 40).contains("verifying…"));
+    lp.press(&mut app, key(KeyCode::Char('v')));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("is running; verify it when it is done"), "{s}");
+    lp.until(&mut app, |a| ran(a) && said(a, "verify")).await;
+    assert!(
+        !app.verified.contains_key(job),
+        "{:?}",
+        app.verified.get(job)
+    );
+    let s = screen(&app, 120, 40);
+    assert!(
+        !s.contains("only in source") && !s.contains("does not exist"),
+        "{s}"
+    );
+
+    lp.press(&mut app, key(KeyCode::Char('v')));
+    lp.until(&mut app, |a| {
+        a.verified.get(job).is_some_and(Option::is_some)
+    })
+    .await;
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("source and target are identical: 50,000 rows"),
+        "{s}"
+    );
+
+    // A run begun by the schedule overtakes a preview the same way.
+    lp.press(&mut app, key(KeyCode::Char('p')));
+    app.on_engine(ProgressEvent::Began {
+        job: job.to_string(),
+        mode: dsp::workspace::SyncMode::Full,
+    });
+    assert!(!app.verified.contains_key(job), "a run clears the verdict");
+    lp.until(&mut app, |a| said(a, "preview")).await;
+    let v = app.job_view(job).unwrap();
+    assert!(v.preview.is_none(), "{:?}", v.preview.is_some());
+
+    // The note that the job is running goes when its run ends.
+    lp.press(&mut app, key(KeyCode::Char('v')));
+    assert!(screen(&app, 120, 40).contains("is running; verify it when it is done"));
+    let now = chrono::Utc::now();
+    app.on_engine(ProgressEvent::Finished(dsp::engine::RunSummary {
+        job: job.to_string(),
+        mode: dsp::workspace::SyncMode::Full,
+        status: dsp::engine::RunStatus::Succeeded,
+        started: now,
+        ended: now,
+        total: 0,
+        success: 0,
+        failed: 0,
+        error: None,
+        changes: None,
+    }));
+    let s = screen(&app, 120, 40);
+    assert!(!s.contains("is running; verify it"), "{s}");
+}

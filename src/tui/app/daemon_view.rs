@@ -35,6 +35,7 @@ impl App {
     /// The runs other DSP processes have going now: each shows in its job's
     /// pane as if it ran here; one that ended shows its result from the history.
     pub(crate) fn on_live(&mut self, others: Vec<LiveStatus>) {
+        let mut begun = Vec::new();
         for s in &others {
             let view = self.jobs.entry(s.job.clone()).or_default();
             if view.running && view.remote.is_none() {
@@ -43,6 +44,7 @@ impl App {
             }
             if view.remote != Some(s.pid) {
                 view.restart();
+                begun.push(s.job.clone());
                 view.cancel = None;
                 view.remote = Some(s.pid);
                 let age = (chrono::Utc::now() - s.started)
@@ -62,6 +64,9 @@ impl App {
             if s.cancelling {
                 view.cancel_requested = true;
             }
+        }
+        for job in begun {
+            self.run_begins(&job);
         }
         let ended: Vec<String> = self
             .jobs

@@ -126,15 +126,7 @@ impl App {
             Action::CancelRun if self.tab == Tab::Jobs && n > 0 => self.cancel_selected(),
             Action::PastRuns if self.tab == Tab::Jobs && n > 0 => self.open_runs(),
             Action::Preview if self.tab == Tab::Jobs && n > 0 => return self.preview_selected(),
-            Action::Verify if self.tab == Tab::Jobs && n > 0 => {
-                let name = self.ws.jobs[self.selection()].name.clone();
-                // One verification of a job at a time.
-                if self.verified.get(&name).is_some_and(Option::is_none) {
-                    return Vec::new();
-                }
-                self.verified.insert(name.clone(), None);
-                return vec![Effect::VerifyJob(name)];
-            }
+            Action::Verify if self.tab == Tab::Jobs && n > 0 => return self.verify_selected(),
             Action::PageUp
             | Action::PageDown
             | Action::HalfPageUp

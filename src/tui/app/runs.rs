@@ -12,10 +12,11 @@ impl App {
         };
         let view = self.jobs.entry(job.clone()).or_default();
         if view.running {
-            self.message = Some((Level::Warn, format!("job \"{job}\" is already running")));
+            self.busy_note(&job, format!("job \"{job}\" is already running"));
             return Vec::new();
         }
         view.restart();
+        self.run_begins(&job);
         self.message = None;
         vec![Effect::RunJob(job)]
     }
@@ -28,15 +29,46 @@ impl App {
         };
         let view = self.jobs.entry(job.clone()).or_default();
         if view.running || view.preview == Some(PreviewState::Running) {
-            self.message = Some((
-                Level::Warn,
+            self.busy_note(
+                &job,
                 format!("job \"{job}\" is busy; preview it when it is done"),
-            ));
+            );
             return Vec::new();
         }
         view.preview = Some(PreviewState::Running);
         self.message = None;
-        vec![Effect::PreviewJob(job)]
+        let epoch = self.epoch(&job);
+        vec![Effect::PreviewJob { job, epoch }]
+    }
+
+    /// `v`: verifies the selected job in the background; its result shows
+    /// in the job's pane. Not while the job runs: its target is changing.
+    pub(super) fn verify_selected(&mut self) -> Vec<Effect> {
+        let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
+            return Vec::new();
+        };
+        if self.jobs.get(&job).is_some_and(|v| v.running) {
+            self.busy_note(
+                &job,
+                format!("job \"{job}\" is running; verify it when it is done"),
+            );
+            return Vec::new();
+        }
+        // One verification of a job at a time.
+        if self.verified.get(&job).is_some_and(Option::is_none) {
+            return Vec::new();
+        }
+        self.verified.insert(job.clone(), None);
+        self.message = None;
+        let epoch = self.epoch(&job);
+        vec![Effect::VerifyJob { job, epoch }]
+    }
+
+    /// Says `job` is busy, until the operator acts again or the job's run
+    /// ends (then the note would be untrue).
+    fn busy_note(&mut self, job: &str, text: String) {
+        self.busy = Some((job.to_string(), text.clone()));
+        self.message = Some((Level::Warn, text));
     }
 
     /// The loop hands back the run's cancel token once it has started the run.
