@@ -74,6 +74,24 @@ pub fn lock_job(data: &DataDir, job: &str) -> Result<JobLock, String> {
     }
 }
 
+/// Whether a run of `job` from this data dir (this or another DSP process)
+/// holds its lock now. Takes the lock for an instant if it is free (a run
+/// starting then waits for it, see `lock_job`).
+pub fn job_running(data: &DataDir, job: &str) -> bool {
+    let path = data.job_dir(job).join("lock");
+    // No lock file: the job never ran here.
+    let Ok(file) = OpenOptions::new().write(true).open(&path) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+/// The newest run record of `job` (its file), to tell whether a run ended
+/// between two moments.
+pub fn last_run(data: &DataDir, job: &str) -> Option<PathBuf> {
+    run_files(&history_dir(data, job)).ok()?.into_iter().next()
+}
+
 fn watermark_path(data: &DataDir, job: &str) -> PathBuf {
     data.job_dir(job).join("watermark")
 }

@@ -685,3 +685,36 @@ async fn pg_columns_of_one_family_are_hashed_natively() {
     );
     assert_eq!((v.only_in_source, v.only_in_target, v.differing), (0, 0, 2));
 }
+
+/// A run holding the job's lock is changing its target: verify says so
+/// instead of reporting its half-written rows as differences.
+#[tokio::test]
+async fn verify_beside_a_run_of_the_job_says_it_is_running() {
+    let dir = support::temp_dir();
+    let Some((src, tgt)) = two((Kind::Lite, Kind::Lite), "verify beside a run", &dir).await else {
+        return;
+    };
+    src.exec(
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b')",
+    )
+    .await;
+    use ColumnType::*;
+    let ws = small(&src, &tgt, &["id"], &[("id", Integer), ("v", String)]);
+    let data = DataDir::new(dir.path().join("data"));
+    let (summary, lines) = run_and_collect(&ws, "K", &data).await.into_parts();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines:#?}");
+
+    let lock = dsp::engine::state::lock_job(&data, "K").expect("the job's lock is free");
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Failed, "{v:#?}");
+    let e = v.error.unwrap_or_default();
+    assert!(
+        e.contains("job \"K\" is running") && e.contains("when the run ends"),
+        "{e}"
+    );
+    drop(lock);
+
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Identical, "{v:#?}");
+    assert_eq!(v.source_rows, 2);
+}

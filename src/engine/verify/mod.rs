@@ -57,9 +57,27 @@ pub async fn verify_job(
     cancel: &CancellationToken,
 ) -> Verified {
     let started = Instant::now();
+    // A run changes the target while it goes: a comparison beside it would
+    // report its half-written rows as differences. Runs of this data dir
+    // are seen by their lock, before and after, and by the run record a run
+    // that began and ended in between leaves.
+    let busy =
+        || format!("job \"{job}\" is running; its target is changing: verify it when the run ends");
+    if state::job_running(data, job) {
+        return Verified::failed(job, busy(), 0.0);
+    }
+    let last = state::last_run(data, job);
     let r = tokio::select! {
         r = verify(ws, job, data, cancel) => r,
         _ = cancel.cancelled() => Err("cancelled".to_string()),
+    };
+    let overtaken = state::job_running(data, job) || state::last_run(data, job) != last;
+    let r = match (r, overtaken) {
+        (Ok(_), true) => Err(format!(
+            "a run of job \"{job}\" began while it was verified, so the comparison does not \
+             hold; verify it again when the run ends"
+        )),
+        (r, _) => r,
     };
     let seconds = started.elapsed().as_secs_f64();
     match r {
