@@ -21,6 +21,7 @@ mod connections;
 mod cross_engine;
 mod differential;
 mod differential_kill;
+mod differential_random;
 mod dry_run;
 mod duplicate_keys;
 mod failed_rows;
