@@ -63,7 +63,8 @@ const PIECES: &[&str] = &[
 fn text(r: &mut Rng) -> String {
     let mut s = String::new();
     for _ in 0..r.below(6) {
-        s.push_str(*r.pick(PIECES));
+        let piece: &&str = r.pick(PIECES);
+        s.push_str(piece);
     }
     if r.chance(10) {
         s.push(' ');
