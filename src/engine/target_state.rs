@@ -198,6 +198,53 @@ pub async fn forget_watermark(ws: &Workspace, job: &Job) -> Result<Option<String
     watermark_in_target(ws, job, true).await
 }
 
+/// The job's last run as its target's state table records it (start, end
+/// and status, one text), read without its lock: two readings that differ
+/// mean a run of another host began or ended between them. `None` when the
+/// target keeps no such row or cannot be read.
+pub async fn run_marker(ws: &Workspace, job: &Job) -> Option<String> {
+    let net = target_of(ws, job).ok()?;
+    let mut conn = connect(ws, net, Role::Target).await.ok()?;
+    let mut marker = None;
+    if let Ok(Some(_)) = conn.columns(TABLE).await {
+        let mut parts = Vec::new();
+        for column in ["run_started", "run_finished", "run_status"] {
+            parts.push(field(&mut conn, &job.name, column).await.ok().flatten());
+        }
+        marker = Some(format!("{parts:?}"));
+    }
+    conn.close().await;
+    marker
+}
+
+/// Whether another DSP runs `job` now, by its lock in the target, asked
+/// without taking it: the sentence that says so (naming the host the state
+/// table recorded), else `None` (free, a SQLite target, or a target that
+/// cannot be asked; `run_marker` still sees a run that ends meanwhile).
+pub async fn held_elsewhere(ws: &Workspace, job: &Job) -> Option<String> {
+    let net = target_of(ws, job).ok()?;
+    let mut conn = connect(ws, net, Role::Target).await.ok()?;
+    let held = match conn.dialect().lock_held_sql(lock_key(&job.name)) {
+        Some(sql) => conn.scalar(&sql).await.ok() == Some(1),
+        None => false,
+    };
+    let mut said = None;
+    if held {
+        let host = match conn.columns(TABLE).await {
+            Ok(Some(_)) => field(&mut conn, &job.name, "run_host").await.ok().flatten(),
+            _ => None,
+        };
+        let on = host.map(|h| format!(" (on {h})")).unwrap_or_default();
+        said = Some(format!(
+            "job \"{}\" is running: another DSP{on} holds its lock on target network \"{}\"; \
+             its target is changing: verify it when the run ends",
+            job.name, net.name
+        ));
+    }
+    conn.close().await;
+    said
+}
+
 async fn watermark_in_target(
     ws: &Workspace,
     job: &Job,

@@ -433,3 +433,53 @@ fn a_state_other_than_data_dir_or_target_is_refused() {
         out.all()
     );
 }
+
+/// `dsp verify` beside a run of the job, on this host (the data dir's lock)
+/// and on another (the target's lock, asked without taking it): it says the
+/// job is running instead of listing rows the run is about to change. A
+/// SIGKILLed run's stale `running` row does not stop it afterwards.
+async fn verify_beside_a_run(target: Kind) {
+    let test = format!("verify beside a run on {target:?}");
+    let env = Env::new();
+    let Some((_src, _tgt, text)) = big_setup(&test, &env, target).await else {
+        return;
+    };
+    let text = in_target(&text);
+    env.write(&text);
+    let (mut first, _lines, _reader) = start_until_first_batch(&env);
+    let here = env.dsp(&["verify", "J"], &[]);
+    let host = other_host(&text);
+    let there = host.dsp(&["verify", "J"], &[]);
+    first.kill().expect("SIGKILL dsp");
+    first.wait().unwrap();
+    here.assert_no_panic(&test);
+    assert_eq!(here.code, 1, "{test}: this host\n{}", here.all());
+    assert!(
+        here.all()
+            .contains("job \"J\" is running; its target is changing"),
+        "{test}: this host\n{}",
+        here.all()
+    );
+    there.assert_no_panic(&test);
+    assert_eq!(there.code, 1, "{test}: another host\n{}", there.all());
+    assert!(
+        there.all().contains("another DSP (on ") && there.all().contains("verify it when"),
+        "{test}: another host\n{}",
+        there.all()
+    );
+    // The holder died: its row still says running, but the lock is free.
+    let out = run_once_free(&host);
+    assert_eq!(out.code, 0, "{test}: run after the kill\n{}", out.all());
+    let v = host.dsp(&["verify", "J"], &[]);
+    assert_eq!(v.code, 0, "{test}: verify after the run\n{}", v.all());
+}
+
+#[tokio::test]
+async fn verify_beside_a_run_on_a_pg_target() {
+    verify_beside_a_run(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn verify_beside_a_run_on_a_mysql_target() {
+    verify_beside_a_run(Kind::My).await;
+}

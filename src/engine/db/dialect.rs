@@ -334,6 +334,14 @@ pub trait Dialect: Sync {
         None
     }
 
+    /// A query answering 1 when some session holds the lock `key` of
+    /// `try_lock_sql`, 0 when none does, without taking it (a run starting
+    /// then must not find it taken); `None` where the server has no such
+    /// lock.
+    fn lock_held_sql(&self, _key: u64) -> Option<String> {
+        None
+    }
+
     /// How the server checksums rows for `dsp verify`; `None` where DSP
     /// hashes the rows itself as they stream.
     fn checksums(&self) -> Option<&'static dyn super::checksum::Checksums> {

@@ -262,6 +262,13 @@ impl Dialect for Mysql {
             "SELECT COALESCE(GET_LOCK(CONCAT('dsp:', SHA1(CONCAT(DATABASE(), '/{key:016x}'))), 0), 0)"
         ))
     }
+
+    fn lock_held_sql(&self, key: u64) -> Option<String> {
+        Some(format!(
+            "SELECT CAST(IS_USED_LOCK(CONCAT('dsp:', SHA1(CONCAT(DATABASE(), '/{key:016x}')))) \
+             IS NOT NULL AS SIGNED)"
+        ))
+    }
 }
 
 fn ssl_mode(m: SslMode) -> MySqlSslMode {

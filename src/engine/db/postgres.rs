@@ -225,6 +225,18 @@ impl Dialect for Postgres {
         ))
     }
 
+    /// A bigint advisory lock shows in `pg_locks` as its high and low 32
+    /// bits (`classid`, `objid`) with `objsubid` 1, in its database.
+    fn lock_held_sql(&self, key: u64) -> Option<String> {
+        Some(format!(
+            "SELECT CAST(EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND classid = {} AND objid = {} AND objsubid = 1 AND granted) AS INT)::bigint",
+            key >> 32,
+            key & 0xffff_ffff
+        ))
+    }
+
     fn temp_schema(&self) -> Option<&'static str> {
         Some("pg_temp")
     }

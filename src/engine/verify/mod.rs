@@ -33,6 +33,7 @@ use crate::engine::db::connect::{Role, connect};
 use crate::engine::db::plan::{self, TargetColumn, TargetRules};
 use crate::engine::db::{self, Conn};
 use crate::engine::state;
+use crate::engine::target_state;
 use crate::engine::types::parse_tz;
 use crate::paths::DataDir;
 use crate::workspace::{ColumnMap, ColumnType, Network, Schema, SyncMode, Workspace};
@@ -58,20 +59,36 @@ pub async fn verify_job(
 ) -> Verified {
     let started = Instant::now();
     // A run changes the target while it goes: a comparison beside it would
-    // report its half-written rows as differences. Runs of this data dir
-    // are seen by their lock, before and after, and by the run record a run
-    // that began and ended in between leaves.
+    // report rows the run is about to change as differences. Runs of this
+    // data dir are seen by their lock, before and after, and by the run
+    // record a run that began and ended in between leaves; runs of other
+    // hosts (state in the target) by the target's record of its last run.
     let busy =
         || format!("job \"{job}\" is running; its target is changing: verify it when the run ends");
     if state::job_running(data, job) {
         return Verified::failed(job, busy(), 0.0);
     }
-    let last = state::last_run(data, job);
+    let in_target = ws.job(job).filter(|j| target_state::in_target(ws, j));
+    let elsewhere = async || match in_target {
+        Some(j) => target_state::held_elsewhere(ws, j).await,
+        None => None,
+    };
+    let remote = async || match in_target {
+        Some(j) => target_state::run_marker(ws, j).await,
+        None => None,
+    };
+    if let Some(why) = elsewhere().await {
+        return Verified::failed(job, why, 0.0);
+    }
+    let (last, marker) = (state::last_run(data, job), remote().await);
     let r = tokio::select! {
         r = verify(ws, job, data, cancel) => r,
         _ = cancel.cancelled() => Err("cancelled".to_string()),
     };
-    let overtaken = state::job_running(data, job) || state::last_run(data, job) != last;
+    let overtaken = state::job_running(data, job)
+        || state::last_run(data, job) != last
+        || remote().await != marker
+        || elsewhere().await.is_some();
     let r = match (r, overtaken) {
         (Ok(_), true) => Err(format!(
             "a run of job \"{job}\" began while it was verified, so the comparison does not \
