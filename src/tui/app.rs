@@ -334,6 +334,7 @@ impl App {
             Msg::Live(others) => self.on_live(others),
             Msg::Previewed(epoch, p) => {
                 let job = p.job.clone();
+                self.no_longer_busy(&job);
                 if self.outrun(&job, epoch, "preview", 'p') {
                     return;
                 }
@@ -400,13 +401,7 @@ impl App {
             }
             ProgressEvent::Log { line, .. } => view.push_log(line),
             ProgressEvent::Finished(summary) => {
-                if let Some((busy, note)) = self.busy.take() {
-                    let said = self.message.as_ref().is_some_and(|(_, m)| *m == note);
-                    match busy == job && said {
-                        true => self.message = None,
-                        false => self.busy = Some((busy, note)),
-                    }
-                }
+                self.no_longer_busy(&job);
                 let view = self.jobs.entry(job.clone()).or_default();
                 view.running = false;
                 view.cancel = None;
@@ -418,6 +413,18 @@ impl App {
                 view.failed = summary.failed;
                 view.last = Some(summary);
                 view.history = state::history(&self.data, &job).unwrap_or_default();
+            }
+        }
+    }
+
+    /// `job`'s run or preview ended: a note that it is busy, still shown,
+    /// would now be untrue.
+    fn no_longer_busy(&mut self, job: &str) {
+        if let Some((busy, note)) = self.busy.take() {
+            let shown = self.message.as_ref().is_some_and(|(_, m)| *m == note);
+            match busy == job && shown {
+                true => self.message = None,
+                false => self.busy = Some((busy, note)),
             }
         }
     }

@@ -733,3 +733,30 @@ async fn a_verify_or_preview_overtaken_by_a_run_is_dropped() {
     let s = screen(&app, 120, 40);
     assert!(!s.contains("is running; verify it"), "{s}");
 }
+
+/// A preview holds the job's lock as a run does: `v` waits for it, and the
+/// note saying so goes when the preview is done.
+#[tokio::test]
+async fn v_waits_for_a_preview_of_the_job() {
+    let dir = support::temp_dir();
+    let mut app = demo_app(dir.path()).await;
+    let mut lp = Loop::new(&app);
+    let job = "Sync Users to Analytics";
+    lp.press(&mut app, key(KeyCode::Char('3')));
+    lp.press(&mut app, key(KeyCode::Char('p')));
+    lp.press(&mut app, key(KeyCode::Char('v')));
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("is being previewed; verify it when that is done"),
+        "{s}"
+    );
+    assert!(!app.verified.contains_key(job), "no verify was started");
+    lp.until(&mut app, |a| {
+        a.job_view(job)
+            .is_some_and(|v| matches!(v.preview, Some(PreviewState::Done(_))))
+    })
+    .await;
+    let s = screen(&app, 120, 40);
+    assert!(!s.contains("is being previewed"), "{s}");
+    assert!(s.contains("would: +50,000"), "{s}");
+}

@@ -47,6 +47,18 @@ impl App {
         let Some(job) = self.selected_job().map(|j| j.name.clone()) else {
             return Vec::new();
         };
+        // A preview holds the job's lock as a run does.
+        if self
+            .jobs
+            .get(&job)
+            .is_some_and(|v| v.preview == Some(PreviewState::Running))
+        {
+            self.busy_note(
+                &job,
+                format!("job \"{job}\" is being previewed; verify it when that is done"),
+            );
+            return Vec::new();
+        }
         if self.jobs.get(&job).is_some_and(|v| v.running) {
             self.busy_note(
                 &job,
