@@ -316,7 +316,9 @@ async fn server_dies_mid_run(target: Kind, victim_is_source: bool) {
     let before = (tgt.tables().await, tgt.dump("big_copy").await);
 
     change_every_row(&src).await;
-    let (child, lines, reader) = start_until_first_batch(&env);
+    // Paced, the run is still reading and writing when the connection goes
+    // (unpaced, a quick machine could read every row before the kill lands).
+    let (child, lines, reader) = start_until_batch_with(&env, 1, &[("DSP_PACE_MS", "5")]);
     let killed = kill_dsp_connections(if victim_is_source { &src } else { &tgt }).await;
     let out = finish(child, lines, reader);
     assert!(
@@ -325,7 +327,6 @@ async fn server_dies_mid_run(target: Kind, victim_is_source: bool) {
         out.all()
     );
     if out.stdout.contains("Sync completed") {
-        // The run outpaced the kill: nothing to check about a failure.
         panic!("{test}: the run finished before its connection was dropped; make it longer");
     }
     out.assert_failed_naming(&test, &[&format!("\"{victim}\"")]);

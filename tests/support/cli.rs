@@ -220,12 +220,21 @@ pub fn start_until_first_batch(
 
 /// Starts `dsp run J` and returns once its `k`th batch line is printed.
 // The running child is handed back; every caller kills or waits for it.
-#[allow(clippy::zombie_processes)]
 pub fn start_until_batch(
     env: &Env,
     k: usize,
 ) -> (Child, Vec<String>, BufReader<std::process::ChildStdout>) {
-    let mut child = env.command(&["run", "J"], &[]).spawn().expect("start dsp");
+    start_until_batch_with(env, k, &[])
+}
+
+/// `start_until_batch` with environment variables for `dsp`.
+#[allow(clippy::zombie_processes)]
+pub fn start_until_batch_with(
+    env: &Env,
+    k: usize,
+    vars: &[(&str, &str)],
+) -> (Child, Vec<String>, BufReader<std::process::ChildStdout>) {
+    let mut child = env.command(&["run", "J"], vars).spawn().expect("start dsp");
     let mut lines = Vec::new();
     let mut seen = 0;
     let mut reader = BufReader::new(child.stdout.take().unwrap());
