@@ -718,3 +718,36 @@ async fn verify_beside_a_run_of_the_job_says_it_is_running() {
     assert_eq!(v.outcome, Outcome::Identical, "{v:#?}");
     assert_eq!(v.source_rows, 2);
 }
+
+/// A key that would read as another one (a trailing space, a decomposed
+/// accent, an empty string) is shown quoted, with escapes.
+#[tokio::test]
+async fn ambiguous_text_keys_are_shown_quoted() {
+    let dir = support::temp_dir();
+    let Some((src, tgt)) = two((Kind::Lite, Kind::Lite), "verify quoted keys", &dir).await else {
+        return;
+    };
+    src.exec(
+        "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT); \
+         INSERT INTO t VALUES ('a', '1'), ('a ', '2'), ('e' || char(769), '3'), ('', '4')",
+    )
+    .await;
+    tgt.exec("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT); INSERT INTO t VALUES ('a', '1')")
+        .await;
+    use ColumnType::*;
+    let ws = small(&src, &tgt, &["k"], &[("k", String), ("v", String)]);
+    let data = DataDir::new(dir.path().join("data"));
+    let v = verify(&ws, "K", &data).await;
+    assert_eq!(v.outcome, Outcome::Different, "{v:#?}");
+    let mut listed = v.first_only_in_source.clone();
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![
+            "k=\"\"".to_string(),
+            "k=\"a \"".to_string(),
+            "k=\"e\\u{301}\"".to_string()
+        ],
+        "{v:#?}"
+    );
+}

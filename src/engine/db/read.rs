@@ -311,12 +311,48 @@ pub fn key_only(plan: &Plan, row: &[Value]) -> Option<Vec<Value>> {
     )
 }
 
+/// A key's text as a log line or a report shows it: as it is when that
+/// reads unambiguously, else quoted with escapes (`"a "`, `""`, `"NULL"`,
+/// `"x, y=1"`, `"tab\there"`, `"e\u{301}"`), so that a trailing space, an
+/// empty string, a separator or a combining accent inside a value cannot
+/// pass for something else (`é` decomposed looks like `é` composed).
+pub fn shown_key_text(s: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !s.is_empty()
+        && s != "NULL"
+        && !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+        && !s.contains(", ")
+        && !s.contains(['=', '"'])
+        && !s.chars().any(|c| c.is_control() || combining(c));
+    if plain {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\'' => out.push('\''),
+            c if combining(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.extend(c.escape_debug()),
+        }
+    }
+    out.push('"');
+    std::borrow::Cow::Owned(out)
+}
+
+/// The combining marks a key may hide behind a letter.
+fn combining(c: char) -> bool {
+    matches!(c as u32, 0x300..=0x36F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
+}
+
 fn show(v: &Value) -> String {
     match v {
         Value::Null => "NULL".into(),
         Value::Int(i) => i.to_string(),
         Value::Float(f) => f.to_string(),
-        Value::Decimal(s) | Value::Text(s) | Value::Json(s) => s.clone(),
+        Value::Text(s) => shown_key_text(s).into_owned(),
+        Value::Decimal(s) | Value::Json(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Timestamp(t) => t.to_rfc3339(),
         Value::Date(d) => d.to_string(),
@@ -324,5 +360,25 @@ fn show(v: &Value) -> String {
         Value::Uuid(u) => u.to_string(),
         Value::Bytes(b) => format!("0x{}", crate::engine::types::hex_encode(b)),
         Value::Special(s) => s.text().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_key_text;
+
+    #[test]
+    fn ambiguous_key_texts_are_quoted() {
+        assert_eq!(shown_key_text("abc"), "abc");
+        assert_eq!(shown_key_text("日本"), "日本");
+        assert_eq!(shown_key_text("a "), "\"a \"");
+        assert_eq!(shown_key_text(""), "\"\"");
+        assert_eq!(shown_key_text("NULL"), "\"NULL\"");
+        assert_eq!(shown_key_text("x, y=1"), "\"x, y=1\"");
+        assert_eq!(shown_key_text("tab\there"), "\"tab\\there\"");
+        assert_eq!(shown_key_text("say \"hi\""), "\"say \\\"hi\\\"\"");
+        assert_eq!(shown_key_text("e\u{301}"), "\"e\\u{301}\"");
+        assert_eq!(shown_key_text("\u{e9}"), "é");
+        assert_eq!(shown_key_text("it's "), "\"it's \"");
     }
 }

@@ -15,7 +15,7 @@ use super::canon;
 use crate::engine::db::Conn;
 use crate::engine::db::checksum::{Checksums, Field, Native, estimated_rows};
 use crate::engine::db::plan::{NativeColumn, Plan, ReadColumn, TargetColumn};
-use crate::engine::db::read::{Batch, BatchBuilder};
+use crate::engine::db::read::{Batch, BatchBuilder, shown_key_text};
 use crate::engine::runner::liveness::Liveness;
 use crate::engine::types::{Convert, Value};
 use crate::workspace::ColumnType;
@@ -805,7 +805,10 @@ fn to_row(plan: &Plan, mapped: usize, values: Vec<Value>) -> Row {
         }
         shown.push_str(&plan.targets[k].name);
         shown.push('=');
-        shown.push_str(cols[k].as_deref().unwrap_or("NULL"));
+        match &cols[k] {
+            Some(t) => shown.push_str(&shown_key_text(t)),
+            None => shown.push_str("NULL"),
+        }
     }
     let cursor = plan.cursor_read.and_then(|c| values.get(c).cloned());
     Row {

@@ -12,6 +12,7 @@ use super::full;
 use crate::engine::db::Writer;
 use crate::engine::db::connect::Conn;
 use crate::engine::db::plan::Plan;
+use crate::engine::db::read::shown_key_text;
 use crate::engine::db::target::KeySet;
 use crate::engine::preview::FIRST_KEYS;
 use crate::engine::progress::Changes;
@@ -111,7 +112,8 @@ fn key_text(plan: &Plan, row: &[Value]) -> String {
         .iter()
         .map(|&k| match row.get(k) {
             Some(Value::Int(i)) => i.to_string(),
-            Some(Value::Text(t) | Value::Decimal(t)) => t.clone(),
+            Some(Value::Text(t)) => shown_key_text(t).into_owned(),
+            Some(Value::Decimal(t)) => t.clone(),
             Some(Value::Uuid(u)) => u.hyphenated().to_string(),
             Some(v) => format!("{v:?}"),
             None => "?".into(),
