@@ -509,3 +509,45 @@ async fn verify_target_stalls(target: Kind) {
 async fn verify_fails_within_the_stall_timeout_when_a_pg_target_stops_answering() {
     verify_target_stalls(Kind::Pg).await;
 }
+
+/// A job whose state is in its target: verify first asks the target whether
+/// another host runs the job. A target that stops answering then still ends
+/// the verification within its `stall_timeout`, naming the network.
+#[tokio::test]
+async fn verify_of_a_job_with_state_in_a_stalled_target_ends() {
+    let test = "verify_state_in_stalled_target";
+    let dir = crate::support::temp_dir();
+    let Some((src, tgt, _)) = ends(test, &dir, Kind::Pg, Kind::Pg, 2_000).await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream(&tgt)).await;
+    let mut ws = workspace(&src, &tgt, "Analytics DB (Target)", &proxy, SyncMode::Full);
+    ws.jobs[0].state = Some(dsp::workspace::StateStore::Target);
+    let data = DataDir::new(dir.path().join("data"));
+    let c = run_and_collect(&ws, JOB, &data).await;
+    assert_eq!(c.summary.status, RunStatus::Succeeded, "{test}");
+
+    proxy.stall();
+    let cancel = CancellationToken::new();
+    let v = tokio::time::timeout(
+        HUNG,
+        dsp::engine::verify::verify_job(&ws, JOB, &data, &cancel),
+    )
+    .await
+    .expect("verify hung on a stalled target");
+    assert_eq!(
+        v.outcome,
+        dsp::engine::verify::Outcome::Failed,
+        "{test}: {v:?}"
+    );
+    let why = v.error.unwrap_or_default();
+    assert!(why.contains("Analytics DB (Target)"), "{test}: {why}");
+
+    network_back(&proxy);
+    let v = dsp::engine::verify::verify_job(&ws, JOB, &data, &cancel).await;
+    assert_eq!(
+        v.outcome,
+        dsp::engine::verify::Outcome::Identical,
+        "{test}: {v:?}"
+    );
+}

@@ -69,13 +69,24 @@ pub async fn verify_job(
         return Verified::failed(job, busy(), 0.0);
     }
     let in_target = ws.job(job).filter(|j| target_state::in_target(ws, j));
+    // Each question to the target is bounded by its network's stall timeout
+    // (a target that stops answering is then met, and named, by the
+    // comparison's own watchdog); an answer that did not come counts as none.
+    let limit = in_target
+        .and_then(|j| ws.network(&j.target))
+        .map_or(std::time::Duration::from_secs(30), |n| n.stall_timeout());
     let elsewhere = async || match in_target {
-        Some(j) => target_state::held_elsewhere(ws, j).await,
+        Some(j) => tokio::time::timeout(limit, target_state::held_elsewhere(ws, j))
+            .await
+            .ok()
+            .flatten(),
         None => None,
     };
     let remote = async || match in_target {
-        Some(j) => target_state::run_marker(ws, j).await,
-        None => None,
+        Some(j) => tokio::time::timeout(limit, target_state::run_marker(ws, j))
+            .await
+            .ok(),
+        None => Some(None),
     };
     if let Some(why) = elsewhere().await {
         return Verified::failed(job, why, 0.0);
@@ -87,7 +98,7 @@ pub async fn verify_job(
     };
     let overtaken = state::job_running(data, job)
         || state::last_run(data, job) != last
-        || remote().await != marker
+        || matches!((remote().await, &marker), (Some(now), Some(then)) if now != *then)
         || elsewhere().await.is_some();
     let r = match (r, overtaken) {
         (Ok(_), true) => Err(format!(
