@@ -65,6 +65,20 @@ pub trait Checksums: Sync {
         None
     }
 
+    /// The 60 low bits of the server's own hash of a text, which DSP can
+    /// compute as well (`verify::pg_hash`), when the server has one: used
+    /// where the other side is hashed by DSP, in place of `hash60`.
+    fn text_hash60(&self, _text: &str) -> Option<String> {
+        None
+    }
+
+    /// Two queries: one answering 1 when `text_hash60` hashes the UTF-8
+    /// bytes DSP hashes (and never failing), then one answering the
+    /// server's hash (all 64 bits) of `verify::pg_hash::PROBE`.
+    fn text_hash_probe(&self) -> Option<[String; 2]> {
+        None
+    }
+
     /// A query answering 1 when this server has the native row hash.
     fn native_probe(&self) -> Option<&'static str> {
         None

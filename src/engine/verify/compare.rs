@@ -160,6 +160,7 @@ impl Tally {
         v.buckets_differing = stats.differing;
         (v.source_checksums_on_server, v.target_checksums_on_server) = stats.on_server;
         v.native_checksums = stats.native;
+        v.pg_text_hash = stats.pg_text_hash;
         v.rows_fetched = stats.rows_fetched;
         v.bytes_fetched = stats.bytes_fetched;
         v

@@ -18,6 +18,7 @@
 
 pub(crate) mod canon;
 mod compare;
+pub(crate) mod pg_hash;
 mod report;
 pub(crate) mod side;
 
@@ -301,6 +302,7 @@ pub(crate) struct Stats {
     pub differing: u64,
     pub on_server: (bool, bool),
     pub native: bool,
+    pub pg_text_hash: bool,
     pub rows_fetched: u64,
     pub bytes_fetched: u64,
 }
@@ -320,7 +322,7 @@ async fn compare_sides(
         b.map_err(|e| format!("target: {e}"))?,
     );
     let rows = source_size.rows().max(target_size.rows());
-    let (n, native) = prepare(source, target, rows, cancel).await?;
+    let (n, (native, pg_text_hash)) = prepare(source, target, rows, cancel).await?;
     let (a, b) = tokio::join!(source.buckets(n, cancel), target.buckets(n, cancel));
     let (sb, tb) = (
         a.map_err(|e| format!("source: {e}"))?,
@@ -348,6 +350,7 @@ async fn compare_sides(
         differing: differing.len() as u64,
         on_server: (source.on_server(), target.on_server()),
         native,
+        pg_text_hash,
         rows_fetched: source.rows_fetched + target.rows_fetched,
         bytes_fetched: source.bytes_fetched + target.bytes_fetched,
     };
@@ -355,18 +358,21 @@ async fn compare_sides(
 }
 
 /// How a pair of sides buckets and hashes its rows (the larger side holds
-/// `rows`), decided once for both: key ranges or key hashes, and native
-/// row hashes where both sides are one engine (`true` then).
+/// `rows`), decided once for both: key ranges or key hashes; then whether
+/// both servers hash native values (one engine), or else whether the text
+/// is hashed as PostgreSQL's `hashtextextended` (a side DSP hashes beside a
+/// PostgreSQL server) rather than by SHA-256.
 pub(crate) async fn prepare(
     source: &mut Side,
     target: &mut Side,
     rows: u64,
     cancel: &CancellationToken,
-) -> Result<(Bucketing, bool), String> {
+) -> Result<(Bucketing, (bool, bool)), String> {
     let n = (rows / BUCKET_ROWS).clamp(1, MAX_BUCKETS);
     let by = bucketing(source, target, n, rows.max(1), cancel).await?;
     let native = side::hash_natively(source, target).await?;
-    Ok((by, native))
+    let pg_text = !native && side::hash_text_like_pg(source, target).await?;
+    Ok((by, (native, pg_text)))
 }
 
 /// Key ranges when both servers checksum a one-integer-column key (no key

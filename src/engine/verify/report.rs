@@ -53,6 +53,10 @@ pub struct Verified {
     /// Whether both servers hashed their native values (one engine, columns
     /// that hash alike) rather than canonical text.
     pub native_checksums: bool,
+    /// Whether rows were hashed as PostgreSQL's `hashtextextended` hashes
+    /// their canonical text (DSP beside a PostgreSQL server) rather than by
+    /// SHA-256.
+    pub pg_text_hash: bool,
     /// Table rows read into DSP (both sides), and roughly their bytes.
     pub rows_fetched: u64,
     pub bytes_fetched: u64,
@@ -82,6 +86,7 @@ impl Verified {
             source_checksums_on_server: false,
             target_checksums_on_server: false,
             native_checksums: false,
+            pg_text_hash: false,
             rows_fetched: 0,
             bytes_fetched: 0,
             seconds,
@@ -180,10 +185,10 @@ impl Verified {
             &self.first_unreadable,
         );
         let side = |server: bool| if server { "server" } else { "DSP" };
-        let native = if self.native_checksums {
-            ", of native values"
-        } else {
-            ""
+        let native = match (self.native_checksums, self.pg_text_hash) {
+            (true, _) => ", of native values",
+            (_, true) => ", text hashed as PostgreSQL's hashtextextended",
+            _ => "",
         };
         out.push(format!(
             "  {} source rows, {} target rows; {} buckets checked ({} differing; checksums by source {}, target {}{native}); \

@@ -125,6 +125,27 @@ impl Checksums for PgChecksums {
         })
     }
 
+    // `COLLATE "C"`: a nondeterministic collation would hash a sort key,
+    // not the bytes.
+    fn text_hash60(&self, text: &str) -> Option<String> {
+        Some(format!(
+            "(hashtextextended(({text}) COLLATE \"C\", 0) & {})",
+            (1u64 << 60) - 1
+        ))
+    }
+
+    fn text_hash_probe(&self) -> Option<[String; 2]> {
+        Some([
+            "SELECT (current_setting('server_version_num')::int >= 110000 \
+             AND current_setting('server_encoding') = 'UTF8')::int::bigint"
+                .into(),
+            format!(
+                "SELECT hashtextextended('{}' COLLATE \"C\", 0)",
+                crate::engine::verify::pg_hash::PROBE
+            ),
+        ])
+    }
+
     fn native_probe(&self) -> Option<&'static str> {
         Some("SELECT (current_setting('server_version_num')::int >= 140000)::int::bigint")
     }
