@@ -488,21 +488,38 @@ impl Side {
         let mut kept = Some(Vec::new());
         let select = self.select(None);
         let pg_text_hash = self.pg_text_hash;
-        let rows = self.read(&select, cancel, |row| {
-            let e = out.entry(by.of(&row)).or_insert((0, 0));
-            e.0 += 1;
+        let (plan, mapped) = (self.plan.clone(), self.mapped);
+        // One row's text and its key's, written into buffers used again for
+        // every row: a `Row` of owned texts is built only for rows kept.
+        let (mut text, mut key) = (String::new(), String::new());
+        let rows = self.read_values(&select, cancel, |values| {
+            text.clear();
+            key.clear();
+            let mut bytes = 0;
+            for v in &values[..mapped] {
+                let before = text.len();
+                if !canon::push_value(&mut text, v) {
+                    bytes += (text.len() - before) as u64 + 2;
+                }
+            }
+            for &k in &plan.key_read {
+                canon::push_value(&mut key, &values[k]);
+            }
             let hash = match pg_text_hash {
-                true => pg_hash::text_hash60(canon::row_text(&row.cols).as_bytes()),
-                false => canon::row_hash60(&row.cols),
+                true => pg_hash::text_hash60(text.as_bytes()),
+                false => canon::hash60(&text),
             };
+            let e = out.entry(by.of_key(&key)).or_insert((0, 0));
+            e.0 += 1;
             e.1 += u128::from(hash);
             if let Some(k) = &mut kept {
                 if k.len() < KEEP_ROWS {
-                    k.push(row);
+                    k.push(to_row(&plan, mapped, values));
                 } else {
                     kept = None;
                 }
             }
+            bytes
         });
         rows.await?;
         self.kept = kept;
@@ -655,21 +672,37 @@ impl Side {
     ) -> Result<(), String> {
         let plan = self.plan.clone();
         let mapped = self.mapped;
+        self.read_values(select, cancel, |values| {
+            let row = to_row(&plan, mapped, values);
+            let bytes = row
+                .cols
+                .iter()
+                .flatten()
+                .map(|c| c.len() as u64 + 4)
+                .sum::<u64>();
+            each(row);
+            bytes
+        })
+        .await
+    }
+
+    /// `read` handing over each row's converted values; `each` answers
+    /// about how many bytes the row's values held (text, and 4 a value).
+    async fn read_values(
+        &mut self,
+        select: &str,
+        cancel: &CancellationToken,
+        mut each: impl FnMut(Vec<Value>) -> u64,
+    ) -> Result<(), String> {
+        let plan = self.plan.clone();
         let (mut rows, mut bytes) = (0u64, 0u64);
         let mut unreadable = Vec::new();
         let live = self.live.clone();
-        each_batch(&mut self.conn, plan.clone(), select, cancel, &live, |b| {
+        each_batch(&mut self.conn, plan, select, cancel, &live, |b| {
             rows += b.read;
             unreadable.extend(b.failures);
             for values in b.rows {
-                let row = to_row(&plan, mapped, values);
-                bytes += row
-                    .cols
-                    .iter()
-                    .flatten()
-                    .map(|c| c.len() as u64 + 4)
-                    .sum::<u64>();
-                each(row);
+                bytes += each(values);
             }
         })
         .await?;
