@@ -198,51 +198,47 @@ pub async fn forget_watermark(ws: &Workspace, job: &Job) -> Result<Option<String
     watermark_in_target(ws, job, true).await
 }
 
-/// The job's last run as its target's state table records it (start, end
-/// and status, one text), read without its lock: two readings that differ
-/// mean a run of another host began or ended between them. `None` when the
-/// target keeps no such row or cannot be read.
-pub async fn run_marker(ws: &Workspace, job: &Job) -> Option<String> {
-    let net = target_of(ws, job).ok()?;
-    let mut conn = connect(ws, net, Role::Target).await.ok()?;
-    let mut marker = None;
-    if let Ok(Some(_)) = conn.columns(TABLE).await {
-        let mut parts = Vec::new();
-        for column in ["run_started", "run_finished", "run_status"] {
-            parts.push(field(&mut conn, &job.name, column).await.ok().flatten());
-        }
-        marker = Some(format!("{parts:?}"));
-    }
-    conn.close().await;
-    marker
+/// What the target says of the job's runs, asked on one connection and
+/// without taking its lock (a run starting then must not find it taken).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsSeen {
+    /// Another DSP holds the job's lock now: the sentence that says so,
+    /// naming the host the state table recorded. `None` when it is free or
+    /// the target has no such lock (SQLite).
+    pub held: Option<String>,
+    /// The last run as the state table records it (start, end, status):
+    /// two readings that differ mean a run began or ended between them.
+    pub last_run: Option<String>,
 }
 
-/// Whether another DSP runs `job` now, by its lock in the target, asked
-/// without taking it: the sentence that says so (naming the host the state
-/// table recorded), else `None` (free, a SQLite target, or a target that
-/// cannot be asked; `run_marker` still sees a run that ends meanwhile).
-pub async fn held_elsewhere(ws: &Workspace, job: &Job) -> Option<String> {
+/// `RunsSeen` of `job` in its target; `None` when the target cannot be asked.
+pub async fn runs_seen(ws: &Workspace, job: &Job) -> Option<RunsSeen> {
     let net = target_of(ws, job).ok()?;
     let mut conn = connect(ws, net, Role::Target).await.ok()?;
     let held = match conn.dialect().lock_held_sql(lock_key(&job.name)) {
         Some(sql) => conn.scalar(&sql).await.ok() == Some(1),
         None => false,
     };
-    let mut said = None;
-    if held {
-        let host = match conn.columns(TABLE).await {
-            Ok(Some(_)) => field(&mut conn, &job.name, "run_host").await.ok().flatten(),
-            _ => None,
-        };
-        let on = host.map(|h| format!(" (on {h})")).unwrap_or_default();
-        said = Some(format!(
-            "job \"{}\" is running: another DSP{on} holds its lock on target network \"{}\"; \
-             its target is changing: verify it when the run ends",
-            job.name, net.name
-        ));
+    let mut row = [None, None, None, None];
+    if let Ok(Some(_)) = conn.columns(TABLE).await {
+        let columns = ["run_started", "run_finished", "run_status", "run_host"];
+        for (value, column) in row.iter_mut().zip(columns) {
+            *value = field(&mut conn, &job.name, column).await.ok().flatten();
+        }
     }
     conn.close().await;
-    said
+    let [started, finished, status, host] = row;
+    let on = host.map(|h| format!(" (on {h})")).unwrap_or_default();
+    Some(RunsSeen {
+        held: held.then(|| {
+            format!(
+                "job \"{}\" is running: another DSP{on} holds its lock on target network \"{}\"; \
+                 its target is changing: verify it when the run ends",
+                job.name, net.name
+            )
+        }),
+        last_run: started.map(|s| format!("{s} {finished:?} {status:?}")),
+    })
 }
 
 async fn watermark_in_target(

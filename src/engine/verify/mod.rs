@@ -59,54 +59,20 @@ pub async fn verify_job(
     cancel: &CancellationToken,
 ) -> Verified {
     let started = Instant::now();
-    // A run changes the target while it goes: a comparison beside it would
-    // report rows the run is about to change as differences. Runs of this
-    // data dir are seen by their lock, before and after, and by the run
-    // record a run that began and ended in between leaves; runs of other
-    // hosts (state in the target) by the target's record of its last run.
-    let busy =
-        || format!("job \"{job}\" is running; its target is changing: verify it when the run ends");
-    if state::job_running(data, job) {
-        return Verified::failed(job, busy(), 0.0);
-    }
-    let in_target = ws.job(job).filter(|j| target_state::in_target(ws, j));
-    // Each question to the target is bounded by its network's stall timeout
-    // (a target that stops answering is then met, and named, by the
-    // comparison's own watchdog); an answer that did not come counts as none.
-    let limit = in_target
-        .and_then(|j| ws.network(&j.target))
-        .map_or(std::time::Duration::from_secs(30), |n| n.stall_timeout());
-    let elsewhere = async || match in_target {
-        Some(j) => tokio::time::timeout(limit, target_state::held_elsewhere(ws, j))
-            .await
-            .ok()
-            .flatten(),
-        None => None,
-    };
-    let remote = async || match in_target {
-        Some(j) => tokio::time::timeout(limit, target_state::run_marker(ws, j))
-            .await
-            .ok(),
-        None => Some(None),
-    };
-    if let Some(why) = elsewhere().await {
+    let before = RunsNow::of(ws, job, data).await;
+    if let Some(why) = before.busy(job) {
         return Verified::failed(job, why, 0.0);
     }
-    let (last, marker) = (state::last_run(data, job), remote().await);
     let r = tokio::select! {
         r = verify(ws, job, data, cancel) => r,
         _ = cancel.cancelled() => Err("cancelled".to_string()),
     };
-    let overtaken = state::job_running(data, job)
-        || state::last_run(data, job) != last
-        || matches!((remote().await, &marker), (Some(now), Some(then)) if now != *then)
-        || elsewhere().await.is_some();
-    let r = match (r, overtaken) {
-        (Ok(_), true) => Err(format!(
+    let r = match r {
+        Ok(_) if RunsNow::of(ws, job, data).await.overtook(&before) => Err(format!(
             "a run of job \"{job}\" began while it was verified, so the comparison does not \
              hold; verify it again when the run ends"
         )),
-        (r, _) => r,
+        r => r,
     };
     let seconds = started.elapsed().as_secs_f64();
     match r {
@@ -115,6 +81,61 @@ pub async fn verify_job(
             v
         }
         Err(e) => Verified::failed(job, e, seconds),
+    }
+}
+
+/// The job's runs as verify sees them before and after comparing. A run
+/// changes the target while it goes: a comparison beside it would report
+/// rows the run is about to change as differences. Runs of this data dir
+/// are seen by their lock and by the record a finished run leaves; runs of
+/// other hosts (state in the target) by the target's lock and record.
+struct RunsNow {
+    locked_here: bool,
+    last_here: Option<std::path::PathBuf>,
+    /// `None`: not kept in the target, or no answer within the target's
+    /// stall timeout (the comparison's own watchdog then names it).
+    target: Option<target_state::RunsSeen>,
+}
+
+impl RunsNow {
+    async fn of(ws: &Workspace, job: &str, data: &DataDir) -> Self {
+        let target = match ws.job(job).filter(|j| target_state::in_target(ws, j)) {
+            Some(j) => {
+                let limit = ws
+                    .network(&j.target)
+                    .map_or(std::time::Duration::from_secs(30), |n| n.stall_timeout());
+                tokio::time::timeout(limit, target_state::runs_seen(ws, j))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            None => None,
+        };
+        RunsNow {
+            locked_here: state::job_running(data, job),
+            last_here: state::last_run(data, job),
+            target,
+        }
+    }
+
+    /// Why verify cannot start now, if a run holds the job.
+    fn busy(&self, job: &str) -> Option<String> {
+        if self.locked_here {
+            return Some(format!(
+                "job \"{job}\" is running; its target is changing: verify it when the run ends"
+            ));
+        }
+        self.target.as_ref().and_then(|t| t.held.clone())
+    }
+
+    /// Whether a run held the job now, or began or ended since `before`.
+    fn overtook(&self, before: &RunsNow) -> bool {
+        let remote = match (&self.target, &before.target) {
+            (Some(now), Some(then)) => now.held.is_some() || now.last_run != then.last_run,
+            (Some(now), None) => now.held.is_some(),
+            _ => false,
+        };
+        self.locked_here || self.last_here != before.last_here || remote
     }
 }
 
