@@ -159,8 +159,8 @@ impl Tally {
         v.buckets = stats.buckets;
         v.buckets_differing = stats.differing;
         (v.source_checksums_on_server, v.target_checksums_on_server) = stats.on_server;
-        v.native_checksums = stats.native;
-        v.pg_text_hash = stats.pg_text_hash;
+        v.native_checksums = stats.hashing == super::RowHashing::Native;
+        v.pg_text_hash = stats.hashing == super::RowHashing::PgText;
         v.rows_fetched = stats.rows_fetched;
         v.bytes_fetched = stats.bytes_fetched;
         v

@@ -322,8 +322,7 @@ pub(crate) struct Stats {
     pub buckets: u64,
     pub differing: u64,
     pub on_server: (bool, bool),
-    pub native: bool,
-    pub pg_text_hash: bool,
+    pub hashing: RowHashing,
     pub rows_fetched: u64,
     pub bytes_fetched: u64,
 }
@@ -343,7 +342,7 @@ async fn compare_sides(
         b.map_err(|e| format!("target: {e}"))?,
     );
     let rows = source_size.rows().max(target_size.rows());
-    let (n, (native, pg_text_hash)) = prepare(source, target, rows, cancel).await?;
+    let (n, hashing) = prepare(source, target, rows, cancel).await?;
     let (a, b) = tokio::join!(source.buckets(n, cancel), target.buckets(n, cancel));
     let (sb, tb) = (
         a.map_err(|e| format!("source: {e}"))?,
@@ -370,30 +369,44 @@ async fn compare_sides(
         buckets: n.count(),
         differing: differing.len() as u64,
         on_server: (source.on_server(), target.on_server()),
-        native,
-        pg_text_hash,
+        hashing,
         rows_fetched: source.rows_fetched + target.rows_fetched,
         bytes_fetched: source.bytes_fetched + target.bytes_fetched,
     };
     Ok((tally, stats))
 }
 
+/// What both sides hash a row as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowHashing {
+    /// The SHA-256 of its canonical text.
+    Text,
+    /// Its native values (both servers one engine, see `hash_natively`).
+    Native,
+    /// Its canonical text, as PostgreSQL's `hashtextextended` hashes it (a
+    /// side DSP hashes beside a PostgreSQL server, see `hash_text_like_pg`).
+    PgText,
+}
+
 /// How a pair of sides buckets and hashes its rows (the larger side holds
-/// `rows`), decided once for both: key ranges or key hashes; then whether
-/// both servers hash native values (one engine), or else whether the text
-/// is hashed as PostgreSQL's `hashtextextended` (a side DSP hashes beside a
-/// PostgreSQL server) rather than by SHA-256.
+/// `rows`), decided once for both: key ranges or key hashes, and the row
+/// hash.
 pub(crate) async fn prepare(
     source: &mut Side,
     target: &mut Side,
     rows: u64,
     cancel: &CancellationToken,
-) -> Result<(Bucketing, (bool, bool)), String> {
+) -> Result<(Bucketing, RowHashing), String> {
     let n = (rows / BUCKET_ROWS).clamp(1, MAX_BUCKETS);
     let by = bucketing(source, target, n, rows.max(1), cancel).await?;
-    let native = side::hash_natively(source, target).await?;
-    let pg_text = !native && side::hash_text_like_pg(source, target).await?;
-    Ok((by, (native, pg_text)))
+    let hashing = if side::hash_natively(source, target).await? {
+        RowHashing::Native
+    } else if side::hash_text_like_pg(source, target).await? {
+        RowHashing::PgText
+    } else {
+        RowHashing::Text
+    };
+    Ok((by, hashing))
 }
 
 /// Key ranges when both servers checksum a one-integer-column key (no key
