@@ -20,7 +20,7 @@ use sqlx::Row as _;
 use crate::support;
 use crate::support::end::{End, Kind};
 use crate::support::run::run_and_collect;
-use crate::verify::{ddl, schema, verify};
+use crate::verify::{ddl, schema, two, verify};
 
 /// splitmix64: small, fixed, and the same on every machine.
 struct Rng(u64);
@@ -42,6 +42,15 @@ impl Rng {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
+}
+
+/// The seed of a test: its own, or one derived from `DSP_RANDOM_SEED=n` to
+/// explore others (a failure names the seed it ran with).
+fn seeded(seed: u64) -> u64 {
+    std::env::var("DSP_RANDOM_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(seed, |base| base.wrapping_mul(16) + seed)
 }
 
 /// One row's values as SQL-free data; `None` is NULL.
@@ -338,20 +347,12 @@ async fn churn(r: &mut Rng, end: &End, keys: &mut Vec<i64>, n: usize) {
 }
 
 async fn pair(source: Kind, target: Kind, seed: u64) {
-    let test = format!("random differential {source:?} -> {target:?}");
+    let seed = seeded(seed);
+    let test = format!("random differential {source:?} -> {target:?} (seed {seed})");
     let dir = support::temp_dir();
-    let Some(src) = End::new(source, &test, &dir, "source").await else {
+    let Some((src, tgt)) = two((source, target), &test, &dir).await else {
         return;
     };
-    let Some(tgt) = End::new(target, &test, &dir, "target").await else {
-        return;
-    };
-    // DSP_RANDOM_SEED=n explores other seeds (a failure names its seed).
-    let seed = std::env::var("DSP_RANDOM_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map_or(seed, |base| base.wrapping_mul(16) + seed);
-    let test = format!("{test} (seed {seed})");
     let mut r = Rng(seed);
     src.exec(ddl(source)).await;
     let mut src_keys = first_keys(&mut r);
@@ -462,16 +463,10 @@ async fn random_changes_pg_to_sqlite() {
 /// holding the separators (`~`, `~;`, `~0`) or differing from another by a
 /// trailing space, case or accent must stay a key of its own.
 async fn composite(source: Kind, target: Kind, seed: u64) {
-    let seed = std::env::var("DSP_RANDOM_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map_or(seed, |base| base.wrapping_mul(16) + seed);
+    let seed = seeded(seed);
     let test = format!("random composite keys {source:?} -> {target:?} (seed {seed})");
     let dir = support::temp_dir();
-    let Some(src) = End::new(source, &test, &dir, "source").await else {
-        return;
-    };
-    let Some(tgt) = End::new(target, &test, &dir, "target").await else {
+    let Some((src, tgt)) = two((source, target), &test, &dir).await else {
         return;
     };
     let ddl = |kind: Kind| match kind {
@@ -670,16 +665,10 @@ async fn random_composite_keys_pg_to_sqlite() {
 /// After each run the target must hold exactly the source's rows, and
 /// verify must find nothing unsynced or different.
 async fn incremental(source: Kind, target: Kind, seed: u64) {
-    let seed = std::env::var("DSP_RANDOM_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map_or(seed, |base| base.wrapping_mul(16) + seed);
+    let seed = seeded(seed);
     let test = format!("random incremental {source:?} -> {target:?} (seed {seed})");
     let dir = support::temp_dir();
-    let Some(src) = End::new(source, &test, &dir, "source").await else {
-        return;
-    };
-    let Some(tgt) = End::new(target, &test, &dir, "target").await else {
+    let Some((src, tgt)) = two((source, target), &test, &dir).await else {
         return;
     };
     let mut r = Rng(seed);

@@ -268,7 +268,11 @@ pub(crate) fn small(
     }
 }
 
-async fn two(kinds: (Kind, Kind), test: &str, dir: &tempfile::TempDir) -> Option<(End, End)> {
+pub(crate) async fn two(
+    kinds: (Kind, Kind),
+    test: &str,
+    dir: &tempfile::TempDir,
+) -> Option<(End, End)> {
     let src = End::new(kinds.0, test, dir, "source").await?;
     let tgt = End::new(kinds.1, test, dir, "target").await?;
     Some((src, tgt))
