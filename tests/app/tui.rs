@@ -717,19 +717,12 @@ async fn a_verify_or_preview_overtaken_by_a_run_is_dropped() {
     // The note that the job is running goes when its run ends.
     lp.press(&mut app, key(KeyCode::Char('v')));
     assert!(screen(&app, 120, 40).contains("is running; verify it when it is done"));
-    let now = chrono::Utc::now();
-    app.on_engine(ProgressEvent::Finished(dsp::engine::RunSummary {
-        job: job.to_string(),
-        mode: dsp::workspace::SyncMode::Full,
-        status: dsp::engine::RunStatus::Succeeded,
-        started: now,
-        ended: now,
-        total: 0,
-        success: 0,
-        failed: 0,
-        error: None,
-        changes: None,
-    }));
+    app.on_engine(ProgressEvent::Finished(crate::tui_fit::summary(
+        job,
+        dsp::engine::RunStatus::Succeeded,
+        0,
+        None,
+    )));
     let s = screen(&app, 120, 40);
     assert!(!s.contains("is running; verify it"), "{s}");
 }

@@ -39,7 +39,12 @@ fn assert_footer_whole(s: &str) {
     }
 }
 
-fn summary(job: &str, status: RunStatus, ago_secs: i64, error: Option<&str>) -> RunSummary {
+pub(crate) fn summary(
+    job: &str,
+    status: RunStatus,
+    ago_secs: i64,
+    error: Option<&str>,
+) -> RunSummary {
     let started = Utc::now() - Span::seconds(ago_secs);
     RunSummary {
         job: job.into(),
