@@ -179,6 +179,26 @@ impl Report {
         self.settle_total(Some(Ok(Ok(read))))
     }
 
+    /// Waits for the total of a read that has ended, and holds the rows read
+    /// to it: the source counted them in the same snapshot, so fewer means
+    /// the read was cut short somewhere without an error, and the missing
+    /// rows would otherwise be taken for deleted ones.
+    pub(super) async fn all_counted_read(
+        &mut self,
+        cancel: &CancellationToken,
+    ) -> Result<(), Stop> {
+        self.wait_total(cancel).await?;
+        if self.read != self.total {
+            return Err(Stop::failed(format!(
+                "the source counted {} rows for this read but sent {}; the read was cut short, so \
+                 nothing was changed; run the job again",
+                thousands(self.total),
+                thousands(self.read)
+            )));
+        }
+        Ok(())
+    }
+
     /// Stops a count still running (the run is over); whether the total was
     /// known by then.
     pub(super) fn end_count(&mut self) -> bool {
@@ -589,5 +609,41 @@ mod tests {
         let lines = seen(&mut rx);
         assert_eq!(lines[0], "[INFO] Total records: 50,000");
         assert_eq!(lines[2], "[INFO] Processing batch 1/50 (1000 records)");
+    }
+
+    /// A read that ends with fewer rows than its snapshot's count (a stream
+    /// cut short without an error) fails the run instead of its rows being
+    /// taken for deleted ones; the whole read passes.
+    #[tokio::test]
+    async fn a_read_short_of_its_count_fails_the_run() {
+        let job = Job::new("J", "a", "b", "s", SyncMode::Full);
+        let cancel = CancellationToken::new();
+        for (read, ok) in [(2_000, false), (2_500, true)] {
+            let (tx, _rx) = mpsc::unbounded_channel();
+            let mut run = Report::new(Reporter::new("J", tx), "J");
+            run.count_alongside(
+                tokio::spawn(async { Ok(2_500) }),
+                1000,
+                "source".into(),
+                None,
+            );
+            for (index, rows) in [(1, 1000), (2, 1000), (3, read - 2000)] {
+                run.account(&job, &chunk(index, rows, vec![]), &cancel)
+                    .await
+                    .unwrap_or_else(|_| panic!("batch {index}"));
+            }
+            match run.all_counted_read(&cancel).await {
+                Ok(()) => assert!(ok, "a read of {read} rows of 2,500 passed"),
+                Err(Stop::Failed(e)) => {
+                    assert!(!ok, "{e}");
+                    assert!(
+                        e.to_string()
+                            .contains("counted 2,500 rows for this read but sent 2,000"),
+                        "{e}"
+                    );
+                }
+                Err(_) => panic!("cancelled"),
+            }
+        }
     }
 }

@@ -44,7 +44,7 @@ pub(in super::super) async fn apply(
         present,
         refused,
     } = load(report, s, plan, w, reader, seg.keep.as_ref()).await?;
-    report.wait_total(cancel).await?;
+    report.all_counted_read(cancel).await?;
     t.op(cancel, w.flush()).await?;
     let landed = t.op(cancel, w.count(true)).await?;
     if landed != written {

@@ -34,7 +34,7 @@ pub(super) async fn apply(
     // Into an empty target, rows go straight in, inside the same transaction.
     let stage = before > 0;
     let loaded = load(report, s, plan, w, reader, stage).await?;
-    report.wait_total(cancel).await?;
+    report.all_counted_read(cancel).await?;
     t.op(cancel, w.flush()).await?;
     // Into the empty table, the server's own tally of what its loads stored
     // stands in for counting the table again (a scan of every row just
