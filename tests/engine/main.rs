@@ -32,6 +32,7 @@ mod incremental;
 mod indexes;
 mod internal_names;
 mod interrupted;
+mod key_ranges;
 mod ops;
 mod others;
 mod pass_through;

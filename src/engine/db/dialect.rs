@@ -276,6 +276,15 @@ pub trait Dialect: Sync {
         None
     }
 
+    /// Whether a whole-table read may be split into key ranges read at once
+    /// on several sessions sharing one snapshot (`Connection::share_snapshot`,
+    /// `stream_ranges`). Engines without a snapshot that sessions can share
+    /// (MySQL, SQLite) read on one session: ranges each in their own
+    /// snapshot would not add up to one moment of the table.
+    fn reads_in_ranges(&self) -> bool {
+        false
+    }
+
     /// Whether a run should open a second source connection to count the
     /// rows inside the read's own snapshot while they stream.
     fn counts_alongside(&self) -> bool {

@@ -530,6 +530,27 @@ impl Source {
     pub async fn stream(&mut self, sql: &str, b: &mut BatchBuilder) -> Result<()> {
         self.conn.stream(sql, b).await
     }
+
+    /// Whether this engine can read one snapshot in key ranges at once.
+    pub fn reads_in_ranges(&self) -> bool {
+        self.dialect().reads_in_ranges()
+    }
+
+    /// Brings `others` into this read's snapshot; returns those that joined.
+    pub async fn share_snapshot(&mut self, others: Vec<Conn>) -> Result<Vec<Conn>> {
+        self.conn.share_snapshot(others).await
+    }
+
+    /// Streams `sql` here and each of `others` on its own session (which
+    /// joined the snapshot), all into `b`.
+    pub async fn stream_ranges(
+        &mut self,
+        sql: &str,
+        others: Vec<(Conn, String)>,
+        b: &mut BatchBuilder,
+    ) -> Result<()> {
+        self.conn.stream_ranges(sql, others, b).await
+    }
 }
 
 /// Tuples a PostgreSQL source passed through (`Batch::wire`) as the values

@@ -11,7 +11,7 @@ use super::connect::Endpoint;
 use super::dialect::{CursorIndex, Dialect};
 use super::plan::{NativeColumn, Plan, TargetColumn, TargetRules};
 use super::read::BatchBuilder;
-use super::session::{Conn, Connection, driver_basics, query_i64, query_texts};
+use super::session::{Conn, Connection, RangePiece, driver_basics, query_i64, query_texts};
 use super::sql::split_table;
 use super::target::Target;
 use crate::engine::error::Result;
@@ -21,6 +21,7 @@ use crate::workspace::{ColumnType, SslMode};
 mod binary;
 pub(crate) mod binary_read;
 mod canon;
+mod ranges;
 mod writer;
 
 pub struct Postgres;
@@ -242,6 +243,10 @@ impl Dialect for Postgres {
     }
 
     /// PostgreSQL exports snapshots.
+    fn reads_in_ranges(&self) -> bool {
+        true
+    }
+
     fn counts_alongside(&self) -> bool {
         true
     }
@@ -325,6 +330,28 @@ impl Connection for PgConnection {
         Box::pin(binary_read::push_rows(rows, b))
     }
 
+    fn share_snapshot(&mut self, others: Vec<Conn>) -> BoxFuture<'_, Result<Vec<Conn>>> {
+        Box::pin(ranges::share_snapshot(self, others))
+    }
+
+    fn stream_ranges<'a>(
+        &'a mut self,
+        sql: &'a str,
+        others: Vec<(Conn, String)>,
+        b: &'a mut BatchBuilder,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(ranges::stream_ranges(self, sql, others, b))
+    }
+
+    fn copy_range(
+        self: Box<Self>,
+        sql: String,
+        id: usize,
+        tx: tokio::sync::mpsc::Sender<RangePiece>,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(ranges::copy_range(*self, sql, id, tx))
+    }
+
     fn sends_wire(&self, plan: &Plan) -> bool {
         binary_read::wire_ok(plan)
     }
@@ -406,23 +433,11 @@ async fn count_alongside(
     sql: String,
     go: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Result<Option<tokio::task::JoinHandle<Result<u64>>>> {
-    let exported: std::result::Result<String, sqlx::Error> =
-        sqlx::query_scalar("SELECT pg_export_snapshot()")
-            .persistent(false)
-            .fetch_one(&mut *main)
-            .await;
-    let Ok(id) = exported else {
-        // The failed statement aborted the read transaction: begin again.
-        main.end_snapshot().await;
+    let Some(id) = export_snapshot(main).await? else {
         counter.close().await;
-        main.begin_snapshot().await?;
         return Ok(None);
     };
-    let import = format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
-        D.literal(&id)
-    );
-    if counter.exec(&import).await.is_err() {
+    if !import_snapshot(&mut counter, &id).await {
         counter.close().await;
         return Ok(None);
     }
@@ -439,4 +454,32 @@ async fn count_alongside(
         counter.close().await;
         n
     })))
+}
+
+/// Exports the read transaction's snapshot for other sessions to import;
+/// `None` when the server or a pooler will not (the read transaction is
+/// then begun again, as the failed statement aborted it).
+pub(super) async fn export_snapshot(main: &mut PgConnection) -> Result<Option<String>> {
+    let exported: std::result::Result<String, sqlx::Error> =
+        sqlx::query_scalar("SELECT pg_export_snapshot()")
+            .persistent(false)
+            .fetch_one(&mut *main)
+            .await;
+    match exported {
+        Ok(id) => Ok(Some(id)),
+        Err(_) => {
+            main.end_snapshot().await;
+            main.begin_snapshot().await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Begins `other`'s read transaction on snapshot `id`; whether it could.
+pub(super) async fn import_snapshot(other: &mut Conn, id: &str) -> bool {
+    let import = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+        D.literal(id)
+    );
+    other.exec(&import).await.is_ok()
 }

@@ -32,6 +32,14 @@ pub struct FoldingKey {
 /// An open session on some engine.
 pub type Conn = Box<dyn Connection>;
 
+/// What a session reading one key range (`Connection::copy_range`) sends
+/// the session that merges them: a piece of range `i`'s data, in the
+/// engine's own stream format, or why the range failed.
+pub enum RangePiece {
+    Data(usize, Vec<u8>),
+    Failed(String),
+}
+
 /// A target column's type in a CREATE TABLE.
 pub type ColumnTypes = Box<dyn Fn(&TargetColumn) -> String + Send + Sync>;
 
@@ -134,6 +142,45 @@ pub trait Connection: Send {
     /// Runs `sql` and pushes every row into `b`.
     fn stream<'a>(&'a mut self, sql: &'a str, b: &'a mut BatchBuilder)
     -> BoxFuture<'a, Result<()>>;
+
+    /// Exports this read transaction's snapshot into each of `others` (see
+    /// `Dialect::reads_in_ranges`); returns those that joined, the rest
+    /// closed. Where snapshots cannot be shared, none join. `Err` when the
+    /// read transaction itself could not go on.
+    fn share_snapshot(&mut self, others: Vec<Conn>) -> BoxFuture<'_, Result<Vec<Conn>>> {
+        Box::pin(async move {
+            for o in others {
+                o.close().await;
+            }
+            Ok(Vec::new())
+        })
+    }
+
+    /// Like `stream`, with `sql` read here and each of `others` on its own
+    /// session, which has joined this one's snapshot (`share_snapshot`):
+    /// every row of every range goes into `b`.
+    fn stream_ranges<'a>(
+        &'a mut self,
+        _sql: &'a str,
+        _others: Vec<(Conn, String)>,
+        _b: &'a mut BatchBuilder,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Err("this engine cannot read key ranges at once".into()) })
+    }
+
+    /// Reads `sql` as range `id` of a `stream_ranges`, sending its data to
+    /// the session that merges them; a failure is the range's last piece.
+    fn copy_range(
+        self: Box<Self>,
+        _sql: String,
+        id: usize,
+        tx: tokio::sync::mpsc::Sender<RangePiece>,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let why = format!("range {id}: this engine cannot read key ranges at once");
+            let _ = tx.send(RangePiece::Failed(why)).await;
+        })
+    }
 
     /// Whether `stream` can hand `plan`'s rows over in a form a target of the
     /// same engine and column types takes untouched (`BatchBuilder::push_wire`).

@@ -16,6 +16,7 @@
 mod apply;
 mod diff_plan;
 mod finish;
+mod key_ranges;
 pub(crate) mod liveness;
 mod open;
 mod plan;
@@ -350,7 +351,7 @@ async fn execute(
         let mut reader = stream::Reader::spawn(
             source,
             plan.clone(),
-            query.select,
+            (query.select, Vec::new()),
             query.cutoff,
             nulls,
             false,
@@ -376,15 +377,19 @@ async fn execute(
             "Column types match: rows are copied in the source's binary form, unconverted",
         );
     }
-    let mut reader = stream::Reader::spawn(
-        source,
-        plan.clone(),
-        query.select,
-        query.cutoff,
-        nulls,
-        wire,
-        &s,
-    );
+    // A whole-table read of a large table: in key ranges at once, where the
+    // source's sessions can share its snapshot.
+    let whole = segments.is_none() && s.job.mode != SyncMode::Incremental;
+    let read = match whole {
+        true => key_ranges::split(report, &s, &mut source, &plan, &query.select).await?,
+        false => None,
+    };
+    let read = match read {
+        Some(r) => (r.first, r.others),
+        None => (query.select, Vec::new()),
+    };
+    let mut reader =
+        stream::Reader::spawn(source, plan.clone(), read, query.cutoff, nulls, wire, &s);
 
     let result = match segments {
         Some(seg) => apply::differential(report, &s, &plan, &mut writers, &mut reader, seg).await,

@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::report::Report;
 use super::setup::Setup;
 use super::stop::{Stop, or_cancel};
-use crate::engine::db::Source;
 use crate::engine::db::plan::Plan;
 use crate::engine::db::read::{Batch, BatchBuilder, CHUNK_ROWS, Cutoff, ReadMsg};
+use crate::engine::db::{Conn, Source};
 
 /// Rows in flight between the reader and the writer: enough to keep the
 /// source streaming while the target digests a bulk write, few enough to
@@ -80,13 +80,15 @@ impl Drop for Reader {
 
 impl Reader {
     /// Streams `select` from the source's snapshot, then ends the snapshot
-    /// and closes the source. With `null_cursors`, rows whose cursor is NULL
-    /// are counted and left out (`ReadQuery::null_cursors`). `wire`: rows
-    /// may come through in the source's own encoding (`Batch::wire`).
+    /// and closes the source; with `others`, each of them at once on its
+    /// own session, which joined the snapshot (`key_ranges`). With
+    /// `null_cursors`, rows whose cursor is NULL are counted and left out
+    /// (`ReadQuery::null_cursors`). `wire`: rows may come through in the
+    /// source's own encoding (`Batch::wire`).
     pub(super) fn spawn(
         mut source: Source,
         plan: Arc<Plan>,
-        select: String,
+        (select, others): (String, Vec<(Conn, String)>),
         cutoff: Option<Cutoff>,
         null_cursors: bool,
         wire: bool,
@@ -109,7 +111,10 @@ impl Reader {
                 if let Some(n) = nulls {
                     b.skip_null_cursors(n);
                 }
-                let r = source.stream(&select, &mut b).await;
+                let r = match others.is_empty() {
+                    true => source.stream(&select, &mut b).await,
+                    false => source.stream_ranges(&select, others, &mut b).await,
+                };
                 source.end_snapshot().await;
                 source.conn.close().await;
                 match r {

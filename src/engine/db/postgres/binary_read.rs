@@ -174,66 +174,97 @@ pub(super) async fn stream_wire(
     sql: &str,
     b: &mut BatchBuilder,
 ) -> Result<()> {
-    let plan = b.plan();
-    let n = plan.read.len();
-    let decodes: Vec<Decode> = (0..n).map(|i| decode_of(plan, i)).collect();
-    let keys = plan.key_read.clone();
+    let mut tuples = CopyTuples::new(b.plan());
     let mut out = conn
         .copy_out_raw(&format!("COPY ({sql}) TO STDOUT (FORMAT binary)"))
         .await?;
-    // Bytes of a tuple split across messages (the server sends one tuple
-    // per message, which nothing promises).
-    let mut carry: Vec<u8> = Vec::new();
-    let mut header = true;
-    let mut ended = false;
     while let Some(msg) = out.try_next().await? {
+        tuples.take(&msg, b).await?;
+    }
+    tuples.end()
+}
+
+/// One binary COPY stream on its way into a [`BatchBuilder`]: its messages
+/// are cut into tuples, each passed through (`push_wire`) when the builder
+/// takes them so and its key is whole, else decoded (`push`).
+pub(super) struct CopyTuples {
+    n: usize,
+    keys: Vec<usize>,
+    decodes: Vec<Decode>,
+    /// Bytes of a tuple split across messages (the server sends one tuple
+    /// per message, which nothing promises).
+    carry: Vec<u8>,
+    header: bool,
+    ended: bool,
+}
+
+impl CopyTuples {
+    pub(super) fn new(plan: &Plan) -> Self {
+        let n = plan.read.len();
+        CopyTuples {
+            n,
+            keys: plan.key_read.clone(),
+            decodes: (0..n).map(|i| decode_of(plan, i)).collect(),
+            carry: Vec::new(),
+            header: true,
+            ended: false,
+        }
+    }
+
+    /// Takes the stream's next message.
+    pub(super) async fn take(&mut self, msg: &[u8], b: &mut BatchBuilder) -> Result<()> {
+        let mut carry = std::mem::take(&mut self.carry);
         let data: &[u8] = if carry.is_empty() {
-            &msg
+            msg
         } else {
-            carry.extend_from_slice(&msg);
+            carry.extend_from_slice(msg);
             &carry
         };
         let mut at = 0;
-        if header {
+        if self.header {
             match header_len(data)? {
                 Some(len) => {
                     at = len;
-                    header = false;
+                    self.header = false;
                 }
                 None => {
-                    let partial = data.to_vec();
-                    carry = partial;
-                    continue;
+                    self.carry = data.to_vec();
+                    return Ok(());
                 }
             }
         }
-        while !ended && at < data.len() {
-            let Some(frame) = tuple(&data[at..], n, &keys)? else {
+        let wire = b.wants_wire();
+        while !self.ended && at < data.len() {
+            let Some(frame) = tuple(&data[at..], self.n, &self.keys)? else {
                 break;
             };
             match frame {
                 Frame::End => {
-                    ended = true;
+                    self.ended = true;
                     at += 2;
                 }
                 Frame::Row { len, null_key } => {
                     let bytes = &data[at..at + len];
-                    if null_key {
-                        b.push(raws(bytes, &decodes)?).await?;
-                    } else {
+                    if wire && !null_key {
                         b.push_wire(bytes).await?;
+                    } else {
+                        b.push(raws(bytes, &self.decodes)?).await?;
                     }
                     at += len;
                 }
             }
         }
-        let rest = data[at..].to_vec();
-        carry = rest;
+        self.carry = data[at..].to_vec();
+        Ok(())
     }
-    if !ended || !carry.is_empty() {
-        return Err("the source's COPY stream ended in the middle of a row".into());
+
+    /// Whether the stream ended where a COPY ends: after its trailer.
+    pub(super) fn end(&self) -> Result<()> {
+        if !self.ended || !self.carry.is_empty() {
+            return Err("the source's COPY stream ended in the middle of a row".into());
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The length of COPY's file header, once `data` holds all of it.

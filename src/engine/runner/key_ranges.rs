@@ -1,0 +1,151 @@
+//! A large whole-table read split into key ranges, read at once on sessions
+//! that share the read's snapshot (PostgreSQL's exported snapshots): the rows
+//! of all ranges together are the rows of one read, at one moment. MySQL and
+//! SQLite sessions cannot share a snapshot, so their reads stay on one
+//! session; ranges each in their own snapshot would mirror no moment at all.
+
+use super::report::Report;
+use super::setup::Setup;
+use super::stop::Stop;
+use crate::engine::db::Source;
+use crate::engine::db::checksum::estimated_rows;
+use crate::engine::db::connect::{Conn, Role, connect};
+use crate::engine::db::plan::Plan;
+use crate::engine::progress::Level;
+
+/// Sessions at most, the read's own included.
+const MAX_STREAMS: usize = 8;
+/// Below this estimate a table is read on one session: the ranges' extra
+/// connections and queries would cost more than they save.
+const LARGE_TABLE_ROWS: u64 = 1_000_000;
+/// Keys a range spans at least.
+const MIN_RANGE_KEYS: i128 = 10_000;
+
+/// The read split into ranges: `first` is read on the source's own session,
+/// each of `others` on a session that joined its snapshot.
+pub(super) struct KeyRanges {
+    pub(super) first: String,
+    pub(super) others: Vec<(Conn, String)>,
+}
+
+/// Splits `select` (a whole-table read, inside the source's snapshot) into
+/// key ranges when the source can share its snapshot, the key is one integer
+/// column, and more than one session is wanted (`streams`). `None`: read
+/// it on one session, as when no extra session could be opened or join the
+/// snapshot. A query that fails inside the snapshot fails the run: the read
+/// transaction cannot go on after it.
+pub(super) async fn split(
+    report: &mut Report,
+    s: &Setup<'_>,
+    source: &mut Source,
+    plan: &Plan,
+    select: &str,
+) -> Result<Option<KeyRanges>, Stop> {
+    let Some(key) = integer_key(plan).filter(|_| source.reads_in_ranges()) else {
+        return Ok(None);
+    };
+    let wanted = streams(s, source, plan).await?;
+    if wanted < 2 {
+        return Ok(None);
+    }
+    let d = source.dialect();
+    let k = d.ident(key);
+    let table = d.table(&plan.source_table);
+    let bound = |f: &str| format!("SELECT COALESCE({f}({k}), 0)::bigint FROM {table}");
+    let low = s
+        .source
+        .op(s.cancel, source.conn.scalar(&bound("MIN")))
+        .await?;
+    let high = s
+        .source
+        .op(s.cancel, source.conn.scalar(&bound("MAX")))
+        .await?;
+    let span = i128::from(high) - i128::from(low) + 1;
+    let wanted = wanted.min((span / MIN_RANGE_KEYS).clamp(1, MAX_STREAMS as i128) as usize);
+    if wanted < 2 {
+        return Ok(None);
+    }
+    let opened = futures::future::join_all((1..wanted).map(|_| open(s))).await;
+    let joining = source.share_snapshot(opened.into_iter().flatten().collect());
+    let others = s.source.op(s.cancel, joining).await?;
+    if others.is_empty() {
+        return Ok(None);
+    }
+    let n = others.len() + 1;
+    // Inner boundaries only: the first range takes everything below the
+    // second (and the NULL keys, which the run must still see to fail them
+    // by name), the last everything from its start up.
+    let cut = |i: usize| low as i128 + span * i as i128 / n as i128;
+    let range = |i: usize| {
+        let lower = (i > 0).then(|| format!("{k} >= {}", cut(i)));
+        let upper = (i + 1 < n).then(|| format!("{k} < {}", cut(i + 1)));
+        match (lower, upper) {
+            (None, Some(u)) => format!("{select} WHERE ({u} OR {k} IS NULL)"),
+            (Some(l), Some(u)) => format!("{select} WHERE {l} AND {u}"),
+            (Some(l), None) => format!("{select} WHERE {l}"),
+            (None, None) => select.to_string(),
+        }
+    };
+    report.log(
+        Level::Info,
+        format!(
+            "Reading {} in {n} ranges of {key} at once ({low} to {high}), on one snapshot",
+            plan.source_table
+        ),
+    );
+    Ok(Some(KeyRanges {
+        first: range(0),
+        others: others
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c, range(i + 1)))
+            .collect(),
+    }))
+}
+
+/// The key's name when it is one integer column.
+fn integer_key(plan: &Plan) -> Option<&str> {
+    let [k] = plan.key_read[..] else {
+        return None;
+    };
+    let col = &plan.read[k];
+    let base = col.native.type_name.split('(').next().unwrap_or("");
+    matches!(base.trim(), "smallint" | "integer" | "bigint").then_some(col.name.as_str())
+}
+
+/// Sessions wanted for the read: `DSP_READ_STREAMS` when set (1 turns the
+/// ranges off); else, for a table the planner puts at a million rows or
+/// more, half of this machine's cores (up to four), so that the servers
+/// beside DSP keep the rest. DSP cannot see the source server's cores; an
+/// operator who knows better sets the variable.
+async fn streams(s: &Setup<'_>, source: &mut Source, plan: &Plan) -> Result<usize, Stop> {
+    if let Some(n) = std::env::var("DSP_READ_STREAMS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return Ok(n.clamp(1, MAX_STREAMS));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let d = source.dialect();
+    let Some(sql) = d
+        .checksums()
+        .filter(|_| cores >= 4)
+        .map(|c| c.estimate_rows(&d.table(&plan.source_table)))
+    else {
+        return Ok(1);
+    };
+    let lines = s.source.op(s.cancel, source.conn.texts(&sql)).await?;
+    Ok(match lines.first().and_then(|l| estimated_rows(l)) {
+        Some(rows) if rows >= LARGE_TABLE_ROWS => (cores / 2).min(4),
+        _ => 1,
+    })
+}
+
+/// One more session on the source, bounded by its `stall_timeout`.
+async fn open(s: &Setup<'_>) -> Option<Conn> {
+    let net = s.source.net;
+    match tokio::time::timeout(net.stall_timeout(), connect(s.ws, net, Role::Source)).await {
+        Ok(Ok(c)) => Some(c),
+        _ => None,
+    }
+}
