@@ -223,3 +223,61 @@ async fn a_mysql_source_reads_on_one_session() {
     );
     assert_eq!(tgt.dump("dst").await, src.dump("src").await, "{test}");
 }
+
+/// The source stops answering (a proxy that stops forwarding, sockets open)
+/// while the ranges stream: the run fails within the network's
+/// `stall_timeout`, naming it, and the target stays empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_range_fails_the_run_within_the_stall_timeout() {
+    let test = "PostgreSQL key ranges, source stalls";
+    let env = Env::new();
+    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env.dir, "").await else {
+        return;
+    };
+    let Some(tgt) = End::new(Kind::Pg, &format!("{test} (target)"), &env.dir, "").await else {
+        return;
+    };
+    fill(&src, "src").await;
+    tgt.exec("CREATE TABLE dst (id BIGINT PRIMARY KEY, t TEXT, n NUMERIC(12,3), ts TIMESTAMPTZ, j JSONB)")
+        .await;
+    let End::Pg(db, _) = &src else { unreachable!() };
+    let upstream = format!("{}:{}", db.host.replace("localhost", "127.0.0.1"), db.port);
+    let proxy = crate::support::proxy::Proxy::start(upstream.parse().unwrap()).await;
+    let via_proxy = src
+        .network_toml("Source")
+        .replace(
+            &format!("port = {}", db.port),
+            &format!("port = {}", proxy.addr.port()),
+        )
+        .replace(&format!("host = \"{}\"", db.host), "host = \"127.0.0.1\"")
+        + "stall_timeout = \"2s\"\n";
+    env.write(
+        &(via_proxy + "\n" + &tgt.network_toml("Target") + &schema_job("src", "dst", 500, COLS)),
+    );
+    // Past the connections, the catalog and the ranges' set-up, inside the rows.
+    proxy.fault_after(200_000, false);
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        let out = env.dsp(&["run", "J"], THREE);
+        (out, env)
+    });
+    let (out, _env) = tokio::time::timeout(std::time::Duration::from_secs(60), out)
+        .await
+        .expect("the run hung past its stall_timeout")
+        .unwrap();
+    out.assert_failed_naming(test, &["Source", "stall_timeout"]);
+    assert!(
+        out.stdout.contains(RANGES),
+        "{test}: not read in ranges\n{}",
+        out.all()
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{test}"
+    );
+    assert_eq!(
+        records(&tgt, "dst").await,
+        Vec::<String>::new(),
+        "{test}: all or nothing"
+    );
+}

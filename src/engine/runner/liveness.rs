@@ -16,6 +16,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// How long the watchdog sleeps at most before it looks again.
+const RECHECK: Duration = Duration::from_secs(1);
+
 pub(crate) struct Liveness {
     start: Instant,
     /// Milliseconds after `start` of the last sign of life.
@@ -73,7 +76,9 @@ impl Liveness {
             if silent >= limit {
                 return self.sentence(limit);
             }
-            tokio::time::sleep(limit - silent).await;
+            // A later wait may allow less (a source's 2s after connecting
+            // with the target's 5m): look again within a second.
+            tokio::time::sleep((limit - silent).min(RECHECK)).await;
         }
     }
 
@@ -132,6 +137,32 @@ mod tests {
         assert!(
             why.starts_with("source network \"S\": no rows for 5s")
                 && why.contains("stall_timeout"),
+            "{why}"
+        );
+    }
+
+    /// The watchdog started while the run connected (the longest limit of
+    /// both ends) must not sleep through a shorter limit set later: a source
+    /// of 2s beside a target of 5m once failed its stalls after 305s.
+    #[tokio::test(start_paused = true)]
+    async fn a_shorter_limit_set_later_is_kept() {
+        let live = Liveness::new("both networks".into(), Duration::from_secs(305));
+        let watch = live.stalled();
+        tokio::pin!(watch);
+        tokio::select! {
+            _ = &mut watch => panic!("fired while connecting"),
+            _ = tokio::time::sleep(Duration::from_secs(3)) => {}
+        }
+        live.waiting_for("source network \"S\"", "rows", Duration::from_secs(2));
+        let started = tokio::time::Instant::now();
+        let why = watch.await;
+        assert!(
+            started.elapsed() <= Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            why.starts_with("source network \"S\": no rows for 2s"),
             "{why}"
         );
     }

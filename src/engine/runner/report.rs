@@ -9,6 +9,7 @@ use chrono::Utc;
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
+use super::setup::SideWatch;
 use super::stop::Stop;
 use crate::engine::db::read::Batch;
 use crate::engine::error::Error;
@@ -72,6 +73,9 @@ struct PendingTotal {
     go: Option<tokio::sync::oneshot::Sender<()>>,
     /// When the first batch line began to wait.
     since: Option<std::time::Instant>,
+    /// The source's watchdog: a count stalled with its server fails the run
+    /// within the source's `stall_timeout`, whatever end was waited on last.
+    watch: Option<SideWatch>,
 }
 
 impl PendingTotal {
@@ -89,6 +93,14 @@ impl PendingTotal {
             progress: None,
             go,
             since: None,
+            watch: None,
+        }
+    }
+
+    /// The run now waits on the count (or on its connection's goodbye).
+    fn waiting(&self) {
+        if let Some(w) = &self.watch {
+            w.waiting("row count");
         }
     }
 
@@ -157,6 +169,13 @@ impl Report {
         self.pending = Some(PendingTotal::new(count, batch_size, label, go));
     }
 
+    /// Watches the count alongside like any wait on the source.
+    pub(super) fn watch_count(&mut self, watch: SideWatch) {
+        if let Some(p) = self.pending.as_mut() {
+            p.watch = Some(watch);
+        }
+    }
+
     /// The read has ended, every row of it accounted: when its count has not
     /// started, the rows read are the total (the same snapshot, the same
     /// rows), and the count is called off; else the count's answer is awaited.
@@ -170,6 +189,7 @@ impl Report {
         // Dropping the sender calls the count off; its task then ends its
         // transaction and closes its connection, which takes a moment.
         p.go = None;
+        p.waiting();
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(Stop::by_operator()),
@@ -261,6 +281,7 @@ impl Report {
             return Ok(());
         };
         p.start();
+        p.waiting();
         let r = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(Stop::by_operator()),

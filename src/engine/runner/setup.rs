@@ -143,4 +143,28 @@ impl<'a> Side<'a> {
     pub(super) fn answered(&self) {
         self.live.beat();
     }
+
+    /// What lets a wait on this end elsewhere (a count alongside the read)
+    /// be watched like `op`: the watchdog then gives it this end's limit.
+    pub(super) fn watch(&self) -> SideWatch {
+        SideWatch {
+            live: self.live.clone(),
+            label: self.label.clone(),
+            limit: self.net.stall_timeout(),
+        }
+    }
+}
+
+/// An end's watchdog handle, owned (see `Side::watch`).
+pub(super) struct SideWatch {
+    live: Arc<Liveness>,
+    label: String,
+    limit: std::time::Duration,
+}
+
+impl SideWatch {
+    /// From now on the run waits on this end for `what`.
+    pub(super) fn waiting(&self, what: &'static str) {
+        self.live.waiting_for(&self.label, what, self.limit);
+    }
 }

@@ -46,7 +46,10 @@ pub(super) async fn count(
         .await
         .map_err(|e| s.source.name(e))?;
     match alongside {
-        Some(handle) => report.count_alongside(handle, s.batch_size(), s.source.label.clone(), go),
+        Some(handle) => {
+            report.count_alongside(handle, s.batch_size(), s.source.label.clone(), go);
+            report.watch_count(s.source.watch());
+        }
         None => {
             let total = s.source.op(s.cancel, source.count(count)).await?;
             report.announce_total(total, s.batch_size());
