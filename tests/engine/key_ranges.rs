@@ -51,6 +51,18 @@ async fn records(end: &End, table: &str) -> Vec<String> {
         .collect()
 }
 
+/// A PostgreSQL source and target for `test`; `None` when the server is
+/// missing (the test has said it skipped).
+async fn pg_pair(test: &str, env: &Env) -> Option<(End, End)> {
+    let src = End::new(Kind::Pg, &format!("{test} (source)"), &env.dir, "").await?;
+    let tgt = End::new(Kind::Pg, &format!("{test} (target)"), &env.dir, "").await?;
+    Some((src, tgt))
+}
+
+/// The target table, of the source's very types (rows pass through).
+const TARGET: &str = "CREATE TABLE dst (id BIGINT PRIMARY KEY, t TEXT, n NUMERIC(12,3), \
+                      ts TIMESTAMPTZ, j JSONB)";
+
 fn workspace(src: &End, tgt: &End, extra: &str) -> String {
     src.network_toml("Source")
         + "\n"
@@ -63,10 +75,7 @@ fn workspace(src: &End, tgt: &End, extra: &str) -> String {
 async fn key_ranges_read_every_row_once_passed_through_or_converted() {
     let test = "PostgreSQL read in key ranges";
     let env = Env::new();
-    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env.dir, "").await else {
-        return;
-    };
-    let Some(tgt) = End::new(Kind::Pg, &format!("{test} (target)"), &env.dir, "").await else {
+    let Some((src, tgt)) = pg_pair(test, &env).await else {
         return;
     };
     fill(&src, "src").await;
@@ -74,8 +83,7 @@ async fn key_ranges_read_every_row_once_passed_through_or_converted() {
     assert_eq!(want.len(), 17_143);
 
     // The same column types: tuples go through as the source encoded them.
-    tgt.exec("CREATE TABLE dst (id BIGINT PRIMARY KEY, t TEXT, n NUMERIC(12,3), ts TIMESTAMPTZ, j JSONB)")
-        .await;
+    tgt.exec(TARGET).await;
     env.write(&workspace(&src, &tgt, "max_failed = 1\n"));
     let out = env.dsp(&["run", "J"], THREE);
     out.assert_no_panic(test);
@@ -134,10 +142,7 @@ async fn key_ranges_read_every_row_once_passed_through_or_converted() {
 async fn a_range_whose_session_dies_fails_the_run_and_keeps_the_target() {
     let test = "PostgreSQL key range cut";
     let env = Env::new();
-    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env.dir, "").await else {
-        return;
-    };
-    let Some(tgt) = End::new(Kind::Pg, &format!("{test} (target)"), &env.dir, "").await else {
+    let Some((src, tgt)) = pg_pair(test, &env).await else {
         return;
     };
     // Larger than what the run buffers (its channels and sockets), so that
@@ -148,8 +153,7 @@ async fn a_range_whose_session_dies_fails_the_run_and_keeps_the_target() {
          jsonb_build_object('g', g) FROM generate_series(1, 300000) g"
     ))
     .await;
-    tgt.exec("CREATE TABLE dst (id BIGINT PRIMARY KEY, t TEXT, n NUMERIC(12,3), ts TIMESTAMPTZ, j JSONB)")
-        .await;
+    tgt.exec(TARGET).await;
     // `full_copy`: a target holding rows is otherwise compared by segments,
     // which reads only the rows that differ.
     env.write(&workspace(&src, &tgt, "full_copy = true\n"));
@@ -231,15 +235,11 @@ async fn a_mysql_source_reads_on_one_session() {
 async fn a_stalled_range_fails_the_run_within_the_stall_timeout() {
     let test = "PostgreSQL key ranges, source stalls";
     let env = Env::new();
-    let Some(src) = End::new(Kind::Pg, &format!("{test} (source)"), &env.dir, "").await else {
-        return;
-    };
-    let Some(tgt) = End::new(Kind::Pg, &format!("{test} (target)"), &env.dir, "").await else {
+    let Some((src, tgt)) = pg_pair(test, &env).await else {
         return;
     };
     fill(&src, "src").await;
-    tgt.exec("CREATE TABLE dst (id BIGINT PRIMARY KEY, t TEXT, n NUMERIC(12,3), ts TIMESTAMPTZ, j JSONB)")
-        .await;
+    tgt.exec(TARGET).await;
     let End::Pg(db, _) = &src else { unreachable!() };
     let upstream = format!("{}:{}", db.host.replace("localhost", "127.0.0.1"), db.port);
     let proxy = crate::support::proxy::Proxy::start(upstream.parse().unwrap()).await;
