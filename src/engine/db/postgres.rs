@@ -242,11 +242,12 @@ impl Dialect for Postgres {
         Some("pg_temp")
     }
 
-    /// PostgreSQL exports snapshots.
+    /// PostgreSQL exports snapshots: key ranges read at once share one.
     fn reads_in_ranges(&self) -> bool {
         true
     }
 
+    /// PostgreSQL exports snapshots: the count beside the read shares it.
     fn counts_alongside(&self) -> bool {
         true
     }
