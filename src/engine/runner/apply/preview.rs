@@ -59,7 +59,7 @@ async fn staged(
         return read_only(report, s, plan, reader).await;
     }
     let loaded = full::load(report, s, plan, w, reader, true).await?;
-    report.wait_total(cancel).await?;
+    read_ended(report, s).await?;
     t.op(cancel, w.flush()).await?;
     report.first.insert = t
         .op(cancel, w.first_keys(KeySet::Insert, FIRST_KEYS))
@@ -101,9 +101,18 @@ async fn read_only(
             report.progress(chunk.index, chunk.batch_read)?;
         }
     }
-    report.wait_total(s.cancel).await?;
+    read_ended(report, s).await?;
     report.changes = Some(Changes::all_inserted(written));
     Ok(())
+}
+
+/// The read has ended: its total is awaited, and a full sync's read is held
+/// to it as the run holds it (a read cut short would preview phantom deletes).
+async fn read_ended(report: &mut Report, s: &Setup<'_>) -> Result<(), Stop> {
+    match s.job.mode {
+        SyncMode::Full => report.all_counted_read(s.cancel).await,
+        SyncMode::Incremental => report.wait_total(s.cancel).await,
+    }
 }
 
 /// A row's key as the target would spell it: `42`, or `7, 42`.
