@@ -41,7 +41,7 @@ for via in proxy direct; do
     echo "$via round $r: binary pipe ${t}s"
     for n in 1 2 4; do
       $pg -d "${db}_dst" -c "TRUNCATE users_dsp"
-      t=$(timed env DSP_READ_STREAMS=$n "$dsp" --workspace "$ws" --data-dir "$dir/data" run pg-pg-full)
+      t=$(timed env DSP_READ_RANGES=$n "$dsp" --workspace "$ws" --data-dir "$dir/data" run pg-pg-full)
       echo "$via round $r: dsp, $n range(s) ${t}s"
     done
   done

@@ -133,7 +133,7 @@ impl Form {
             }
             FormKind::Job => match field.key {
                 "lookback" => self.get("mode") == SyncMode::Incremental.as_str(),
-                "allow_empty" | "max_delete_percent" | "full_copy" => {
+                "allow_empty" | "max_delete_percent" | "full_copy" | "read_ranges" => {
                     self.get("mode") == SyncMode::Full.as_str()
                 }
                 _ => true,
@@ -404,6 +404,7 @@ impl Form {
                 vec!["false".into(), "true".into()],
                 if j.full_copy() { "true" } else { "false" },
             ),
+            Field::text("read_ranges", "Key ranges at once", num(j.read_ranges)),
         ];
         Form {
             kind: FormKind::Job,
@@ -613,6 +614,7 @@ impl Form {
         });
         let batch_size = self.read("batch_size", |t| fields::BATCH_SIZE.parse_text(t));
         let max_failed = self.read("max_failed", |t| fields::MAX_FAILED.parse_text(t));
+        let read_ranges = self.read("read_ranges", |t| fields::READ_RANGES.parse_text(t));
         let max_delete_percent = self.read("max_delete_percent", |t| {
             fields::MAX_DELETE_PERCENT.parse_text(t)
         });
@@ -646,6 +648,7 @@ impl Form {
             },
             state: StateStore::parse(self.get("state")),
             full_copy: (self.get("full_copy") == "true").then_some(true),
+            read_ranges: read_ranges?.map(|n| n as u64),
         };
         refs_ok.then_some(job)
     }
@@ -667,6 +670,7 @@ impl Form {
             }
             (FormKind::Job, "batch_size") => fields::BATCH_SIZE.default?.to_string(),
             (FormKind::Job, "max_failed") => fields::MAX_FAILED.default?.to_string(),
+            (FormKind::Job, "read_ranges") => "chosen by DSP".to_string(),
             (FormKind::Job, "max_delete_percent") => {
                 fields::MAX_DELETE_PERCENT.default?.to_string()
             }

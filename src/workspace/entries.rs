@@ -201,6 +201,7 @@ impl<'d> Fields<'_, '_, 'd> {
         let allow_empty = self.bool_opt("allow_empty");
         let max_delete_percent = self.decimal("max_delete_percent", fields::MAX_DELETE_PERCENT);
         let full_copy = self.bool_opt("full_copy");
+        let read_ranges = self.whole("read_ranges", fields::READ_RANGES);
         let lookback = self.str_opt("lookback");
         if let Ok(Some(l)) = &lookback
             && let Err(e) = fields::lookback(l)
@@ -222,6 +223,7 @@ impl<'d> Fields<'_, '_, 'd> {
             max_delete_percent: max_delete_percent.unwrap_or(None),
             lookback: lookback.unwrap_or(None),
             full_copy: full_copy.unwrap_or(None),
+            read_ranges: read_ranges.unwrap_or(None).map(|n| n as u64),
             state: state.unwrap_or(None),
             alerts: alerts.ok()?,
         })

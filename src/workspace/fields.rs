@@ -43,7 +43,7 @@ pub const SCHEMA_KEYS: [&str; 6] = [
 ];
 
 /// The keys a `[[job]]` entry may hold.
-pub const JOB_KEYS: [&str; 16] = [
+pub const JOB_KEYS: [&str; 17] = [
     "name",
     "source",
     "target",
@@ -60,6 +60,7 @@ pub const JOB_KEYS: [&str; 16] = [
     "webhook",
     "state",
     "full_copy",
+    "read_ranges",
 ];
 
 /// The keys of the top-level `[alerts]` table.
@@ -109,6 +110,11 @@ pub(crate) const BATCH_SIZE: Whole = Whole {
     min: 1,
     max: 1_000_000,
     default: Some(DEFAULT_BATCH_SIZE as i64),
+};
+pub(crate) const READ_RANGES: Whole = Whole {
+    min: 1,
+    max: 8,
+    default: None,
 };
 pub(crate) const MAX_FAILED: Whole = Whole {
     min: 0,

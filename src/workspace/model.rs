@@ -375,6 +375,9 @@ pub struct Job {
     pub state: Option<StateStore>,
     /// Full sync: always copy every row, never compare segments first.
     pub full_copy: Option<bool>,
+    /// Key ranges a whole-table read from PostgreSQL is split into, read at
+    /// once on one snapshot; `None`: DSP chooses (see `runner::key_ranges`).
+    pub read_ranges: Option<u64>,
 }
 
 impl Job {
@@ -400,6 +403,7 @@ impl Job {
             alerts: Alerts::default(),
             state: None,
             full_copy: None,
+            read_ranges: None,
         }
     }
     pub fn batch_size(&self) -> u64 {

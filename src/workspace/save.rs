@@ -168,6 +168,7 @@ pub(super) fn job_fields(j: &Job) -> Fields {
         ("max_failed", j.max_failed.map(|n| Value::from(n as i64))),
         ("allow_empty", j.allow_empty.map(Value::from)),
         ("full_copy", j.full_copy.map(Value::from)),
+        ("read_ranges", j.read_ranges.map(|n| Value::from(n as i64))),
         (
             "max_delete_percent",
             j.max_delete_percent.map(|p| {

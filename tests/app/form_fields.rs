@@ -278,6 +278,7 @@ fn entry_toml(form: &Form) -> String {
             ("on_failure", string("on_failure")),
             ("on_success", string("on_success")),
             ("webhook", string("webhook")),
+            ("read_ranges", number("read_ranges")),
         ]),
     }
     for (k, v) in body {
@@ -322,6 +323,7 @@ fn form_keys(field: &str) -> Vec<&'static str> {
         "on_failure",
         "on_success",
         "webhook",
+        "read_ranges",
     ];
     keys.iter().copied().filter(|k| *k == field).collect()
 }

@@ -155,6 +155,10 @@ fn assert_sane(result: Result<dsp::workspace::Workspace, dsp::workspace::LoadErr
                 assert!((1..=1_000_000).contains(&job.batch_size()), "{job:?}");
                 let pct = job.max_delete_percent();
                 assert!((0.0..=100.0).contains(&pct), "{job:?}");
+                assert!(
+                    job.read_ranges.is_none_or(|n| (1..=8).contains(&n)),
+                    "{job:?}"
+                );
                 assert!(ws.network(&job.source).is_some(), "{job:?}");
                 assert!(ws.network(&job.target).is_some(), "{job:?}");
                 assert!(ws.schema(&job.schema).is_some(), "{job:?}");
@@ -187,7 +191,7 @@ proptest! {
     fn any_value_of_any_job_field_loads_in_range_or_is_refused(
         key in prop::sample::select(vec![
             "batch_size", "max_failed", "max_delete_percent", "allow_empty", "lookback",
-            "schedule", "mode", "source", "target", "schema", "name",
+            "schedule", "mode", "source", "target", "schema", "name", "read_ranges",
         ]),
         value in prop_oneof![
             any::<i64>().prop_map(|n| n.to_string()),

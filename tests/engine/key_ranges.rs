@@ -1,5 +1,5 @@
 //! A whole-table read from PostgreSQL split into key ranges read at once on
-//! sessions sharing one snapshot (`DSP_READ_STREAMS` forces it on this small
+//! sessions sharing one snapshot (`DSP_READ_RANGES` forces it on this small
 //! machine). The ranges together must be exactly the table: every row once,
 //! the NULL key still failed by name, the extremes of bigint in place; a
 //! range whose session dies fails the run and leaves the target as it was;
@@ -17,7 +17,7 @@ const COLS: &str = r#"  { source = "id", target = "id", type = "integer" },
   { source = "n", target = "n", type = "decimal" },
   { source = "ts", target = "ts", type = "timestamp" },
   { source = "j", target = "j", type = "json" },"#;
-const THREE: &[(&str, &str)] = &[("DSP_READ_STREAMS", "3")];
+const THREE: &[(&str, &str)] = &[("DSP_READ_RANGES", "3")];
 const RANGES: &str = "in 3 ranges of id at once";
 
 /// Rows with keys from -60,000 to 60,000 in steps of 7, so that each of
@@ -156,14 +156,18 @@ async fn a_range_whose_session_dies_fails_the_run_and_keeps_the_target() {
     tgt.exec(TARGET).await;
     // `full_copy`: a target holding rows is otherwise compared by segments,
     // which reads only the rows that differ.
-    env.write(&workspace(&src, &tgt, "full_copy = true\n"));
+    // The job's own `read_ranges` asks for the ranges here.
+    env.write(&workspace(
+        &src,
+        &tgt,
+        "full_copy = true\nread_ranges = 3\n",
+    ));
     let first = env.dsp(&["run", "J"], &[]);
     assert_eq!(first.code, 0, "{test}: first copy\n{}", first.all());
     let before = records(&tgt, "dst").await;
     src.exec("UPDATE src SET t = 'changed'").await;
 
-    let vars = [THREE[0], ("DSP_PACE_MS", "20")];
-    let (child, lines, reader) = start_until_batch_with(&env, 1, &vars);
+    let (child, lines, reader) = start_until_batch_with(&env, 1, &[("DSP_PACE_MS", "20")]);
     assert!(lines.concat().contains(RANGES), "{test}: {lines:?}");
     let End::Pg(_, pool) = &src else {
         unreachable!()
@@ -226,6 +230,21 @@ async fn a_mysql_source_reads_on_one_session() {
         out.all()
     );
     assert_eq!(tgt.dump("dst").await, src.dump("src").await, "{test}");
+
+    // Asked for by the job itself, the run says why it reads on one session.
+    tgt.exec("DROP TABLE dst").await;
+    env.write(
+        &(src.network_toml("Source")
+            + "\n"
+            + &tgt.network_toml("Target")
+            + &schema_job("src", "dst", 5000, crate::small_job::COLS)
+            + "read_ranges = 3\n"),
+    );
+    let out = env.dsp(&["run", "J"], &[]);
+    assert_eq!(out.code, 0, "{test}\n{}", out.all());
+    let why = "src is read on one session: this source's sessions cannot share a snapshot";
+    assert!(out.stdout.contains(why), "{test}\n{}", out.all());
+    assert_eq!(tgt.dump("dst").await, src.dump("src").await, "{test}");
 }
 
 /// The source stops answering (a proxy that stops forwarding, sockets open)
@@ -280,4 +299,26 @@ async fn a_stalled_range_fails_the_run_within_the_stall_timeout() {
         Vec::<String>::new(),
         "{test}: all or nothing"
     );
+}
+
+/// `read_ranges` outside 1–8 is refused by the loader, naming the key.
+#[test]
+fn read_ranges_out_of_range_is_refused_by_name() {
+    let env = Env::new();
+    let path = env.sqlite("a.db");
+    for bad in ["0", "9", "\"4\""] {
+        env.write(
+            &(crate::support::workspace::sqlite_network_toml("Source", &path)
+                + &schema_job("src", "dst", 500, crate::small_job::COLS)
+                + &format!("read_ranges = {bad}\n")),
+        );
+        let out = env.dsp(&["check"], &[]);
+        out.assert_no_panic("read_ranges");
+        assert_eq!(out.code, 2, "read_ranges = {bad}\n{}", out.all());
+        assert!(
+            out.stderr.contains("read_ranges"),
+            "read_ranges = {bad}\n{}",
+            out.all()
+        );
+    }
 }

@@ -13,8 +13,8 @@ use crate::engine::db::connect::{Conn, Role, connect};
 use crate::engine::db::plan::Plan;
 use crate::engine::progress::Level;
 
-/// Sessions at most, the read's own included.
-const MAX_STREAMS: usize = 8;
+/// Sessions at most, the read's own included (`read_ranges`' own limit).
+const MAX_STREAMS: usize = crate::workspace::fields::READ_RANGES.max as usize;
 /// Below this estimate a table is read on one session: the ranges' extra
 /// connections and queries would cost more than they save.
 const LARGE_TABLE_ROWS: u64 = 1_000_000;
@@ -41,7 +41,22 @@ pub(super) async fn split(
     plan: &Plan,
     select: &str,
 ) -> Result<Option<KeyRanges>, Stop> {
-    let Some(key) = integer_key(plan).filter(|_| source.reads_in_ranges()) else {
+    let key = integer_key(plan);
+    let Some(key) = key.filter(|_| source.reads_in_ranges()) else {
+        // Asked for by the job and impossible: say why, once.
+        if s.job.read_ranges.is_some_and(|n| n > 1) {
+            let why = match key {
+                Some(_) => "this source's sessions cannot share a snapshot",
+                None => "its key is not one integer column",
+            };
+            report.log(
+                Level::Info,
+                format!(
+                    "The job sets read_ranges, but {} is read on one session: {why}",
+                    plan.source_table
+                ),
+            );
+        }
         return Ok(None);
     };
     let wanted = streams(s, source, plan).await?;
@@ -113,16 +128,19 @@ fn integer_key(plan: &Plan) -> Option<&str> {
     matches!(base.trim(), "smallint" | "integer" | "bigint").then_some(col.name.as_str())
 }
 
-/// Sessions wanted for the read: `DSP_READ_STREAMS` when set (1 turns the
-/// ranges off); else, for a table the planner puts at a million rows or
-/// more, half of this machine's cores (up to four), so that the servers
-/// beside DSP keep the rest. DSP cannot see the source server's cores; an
-/// operator who knows better sets the variable.
+/// Sessions wanted for the read: the job's `read_ranges`, else
+/// `DSP_READ_RANGES` in the environment (1 turns the ranges off); else, for a
+/// table the planner puts at a million rows or more, half of this machine's
+/// cores (up to four), so that the servers beside DSP keep the rest. DSP
+/// cannot see the source server's cores; an operator who knows better (a
+/// source across a long network path) sets the number.
 async fn streams(s: &Setup<'_>, source: &mut Source, plan: &Plan) -> Result<usize, Stop> {
-    if let Some(n) = std::env::var("DSP_READ_STREAMS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
+    let asked = s.job.read_ranges.map(|n| n as usize).or_else(|| {
+        std::env::var("DSP_READ_RANGES")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    });
+    if let Some(n) = asked {
         return Ok(n.clamp(1, MAX_STREAMS));
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
