@@ -18,6 +18,9 @@ const MAX_STREAMS: usize = crate::workspace::fields::READ_RANGES.max as usize;
 /// Below this estimate a table is read on one session: the ranges' extra
 /// connections and queries would cost more than they save.
 const LARGE_TABLE_ROWS: u64 = 1_000_000;
+/// Below this many cores on DSP's host, DSP reads on one session by itself:
+/// on two cores beside both servers, more sessions measured slower.
+const MIN_CORES: usize = 4;
 /// Keys a range spans at least.
 const MIN_RANGE_KEYS: i128 = 10_000;
 
@@ -147,16 +150,22 @@ async fn streams(s: &Setup<'_>, source: &mut Source, plan: &Plan) -> Result<usiz
     let d = source.dialect();
     let Some(sql) = d
         .checksums()
-        .filter(|_| cores >= 4)
+        .filter(|_| cores >= MIN_CORES)
         .map(|c| c.estimate_rows(&d.table(&plan.source_table)))
     else {
         return Ok(1);
     };
     let lines = s.source.op(s.cancel, source.conn.texts(&sql)).await?;
-    Ok(match lines.first().and_then(|l| estimated_rows(l)) {
-        Some(rows) if rows >= LARGE_TABLE_ROWS => (cores / 2).min(4),
+    Ok(chosen(cores, lines.first().and_then(|l| estimated_rows(l))))
+}
+
+/// Ranges DSP reads at once by itself, on a host with `cores`, for a table
+/// the planner estimates at `rows`.
+fn chosen(cores: usize, rows: Option<u64>) -> usize {
+    match rows {
+        Some(r) if cores >= MIN_CORES && r >= LARGE_TABLE_ROWS => (cores / 2).min(4),
         _ => 1,
-    })
+    }
 }
 
 /// One more session on the source, bounded by its `stall_timeout`.
@@ -165,5 +174,20 @@ async fn open(s: &Setup<'_>) -> Option<Conn> {
     match tokio::time::timeout(net.stall_timeout(), connect(s.ws, net, Role::Source)).await {
         Ok(Ok(c)) => Some(c),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chosen;
+
+    #[test]
+    fn ranges_are_chosen_for_a_large_table_on_a_host_with_cores_to_spare() {
+        assert_eq!(chosen(2, Some(50_000_000)), 1, "two cores");
+        assert_eq!(chosen(4, Some(999_999)), 1, "below a million rows");
+        assert_eq!(chosen(8, None), 1, "no estimate");
+        assert_eq!(chosen(4, Some(1_000_000)), 2);
+        assert_eq!(chosen(6, Some(1_000_000)), 3);
+        assert_eq!(chosen(64, Some(1_000_000_000)), 4, "four at most");
     }
 }
