@@ -119,6 +119,16 @@ impl Plan {
         }
     }
 
+    /// The key's column in `read` when the key is one column mapped as an
+    /// integer: such a key is split into ranges (verify's buckets, a run's
+    /// parallel read) rather than hashed.
+    pub fn int_key(&self) -> Option<usize> {
+        match self.key_read[..] {
+            [k] if self.targets.get(k)?.ty == ColumnType::Integer => Some(k),
+            _ => None,
+        }
+    }
+
     pub fn target_names(&self) -> Vec<String> {
         self.targets.iter().map(|t| t.name.clone()).collect()
     }

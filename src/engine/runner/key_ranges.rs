@@ -4,6 +4,7 @@
 //! SQLite sessions cannot share a snapshot, so their reads stay on one
 //! session; ranges each in their own snapshot would mirror no moment at all.
 
+use super::open::bounded;
 use super::report::Report;
 use super::setup::Setup;
 use super::stop::Stop;
@@ -44,7 +45,7 @@ pub(super) async fn split(
     plan: &Plan,
     select: &str,
 ) -> Result<Option<KeyRanges>, Stop> {
-    let key = integer_key(plan);
+    let key = plan.int_key().map(|k| plan.read[k].name.as_str());
     let Some(key) = key.filter(|_| source.reads_in_ranges()) else {
         // Asked for by the job and impossible: say why, once.
         if s.job.read_ranges.is_some_and(|n| n > 1) {
@@ -66,18 +67,10 @@ pub(super) async fn split(
     if wanted < 2 {
         return Ok(None);
     }
-    let d = source.dialect();
-    let k = d.ident(key);
-    let table = d.table(&plan.source_table);
-    let bound = |f: &str| format!("SELECT COALESCE({f}({k}), 0)::bigint FROM {table}");
-    let low = s
-        .source
-        .op(s.cancel, source.conn.scalar(&bound("MIN")))
-        .await?;
-    let high = s
-        .source
-        .op(s.cancel, source.conn.scalar(&bound("MAX")))
-        .await?;
+    let k = source.dialect().ident(key);
+    let Some((low, high)) = bounds(s, source, &k, &plan.source_table).await? else {
+        return Ok(None);
+    };
     let span = i128::from(high) - i128::from(low) + 1;
     let wanted = wanted.min((span / MIN_RANGE_KEYS).clamp(1, MAX_STREAMS as i128) as usize);
     if wanted < 2 {
@@ -121,14 +114,32 @@ pub(super) async fn split(
     }))
 }
 
-/// The key's name when it is one integer column.
-fn integer_key(plan: &Plan) -> Option<&str> {
-    let [k] = plan.key_read[..] else {
-        return None;
+/// The least and greatest key `k` of `table`, in one statement; `None`
+/// when there is none, or a bound does not fit 64 bits (a `numeric` key):
+/// the read then stays on one session.
+async fn bounds(
+    s: &Setup<'_>,
+    source: &mut Source,
+    k: &str,
+    table: &str,
+) -> Result<Option<(i64, i64)>, Stop> {
+    let d = source.dialect();
+    let Some(sql) = d.checksums() else {
+        return Ok(None);
     };
-    let col = &plan.read[k];
-    let base = col.native.type_name.split('(').next().unwrap_or("");
-    matches!(base.trim(), "smallint" | "integer" | "bigint").then_some(col.name.as_str())
+    let table = d.table(table);
+    let (lo, hi) = (
+        sql.as_text(&format!("MIN({k})")),
+        sql.as_text(&format!("MAX({k})")),
+    );
+    let query = format!("SELECT {lo} FROM {table} UNION ALL SELECT {hi} FROM {table}");
+    let texts = s.source.op(s.cancel, source.conn.texts(&query)).await?;
+    // Two rows, in whatever order the server sends them.
+    let ints: Vec<i64> = texts.iter().filter_map(|t| t.trim().parse().ok()).collect();
+    Ok(match ints[..] {
+        [a, b] => Some((a.min(b), a.max(b))),
+        _ => None,
+    })
 }
 
 /// Sessions wanted for the read: the job's `read_ranges`, else
@@ -171,10 +182,9 @@ fn chosen(cores: usize, rows: Option<u64>) -> usize {
 /// One more session on the source, bounded by its `stall_timeout`.
 async fn open(s: &Setup<'_>) -> Option<Conn> {
     let net = s.source.net;
-    match tokio::time::timeout(net.stall_timeout(), connect(s.ws, net, Role::Source)).await {
-        Ok(Ok(c)) => Some(c),
-        _ => None,
-    }
+    bounded(s.ws, net, connect(s.ws, net, Role::Source))
+        .await
+        .ok()
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ pub(super) async fn open(s: &Setup<'_>) -> Ends {
 
 /// A connection that does not come up within the network's `stall_timeout`
 /// (a server that accepts and then says nothing) is an error naming it.
-async fn bounded<E: Display>(
+pub(super) async fn bounded<E: Display>(
     ws: &Workspace,
     net: &Network,
     connecting: impl Future<Output = Result<Conn, E>>,

@@ -353,12 +353,8 @@ impl Side {
         if let Some(s) = &self.server {
             return s.int_key.clone();
         }
-        match self.plan.key_read[..] {
-            [k] if self.plan.targets[k].ty == ColumnType::Integer => {
-                Some(self.conn.dialect().ident(&self.plan.read[k].name))
-            }
-            _ => None,
-        }
+        let k = self.plan.int_key()?;
+        Some(self.conn.dialect().ident(&self.plan.read[k].name))
     }
 
     /// The least and greatest key of a `ranged` side (through its primary
@@ -750,10 +746,7 @@ fn server_sql(
             escaped: fields[k].escaped,
         })
         .collect();
-    let int_key = match plan.key_read[..] {
-        [k] if plan.targets[k].ty == ColumnType::Integer => Some(d.ident(&plan.read[k].name)),
-        _ => None,
-    };
+    let int_key = plan.int_key().map(|k| d.ident(&plan.read[k].name));
     let native = columns()
         .map(|(r, _)| sql.native_column(&d.ident(&r.name), &r.native, tz))
         .collect();
