@@ -50,6 +50,8 @@ pub(super) async fn stream_ranges(
         .map(|_| CopyTuples::new(b.plan()))
         .collect();
     let (tx, rx) = mpsc::channel::<RangePiece>(2 * tuples.len());
+    // Held, not read: dropping it aborts the ranges still sending when the
+    // merge ends early.
     let mut ranges = tokio::task::JoinSet::new();
     for (i, (conn, sql)) in others.into_iter().enumerate() {
         ranges.spawn(conn.copy_range(sql, i + 1, tx.clone()));
