@@ -323,6 +323,18 @@ struct StoredLine {
     message: String,
 }
 
+/// What the job's newest recorded run changed, when it counted changes.
+pub fn last_changes(data: &DataDir, job: &str) -> Option<Changes> {
+    let bytes = std::fs::read(last_run(data, job)?).ok()?;
+    let c = serde_json::from_slice::<StoredRun>(&bytes).ok()?.changes?;
+    Some(Changes {
+        inserted: c.inserted,
+        updated: c.updated,
+        deleted: c.deleted,
+        unchanged: c.unchanged,
+    })
+}
+
 fn history_dir(data: &DataDir, job: &str) -> PathBuf {
     data.job_dir(job).join("history")
 }

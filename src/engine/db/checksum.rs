@@ -35,10 +35,16 @@ pub trait Checksums: Sync {
     /// An integer expression as decimal text.
     fn as_text(&self, expr: &str) -> String;
 
-    /// The rows of `table` as `dsp_b` (their bucket) and `dsp_h` (their
-    /// hash), for a query to group by bucket.
-    fn bucketed_rows(&self, bucket: &str, hash: &str, table: &str) -> String {
-        format!("SELECT {bucket} AS dsp_b, {hash} AS dsp_h FROM {table}")
+    /// A row's place in its range bucket, from 1 (`(key - lo) mod width + 1`;
+    /// see `verify::locate`).
+    fn range_place(&self, key: &str, lo: i64, width: u64) -> String {
+        format!("(({key}) - ({lo})) % {width} + 1")
+    }
+
+    /// The rows of `table` as `columns` (`dsp_b` their bucket, `dsp_h`
+    /// their hash, ...), for a query to group by bucket.
+    fn bucketed_rows(&self, columns: &str, table: &str) -> String {
+        format!("SELECT {columns} FROM {table}")
     }
 
     /// A statement to run before grouping a table's rows into `groups`

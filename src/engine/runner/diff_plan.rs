@@ -20,9 +20,10 @@ use crate::engine::db::Source;
 use crate::engine::db::connect::{Conn, Role, connect};
 use crate::engine::db::plan::Plan;
 use crate::engine::progress::{Level, thousands};
+use crate::engine::state;
 use crate::engine::types::Value;
 use crate::engine::verify::side::{self, Bucketing, Buckets, Hashed, Side, Size};
-use crate::engine::verify::{self, canon};
+use crate::engine::verify::{self, canon, locate};
 use crate::workspace::SyncMode;
 
 /// Targets with fewer rows are copied whole: checksumming costs more than
@@ -188,14 +189,10 @@ async fn found(
         target.into_conn().close().await;
         return Ok(Err(format!("{said}, holding most of the target's rows")));
     }
-    let (sc, t, cancel) = (&s.source, &s.target, s.cancel);
-    if !differing.is_empty() && in_differing(&sb).max(target_rows_differing) <= NARROW_ROWS {
-        let (a, b) = tokio::join!(
-            sc.op(cancel, src.row_hashes(by, &differing, cancel)),
-            t.op(cancel, target.row_hashes(by, &differing, cancel)),
-        );
-        let (a, b) = (a?, b?);
-        if let (Some(a), Some(b)) = (a, b) {
+    let (t, cancel) = (&s.target, s.cancel);
+    if !differing.is_empty() {
+        let listed = listed(s, (src, &mut target), by, &differing, (&sb, &tb)).await?;
+        if let Some((a, b, located)) = listed {
             target.into_conn().close().await;
             let (seg, rows) = narrowed(src, a, b, (source_rows, target_rows), || {
                 src.bucket_filter(by, &differing)
@@ -204,8 +201,12 @@ async fn found(
             report.log(
                 Level::Info,
                 format!(
-                    "Differential full sync: {said}, {} of their rows by row hash",
-                    thousands(rows)
+                    "Differential full sync: {said}, {} of their rows by row hash{}",
+                    thousands(rows),
+                    match located {
+                        0 => String::new(),
+                        n => format!(" ({} segments located by their sums)", thousands(n)),
+                    }
                 ),
             );
             return Ok(Ok(seg));
@@ -240,6 +241,128 @@ async fn found(
         target_keys,
         all_equal,
     }))
+}
+
+/// The rows of both ends (source, target) that may differ, each with its
+/// row hash, when both servers hash rows and listing them is cheap; else
+/// `None` (the differing segments are then read whole). A bucket that
+/// `locate` names one key for is listed by that key alone once both ends'
+/// rows of it explain the whole difference; every other differing bucket
+/// is listed whole. Also returns how many buckets were located so.
+async fn listed(
+    s: &Setup<'_>,
+    (src, target): (&mut Side, &mut Side),
+    by: Bucketing,
+    differing: &HashSet<u64>,
+    (sb, tb): (&Buckets, &Buckets),
+) -> Result<Option<(Vec<Hashed>, Vec<Hashed>, u64)>, Stop> {
+    if !src.on_server() || !target.on_server() {
+        return Ok(None);
+    }
+    let (sc, tc, cancel) = (&s.source, &s.target, s.cancel);
+    let mut found = locate::candidates(by, differing, (sb, &src.weighted), (tb, &target.weighted));
+    if found.len() > KEY_LIST {
+        found.clear();
+    }
+    let rows_in = |set: &HashSet<u64>| -> u64 {
+        let end = |b: &Buckets| -> u64 { set.iter().filter_map(|k| b.get(k)).map(|x| x.0).sum() };
+        end(sb).max(end(tb))
+    };
+    let whole: HashSet<u64> = differing
+        .iter()
+        .filter(|k| !found.contains_key(k))
+        .copied()
+        .collect();
+    if found.len() as u64 + rows_in(&whole) > NARROW_ROWS {
+        return Ok(None);
+    }
+    let mut keys: Vec<i64> = found.values().copied().collect();
+    keys.sort_unstable();
+    // Each end: the candidates' rows, then the whole buckets' rows.
+    let (a, b) = tokio::join!(
+        sc.op(cancel, list(src, by, &keys, &whole, cancel)),
+        tc.op(cancel, list(target, by, &keys, &whole, cancel)),
+    );
+    let (Some((mut ca, mut a)), Some((mut cb, mut b))) = (a?, b?) else {
+        return Ok(None);
+    };
+    // A candidate whose rows leave its bucket unequal was a guess that
+    // failed: that bucket is listed whole.
+    let bucket_of = |r: &Hashed| by.of_key(&r.key);
+    let (ia, ib) = (per_bucket(by, &ca), per_bucket(by, &cb));
+    let none = Vec::new();
+    let failed: HashSet<u64> = found
+        .keys()
+        .filter(|k| {
+            let (ra, rb) = (ia.get(k).unwrap_or(&none), ib.get(k).unwrap_or(&none));
+            !locate::confirmed(sb, tb, **k, ra, rb)
+        })
+        .copied()
+        .collect();
+    drop((ia, ib));
+    if !failed.is_empty() {
+        ca.retain(|r| !failed.contains(&bucket_of(r)));
+        cb.retain(|r| !failed.contains(&bucket_of(r)));
+        let (ra, rb) = tokio::join!(
+            sc.op(cancel, src.row_hashes(by, &failed, cancel)),
+            tc.op(cancel, target.row_hashes(by, &failed, cancel)),
+        );
+        let (Some(ra), Some(rb)) = (ra?, rb?) else {
+            return Ok(None);
+        };
+        a.extend(ra);
+        b.extend(rb);
+    }
+    a.extend(ca);
+    b.extend(cb);
+    Ok(Some((a, b, (found.len() - failed.len()) as u64)))
+}
+
+/// Rows by their bucket.
+fn per_bucket(by: Bucketing, rows: &[Hashed]) -> HashMap<u64, Vec<&Hashed>> {
+    let mut m: HashMap<u64, Vec<&Hashed>> = HashMap::new();
+    for r in rows {
+        m.entry(by.of_key(&r.key)).or_default().push(r);
+    }
+    m
+}
+
+/// One end's row hashes of the candidate `keys`, then of the `whole`
+/// buckets; `None` for an end DSP hashes. Where the whole buckets' keys
+/// can be listed, both are one query.
+async fn list(
+    side: &mut Side,
+    by: Bucketing,
+    keys: &[i64],
+    whole: &HashSet<u64>,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Option<(Vec<Hashed>, Vec<Hashed>)>, String> {
+    let listed = by.keys_in(whole).filter(|_| !keys.is_empty());
+    let (keys, whole_apart) = match listed {
+        Some(mut more) => {
+            more.extend_from_slice(keys);
+            (more, false)
+        }
+        None => (keys.to_vec(), true),
+    };
+    let found = match side.key_filter(&keys) {
+        Some(f) if !keys.is_empty() => side.row_hashes_where(&f, cancel).await?,
+        _ => Some(Vec::new()),
+    };
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    if whole_apart && !whole.is_empty() {
+        return Ok(side
+            .row_hashes(by, whole, cancel)
+            .await?
+            .map(|rest| (found, rest)));
+    }
+    // The whole buckets' rows, out of the one query's.
+    let (rest, candidates) = found
+        .into_iter()
+        .partition(|r| whole.contains(&by.of_key(&r.key)));
+    Ok(Some((candidates, rest)))
 }
 
 /// Each key's row hash; `None` for a key that stands in more than one row.
@@ -350,6 +473,11 @@ async fn compare(
     let (by, _) = sc
         .op(cancel, verify::prepare(src, target, rows, cancel))
         .await?;
+    // A table that changed between the last two runs likely changed again.
+    let changed = state::last_changes(s.data, &s.job.name)
+        .is_none_or(|c| c.inserted + c.updated + c.deleted > 0);
+    src.weigh = changed;
+    target.weigh = changed;
     let (a, b) = tokio::join!(
         sc.op(cancel, src.buckets(by, cancel)),
         tc.op(cancel, target.buckets(by, cancel)),

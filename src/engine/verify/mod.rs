@@ -18,6 +18,7 @@
 
 pub(crate) mod canon;
 mod compare;
+pub(crate) mod locate;
 pub(crate) mod pg_hash;
 mod report;
 pub(crate) mod side;

@@ -77,8 +77,12 @@ impl Checksums for PgChecksums {
     // query's time). `OFFSET 0` keeps the rows a subquery, whose groups it
     // then guesses few; `around_grouping` gives it the memory the real
     // groups need.
-    fn bucketed_rows(&self, bucket: &str, hash: &str, table: &str) -> String {
-        format!("SELECT {bucket} AS dsp_b, {hash} AS dsp_h FROM {table} OFFSET 0")
+    fn range_place(&self, key: &str, lo: i64, width: u64) -> String {
+        format!("(({key}) - ({lo}::bigint)) % {width} + 1")
+    }
+
+    fn bucketed_rows(&self, columns: &str, table: &str) -> String {
+        format!("SELECT {columns} FROM {table} OFFSET 0")
     }
 
     /// About 230 bytes a group (measured: 14 MB for 62,500), never less
