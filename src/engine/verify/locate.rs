@@ -199,6 +199,64 @@ mod tests {
         assert!(!confirmed(&ba, &bb, 0, &[&ra], &[&rb]));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 3000,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x1dc0_ffee),
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Whatever the rows and up to three changes among them: a bucket
+        /// that differs in one key names that key and passes its check, and
+        /// a key that passes its check is the bucket's only difference.
+        #[test]
+        fn a_passed_check_means_the_named_key_is_the_only_difference(
+            present in 0u16..,
+            hashes in proptest::collection::vec(0u64..(1 << 60), 16),
+            changes in proptest::collection::vec((0usize..16, 0u8..3, 0u64..(1 << 60)), 1..4),
+        ) {
+            let target: Vec<(i64, u64)> = (0..16)
+                .filter(|i| present & (1 << i) != 0)
+                .map(|i| (i as i64 + 1, hashes[i]))
+                .collect();
+            let mut source = target.clone();
+            for &(place, kind, hash) in &changes {
+                let key = place as i64 + 1;
+                source.retain(|r| r.0 != key);
+                if kind != 1 {
+                    // An update, or an insert where the key was absent.
+                    source.push((key, hash));
+                }
+            }
+            source.sort_unstable();
+            let differs: Vec<i64> = (1..=16)
+                .filter(|k| {
+                    let of = |rows: &[(i64, u64)]| rows.iter().find(|r| r.0 == *k).map(|r| r.1);
+                    of(&source) != of(&target)
+                })
+                .collect();
+            proptest::prop_assume!(!differs.is_empty());
+            let ((ba, wa), (bb, wb)) = (bucket(&source), bucket(&target));
+            let differing: HashSet<u64> = [0].into_iter().collect();
+            let found = candidates(BY, &differing, (&ba, &wa), (&bb, &wb));
+            let rows = |all: &[(i64, u64)], key: i64| -> Vec<Hashed> {
+                all.iter().filter(|r| r.0 == key).map(|r| hashed(r.0, r.1)).collect()
+            };
+            let passed = found.get(&0).filter(|&&key| {
+                let (ra, rb) = (rows(&source, key), rows(&target, key));
+                let (ra, rb): (Vec<&Hashed>, Vec<&Hashed>) = (ra.iter().collect(), rb.iter().collect());
+                confirmed(&ba, &bb, 0, &ra, &rb)
+            });
+            if let Some(&key) = passed {
+                proptest::prop_assert_eq!(&differs, &vec![key]);
+            }
+            if differs.len() == 1 {
+                proptest::prop_assert_eq!(passed.copied(), Some(differs[0]));
+            }
+        }
+    }
+
     #[test]
     fn wide_buckets_keep_enough_hash_bits() {
         assert_eq!(shift(16), Some(5));
