@@ -596,20 +596,21 @@ impl Side {
     /// when the server hashes this side's keys; else DSP must filter.
     pub fn bucket_filter(&self, by: impl Into<Bucketing>, wanted: &HashSet<u64>) -> Option<String> {
         let by = by.into();
+        let by_bucket = || {
+            let mut ids: Vec<u64> = wanted.iter().copied().collect();
+            ids.sort_unstable();
+            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+            format!(" WHERE {} IN ({})", self.bucket_sql(by), ids.join(", "))
+        };
         self.server.as_ref().map(|s| match (by, &s.int_key) {
             (Bucketing::Range { lo, hi, width, n }, Some(k)) if runs(wanted) <= RANGE_RUNS => {
                 format!(" WHERE {}", range_filter(k, (lo, hi, width, n), wanted))
             }
-            (Bucketing::Range { .. }, Some(k)) if by.keys_in(wanted).is_some() => {
-                let keys = by.keys_in(wanted).unwrap_or_default();
-                format!(" WHERE {k} IN ({})", list(&keys))
-            }
-            _ => {
-                let mut list: Vec<u64> = wanted.iter().copied().collect();
-                list.sort_unstable();
-                let list: Vec<String> = list.iter().map(u64::to_string).collect();
-                format!(" WHERE {} IN ({})", self.bucket_sql(by), list.join(", "))
-            }
+            (Bucketing::Range { .. }, Some(k)) => match by.keys_in(wanted) {
+                Some(keys) => format!(" WHERE {k} IN ({})", list(&keys)),
+                None => by_bucket(),
+            },
+            _ => by_bucket(),
         })
     }
 
