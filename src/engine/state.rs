@@ -316,6 +316,17 @@ struct StoredChanges {
     unchanged: u64,
 }
 
+impl From<StoredChanges> for Changes {
+    fn from(c: StoredChanges) -> Self {
+        Changes {
+            inserted: c.inserted,
+            updated: c.updated,
+            deleted: c.deleted,
+            unchanged: c.unchanged,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct StoredLine {
     at: DateTime<Utc>,
@@ -327,12 +338,7 @@ struct StoredLine {
 pub fn last_changes(data: &DataDir, job: &str) -> Option<Changes> {
     let bytes = std::fs::read(last_run(data, job)?).ok()?;
     let c = serde_json::from_slice::<StoredRun>(&bytes).ok()?.changes?;
-    Some(Changes {
-        inserted: c.inserted,
-        updated: c.updated,
-        deleted: c.deleted,
-        unchanged: c.unchanged,
-    })
+    Some(c.into())
 }
 
 fn history_dir(data: &DataDir, job: &str) -> PathBuf {
@@ -468,12 +474,7 @@ pub fn history(data: &DataDir, job: &str) -> std::io::Result<Vec<RunRecord>> {
                 success: s.success,
                 failed: s.failed,
                 error: s.error,
-                changes: s.changes.map(|c| Changes {
-                    inserted: c.inserted,
-                    updated: c.updated,
-                    deleted: c.deleted,
-                    unchanged: c.unchanged,
-                }),
+                changes: s.changes.map(Changes::from),
             },
             log: s
                 .log

@@ -11,7 +11,7 @@ use dsp::workspace::{Job, SyncMode, Workspace};
 use crate::support;
 use crate::support::end::{End, Kind};
 use crate::support::run::run_and_collect;
-use crate::verify::{ddl, insert, schema, small, verify};
+use crate::verify::{ddl, insert, schema, small, two, verify};
 
 const ROWS: i64 = 2_000;
 
@@ -384,10 +384,7 @@ async fn located(source: Kind, target: Kind) {
     use dsp::workspace::ColumnType;
     let test = format!("differential located {source:?} -> {target:?}");
     let dir = support::temp_dir();
-    let Some(src) = End::new(source, &test, &dir, "source").await else {
-        return;
-    };
-    let Some(tgt) = End::new(target, &test, &dir, "target").await else {
+    let Some((src, tgt)) = two((source, target), &test, &dir).await else {
         return;
     };
     src.exec("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)")

@@ -337,13 +337,13 @@ async fn list(
     whole: &HashSet<u64>,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<Option<(Vec<Hashed>, Vec<Hashed>)>, String> {
-    let listed = by.keys_in(whole).filter(|_| !keys.is_empty());
-    let (keys, whole_apart) = match listed {
-        Some(mut more) => {
-            more.extend_from_slice(keys);
-            (more, false)
+    // Where the whole buckets' keys can be listed, they join the candidates.
+    let (keys, rest_apart) = match by.keys_in(whole) {
+        Some(mut all) => {
+            all.extend_from_slice(keys);
+            (all, false)
         }
-        None => (keys.to_vec(), true),
+        None => (keys.to_vec(), !whole.is_empty()),
     };
     let found = match side.key_filter(&keys) {
         Some(f) if !keys.is_empty() => side.row_hashes_where(&f, cancel).await?,
@@ -352,7 +352,7 @@ async fn list(
     let Some(found) = found else {
         return Ok(None);
     };
-    if whole_apart && !whole.is_empty() {
+    if rest_apart {
         return Ok(side
             .row_hashes(by, whole, cancel)
             .await?

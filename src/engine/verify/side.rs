@@ -461,11 +461,13 @@ impl Side {
         let s = self.server.as_ref().expect("checked by the caller");
         let mut columns = format!("{} AS dsp_b, {} AS dsp_h", self.bucket_sql(by), s.row_hash);
         let mut sums = "dsp_b, COUNT(*), SUM(dsp_h)".to_string();
+        let mut weighted = false;
         if let (Bucketing::Range { lo, width, .. }, Some(k), true) = (by, &s.int_key, self.weigh)
             && let Some(shift) = locate::shift(width)
         {
             columns.push_str(&format!(", {} AS dsp_p", sql.range_place(k, lo, width)));
             sums.push_str(&format!(", SUM(dsp_p * (dsp_h >> {shift}))"));
+            weighted = true;
         }
         // One text a bucket, its numbers apart by spaces: 62,500 buckets
         // read as four values each cost DSP more than the server's grouping.
@@ -477,9 +479,9 @@ impl Side {
         if let Some((set, _)) = &around {
             self.conn.exec(set).await.map_err(|e| e.to_string())?;
         }
-        let groups = by.count().saturating_add(1).min(1 << 20) as usize;
+        let groups = by.count().saturating_add(1).min(super::MAX_BUCKETS) as usize;
         let mut out = Buckets::with_capacity(groups);
-        let mut places = Weighted::with_capacity(groups);
+        let mut places = Weighted::with_capacity(if weighted { groups } else { 0 });
         let mut bad = None;
         let live = self.live.clone();
         each_batch(&mut self.conn, text_plan(1), &query, cancel, &live, |b| {
@@ -607,7 +609,7 @@ impl Side {
                 format!(" WHERE {}", range_filter(k, (lo, hi, width, n), wanted))
             }
             (Bucketing::Range { .. }, Some(k)) => match by.keys_in(wanted) {
-                Some(keys) => format!(" WHERE {k} IN ({})", list(&keys)),
+                Some(keys) => format!(" WHERE {k} IN ({})", in_list(&keys)),
                 None => by_bucket(),
             },
             _ => by_bucket(),
@@ -695,7 +697,7 @@ impl Side {
         if keys.is_empty() {
             return Some(" WHERE 1 = 0".into());
         }
-        Some(format!(" WHERE {k} IN ({})", list(keys)))
+        Some(format!(" WHERE {k} IN ({})", in_list(keys)))
     }
 
     /// The connection back, for a caller that goes on reading in its snapshot.
@@ -905,7 +907,7 @@ fn range_keys(lo: i64, hi: i64, width: u64, wanted: &HashSet<u64>) -> Vec<i64> {
 }
 
 /// Integers as a list for `IN`.
-fn list(keys: &[i64]) -> String {
+fn in_list(keys: &[i64]) -> String {
     let mut out = String::with_capacity(keys.len() * 8);
     for (i, k) in keys.iter().enumerate() {
         if i > 0 {
